@@ -1,0 +1,105 @@
+"""docker argv builders: pure functions that return list[str] and run nothing.
+
+`target` is `local` (the deployer's own engine) or `ssh://user@host[:port]`, passed to
+docker as `--host` so that every command shows where it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from swarm_deploy.config import Image
+
+LOCAL = "local"
+
+
+def docker(target: str, *args: str) -> list[str]:
+    return ["docker", *([] if target == LOCAL else ["--host", target]), *args]
+
+
+def _labels(flag: str, labels: Mapping[str, str]) -> list[str]:
+    return [part for key, value in labels.items() for part in (flag, f"{key}={value}")]
+
+
+def build(
+    image: Image, context: str, dockerfile: str, ref: str, labels: Mapping[str, str]
+) -> list[str]:
+    """Build on the deployer's engine, always for the image's platform (amd64 from arm64 too)."""
+    build_args = [part for k, v in image.build_args.items() for part in ("--build-arg", f"{k}={v}")]
+    return [
+        "docker", "build",
+        "--platform", image.platform,
+        "--file", dockerfile,
+        "--tag", ref,
+        *_labels("--label", labels),
+        *build_args,
+        context,
+    ]  # fmt: skip
+
+
+def push(ref: str) -> list[str]:
+    return ["docker", "push", ref]
+
+
+def repo_digests(ref: str) -> list[str]:
+    """Prints the image's `repo@sha256:...` references once it has been pushed."""
+    return ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", ref]
+
+
+def secret_create(target: str, name: str, labels: Mapping[str, str]) -> list[str]:
+    """Create a Swarm secret whose value the executor writes to stdin (`-`), never argv."""
+    return docker(target, "secret", "create", *_labels("--label", labels), name, "-")
+
+
+def stack_deploy(
+    target: str, compose_file: str, stack: str, registry_auth: bool = True
+) -> list[str]:
+    return docker(
+        target, "stack", "deploy",
+        "--compose-file", compose_file,
+        *(["--with-registry-auth"] if registry_auth else []),
+        "--prune",
+        "--detach=true",
+        stack,
+    )  # fmt: skip
+
+
+def stack_rm(target: str, stack: str) -> list[str]:
+    return docker(target, "stack", "rm", stack)
+
+
+def service_scale(target: str, service: str, replicas: int) -> list[str]:
+    return docker(target, "service", "scale", "--detach", f"{service}={replicas}")
+
+
+def service_label(target: str, service: str, labels: Mapping[str, str]) -> list[str]:
+    """Service labels are outside the task template: changing them restarts no task."""
+    return docker(target, "service", "update", "--detach", *_labels("--label-add", labels), service)
+
+
+def run_job(
+    target: str,
+    *,
+    name: str,
+    image: str,
+    command: list[str],
+    networks: list[str],
+    secrets: Mapping[str, str],
+    env: Mapping[str, str],
+    labels: Mapping[str, str],
+) -> list[str]:
+    """A one-shot Swarm job: runs on whichever node can take it, unlike `docker exec`."""
+    return docker(
+        target, "service", "create",
+        "--name", name,
+        "--mode", "replicated-job",
+        "--restart-condition", "none",
+        "--detach",
+        *_labels("--label", labels),
+        *(part for network in networks for part in ("--network", network)),
+        *(part for key, swarm_name in secrets.items()
+          for part in ("--secret", f"source={swarm_name},target={key},mode=0400")),
+        *_labels("--env", env),
+        image,
+        *command,
+    )  # fmt: skip

@@ -1,0 +1,491 @@
+"""swarm-deploy.yml -> frozen, validated objects.
+
+Every error names the key path, the bad value and, for a misspelt key or name,
+the closest valid one: `services/backend/port: should be an integer, got 'eighty'`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
+
+from swarm_deploy import naming
+from swarm_deploy._reader import Node, parse_yaml
+from swarm_deploy.errors import BranchNotAllowedError, ConfigError
+from swarm_deploy.secrets import SecretSource
+
+T = TypeVar("T")
+
+DEFAULT_PLATFORM = "linux/amd64"
+DATA_SERVICES = ("postgres", "mongo", "redis")
+SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "traefik")
+WITH_DATABASES = ("postgres", "mongo")
+WITH_ADMIN_PASSWORD = ("postgres", "mongo", "grafana")
+
+_NAME = r"[a-z][a-z0-9_]{0,29}"
+_NAME_HINT = "should be a name of lower-case letters, digits and '_' starting with a letter"
+_APP = r"[a-z][a-z0-9]{0,19}"
+_ENV_VAR = r"[A-Za-z_][A-Za-z0-9_]*"
+_DOMAIN = r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+_REGISTRY = r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*"
+_IMAGE_REF = r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?"
+_SSH_TARGET = r"ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+_PLATFORM = r"linux/(amd64|arm64|arm/v7)"
+_URL_PATH = r"/[A-Za-z0-9._~/-]*"
+EDGE_HEALTH = "/healthz"
+_SUBNET = r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}"
+_HOST_FIELDS = re.compile(r"\{([^{}]*)\}")
+# characters git refuses in a branch name (git check-ref-format)
+_NOT_IN_GIT_REFS = re.compile(r"[\x00-\x20~^:?\[\\\x7f]|\.\.|@\{|//")
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image the pipeline builds: `<registry>/<app>-<name>`."""
+
+    name: str
+    context: str
+    dockerfile: str = "Dockerfile"
+    platform: str = DEFAULT_PLATFORM
+    build_args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of the colour stacks (backend, frontend, bot)."""
+
+    name: str
+    image: str
+    port: int | None = None
+    path: str | None = None
+    health: str | None = None
+    replicas: int = 1
+    singleton: bool = False
+    uses: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    command: tuple[str, ...] = ()
+
+    @property
+    def routed(self) -> bool:
+        """Reached by users through the branch's nginx (and gated through it)."""
+        return self.path is not None
+
+
+@dataclass(frozen=True)
+class SharedService:
+    """A service of the shared stack (one per VM): databases, observability, Traefik."""
+
+    kind: str
+    image: str
+    databases: tuple[str, ...] = ()
+    admin_password: str | None = None
+    acme_email: str | None = None
+
+
+@dataclass(frozen=True)
+class BranchRule:
+    """Which branches may deploy, and the host name each gets."""
+
+    match: str
+    host: str = "{slug}"
+    production: bool = False
+    protected: bool = False
+
+    def captures(self, branch: str) -> tuple[str, ...] | None:
+        """The text each `*` matched, or None when the branch does not match."""
+        parts = (re.escape(part) for part in self.match.split("*"))
+        found = re.fullmatch("(.*?)".join(parts), branch, flags=re.DOTALL)
+        return found.groups() if found else None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """When a new colour counts as healthy."""
+
+    consecutive: int = 3
+    interval: float = 2.0
+    timeout: float = 120.0
+    start_grace: float = 10.0
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The branch's nginx, where the blue/green switch happens."""
+
+    image: str = "nginx:1.27.2-bookworm"
+    drain: float = 10.0
+    public_subnet: str = "10.231.0.0/24"
+
+
+@dataclass(frozen=True)
+class SwarmSettings:
+    """How services are reached: the defaults work without IPVS."""
+
+    endpoint_mode: str = "dnsrr"
+    publish_mode: str = "host"
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A branch that its rules allow to deploy, with every name derived from it."""
+
+    names: naming.BranchNames
+    rule: BranchRule
+    host: str
+
+    @property
+    def name(self) -> str:
+        return self.names.branch
+
+    @property
+    def slug(self) -> str:
+        return self.names.slug
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole of swarm-deploy.yml, validated."""
+
+    app: str
+    domain: str
+    registry: str
+    target: str
+    images: Mapping[str, Image]
+    services: Mapping[str, Service]
+    shared: Mapping[str, SharedService]
+    branches: tuple[BranchRule, ...]
+    secrets: Mapping[str, SecretSource]
+    gate: Gate = Gate()
+    edge: Edge = Edge()
+    swarm: SwarmSettings = SwarmSettings()
+    root: Path = Path()
+
+    @property
+    def shared_names(self) -> naming.SharedNames:
+        return naming.SharedNames(self.app)
+
+    @property
+    def slug_budget(self) -> int:
+        return naming.slug_budget(
+            self.app,
+            services=self.services,
+            databases=[db for s in self.shared.values() for db in s.databases],
+            objects=[*self.secrets, *_OBJECT_NAMES],
+        )
+
+    def image_repository(self, image: str) -> str:
+        return f"{self.registry}/{self.app}-{image}"
+
+    def branch(self, name: str) -> Branch:
+        """The branch as the first matching rule allows it; an error lists the rules."""
+        names = naming.BranchNames.derive(self.app, name, self.slug_budget)
+        for rule in self.branches:
+            captures = rule.captures(name)
+            if captures is not None:
+                return Branch(names, rule, self._host(rule, names, captures))
+        rules = "\n".join(f"  - {r.match}" for r in self.branches)
+        raise BranchNotAllowedError(
+            f"branch {name!r} matches no rule under 'branches' in the config:\n{rules}\n"
+            "deploy one of those, or add a rule for it"
+        )
+
+    def _host(self, rule: BranchRule, names: naming.BranchNames, captures: tuple[str, ...]) -> str:
+        if rule.host == "@":
+            return self.domain
+        values = {"slug": names.slug, **{str(i + 1): c for i, c in enumerate(captures)}}
+        label = _HOST_FIELDS.sub(lambda m: values[m.group(1)], rule.host)
+        # a label that is not already a valid DNS label is folded and hashed like a branch
+        label = label if naming.is_dns_label(label) else naming.slug(label)
+        return f"{label}.{self.domain}"
+
+
+# Names of the Swarm configs a branch gets besides its secrets (for the length budget).
+_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password")
+
+
+def load(path: Path | str) -> Config:
+    """Read and validate a config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            str(path), f"cannot read the config ({exc.strerror}); pass --config PATH"
+        ) from None
+    return parse(text, root=path.resolve().parent, source=str(path))
+
+
+def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> Config:
+    """Validate config text; relative paths in it are relative to `root`."""
+    top = Node(parse_yaml(text, source)).mapping(
+        allowed=(
+            "app", "domain", "registry", "target", "images", "services", "shared",
+            "branches", "gate", "edge", "swarm", "secrets",
+        ),
+        required=("app", "domain", "registry", "images", "services", "branches"),
+    )  # fmt: skip
+    secrets: dict[str, SecretSource] = _opt(top, "secrets", _secrets, {})
+    images = {name: _image(name, node) for name, node in _named(top["images"])}
+    shared: dict[str, SharedService] = _opt(top, "shared", lambda n: _shared(n, tuple(secrets)), {})
+    services = {
+        name: _service(name, node, tuple(images), tuple(shared), tuple(secrets))
+        for name, node in _named(top["services"])
+    }
+    if not services:
+        top["services"].fail("should define at least one service")
+    config = Config(
+        app=top["app"].text(
+            _APP, "should be lower-case letters and digits, starting with a letter, "
+                  "at most 20 characters"),
+        domain=top["domain"].text(_DOMAIN, "should be a lower-case DNS domain like example.com"),
+        registry=top["registry"].text(
+            _REGISTRY, "should be a lower-case registry path like ghcr.io/owner "
+                       "(GHCR wants the owner in lower case)"),
+        target=_opt(top, "target", _target, "local"),
+        images=MappingProxyType(images),
+        services=MappingProxyType(services),
+        shared=MappingProxyType(shared),
+        branches=_branches(top["branches"]),
+        secrets=MappingProxyType(secrets),
+        gate=_opt(top, "gate", _gate, Gate()),
+        edge=_opt(top, "edge", _edge, Edge()),
+        swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
+        root=root,
+    )  # fmt: skip
+    if config.slug_budget < naming.MIN_SLUG_BUDGET:
+        top["app"].fail(
+            f"'{config.app}' with the longest service, database and secret names leaves "
+            f"{config.slug_budget} characters for branch names (at least "
+            f"{naming.MIN_SLUG_BUDGET} are needed); shorten the app name or those names"
+        )
+    return config
+
+
+def _opt(fields: Mapping[str, Node], key: str, read: Callable[[Node], T], default: T) -> T:
+    return read(fields[key]) if key in fields else default
+
+
+def _named(node: Node) -> Iterator[tuple[str, Node]]:
+    """The entries of a mapping whose keys name things (services, images, secrets)."""
+    for name, entry in node.mapping().items():
+        if re.fullmatch(_NAME, name) is None:
+            entry.fail(_NAME_HINT)
+        yield name, entry
+
+
+def _url_path(node: Node) -> str:
+    path = node.text(_URL_PATH, "should be a URL path like /api/")
+    if path == EDGE_HEALTH:
+        node.fail(f"{EDGE_HEALTH} is the edge nginx's own health check; use another path")
+    return path
+
+
+def _target(node: Node) -> str:
+    if node.value == "local":
+        return "local"
+    return node.text(_SSH_TARGET, "should be 'local' or ssh://user@host[:port]")
+
+
+def _image(name: str, node: Node) -> Image:
+    fields = node.mapping(
+        allowed=("context", "dockerfile", "platform", "build_args"), required=("context",)
+    )
+    return Image(
+        name=name,
+        context=fields["context"].text(),
+        dockerfile=_opt(fields, "dockerfile", Node.text, "Dockerfile"),
+        platform=_opt(
+            fields, "platform",
+            lambda n: n.text(_PLATFORM, "should be a platform like linux/amd64"),
+            DEFAULT_PLATFORM,
+        ),
+        build_args=MappingProxyType(_opt(fields, "build_args", Node.string_map, {})),
+    )  # fmt: skip
+
+
+def _service(
+    name: str, node: Node, images: tuple[str, ...], shared: tuple[str, ...],
+    secrets: tuple[str, ...],
+) -> Service:  # fmt: skip
+    fields = node.mapping(
+        allowed=(
+            "image", "port", "path", "health", "replicas", "singleton", "uses", "secrets",
+            "env", "command",
+        ),
+        required=("image",),
+    )  # fmt: skip
+    data_services = [kind for kind in shared if kind in DATA_SERVICES]
+    service = Service(
+        name=name,
+        image=fields["image"].reference(images, "image"),
+        port=_opt(fields, "port", lambda n: n.integer(1, 65535), None),
+        path=_opt(fields, "path", _url_path, None),
+        health=_opt(fields, "health", _url_path, None),
+        replicas=_opt(fields, "replicas", lambda n: n.integer(0, 100), 1),
+        singleton=_opt(fields, "singleton", Node.boolean, False),
+        uses=_opt(fields, "uses", lambda n: n.references(data_services, "data service"), ()),
+        secrets=_opt(fields, "secrets", lambda n: n.references(secrets, "secret"), ()),
+        env=MappingProxyType(_opt(fields, "env", Node.string_map, {})),
+        command=_opt(fields, "command", lambda n: tuple(i.text() for i in n.items()), ()),
+    )  # fmt: skip
+    if service.singleton and service.replicas > 1:
+        fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
+    if service.singleton and service.path is not None:
+        fields["path"].fail("a singleton is not routed (it never runs in both colours)")
+    if service.path is not None and service.port is None:
+        node.child("port", None).fail(f"is required because path {service.path} routes to it")
+    if service.path is not None and service.health is None:
+        node.child("health", None).fail(
+            f"is required because path {service.path} routes to it (the gate checks it)"
+        )
+    if service.health is not None and service.path is None:
+        fields["health"].fail("is checked through nginx, so the service needs a path too")
+    return service
+
+
+def _shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:
+    result: dict[str, SharedService] = {}
+    for kind, entry in node.mapping(allowed=SHARED_KINDS).items():
+        needs_password = kind in WITH_ADMIN_PASSWORD
+        fields = entry.mapping(
+            allowed=[
+                "image",
+                *(["databases"] if kind in WITH_DATABASES else []),
+                *(["admin_password"] if needs_password else []),
+                *(["acme_email"] if kind == "traefik" else []),
+            ],
+            required=[
+                "image",
+                *(["admin_password"] if needs_password else []),
+                *(["acme_email"] if kind == "traefik" else []),
+            ],
+        )
+        result[kind] = SharedService(
+            kind=kind,
+            image=fields["image"].text(_IMAGE_REF, "should be an image reference like postgres:16"),
+            databases=_opt(
+                fields, "databases", lambda n: n.names(_NAME, _NAME_HINT),
+                ("main",) if kind in WITH_DATABASES else (),
+            ),
+            admin_password=_opt(
+                fields, "admin_password", lambda n: n.reference(secrets, "secret"), None
+            ),
+            acme_email=_opt(
+                fields, "acme_email",
+                lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
+                None,
+            ),
+        )  # fmt: skip
+    if "promtail" in result and "loki" not in result:
+        node.child("promtail", None).fail("ships logs to Loki, so shared/loki is needed too")
+    return result
+
+
+def _branches(node: Node) -> tuple[BranchRule, ...]:
+    rules: list[BranchRule] = []
+    for item in node.items():
+        fields = item.mapping(
+            allowed=("match", "host", "production", "protected"), required=("match",)
+        )
+        match = fields["match"].text()
+        literal = match.replace("*", "x")
+        if _NOT_IN_GIT_REFS.search(literal) or literal.endswith((".lock", "/", ".")):
+            fields["match"].fail(f"'{match}' can never match a git branch name")
+        for earlier in rules:
+            if earlier.match in ("*", match):
+                fields["match"].fail(
+                    f"'{match}' can never match: rule '{earlier.match}' comes first and "
+                    "takes every branch this one would; move this rule above it"
+                )
+        host = _opt(fields, "host", Node.text, "{slug}")
+        allowed = ["slug", *(str(i + 1) for i in range(match.count("*")))]
+        for placeholder in _HOST_FIELDS.findall(host):
+            if placeholder not in allowed:
+                fields["host"].fail(
+                    f"unknown placeholder {{{placeholder}}} in {host!r}; "
+                    f"use {', '.join('{' + a + '}' for a in allowed)} or '@' for the domain"
+                )
+        production = _opt(fields, "production", Node.boolean, False)
+        protected = _opt(fields, "protected", Node.boolean, production)
+        rules.append(BranchRule(match, host, production, protected))
+    if not rules:
+        node.fail("should list at least one rule, e.g. '- match: develop'")
+    if sum(rule.production for rule in rules) > 1:
+        node.fail("only one rule can be production: true")
+    return tuple(rules)
+
+
+def _gate(node: Node) -> Gate:
+    fields = node.mapping(allowed=("consecutive", "interval", "timeout", "start_grace"))
+    default = Gate()
+    gate = Gate(
+        consecutive=_opt(fields, "consecutive", lambda n: n.integer(1, 100), default.consecutive),
+        interval=_opt(fields, "interval", Node.duration, default.interval),
+        timeout=_opt(fields, "timeout", Node.duration, default.timeout),
+        start_grace=_opt(fields, "start_grace", Node.duration, default.start_grace),
+    )
+    if gate.interval <= 0:
+        fields["interval"].fail("should be longer than 0s")
+    if gate.timeout < gate.consecutive * gate.interval:
+        node.child("timeout", None).fail(
+            f"{gate.timeout:g}s is shorter than {gate.consecutive} checks every "
+            f"{gate.interval:g}s; raise it or lower gate/consecutive"
+        )
+    return gate
+
+
+def _edge(node: Node) -> Edge:
+    fields = node.mapping(allowed=("image", "drain", "public_subnet"))
+    default = Edge()
+    return Edge(
+        image=_opt(
+            fields, "image",
+            lambda n: n.text(_IMAGE_REF, "should be an image reference like nginx:1.27"),
+            default.image,
+        ),
+        drain=_opt(fields, "drain", Node.duration, default.drain),
+        public_subnet=_opt(
+            fields, "public_subnet",
+            lambda n: n.text(_SUBNET, "should be a subnet like 10.231.0.0/24"),
+            default.public_subnet,
+        ),
+    )  # fmt: skip
+
+
+def _swarm(node: Node) -> SwarmSettings:
+    fields = node.mapping(allowed=("endpoint_mode", "publish_mode"))
+    default = SwarmSettings()
+    return SwarmSettings(
+        endpoint_mode=_opt(
+            fields, "endpoint_mode", lambda n: n.text("dnsrr|vip", "should be dnsrr or vip"),
+            default.endpoint_mode,
+        ),
+        publish_mode=_opt(
+            fields, "publish_mode", lambda n: n.text("host|ingress", "should be host or ingress"),
+            default.publish_mode,
+        ),
+    )  # fmt: skip
+
+
+def _secrets(node: Node) -> dict[str, SecretSource]:
+    result: dict[str, SecretSource] = {}
+    for name, entry in _named(node):
+        if isinstance(entry.value, dict) and "value" in entry.value:
+            entry.child("value", None).fail(
+                "inline secret values are not allowed (they would end up in git); "
+                "use env: VARIABLE or file: PATH"
+            )
+        fields = entry.mapping(allowed=("env", "file"))
+        if len(fields) != 1:
+            entry.fail("should have exactly one of env: VARIABLE or file: PATH")
+        result[name] = SecretSource(
+            name=name,
+            env=_opt(fields, "env", lambda n: n.text(_ENV_VAR, "should be a variable name"), None),
+            file=_opt(fields, "file", Node.text, None),
+        )
+    return result

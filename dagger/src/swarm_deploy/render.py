@@ -1,0 +1,193 @@
+"""Templates (stacks/, nginx/, promtail/, prometheus/, grafana/) -> one branch's files.
+
+Values from the config and the branch reach YAML only through the `q` filter: a JSON
+string (valid YAML) with `$` doubled, because `docker stack deploy` interpolates `$`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from swarm_deploy import naming
+from swarm_deploy.config import Branch, Config
+from swarm_deploy.errors import RenderError
+from swarm_deploy.stack_secrets import BranchSecrets
+
+TEMPLATE_FILES = (
+    "stacks/shared.yml",
+    "stacks/edge.yml",
+    "stacks/app.yml",
+    "nginx/nginx.conf",
+    "nginx/maintenance.html",
+    "promtail/config.yml",
+    "prometheus/prometheus.yml",
+    "grafana/datasources.yml",
+)
+
+# Where each rendered file goes, relative to the output directory.
+SHARED_STACK = "stacks/shared.yml"
+EDGE_STACK = "stacks/edge.yml"
+NGINX_CONF = "nginx/nginx.conf"
+MAINTENANCE_PAGE = "nginx/maintenance.html"
+PROMTAIL_CONF = "promtail/config.yml"
+PROMETHEUS_CONF = "prometheus/prometheus.yml"
+GRAFANA_DATASOURCES = "grafana/datasources.yml"
+
+# Configs of the shared stack, each rendered only when its service is in the config.
+_SHARED_CONFIGS = (
+    ("promtail", PROMTAIL_CONF, "promtail"),
+    ("prometheus", PROMETHEUS_CONF, "prometheus"),
+    ("grafana", GRAFANA_DATASOURCES, "grafana_datasources"),
+)
+
+
+def colour_stack_file(colour: str) -> str:
+    return f"stacks/app-{colour}.yml"
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a deploy ships: a version and each image's reference (tag, or digest once pushed)."""
+
+    version: str
+    images: Mapping[str, str]
+
+    @classmethod
+    def tagged(cls, config: Config, version: str) -> Release:
+        return cls(
+            version, {name: f"{config.image_repository(name)}:{version}" for name in config.images}
+        )
+
+
+def load_templates(root: Path) -> dict[str, str]:
+    """Read the templates from a project directory."""
+    templates: dict[str, str] = {}
+    for name in TEMPLATE_FILES:
+        try:
+            templates[name] = (root / name).read_text()
+        except OSError as exc:
+            raise RenderError(
+                f"template {root / name} cannot be read ({exc.strerror}); copy {name} from the "
+                "swarm-deploy repository next to your swarm-deploy.yml"
+            ) from None
+    return templates
+
+
+def quote(value: object) -> str:
+    """A YAML scalar or flow sequence for any value, safe from compose interpolation."""
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value, ensure_ascii=False).replace("$", "$$")
+
+
+def fingerprint(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+class Renderer:
+    """Renders one branch's files from templates held in memory."""
+
+    def __init__(self, templates: Mapping[str, str]) -> None:
+        self._env = jinja2.Environment(
+            loader=jinja2.DictLoader(dict(templates)),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 - YAML and nginx, not HTML; values go through `q`
+        )
+        self._env.filters["q"] = quote
+
+    def _render(self, name: str, **context: Any) -> str:
+        try:
+            return self._env.get_template(name).render(**context)
+        except jinja2.TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            where = f"{name} line {line}" if line else name
+            raise RenderError(f"template {where}: {exc}; fix the template") from None
+
+    def _render_yaml(self, name: str, **context: Any) -> str:
+        text = self._render(name, **context)
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RenderError(
+                f"template {name} rendered invalid YAML ({exc}); fix the template"
+            ) from None
+        return text
+
+    def branch_files(
+        self,
+        config: Config,
+        branch: Branch,
+        release: Release,
+        secrets: BranchSecrets,
+        live_colour: str | None = None,
+    ) -> dict[str, str]:
+        """Every file of a branch, keyed by its path relative to the output directory.
+
+        Singletons run in `live_colour` only; the other colour's singletons are at 0.
+        """
+        common = {
+            "config": config,
+            "app": config.app,
+            "branch": branch,
+            "names": branch.names,
+            "shared": config.shared_names,
+            "secrets": secrets,
+            "labels": _labels(config, branch),
+        }
+        files = {
+            NGINX_CONF: self._render(NGINX_CONF, **common),
+            MAINTENANCE_PAGE: self._render(MAINTENANCE_PAGE, **common),
+        }
+        configs = {
+            "nginx_conf": branch.names.secret("nginx_conf", fingerprint(files[NGINX_CONF])),
+            "maintenance": branch.names.secret("maintenance", fingerprint(files[MAINTENANCE_PAGE])),
+        }
+        for kind, path, config_name in _SHARED_CONFIGS:
+            if kind in config.shared:
+                files[path] = self._render_yaml(path, **common)
+                configs[config_name] = config.shared_names.secret(
+                    config_name, fingerprint(files[path])
+                )
+        if config.shared:
+            files[SHARED_STACK] = self._render_yaml(SHARED_STACK, **common, configs=configs)
+        files[EDGE_STACK] = self._render_yaml(EDGE_STACK, **common, configs=configs)
+        for colour in naming.COLOURS:
+            files[colour_stack_file(colour)] = self._render_yaml(
+                "stacks/app.yml",
+                **common,
+                colour=colour,
+                release=release,
+                singleton_replicas=1 if colour == live_colour else 0,
+            )
+        return dict(sorted(files.items()))
+
+
+def _labels(config: Config, branch: Branch) -> dict[str, str]:
+    """Labels every branch service and container carries (Promtail and status read them)."""
+    return {
+        "swarm-deploy.app": config.app,
+        "swarm-deploy.branch": branch.name,
+        "swarm-deploy.slug": branch.slug,
+    }
+
+
+def write(files: Mapping[str, str], out: Path) -> list[Path]:
+    """Write rendered files under `out`; returns the paths written."""
+    written = []
+    for relative, content in files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        written.append(path)
+    return written

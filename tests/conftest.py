@@ -1,0 +1,17 @@
+"""Fixtures every test directory shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swarm_deploy import config
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = ROOT / "swarm-deploy.yml"
+
+
+@pytest.fixture(scope="session")
+def example() -> config.Config:
+    return config.load(EXAMPLE_CONFIG)
