@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-
 from swarm_deploy import config
 from swarm_deploy.errors import BranchNotAllowedError, ConfigError
+
 from tests.conftest import EXAMPLE_CONFIG
 
 CASES = sorted((Path(__file__).parent / "config_cases").glob("*.yml"))
@@ -87,9 +87,7 @@ def test_defaults_fill_what_the_config_leaves_out() -> None:
         ("feature/login", "feature-login-"),
     ],
 )
-def test_branch_rules_map_branches_to_hosts(
-    example: config.Config, branch: str, host: str
-) -> None:
+def test_branch_rules_map_branches_to_hosts(example: config.Config, branch: str, host: str) -> None:
     assert example.branch(branch).host.startswith(host)
 
 
@@ -113,5 +111,8 @@ def test_durations_accept_units_and_numbers() -> None:
 
 
 def test_unreadable_config_file_says_how_to_point_at_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"cannot read the config \(No such file or directory\); pass --config PATH"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cannot read the config \(No such file or directory\); pass --config PATH",
+    ):
         config.load(tmp_path / "missing.yml")

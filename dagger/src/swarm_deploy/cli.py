@@ -83,11 +83,16 @@ def check(config_path: Path) -> None:
 @config_option
 @branch_option
 @release_option
-@click.option("--host", "target", default=None, help="local or ssh://user@host[:port]; "
-              "default: target in the config.")  # fmt: skip
+@click.option(
+    "--host",
+    "target",
+    default=None,
+    help="local or ssh://user@host[:port]; default: target in the config.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(config_path: Path, branch: str, version: str | None, target: str | None,
-         as_json: bool) -> None:  # fmt: skip
+def plan(
+    config_path: Path, branch: str, version: str | None, target: str | None, as_json: bool
+) -> None:
     """Show, step by step, what `deploy --branch B` would do. Changes nothing.
 
     Reads no secret values into the output: secrets appear by versioned name only.

@@ -240,12 +240,16 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         top["services"].fail("should define at least one service")
     config = Config(
         app=top["app"].text(
-            _APP, "should be lower-case letters and digits, starting with a letter, "
-                  "at most 20 characters"),
+            _APP,
+            "should be lower-case letters and digits, starting with a letter, "
+            "at most 20 characters",
+        ),
         domain=top["domain"].text(_DOMAIN, "should be a lower-case DNS domain like example.com"),
         registry=top["registry"].text(
-            _REGISTRY, "should be a lower-case registry path like ghcr.io/owner "
-                       "(GHCR wants the owner in lower case)"),
+            _REGISTRY,
+            "should be a lower-case registry path like ghcr.io/owner "
+            "(GHCR wants the owner in lower case)",
+        ),
         target=_opt(top, "target", _target, "local"),
         images=MappingProxyType(images),
         services=MappingProxyType(services),
@@ -256,7 +260,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         edge=_opt(top, "edge", _edge, Edge()),
         swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
         root=root,
-    )  # fmt: skip
+    )
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
             f"'{config.app}' with the longest service, database and secret names leaves "
@@ -309,16 +313,27 @@ def _image(name: str, node: Node) -> Image:
 
 
 def _service(
-    name: str, node: Node, images: tuple[str, ...], shared: tuple[str, ...],
+    name: str,
+    node: Node,
+    images: tuple[str, ...],
+    shared: tuple[str, ...],
     secrets: tuple[str, ...],
-) -> Service:  # fmt: skip
+) -> Service:
     fields = node.mapping(
         allowed=(
-            "image", "port", "path", "health", "replicas", "singleton", "uses", "secrets",
-            "env", "command",
+            "image",
+            "port",
+            "path",
+            "health",
+            "replicas",
+            "singleton",
+            "uses",
+            "secrets",
+            "env",
+            "command",
         ),
         required=("image",),
-    )  # fmt: skip
+    )
     data_services = [kind for kind in shared if kind in DATA_SERVICES]
     service = Service(
         name=name,
@@ -332,7 +347,7 @@ def _service(
         secrets=_opt(fields, "secrets", lambda n: n.references(secrets, "secret"), ()),
         env=MappingProxyType(_opt(fields, "env", Node.string_map, {})),
         command=_opt(fields, "command", lambda n: tuple(i.text() for i in n.items()), ()),
-    )  # fmt: skip
+    )
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
     if service.singleton and service.path is not None:
@@ -369,18 +384,21 @@ def _shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:
             kind=kind,
             image=fields["image"].text(_IMAGE_REF, "should be an image reference like postgres:16"),
             databases=_opt(
-                fields, "databases", lambda n: n.names(_NAME, _NAME_HINT),
+                fields,
+                "databases",
+                lambda n: n.names(_NAME, _NAME_HINT),
                 ("main",) if kind in WITH_DATABASES else (),
             ),
             admin_password=_opt(
                 fields, "admin_password", lambda n: n.reference(secrets, "secret"), None
             ),
             acme_email=_opt(
-                fields, "acme_email",
+                fields,
+                "acme_email",
                 lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
                 None,
             ),
-        )  # fmt: skip
+        )
     if "promtail" in result and "loki" not in result:
         node.child("promtail", None).fail("ships logs to Loki, so shared/loki is needed too")
     return result
@@ -444,17 +462,19 @@ def _edge(node: Node) -> Edge:
     default = Edge()
     return Edge(
         image=_opt(
-            fields, "image",
+            fields,
+            "image",
             lambda n: n.text(_IMAGE_REF, "should be an image reference like nginx:1.27"),
             default.image,
         ),
         drain=_opt(fields, "drain", Node.duration, default.drain),
         public_subnet=_opt(
-            fields, "public_subnet",
+            fields,
+            "public_subnet",
             lambda n: n.text(_SUBNET, "should be a subnet like 10.231.0.0/24"),
             default.public_subnet,
         ),
-    )  # fmt: skip
+    )
 
 
 def _swarm(node: Node) -> SwarmSettings:
@@ -462,14 +482,18 @@ def _swarm(node: Node) -> SwarmSettings:
     default = SwarmSettings()
     return SwarmSettings(
         endpoint_mode=_opt(
-            fields, "endpoint_mode", lambda n: n.text("dnsrr|vip", "should be dnsrr or vip"),
+            fields,
+            "endpoint_mode",
+            lambda n: n.text("dnsrr|vip", "should be dnsrr or vip"),
             default.endpoint_mode,
         ),
         publish_mode=_opt(
-            fields, "publish_mode", lambda n: n.text("host|ingress", "should be host or ingress"),
+            fields,
+            "publish_mode",
+            lambda n: n.text("host|ingress", "should be host or ingress"),
             default.publish_mode,
         ),
-    )  # fmt: skip
+    )
 
 
 def _secrets(node: Node) -> dict[str, SecretSource]:

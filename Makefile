@@ -1,0 +1,49 @@
+# `make test` is what CI runs; `make test-unit` is the fast loop (pure tests, seconds).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+PYTEST := $(RUN) $(BIN)/pytest
+
+# Dummy values so the demo shows real versioned secret names. Never use them anywhere.
+DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD=demo-only \
+	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
+
+.PHONY: help venv tools lint test test-unit test-tools demo golden clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/swarm-deploy: dagger/pyproject.toml dagger/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c dagger/constraints.txt -e './dagger[test]'
+	touch $@
+
+venv: $(BIN)/swarm-deploy ## the virtualenv with the package and its test tools
+
+tools: ## nginx and promtool, the validators the tests run (apt; needs root or sudo)
+	scripts/install-tools
+
+lint: venv ## ruff and mypy --strict
+	$(BIN)/ruff check --config dagger/pyproject.toml dagger/src tests
+	$(BIN)/ruff format --check --config dagger/pyproject.toml dagger/src tests
+	cd dagger && ../$(BIN)/mypy
+
+test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
+	$(PYTEST) tests/unit tests/dagger
+
+test-tools: venv tools ## rendered files through docker stack config, nginx, promtool
+	$(PYTEST) tests/tools
+
+test: venv tools lint ## everything CI runs
+	$(PYTEST) tests
+
+demo: venv ## the dry run of a deploy of develop
+	$(RUN) $(DEMO_SECRETS) swarm-deploy plan --branch develop
+
+golden: venv ## rewrite tests/golden after a deliberate template change
+	UPDATE_GOLDEN=1 $(PYTEST) tests/unit/test_render.py -k golden
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache dagger/.mypy_cache

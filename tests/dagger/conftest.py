@@ -1,0 +1,68 @@
+"""An offline stand-in for the Dagger engine, so the module's own machinery can be tested.
+
+No Dagger engine can run here. The SDK builds every query lazily and sends it in
+`Context.execute`; this fixture replaces that one method. It answers `contents` of a
+file from the local checkout (the `source` directory) and an ID for `id`, and it
+records every query as nested data, so tests can read exactly what would be sent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+# The SDK reads the main object's name from the environment when it is imported.
+os.environ.setdefault("DAGGER_MAIN_OBJECT", "SwarmDeploy")
+
+from dagger.client._core import Context
+from dagger.client.base import Type
+
+from tests.conftest import ROOT
+
+SOURCE_ID = "source-directory-id"
+
+
+def query(ctx: Context) -> list[dict[str, Any]]:
+    """A lazy query as data: [{type, field, args}], object arguments expanded the same way."""
+    return [
+        {"type": f.type_name, "field": f.name, "args": {k: expand(v) for k, v in f.args.items()}}
+        for f in ctx.selections
+    ]
+
+
+def expand(value: Any) -> Any:
+    if isinstance(value, Type):
+        return query(value._ctx)
+    if isinstance(value, list):
+        return [expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: expand(v) for k, v in value.items()}
+    return value
+
+
+class OfflineEngine:
+    def __init__(self) -> None:
+        self.sent: list[list[dict[str, Any]]] = []
+
+    async def execute(self, ctx: Context, return_type: Any = None) -> Any:
+        sent = query(ctx)
+        self.sent.append(sent)
+        fields = [step["field"] for step in sent]
+        if fields[-2:] == ["file", "contents"] and sent[0]["args"].get("id") == SOURCE_ID:
+            return (ROOT / sent[-2]["args"]["path"]).read_text()
+        if fields[-1] == "id":
+            return f"offline-id-{len(self.sent)}"
+        raise AssertionError(f"the offline engine cannot answer {fields}")
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> OfflineEngine:
+    offline = OfflineEngine()
+
+    async def execute(self: Context, return_type: Any = None) -> Any:
+        return await offline.execute(self, return_type)
+
+    monkeypatch.setattr(Context, "execute", execute)
+    return offline

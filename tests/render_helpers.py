@@ -1,0 +1,33 @@
+"""Rendering the example for a branch, with fixed sentinel secret values."""
+
+from __future__ import annotations
+
+from swarm_deploy import config, pipeline, render
+
+RELEASE = "0123456789ab"
+# Sentinel values: tests search every output for them and must never find one.
+SENTINELS = {
+    "GAIA_POSTGRES_ADMIN_PASSWORD": "sentinel-pg-admin-5b2f9c",
+    "GAIA_MONGO_ADMIN_PASSWORD": "sentinel-mongo-admin-77e1d0",
+    "GAIA_GRAFANA_ADMIN_PASSWORD": "sentinel-grafana-admin-0c4a11",
+    "GAIA_SESSION_KEY": "sentinel-session-key-e93b57",
+    "GAIA_TELEGRAM_TOKEN": "sentinel-telegram-token-4d8a20",
+}
+BRANCHES = [
+    "develop",
+    "main",
+    "feature-1",
+    "feature/JIRA-123_add-login",
+    "renovate/pin-dependencies",
+    "dependabot/npm_and_yarn/lodash-4.17.21",
+    'feature/$(id); rm -rf "/" `x` ${HOME}',
+    "feature/ünïcödé-naïve",
+]
+
+
+def render_branch(cfg: config.Config, branch: str) -> dict[str, str]:
+    files, warnings = pipeline.render(
+        cfg, render.load_templates(cfg.root), branch, RELEASE, environ=SENTINELS
+    )
+    assert warnings == []
+    return files

@@ -1,0 +1,121 @@
+"""The `swarm-deploy` command: what users type, what they see, how it fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from swarm_deploy import cli
+
+from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.render_helpers import SENTINELS
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(ROOT)
+    for name, value in SENTINELS.items():
+        monkeypatch.setenv(name, value)
+    return CliRunner()
+
+
+def test_plan_prints_numbered_steps_for_the_branch(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli.main, ["plan", "--branch", "feature/JIRA-123_add-login", "--release", "abc"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Plan: deploy gaia branch 'feature/JIRA-123_add-login'" in result.output
+    assert "https://feature-jira-123-add-login-464223.gaia.example.com" in result.output
+    assert "  1. [build] build backend for linux/amd64" in result.output
+    assert "$ docker build --platform linux/amd64" in result.output
+    for value in SENTINELS.values():
+        assert value not in result.output
+
+
+def test_plan_json_is_machine_readable(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli.main, ["plan", "-b", "develop", "--release", "abc", "--json", "--host", "local"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["target"] == "local"
+    assert data["release"] == "abc"
+
+
+def test_render_writes_files_and_lists_them(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        cli.main, ["render", "-b", "develop", "--release", "abc", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "stacks" / "app-blue.yml").is_file()
+    assert str(tmp_path / "nginx" / "nginx.conf") in result.output
+
+
+def test_a_branch_no_rule_allows_exits_2_listing_the_rules(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["plan", "-b", "hotfix/now"])
+    assert result.exit_code == 2
+    assert "error: branch 'hotfix/now' matches no rule" in result.output
+    assert "  - feature/*" in result.output
+
+
+def test_a_bad_config_exits_2_with_the_key_path(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "swarm-deploy.yml"
+    bad.write_text(EXAMPLE_CONFIG.read_text().replace("port: 8000", "port: eighty"))
+    result = runner.invoke(cli.main, ["check", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "error: services/backend/port: should be an integer, got 'eighty'" in result.output
+
+
+def test_an_empty_branch_name_is_refused(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["plan", "-b", "//"])
+    assert result.exit_code == 2
+    assert "has no letters or digits" in result.output
+
+
+def test_a_release_that_is_no_image_tag_is_refused(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["plan", "-b", "develop", "--release", "v1 beta"])
+    assert result.exit_code == 2
+    assert "--release: should be usable as an image tag" in result.output
+
+
+def test_check_reports_what_the_config_holds(runner: CliRunner) -> None:
+    result = runner.invoke(cli.main, ["check"])
+    assert result.exit_code == 0
+    assert "ok — app gaia, 3 services, 8 shared services, 6 branch rules" in result.output
+
+
+def test_missing_secrets_are_warned_about_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    for name in SENTINELS:
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli.main, ["plan", "-b", "develop", "--release", "abc"])
+    assert result.exit_code == 0
+    assert (
+        "warning: secret session_key: value from $GAIA_SESSION_KEY is not available"
+        in result.stderr
+    )
+
+
+def test_release_defaults_to_the_git_commit(tmp_path: Path) -> None:
+    assert cli.git_version(tmp_path) == "dev"
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "f").write_text("x")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = cli.git_version(tmp_path)
+    assert len(sha) == 12
+    (tmp_path / "f").write_text("y")
+    assert cli.git_version(tmp_path) == f"{sha}-dirty"
+
+
+def test_the_installed_command_runs() -> None:
+    command = shutil.which("swarm-deploy")
+    assert command is not None, "swarm-deploy is not on PATH: install the package (make venv)"
+    result = subprocess.run([command, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "swarm-deploy plan --branch develop" in result.stdout

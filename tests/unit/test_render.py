@@ -1,0 +1,200 @@
+"""Rendered stacks follow the Swarm facts of DESIGN.md; golden files pin the develop render.
+
+Update the golden files after a deliberate template change with `make golden`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from swarm_deploy import config, naming, pipeline, render
+
+from tests.render_helpers import BRANCHES, RELEASE, SENTINELS, render_branch
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "develop"
+STATEFUL = ("postgres", "mongo", "redis", "loki", "prometheus", "grafana", "traefik")
+
+
+def stacks(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {p: yaml.safe_load(c) for p, c in files.items() if p.startswith("stacks/")}
+
+
+def services(files: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, name, spec)
+        for path, doc in stacks(files).items()
+        for name, spec in doc["services"].items()
+    ]
+
+
+@pytest.fixture(scope="module")
+def develop(example: config.Config) -> dict[str, str]:
+    return render_branch(example, "develop")
+
+
+def test_golden_files_match_the_develop_render(develop: dict[str, str]) -> None:
+    if os.environ.get("UPDATE_GOLDEN"):
+        for path in GOLDEN.rglob("*"):
+            if path.is_file():
+                path.unlink()
+        render.write(develop, GOLDEN)
+    golden = {
+        str(p.relative_to(GOLDEN)): p.read_text() for p in sorted(GOLDEN.rglob("*")) if p.is_file()
+    }
+    assert sorted(golden) == sorted(develop), "run `make golden` after changing templates"
+    for path, content in develop.items():
+        assert content == golden[path], f"{path} differs from its golden file; `make golden`"
+
+
+def test_render_writes_every_file_of_the_branch(develop: dict[str, str]) -> None:
+    assert sorted(develop) == [
+        "grafana/datasources.yml",
+        "nginx/maintenance.html",
+        "nginx/nginx.conf",
+        "prometheus/prometheus.yml",
+        "promtail/config.yml",
+        "stacks/app-blue.yml",
+        "stacks/app-green.yml",
+        "stacks/edge.yml",
+        "stacks/shared.yml",
+    ]
+
+
+@pytest.mark.parametrize("branch", BRANCHES)
+def test_services_are_reached_by_dnsrr_and_publish_in_host_mode(
+    example: config.Config, branch: str
+) -> None:
+    for path, name, spec in services(render_branch(example, branch)):
+        if spec["deploy"].get("mode") != "global":
+            assert spec["deploy"]["endpoint_mode"] == "dnsrr", f"{path} {name}"
+        for port in spec.get("ports", []):
+            assert port["mode"] == "host", f"{path} {name}"
+
+
+def test_stateful_shared_services_update_stop_first(develop: dict[str, str]) -> None:
+    shared = stacks(develop)["stacks/shared.yml"]["services"]
+    for name in STATEFUL:
+        assert shared[name]["deploy"]["update_config"]["order"] == "stop-first", name
+    assert (
+        stacks(develop)["stacks/edge.yml"]["services"]["nginx"]["deploy"]["update_config"]["order"]
+        == "stop-first"
+    )
+
+
+def test_secret_names_carry_the_sha256_of_their_value(
+    example: config.Config, develop: dict[str, str]
+) -> None:
+    app_secrets = stacks(develop)["stacks/app-blue.yml"]["secrets"]
+    key = SENTINELS["GAIA_SESSION_KEY"].encode()
+    assert app_secrets["session_key"] == {
+        "external": True,
+        "name": "gaia_develop_session_key_" + hashlib.sha256(key).hexdigest()[:10],
+    }
+    shared_secrets = stacks(develop)["stacks/shared.yml"]["secrets"]
+    admin = SENTINELS["GAIA_POSTGRES_ADMIN_PASSWORD"].encode()
+    assert shared_secrets["postgres_admin"]["name"] == (
+        "gaia_shared_postgres_admin_" + hashlib.sha256(admin).hexdigest()[:10]
+    )
+    names = [s["name"] for doc in stacks(develop).values() for s in doc.get("secrets", {}).values()]
+    names += [
+        c["name"] for doc in stacks(develop).values() for c in doc.get("configs", {}).values()
+    ]
+    for name in names:
+        assert re.fullmatch(r"gaia_(develop|shared)_[a-z_]+_[0-9a-f]{10}", name), name
+
+
+def test_no_secret_value_reaches_a_rendered_file(example: config.Config) -> None:
+    for branch in BRANCHES:
+        for path, content in render_branch(example, branch).items():
+            for value in SENTINELS.values():
+                assert value not in content, f"{value} leaked into {path} of {branch}"
+
+
+def test_each_branch_database_password_is_its_own(example: config.Config) -> None:
+    develop = stacks(render_branch(example, "develop"))["stacks/app-blue.yml"]["secrets"]
+    feature = stacks(render_branch(example, "feature-1"))["stacks/app-blue.yml"]["secrets"]
+    assert develop["pg_password"]["name"].startswith("gaia_develop_pg_password_")
+    assert feature["pg_password"]["name"].startswith("gaia_feature-1_pg_password_")
+    assert develop["pg_password"]["name"][-10:] != feature["pg_password"]["name"][-10:]
+
+
+def test_edge_is_routed_by_traefik_for_the_branch_host(develop: dict[str, str]) -> None:
+    labels = stacks(develop)["stacks/edge.yml"]["services"]["nginx"]["deploy"]["labels"]
+    assert (
+        labels["traefik.http.routers.gaia-develop-edge.rule"] == "Host(`develop.gaia.example.com`)"
+    )
+    assert labels["traefik.http.routers.gaia-develop-edge.tls.certresolver"] == "letsencrypt"
+    assert labels["traefik.http.services.gaia-develop-edge.loadbalancer.server.port"] == "80"
+    assert labels["traefik.swarm.network"] == "gaia-public"
+
+
+def test_colour_services_carry_app_branch_colour_labels(develop: dict[str, str]) -> None:
+    for colour in naming.COLOURS:
+        doc = stacks(develop)[f"stacks/app-{colour}.yml"]
+        for name, spec in doc["services"].items():
+            for labels in (spec["labels"], spec["deploy"]["labels"]):
+                assert labels["swarm-deploy.app"] == "gaia"
+                assert labels["swarm-deploy.branch"] == "develop"
+                assert labels["swarm-deploy.colour"] == colour
+                assert labels["swarm-deploy.service"] == name
+                assert labels["swarm-deploy.release"] == RELEASE
+
+
+def test_promtail_relabels_from_labels_the_stacks_set(develop: dict[str, str]) -> None:
+    promtail = yaml.safe_load(develop["promtail/config.yml"])
+    scrape = promtail["scrape_configs"][0]
+    assert scrape["docker_sd_configs"][0]["host"] == "unix:///var/run/docker.sock"
+    set_labels = stacks(develop)["stacks/app-blue.yml"]["services"]["backend"]["labels"]
+    sanitized = {re.sub(r"[^a-zA-Z0-9_]", "_", key) for key in set_labels}
+    targets = {}
+    for rule in scrape["relabel_configs"]:
+        source = rule["source_labels"][0]
+        if source.startswith("__meta_docker_container_label_"):
+            assert source.removeprefix("__meta_docker_container_label_") in sanitized, source
+            targets[rule["target_label"]] = source
+    assert {"app", "branch", "colour", "service"} <= set(targets)
+    docker_sock = stacks(develop)["stacks/shared.yml"]["services"]["promtail"]["volumes"][0]
+    assert docker_sock["read_only"] is True
+
+
+def test_singletons_run_only_in_the_live_colour(example: config.Config) -> None:
+    files, _ = pipeline.render(
+        example,
+        render.load_templates(example.root),
+        "develop",
+        RELEASE,
+        environ=SENTINELS,
+        live_colour="green",
+    )
+    green = stacks(files)["stacks/app-green.yml"]["services"]
+    blue = stacks(files)["stacks/app-blue.yml"]["services"]
+    assert green["bot"]["deploy"]["replicas"] == 1
+    assert blue["bot"]["deploy"]["replicas"] == 0
+    assert blue["backend"]["deploy"]["replicas"] == green["backend"]["deploy"]["replicas"] == 2
+
+
+def test_nginx_template_follows_the_swarm_dns_facts(develop: dict[str, str]) -> None:
+    conf = develop["nginx/nginx.conf"]
+    assert "resolver 127.0.0.11 valid=5s" in conf
+    assert 'set $upstream "gaia-develop-${colour}_backend:8000";' in conf
+    assert "proxy_pass http://$upstream;" in conf
+    assert "include live/*.conf;" in conf
+    assert "listen 127.0.0.1:8081;" in conf  # the preview route: only the pipeline reaches it
+    assert "server_tokens off;" in conf
+    assert "worker_shutdown_timeout" in conf
+    assert "set_real_ip_from 10.231.0.0/24;" in conf
+    assert "add_header Retry-After 2 always;" in conf
+    assert "$connection_upgrade" in conf
+
+
+def test_a_hostile_branch_name_reaches_yaml_only_quoted(example: config.Config) -> None:
+    hostile = BRANCHES[6]
+    doc = stacks(render_branch(example, hostile))["stacks/app-blue.yml"]
+    # `$` is doubled for compose interpolation; `docker stack config` undoes it (tools tests)
+    assert doc["x-labels"]["swarm-deploy.branch"] == hostile.replace("$", "$$")
