@@ -40,7 +40,7 @@ test: venv tools lint ## everything CI runs
 	$(PYTEST) tests
 
 demo: venv ## the dry run of a deploy of develop
-	$(RUN) $(DEMO_SECRETS) swarm-deploy plan --branch develop
+	@$(RUN) $(DEMO_SECRETS) swarm-deploy plan --branch develop
 
 golden: venv ## rewrite tests/golden after a deliberate template change
 	UPDATE_GOLDEN=1 $(PYTEST) tests/unit/test_render.py -k golden

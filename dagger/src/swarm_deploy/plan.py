@@ -363,7 +363,8 @@ def _blue_green_steps(
             "gate",
             f"health gate for {new}",
             (HealthGate(target, names.edge_service, new, paths, config.gate),),
-            f"on failure: remove {new_stack}; {old or 'no colour'} stays live",
+            f"on failure: remove {new_stack}; "
+            + (f"{old} stays live" if old else "the branch keeps answering 503 (maintenance)"),
         ),
         Step(
             "switch",
