@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarm_deploy import config, pipeline, render
+from swarm_deploy import pipeline
 
 RELEASE = "0123456789ab"
 # Sentinel values: tests search every output for them and must never find one.
@@ -25,9 +25,7 @@ BRANCHES = [
 ]
 
 
-def render_branch(cfg: config.Config, branch: str) -> dict[str, str]:
-    files, warnings = pipeline.render(
-        cfg, render.load_templates(cfg.root), branch, RELEASE, environ=SENTINELS
-    )
+def render_branch(project: pipeline.Project, branch: str) -> dict[str, str]:
+    files, warnings = pipeline.render(project, branch, RELEASE, environ=SENTINELS)
     assert warnings == []
     return files

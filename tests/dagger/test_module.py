@@ -10,9 +10,9 @@ from typing import Any
 
 import anyio
 import yaml
-from swarm_deploy import config, pipeline, render
-from swarm_deploy.main import SwarmDeploy
 
+from swarm_deploy import pipeline
+from swarm_deploy.main import SwarmDeploy
 from tests.conftest import EXAMPLE_CONFIG
 from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
 
@@ -86,9 +86,8 @@ def test_render_returns_a_directory_of_the_rendered_files(engine: OfflineEngine)
         step["args"]["path"]: step["args"]["contents"]
         for step in select(query(directory._ctx), "withNewFile")
     }
-    cfg = config.load(EXAMPLE_CONFIG)
     expected, _ = pipeline.render(
-        cfg, render.load_templates(cfg.root), "develop", "abc", environ={}
+        pipeline.Project.load(EXAMPLE_CONFIG), "develop", "abc", environ={}
     )
     assert files == expected
     assert yaml.safe_load(files["stacks/edge.yml"])["services"]["nginx"]

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from swarm_deploy import config, render
 
+from swarm_deploy import pipeline, render
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, render_branch
 
@@ -36,10 +36,12 @@ def run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module", params=BRANCHES)
 def rendered(
-    request: pytest.FixtureRequest, example: config.Config, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    project: pipeline.Project,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     out = tmp_path_factory.mktemp("rendered")
-    render.write(render_branch(example, request.param), out)
+    render.write(render_branch(project, request.param), out)
     return out
 
 
@@ -69,10 +71,10 @@ def test_prometheus_config_passes_promtool(rendered: Path) -> None:
 
 
 def test_compose_interpolation_gives_back_the_raw_hostile_branch_name(
-    example: config.Config, tmp_path: Path
+    project: pipeline.Project, tmp_path: Path
 ) -> None:
     hostile = BRANCHES[6]
-    render.write(render_branch(example, hostile), tmp_path)
+    render.write(render_branch(project, hostile), tmp_path)
     result = run(
         tool("docker"), "stack", "config", "--compose-file", str(tmp_path / "stacks/app-blue.yml")
     )
@@ -97,11 +99,11 @@ def world_readable_dir() -> Iterator[Path]:
 
 
 def test_nginx_answers_503_with_retry_after_while_no_colour_is_live(
-    example: config.Config, world_readable_dir: Path
+    project: pipeline.Project, world_readable_dir: Path
 ) -> None:
     """Runs the rendered config in Debian's nginx, moved from the container's paths."""
     tmp_path = world_readable_dir
-    files = render_branch(example, "develop")
+    files = render_branch(project, "develop")
     port, preview = free_port(), free_port()
     conf = (
         files["nginx/nginx.conf"]

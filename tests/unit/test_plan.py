@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from swarm_deploy import config, pipeline
+from swarm_deploy import pipeline
 from swarm_deploy.plan import Command, Facts, HealthGate, Pause, Switch, WaitConverged, plan_lines
-
 from tests.render_helpers import RELEASE, SENTINELS
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
@@ -25,20 +24,20 @@ def commands_of(the_plan: pipeline.Plan) -> list[list[str]]:
     ]
 
 
-def test_first_deploy_runs_every_phase_in_order(example: config.Config) -> None:
-    the_plan = pipeline.plan(example, "develop", RELEASE, environ=SENTINELS)
+def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     assert the_plan.new_colour == "blue"
     assert the_plan.old_colour is None
     order = list(dict.fromkeys(phases(the_plan)))
     assert order == [
-        "build", "publish", "secrets", "shared", "databases", "edge", "colour", "gate",
-        "switch", "singletons", "record",
+        "build", "publish", "render", "secrets", "shared", "databases", "edge", "colour",
+        "gate", "switch", "record", "singletons", "prune",
     ]  # fmt: skip
 
 
-def test_build_commands_are_exact_and_always_name_the_platform(example: config.Config) -> None:
+def test_build_commands_are_exact_and_always_name_the_platform(project: pipeline.Project) -> None:
     the_plan = pipeline.plan(
-        example, "develop", RELEASE, environ=SENTINELS, source_url="https://github.com/acme/gaia"
+        project, "develop", RELEASE, environ=SENTINELS, source_url="https://github.com/acme/gaia"
     )
     assert commands_of(the_plan)[0] == [
         "docker", "build",
@@ -51,13 +50,13 @@ def test_build_commands_are_exact_and_always_name_the_platform(example: config.C
     ]  # fmt: skip
 
 
-def test_stack_deploys_go_to_the_target_with_registry_auth(example: config.Config) -> None:
-    the_plan = pipeline.plan(example, "develop", RELEASE, environ=SENTINELS)
+def test_stack_deploys_go_to_the_target_with_registry_auth(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     deploys = [argv for argv in commands_of(the_plan) if argv[3:5] == ["stack", "deploy"]]
     assert deploys[-1] == [
         "docker", "--host", SSH, "stack", "deploy",
         "--compose-file", ".swarm-deploy/develop/stacks/app-blue.yml",
-        "--with-registry-auth", "--prune", "--detach=true",
+        "--with-registry-auth", "--resolve-image", "never", "--prune", "--detach=true",
         "gaia-develop-blue",
     ]  # fmt: skip
     assert [argv[-1] for argv in deploys] == [
@@ -67,8 +66,8 @@ def test_stack_deploys_go_to_the_target_with_registry_auth(example: config.Confi
     ]
 
 
-def test_secrets_go_to_stdin_by_versioned_name(example: config.Config) -> None:
-    the_plan = pipeline.plan(example, "develop", RELEASE, environ=SENTINELS, target="local")
+def test_secrets_go_to_stdin_by_versioned_name(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
     creates = [
         action
         for step in the_plan.steps
@@ -85,9 +84,9 @@ def test_secrets_go_to_stdin_by_versioned_name(example: config.Config) -> None:
     }  # fmt: skip
 
 
-def test_no_secret_value_appears_in_the_plan_text_or_json(example: config.Config) -> None:
+def test_no_secret_value_appears_in_the_plan_text_or_json(project: pipeline.Project) -> None:
     for branch in ("develop", "feature/JIRA-123_add-login"):
-        the_plan = pipeline.plan(example, branch, RELEASE, environ=SENTINELS)
+        the_plan = pipeline.plan(project, branch, RELEASE, environ=SENTINELS)
         shown = "\n".join(text for _, text in plan_lines(the_plan)) + json.dumps(the_plan.to_json())
         shown += repr(the_plan)
         for value in SENTINELS.values():
@@ -95,11 +94,11 @@ def test_no_secret_value_appears_in_the_plan_text_or_json(example: config.Config
 
 
 def test_with_blue_live_green_is_deployed_then_blue_drained_and_removed(
-    example: config.Config,
+    project: pipeline.Project,
 ) -> None:
     facts = Facts(read=True, live_colour="blue")
     the_plan = pipeline.plan(
-        example, "develop", RELEASE, environ=SENTINELS, facts=facts, target="local"
+        project, "develop", RELEASE, environ=SENTINELS, facts=facts, target="local"
     )
     assert the_plan.new_colour == "green"
     steps = {step.phase: step for step in the_plan.steps}
@@ -125,8 +124,8 @@ def test_with_blue_live_green_is_deployed_then_blue_drained_and_removed(
     assert phases(the_plan).index("drain") > phases(the_plan).index("switch")
 
 
-def test_secrets_that_exist_on_the_target_are_not_created_again(example: config.Config) -> None:
-    first = pipeline.plan(example, "develop", RELEASE, environ=SENTINELS)
+def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipeline.Project) -> None:
+    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     existing = frozenset(
         a.argv[-2]
         for s in first.steps
@@ -134,7 +133,7 @@ def test_secrets_that_exist_on_the_target_are_not_created_again(example: config.
         if isinstance(a, Command) and a.stdin_secret
     )
     again = pipeline.plan(
-        example,
+        project,
         "develop",
         RELEASE,
         environ=SENTINELS,
@@ -143,30 +142,30 @@ def test_secrets_that_exist_on_the_target_are_not_created_again(example: config.
     assert "secrets" not in phases(again)
 
 
-def test_every_colour_stack_wait_reads_tasks_not_dns(example: config.Config) -> None:
-    the_plan = pipeline.plan(example, "develop", RELEASE, environ=SENTINELS)
+def test_every_colour_stack_wait_reads_tasks_not_dns(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     waits = [a for s in the_plan.steps for a in s.actions if isinstance(a, WaitConverged)]
     assert [w.stack for w in waits] == ["gaia-shared", "gaia-develop-edge", "gaia-develop-blue"]
 
 
-def test_unreadable_secrets_become_warnings_not_values(example: config.Config) -> None:
-    the_plan = pipeline.plan(example, "develop", RELEASE, environ={})
+def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ={})
     assert len(the_plan.warnings) == 5
     assert the_plan.warnings[0].startswith(
         "secret postgres_admin: value from $GAIA_POSTGRES_ADMIN_PASSWORD is not available"
     )
 
 
-def test_fifty_branches_plan_in_well_under_a_second(example: config.Config) -> None:
+def test_fifty_branches_plan_in_well_under_a_second(project: pipeline.Project) -> None:
     """Not a timing assertion: just that planning is pure and touches no engine."""
     plans = [
-        pipeline.plan(example, f"feature/branch-{n}", RELEASE, environ=SENTINELS) for n in range(50)
+        pipeline.plan(project, f"feature/branch-{n}", RELEASE, environ=SENTINELS) for n in range(50)
     ]
     assert len({p.branch.slug for p in plans}) == 50
 
 
-def test_plan_json_lists_steps_with_argv(example: config.Config) -> None:
-    data = pipeline.plan(example, "feature-1", RELEASE, environ=SENTINELS).to_json()
+def test_plan_json_lists_steps_with_argv(project: pipeline.Project) -> None:
+    data = pipeline.plan(project, "feature-1", RELEASE, environ=SENTINELS).to_json()
     assert data["host"] == "feat1.gaia.example.com"
     assert data["slug"] == "feature-1"
     assert data["steps"][0]["actions"][0]["argv"][:2] == ["docker", "build"]

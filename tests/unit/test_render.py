@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from swarm_deploy import config, naming, pipeline, render
 
+from swarm_deploy import naming, pipeline, render
 from tests.render_helpers import BRANCHES, RELEASE, SENTINELS, render_branch
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "develop"
@@ -34,8 +34,8 @@ def services(files: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def develop(example: config.Config) -> dict[str, str]:
-    return render_branch(example, "develop")
+def develop(project: pipeline.Project) -> dict[str, str]:
+    return render_branch(project, "develop")
 
 
 def test_golden_files_match_the_develop_render(develop: dict[str, str]) -> None:
@@ -68,9 +68,9 @@ def test_render_writes_every_file_of_the_branch(develop: dict[str, str]) -> None
 
 @pytest.mark.parametrize("branch", BRANCHES)
 def test_services_are_reached_by_dnsrr_and_publish_in_host_mode(
-    example: config.Config, branch: str
+    project: pipeline.Project, branch: str
 ) -> None:
-    for path, name, spec in services(render_branch(example, branch)):
+    for path, name, spec in services(render_branch(project, branch)):
         if spec["deploy"].get("mode") != "global":
             assert spec["deploy"]["endpoint_mode"] == "dnsrr", f"{path} {name}"
         for port in spec.get("ports", []):
@@ -88,7 +88,7 @@ def test_stateful_shared_services_update_stop_first(develop: dict[str, str]) -> 
 
 
 def test_secret_names_carry_the_sha256_of_their_value(
-    example: config.Config, develop: dict[str, str]
+    project: pipeline.Project, develop: dict[str, str]
 ) -> None:
     app_secrets = stacks(develop)["stacks/app-blue.yml"]["secrets"]
     key = SENTINELS["GAIA_SESSION_KEY"].encode()
@@ -109,16 +109,16 @@ def test_secret_names_carry_the_sha256_of_their_value(
         assert re.fullmatch(r"gaia_(develop|shared)_[a-z_]+_[0-9a-f]{10}", name), name
 
 
-def test_no_secret_value_reaches_a_rendered_file(example: config.Config) -> None:
+def test_no_secret_value_reaches_a_rendered_file(project: pipeline.Project) -> None:
     for branch in BRANCHES:
-        for path, content in render_branch(example, branch).items():
+        for path, content in render_branch(project, branch).items():
             for value in SENTINELS.values():
                 assert value not in content, f"{value} leaked into {path} of {branch}"
 
 
-def test_each_branch_database_password_is_its_own(example: config.Config) -> None:
-    develop = stacks(render_branch(example, "develop"))["stacks/app-blue.yml"]["secrets"]
-    feature = stacks(render_branch(example, "feature-1"))["stacks/app-blue.yml"]["secrets"]
+def test_each_branch_database_password_is_its_own(project: pipeline.Project) -> None:
+    develop = stacks(render_branch(project, "develop"))["stacks/app-blue.yml"]["secrets"]
+    feature = stacks(render_branch(project, "feature-1"))["stacks/app-blue.yml"]["secrets"]
     assert develop["pg_password"]["name"].startswith("gaia_develop_pg_password_")
     assert feature["pg_password"]["name"].startswith("gaia_feature-1_pg_password_")
     assert develop["pg_password"]["name"][-10:] != feature["pg_password"]["name"][-10:]
@@ -163,15 +163,8 @@ def test_promtail_relabels_from_labels_the_stacks_set(develop: dict[str, str]) -
     assert docker_sock["read_only"] is True
 
 
-def test_singletons_run_only_in_the_live_colour(example: config.Config) -> None:
-    files, _ = pipeline.render(
-        example,
-        render.load_templates(example.root),
-        "develop",
-        RELEASE,
-        environ=SENTINELS,
-        live_colour="green",
-    )
+def test_singletons_run_only_in_the_live_colour(project: pipeline.Project) -> None:
+    files, _ = pipeline.render(project, "develop", RELEASE, environ=SENTINELS, live_colour="green")
     green = stacks(files)["stacks/app-green.yml"]["services"]
     blue = stacks(files)["stacks/app-blue.yml"]["services"]
     assert green["bot"]["deploy"]["replicas"] == 1
@@ -193,8 +186,8 @@ def test_nginx_template_follows_the_swarm_dns_facts(develop: dict[str, str]) -> 
     assert "$connection_upgrade" in conf
 
 
-def test_a_hostile_branch_name_reaches_yaml_only_quoted(example: config.Config) -> None:
+def test_a_hostile_branch_name_reaches_yaml_only_quoted(project: pipeline.Project) -> None:
     hostile = BRANCHES[6]
-    doc = stacks(render_branch(example, hostile))["stacks/app-blue.yml"]
+    doc = stacks(render_branch(project, hostile))["stacks/app-blue.yml"]
     # `$` is doubled for compose interpolation; `docker stack config` undoes it (tools tests)
     assert doc["x-labels"]["swarm-deploy.branch"] == hostile.replace("$", "$$")

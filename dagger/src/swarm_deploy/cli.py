@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from swarm_deploy import __version__, config, pipeline, render
+from swarm_deploy import __version__, pipeline, render
 from swarm_deploy.errors import SwarmDeployError
+from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, plan_lines
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,8 +72,7 @@ def main() -> None:
 def check(config_path: Path) -> None:
     """Validate the config and the templates next to it."""
     with _errors():
-        cfg = config.load(config_path)
-        render.load_templates(cfg.root)
+        cfg = Project.load(config_path).config
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
         f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules"
@@ -98,8 +98,10 @@ def plan(
     Reads no secret values into the output: secrets appear by versioned name only.
     """
     with _errors():
-        cfg = config.load(config_path)
-        the_plan = pipeline.plan(cfg, branch, version or git_version(cfg.root), target=target)
+        project = Project.load(config_path)
+        the_plan = pipeline.plan(
+            project, branch, version or git_version(project.config.root), target=target
+        )
     if as_json:
         out.print_json(json.dumps(the_plan.to_json()))
     else:
@@ -120,9 +122,10 @@ def plan(
 def render_command(config_path: Path, branch: str, version: str | None, out_dir: Path) -> None:
     """Write a branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
     with _errors():
-        cfg = config.load(config_path)
-        templates = render.load_templates(cfg.root)
-        files, warnings = pipeline.render(cfg, templates, branch, version or git_version(cfg.root))
+        project = Project.load(config_path)
+        files, warnings = pipeline.render(
+            project, branch, version or git_version(project.config.root)
+        )
     for path in render.write(files, out_dir):
         out.print(str(path))
     warn(warnings)

@@ -52,12 +52,18 @@ def secret_create(target: str, name: str, labels: Mapping[str, str]) -> list[str
 
 
 def stack_deploy(
-    target: str, compose_file: str, stack: str, registry_auth: bool = True
+    target: str,
+    compose_file: str,
+    stack: str,
+    registry_auth: bool = True,
+    resolve_image: str = "always",
 ) -> list[str]:
+    """Returns before anything converges: the deployer waits by reading tasks."""
     return docker(
         target, "stack", "deploy",
         "--compose-file", compose_file,
         *(["--with-registry-auth"] if registry_auth else []),
+        "--resolve-image", resolve_image,
         "--prune",
         "--detach=true",
         stack,
@@ -74,7 +80,81 @@ def service_scale(target: str, service: str, replicas: int) -> list[str]:
 
 def service_label(target: str, service: str, labels: Mapping[str, str]) -> list[str]:
     """Service labels are outside the task template: changing them restarts no task."""
-    return docker(target, "service", "update", "--detach", *_labels("--label-add", labels), service)
+    return docker(
+        target, "service", "update", "--detach", "--no-resolve-image",
+        *_labels("--label-add", labels),
+        service,
+    )  # fmt: skip
+
+
+def save(ref: str) -> list[str]:
+    return ["docker", "image", "save", ref]
+
+
+def load(target: str) -> list[str]:
+    return docker(target, "image", "load", "--quiet")
+
+
+def exec_in(target: str, container: str, *argv: str, stdin: bool = False) -> list[str]:
+    return docker(target, "exec", *(["--interactive"] if stdin else []), container, *argv)
+
+
+def secret_rm(target: str, name: str) -> list[str]:
+    return docker(target, "secret", "rm", name)
+
+
+def config_rm(target: str, name: str) -> list[str]:
+    return docker(target, "config", "rm", name)
+
+
+# Runs in the shared PostgreSQL image. psql reads the role's password from its secret
+# file itself (\set ... `cat`), so the password is never in an argv.
+ENSURE_DATABASES = r"""set -eu
+role=$1; shift
+export PGPASSWORD="$(cat /run/secrets/postgres_admin)" PGUSER=postgres PGDATABASE=postgres
+for attempt in $(seq 1 60); do pg_isready -q -h "$PGHOST" && break; sleep 1; done
+psql -v ON_ERROR_STOP=1 -v role="$role" <<'SQL'
+\set password `cat /run/secrets/pg_password`
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
+SQL
+for db in "$@"; do
+psql -v ON_ERROR_STOP=1 -v role="$role" -v db="$db" <<'SQL'
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+GRANT ALL ON DATABASE :"db" TO :"role";
+SQL
+done
+echo "role $role owns: $*"
+"""
+
+
+def postgres_job(
+    target: str,
+    *,
+    name: str,
+    image: str,
+    network: str,
+    host: str,
+    admin_secret: str,
+    role_secret: str,
+    role: str,
+    databases: list[str],
+    labels: Mapping[str, str],
+) -> list[str]:
+    """Create the branch's role (password from its secret) and databases, if missing."""
+    return run_job(
+        target,
+        name=name,
+        image=image,
+        command=["sh", "-c", ENSURE_DATABASES, "ensure-databases", role, *databases],
+        networks=[network],
+        secrets={"postgres_admin": admin_secret, "pg_password": role_secret},
+        env={"PGHOST": host},
+        labels=labels,
+    )
 
 
 def run_job(

@@ -95,6 +95,7 @@ class BranchRule:
     host: str = "{slug}"
     production: bool = False
     protected: bool = False
+    port: int | None = None
 
     def captures(self, branch: str) -> tuple[str, ...] | None:
         """The text each `*` matched, or None when the branch does not match."""
@@ -408,7 +409,7 @@ def _branches(node: Node) -> tuple[BranchRule, ...]:
     rules: list[BranchRule] = []
     for item in node.items():
         fields = item.mapping(
-            allowed=("match", "host", "production", "protected"), required=("match",)
+            allowed=("match", "host", "production", "protected", "port"), required=("match",)
         )
         match = fields["match"].text()
         literal = match.replace("*", "x")
@@ -430,7 +431,13 @@ def _branches(node: Node) -> tuple[BranchRule, ...]:
                 )
         production = _opt(fields, "production", Node.boolean, False)
         protected = _opt(fields, "protected", Node.boolean, production)
-        rules.append(BranchRule(match, host, production, protected))
+        port = _opt(fields, "port", lambda n: n.integer(1, 65535), None)
+        if port is not None and "*" in match:
+            fields["port"].fail(
+                f"a published port serves one branch, but '{match}' matches many; "
+                "give each such branch a rule of its own"
+            )
+        rules.append(BranchRule(match, host, production, protected, port))
     if not rules:
         node.fail("should list at least one rule, e.g. '- match: develop'")
     if sum(rule.production for rule in rules) > 1:

@@ -6,7 +6,12 @@
     │   ├── BranchNameError          empty, or nothing usable in it
     │   └── BranchNotAllowedError    no branch rule matches it
     ├── SecretSourceError            a secret's env var or file is missing
-    └── RenderError                  a template failed to render
+    ├── RenderError                  a template failed to render
+    ├── TargetError                  the target's engine cannot be reached or used
+    │   └── CommandError             a docker command exited non-zero
+    └── DeployError                  a deploy stopped; the live colour is untouched
+        ├── ConvergeError            a service did not converge (failed task, rollback)
+        └── GateError                the new colour failed its health gate
 
 Each message says what is wrong, the value observed, and what to do next.
 """
@@ -45,3 +50,29 @@ class SecretSourceError(SwarmDeployError):
 
 class RenderError(SwarmDeployError):
     """A template failed to render or rendered something invalid."""
+
+
+class TargetError(SwarmDeployError):
+    """The target's Docker engine cannot be reached or refused a request."""
+
+
+class CommandError(TargetError):
+    """A docker command exited non-zero; the message carries its argv and stderr."""
+
+    def __init__(self, shown: str, returncode: int, stderr: str) -> None:
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = "\n".join(stderr.strip().splitlines()[-8:]) or "(no output)"
+        super().__init__(f"`{shown}` exited {returncode}:\n{tail}")
+
+
+class DeployError(SwarmDeployError):
+    """A deploy stopped before the switch; what was live before stays live."""
+
+
+class ConvergeError(DeployError):
+    """A service did not converge: a task failed or was rejected, or an update rolled back."""
+
+
+class GateError(DeployError):
+    """The new colour did not pass its health gate."""

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
-
 from swarm_deploy import config, pipeline
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
@@ -54,8 +53,8 @@ class SwarmDeploy:
         json_output: Annotated[bool, Doc("Return the plan as JSON.")] = False,
     ) -> str:
         """Show the steps a deploy of the branch would run; changes nothing."""
-        cfg = await self._config(config_path)
-        the_plan = pipeline.plan(cfg, branch, release, target=host or None, environ={})
+        project = await self._project(config_path)
+        the_plan = pipeline.plan(project, branch, release, target=host or None, environ={})
         if json_output:
             return json.dumps(the_plan.to_json(), indent=2)
         lines = [text for _, text in plan_lines(the_plan)]
@@ -70,17 +69,18 @@ class SwarmDeploy:
         config_path: ConfigPath = "swarm-deploy.yml",
     ) -> dagger.Directory:
         """Render the branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
-        cfg = await self._config(config_path)
-        root = PurePosixPath(config_path).parent
-        templates = {
-            name: await self.source.file(str(root / name)).contents() for name in TEMPLATE_FILES
-        }
-        files, _ = pipeline.render(cfg, templates, branch, release, environ={})
+        project = await self._project(config_path)
+        files, _ = pipeline.render(project, branch, release, environ={})
         out = dag.directory()
         for path, content in files.items():
             out = out.with_new_file(path, content)
         return out
 
-    async def _config(self, config_path: str) -> config.Config:
+    async def _project(self, config_path: str) -> pipeline.Project:
+        """The config and its templates, read from the source directory."""
         text = await self.source.file(config_path).contents()
-        return config.parse(text, source=config_path)
+        root = PurePosixPath(config_path).parent
+        templates = {
+            name: await self.source.file(str(root / name)).contents() for name in TEMPLATE_FILES
+        }
+        return pipeline.Project(config.parse(text, source=config_path), templates)

@@ -1,17 +1,45 @@
-"""The entry points the CLI and the Dagger module share: one way to plan and render."""
+"""The entry points the CLI and the Dagger module share: one way to plan, render, deploy."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
+from swarm_deploy import config as config_module
 from swarm_deploy import stack_secrets
-from swarm_deploy.config import Config
+from swarm_deploy.config import Branch, Config
 from swarm_deploy.errors import ConfigError
-from swarm_deploy.plan import Facts, Plan, deploy_plan
-from swarm_deploy.render import Release, Renderer
+from swarm_deploy.plan import Facts, Plan, Request, deploy_plan
+from swarm_deploy.render import BranchFiles, Release, Renderer, load_templates
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A config and the templates next to it."""
+
+    config: Config
+    templates: Mapping[str, str]
+
+    @classmethod
+    def load(cls, config_path: Path | str) -> Project:
+        cfg = config_module.load(config_path)
+        return cls(cfg, load_templates(cfg.root))
+
+    def render(
+        self,
+        branch: Branch,
+        release: Release,
+        secrets: stack_secrets.BranchSecrets,
+        live_colour: str | None,
+        state: Mapping[str, str] | None = None,
+    ) -> BranchFiles:
+        return Renderer(self.templates).branch_files(
+            self.config, branch, release, secrets, live_colour, state
+        )
 
 
 def release(config: Config, version: str) -> Release:
@@ -25,7 +53,7 @@ def release(config: Config, version: str) -> Release:
 
 
 def plan(
-    config: Config,
+    project: Project,
     branch_name: str,
     version: str,
     *,
@@ -33,22 +61,32 @@ def plan(
     environ: Mapping[str, str] | None = None,
     facts: Facts = Facts(),
     source_url: str | None = None,
+    transfer: bool = False,
+    force: bool = False,
+    deployed_by: str = "",
+    deployed_at: str = "",
 ) -> Plan:
-    branch = config.branch(branch_name)
-    return deploy_plan(
-        config,
-        branch,
-        release(config, version),
-        stack_secrets.resolve(config, branch, environ),
-        target=target or config.target,
-        facts=facts,
+    cfg = project.config
+    branch = cfg.branch(branch_name)
+    secrets = stack_secrets.resolve(cfg, branch, environ)
+    request = Request(
+        target=target or cfg.target,
+        release=release(cfg, version),
         source_url=source_url,
+        transfer=transfer,
+        force=force,
+        deployed_by=deployed_by,
+        deployed_at=deployed_at,
+    )
+    rendered = project.render(branch, request.release, secrets, None)
+    in_use = rendered.config_names | {s.swarm_name for s in secrets.all()}
+    return deploy_plan(
+        cfg, branch, secrets, request, facts=facts, edge_hash=rendered.edge_hash, in_use=in_use
     )
 
 
 def render(
-    config: Config,
-    templates: Mapping[str, str],
+    project: Project,
     branch_name: str,
     version: str,
     *,
@@ -56,9 +94,7 @@ def render(
     live_colour: str = "blue",
 ) -> tuple[dict[str, str], list[str]]:
     """The branch's files, and a warning for each secret whose value could not be read."""
-    branch = config.branch(branch_name)
-    secrets = stack_secrets.resolve(config, branch, environ)
-    files = Renderer(templates).branch_files(
-        config, branch, release(config, version), secrets, live_colour
-    )
-    return files, list(secrets.warnings())
+    branch = project.config.branch(branch_name)
+    secrets = stack_secrets.resolve(project.config, branch, environ)
+    rendered = project.render(branch, release(project.config, version), secrets, live_colour)
+    return rendered.files, list(secrets.warnings())

@@ -1,23 +1,26 @@
 """Facts about the target + the config -> the ordered steps of a deploy. Pure.
 
 `swarm-deploy plan` prints these steps; `deploy` runs the very same objects through
-the one executor. An action is either a docker argv (`Command`) or a typed check the
-executor performs through the Engine API (waiting, gating, switching).
+the one executor. An action is a docker argv (`Command`, `Pipe`) or a typed action
+the deployer performs through the Engine API (waiting, gating, switching, pruning).
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from swarm_deploy import commands
 from swarm_deploy.config import Branch, Config, Gate
+from swarm_deploy.errors import TargetError
 from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file
-from swarm_deploy.stack_secrets import DERIVED, BranchSecrets, StackSecret
+from swarm_deploy.stack_secrets import BranchSecrets, StackSecret
 
 WORKDIR = ".swarm-deploy"
+LABEL = "swarm-deploy"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,35 @@ class Command:
     def describe(self) -> str:
         shown = shlex.join(self.argv)
         return f"{shown} < secret {self.stdin_secret}" if self.stdin_secret else shown
+
+
+@dataclass(frozen=True)
+class Pipe:
+    """One command's stdout into another's stdin: images to a target without a registry."""
+
+    producer: tuple[str, ...]
+    consumer: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{shlex.join(self.producer)} | {shlex.join(self.consumer)}"
+
+
+@dataclass(frozen=True)
+class PinDigests:
+    """Read each pushed image's digest, so the stacks deploy `image@sha256:...`."""
+
+    refs: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "pin " + ", ".join(self.refs) + " to their registry digests"
+
+
+@dataclass(frozen=True)
+class RenderFiles:
+    directory: str
+
+    def describe(self) -> str:
+        return f"write the branch's stacks and configs to {self.directory}/"
 
 
 @dataclass(frozen=True)
@@ -49,20 +81,14 @@ class WaitConverged:
 
 @dataclass(frozen=True)
 class EnsureDatabases:
-    """Create the branch's role and databases if missing, as a one-shot job."""
+    """Create or update the branch's role and databases, as a one-shot Swarm job."""
 
-    target: str
-    kind: str
-    role: str
-    databases: tuple[str, ...]
-    password_secret: str
+    argv: tuple[str, ...]
+    job: str
+    timeout: float
 
     def describe(self) -> str:
-        return (
-            f"one-shot job on the shared network: {self.kind} role {self.role} "
-            f"(password from secret {self.password_secret}) owning "
-            f"{', '.join(self.databases)}; other branches' roles cannot connect"
-        )
+        return f"{shlex.join(self.argv)}  (then wait for the job, at most {self.timeout:g}s)"
 
 
 @dataclass(frozen=True)
@@ -96,8 +122,8 @@ class Switch:
     def describe(self) -> str:
         return (
             f"write live/colour.conf = {self.colour} in {self.edge_service}, nginx -t, "
-            f"nginx -s reload (graceful), then check {', '.join(self.paths)} answer from "
-            f"{self.colour} through the public route"
+            f"nginx -s reload (graceful), then check that {', '.join(self.paths)} answer "
+            f"from {self.colour} through the public route"
         )
 
 
@@ -110,7 +136,28 @@ class Pause:
         return f"wait {self.seconds:g}s: {self.reason}"
 
 
-Action = Command | WaitConverged | EnsureDatabases | HealthGate | Switch | Pause
+@dataclass(frozen=True)
+class Prune:
+    """Remove the secrets of a scope (a branch slug, or `shared`) and the configs of its
+    stacks that the rendered stacks no longer name."""
+
+    target: str
+    app: str
+    scope: str
+    stacks: tuple[str, ...]
+    keep: frozenset[str]
+
+    def describe(self) -> str:
+        return (
+            f"remove old secrets of {self.app}/{self.scope} and old configs of "
+            f"{', '.join(self.stacks)} (Swarm refuses to remove one a service still uses)"
+        )
+
+
+Action = (
+    Command | Pipe | PinDigests | RenderFiles | WaitConverged | EnsureDatabases | HealthGate
+    | Switch | Pause | Prune
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,20 +174,51 @@ class Facts:
 
     read: bool = False
     live_colour: str | None = None
+    state: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     existing_secrets: frozenset[str] = frozenset()
+    nodes: int = 1
+
+    @property
+    def live_release(self) -> str | None:
+        return self.state.get(f"{LABEL}.release")
+
+    @property
+    def edge_hash(self) -> str | None:
+        return self.state.get(f"{LABEL}.edge-hash")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for, beyond the branch."""
+
+    target: str
+    release: Release
+    source_url: str | None = None
+    transfer: bool = False
+    force: bool = False
+    deployed_by: str = ""
+    deployed_at: str = ""
 
 
 @dataclass(frozen=True)
 class Plan:
     app: str
     branch: Branch
-    target: str
-    release: Release
+    request: Request
     new_colour: str
     old_colour: str | None
     facts: Facts
     steps: tuple[Step, ...]
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
+    up_to_date: bool = False
+
+    @property
+    def target(self) -> str:
+        return self.request.target
+
+    @property
+    def release(self) -> Release:
+        return self.request.release
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -154,6 +232,7 @@ class Plan:
             "new_colour": self.new_colour,
             "old_colour": self.old_colour,
             "facts_read": self.facts.read,
+            "up_to_date": self.up_to_date,
             "warnings": list(self.warnings),
             "steps": [
                 {
@@ -170,11 +249,12 @@ class Plan:
 def plan_lines(plan: Plan) -> list[tuple[str, str]]:
     """The steps as (style, text) lines: the CLI prints them styled, Dagger returns the text."""
     branch = plan.branch
-    live = (
-        f"{plan.old_colour} is live; {plan.new_colour} replaces it"
-        if plan.old_colour
-        else f"{plan.new_colour} goes live"
-    )
+    if plan.up_to_date:
+        live = f"{plan.old_colour} is live at release {plan.release.version}: nothing to do"
+    elif plan.old_colour:
+        live = f"{plan.old_colour} is live; {plan.new_colour} replaces it"
+    else:
+        live = f"{plan.new_colour} goes live"
     if not plan.facts.read:
         live += " (target not read: this offline plan assumes no colour is live yet)"
     lines = [("bold", f"Plan: deploy {plan.app} branch {branch.name!r} to {plan.target}")]
@@ -192,7 +272,7 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
         if step.note:
             lines.append(("dim", f"       {step.note}"))
         for action in step.actions:
-            prefix = "$ " if isinstance(action, Command) else "-> "
+            prefix = "$ " if isinstance(action, Command | Pipe) else "-> "
             lines.append(("", f"       {prefix}{action.describe()}"))
     return lines
 
@@ -202,6 +282,8 @@ def _action_json(action: Action) -> dict[str, Any]:
     if isinstance(action, Command):
         result["argv"] = list(action.argv)
         result["stdin_secret"] = action.stdin_secret
+    if isinstance(action, EnsureDatabases):
+        result["argv"] = list(action.argv)
     return result
 
 
@@ -214,38 +296,100 @@ def run(argv: list[str], stdin_secret: str | None = None) -> Command:
     return Command(tuple(argv), stdin_secret)
 
 
+def state_labels(request: Request, colour: str, edge_hash: str, facts: Facts) -> dict[str, str]:
+    """What the edge service's labels record after a switch; the release it replaces is kept
+    under `previous.` for rollback."""
+    labels = {
+        f"{LABEL}.live-colour": colour,
+        f"{LABEL}.release": request.release.version,
+        f"{LABEL}.deployed-at": request.deployed_at,
+        f"{LABEL}.deployed-by": request.deployed_by,
+        f"{LABEL}.edge-hash": edge_hash,
+        **{f"{LABEL}.image.{name}": ref for name, ref in request.release.images.items()},
+    }
+    previous_prefix = f"{LABEL}.previous."
+    previous = {k: v for k, v in facts.state.items() if k.startswith(previous_prefix)}
+    if facts.live_release and facts.live_release != request.release.version:
+        previous = {
+            previous_prefix + key.removeprefix(f"{LABEL}."): value
+            for key, value in facts.state.items()
+            if key.removeprefix(f"{LABEL}.").split(".")[0]
+            in ("release", "image", "deployed-at", "live-colour")
+        }
+    return {**labels, **previous}
+
+
 def deploy_plan(
     config: Config,
     branch: Branch,
-    release: Release,
     secrets: BranchSecrets,
+    request: Request,
     *,
-    target: str,
     facts: Facts = Facts(),
-    source_url: str | None = None,
+    edge_hash: str = "",
+    in_use: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The steps that deploy `release` of `branch` to `target`, in order."""
-    new = "green" if facts.live_colour == "blue" else "blue"
+    """The steps that deploy `request.release` of `branch`, in order.
+
+    `in_use` names every secret and config the rendered stacks reference: prune keeps them.
+    """
+    if request.transfer and facts.nodes > 1:
+        raise TargetError(
+            f"{request.target} is a swarm of {facts.nodes} nodes: images streamed without a "
+            "registry would reach only the node the deploy connects to; push to a registry "
+            "instead (drop --no-registry)"
+        )
     old = facts.live_colour
+    new = "green" if old == "blue" else "blue"
+    if (
+        old is not None
+        and facts.live_release == request.release.version
+        and not request.release.version.endswith("-dirty")
+        and not request.force
+    ):
+        return Plan(config.app, branch, request, old, old, facts, (), up_to_date=True)
+    target = request.target
     steps = [
-        *_build_steps(config, release, source_url),
+        *_build_steps(config, request),
+        *_publish_steps(config, request),
+        Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
         *_secret_steps(target, config.app, "shared", secrets.shared.values(), facts),
-        *_shared_steps(config, branch, target),
+        *_shared_steps(config, branch, request),
         *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
-        *_database_steps(config, branch, secrets, target),
-        *_blue_green_steps(config, branch, target, new, old),
-        _record_step(branch, release, target, new),
+        *_database_steps(config, branch, secrets, request),
+        *_blue_green_steps(config, branch, request, new, old, edge_hash, facts),
+        Step(
+            "record",
+            "record the live colour and release on the Swarm",
+            (
+                run(
+                    commands.service_label(
+                        target,
+                        branch.names.edge_service,
+                        state_labels(request, new, edge_hash, facts),
+                    )
+                ),
+            ),
+            "right after the switch, so the next deploy knows what is live",
+        ),
+        *_after_switch_steps(config, branch, request, new, old),
+        Step(
+            "prune",
+            "remove secrets and configs nothing uses any more",
+            (
+                Prune(target, config.app, branch.slug, (branch.names.edge_stack,), in_use),
+                Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),
+            ),
+        ),
     ]
-    return Plan(
-        config.app, branch, target, release, new, old, facts, tuple(steps), secrets.warnings()
-    )
+    return Plan(config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings())
 
 
-def _build_steps(config: Config, release: Release, source_url: str | None) -> list[Step]:
-    labels = {"org.opencontainers.image.revision": release.version}
-    if source_url:
-        labels["org.opencontainers.image.source"] = source_url
-    builds = [
+def _build_steps(config: Config, request: Request) -> list[Step]:
+    labels = {"org.opencontainers.image.revision": request.release.version}
+    if request.source_url:
+        labels["org.opencontainers.image.source"] = request.source_url
+    return [
         Step(
             "build",
             f"build {image.name} for {image.platform}",
@@ -255,7 +399,7 @@ def _build_steps(config: Config, release: Release, source_url: str | None) -> li
                         image,
                         context=image.context,
                         dockerfile=f"{image.context}/{image.dockerfile}",
-                        ref=release.images[image.name],
+                        ref=request.release.images[image.name],
                         labels=labels,
                     )
                 ),
@@ -263,18 +407,24 @@ def _build_steps(config: Config, release: Release, source_url: str | None) -> li
         )
         for image in config.images.values()
     ]
-    pushes = [
+
+
+def _publish_steps(config: Config, request: Request) -> list[Step]:
+    refs = tuple(request.release.images[name] for name in config.images)
+    if not request.transfer:
+        pushes = [Step("publish", f"push {ref}", (run(commands.push(ref)),)) for ref in refs]
+        return [*pushes, Step("publish", "pin digests", (PinDigests(refs),))]
+    if request.target == commands.LOCAL:
+        return []  # built on the target's own engine: nothing to move
+    return [
         Step(
-            "publish",
-            f"push {image.name} and pin its digest",
-            (
-                run(commands.push(release.images[image.name])),
-                run(commands.repo_digests(release.images[image.name])),
-            ),
+            "transfer",
+            f"stream {ref} to {request.target} (no registry)",
+            (Pipe(tuple(commands.save(ref)), tuple(commands.load(request.target))),),
+            "single-node targets only: other nodes could not pull this image",
         )
-        for image in config.images.values()
+        for ref in refs
     ]
-    return builds + pushes
 
 
 def _secret_steps(
@@ -284,80 +434,110 @@ def _secret_steps(
     for secret in secrets:
         if facts.read and secret.swarm_name in facts.existing_secrets:
             continue
-        labels = {
-            "swarm-deploy.app": app,
-            "swarm-deploy.slug": scope,
-            "swarm-deploy.key": secret.key,
-        }
+        labels = {f"{LABEL}.app": app, f"{LABEL}.slug": scope, f"{LABEL}.key": secret.key}
         create = run(commands.secret_create(target, secret.swarm_name, labels), secret.key)
         note = f"value {secret.source}" + ("" if facts.read else "; skipped if it exists")
         steps.append(Step("secrets", f"create secret {secret.swarm_name}", (create,), note))
     return steps
 
 
-def _shared_steps(config: Config, branch: Branch, target: str) -> list[Step]:
+def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step]:
     if not config.shared:
         return []
     stack = config.shared_names.stack
-    deploy = run(commands.stack_deploy(target, f"{render_dir(branch)}/{SHARED_STACK}", stack))
+    deploy = run(
+        commands.stack_deploy(request.target, f"{render_dir(branch)}/{SHARED_STACK}", stack)
+    )
     return [
         Step(
             "shared",
             f"ensure the shared stack {stack}",
-            (deploy, WaitConverged(target, stack, config.gate.timeout)),
+            (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
             "stateful services update stop-first; unchanged services are not restarted",
         )
     ]
 
 
 def _database_steps(
-    config: Config, branch: Branch, secrets: BranchSecrets, target: str
+    config: Config, branch: Branch, secrets: BranchSecrets, request: Request
 ) -> list[Step]:
+    if "pg_password" not in secrets.branch or "postgres" not in config.shared:
+        return []
+    postgres = config.shared["postgres"]
+    admin = postgres.admin_password
+    assert admin is not None
     names = branch.names
+    job = f"{config.app}-{branch.slug}-db"
+    argv = commands.postgres_job(
+        request.target,
+        name=job,
+        image=postgres.image,
+        network=config.shared_names.network,
+        host=config.shared_names.service("postgres"),
+        admin_secret=secrets.shared[admin].swarm_name,
+        role_secret=secrets.branch["pg_password"].swarm_name,
+        role=names.role,
+        databases=[names.database(db) for db in postgres.databases],
+        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+    )
     return [
         Step(
             "databases",
-            f"ensure {kind} role and databases of {branch.slug}",
-            (
-                EnsureDatabases(
-                    target,
-                    kind,
-                    names.role,
-                    tuple(names.database(db) for db in config.shared[kind].databases),
-                    secrets.branch[key].swarm_name,
-                ),
-            ),
+            f"ensure PostgreSQL role {names.role} and its databases",
+            (EnsureDatabases(tuple(argv), job, config.gate.timeout),),
+            "a one-shot job on the shared network (runs on any node); other branches' roles "
+            "cannot connect to these databases",
         )
-        for key, kind in DERIVED.items()
-        if key in secrets.branch
     ]
 
 
 def _blue_green_steps(
-    config: Config, branch: Branch, target: str, new: str, old: str | None
+    config: Config,
+    branch: Branch,
+    request: Request,
+    new: str,
+    old: str | None,
+    edge_hash: str,
+    facts: Facts,
 ) -> list[Step]:
     names = branch.names
+    target = request.target
     files = render_dir(branch)
     paths = tuple(s.health for s in config.services.values() if s.health)
-    singletons = [s.name for s in config.services.values() if s.singleton]
     new_stack = names.colour_stack(new)
-    steps = [
-        Step(
-            "edge",
-            f"ensure the edge stack {names.edge_stack}",
-            (
-                run(commands.stack_deploy(target, f"{files}/{EDGE_STACK}", names.edge_stack)),
-                WaitConverged(target, names.edge_stack, config.gate.timeout),
-            ),
-            "nginx is redeployed only when its own config changed (stop-first: ~0.6 s of 503)",
-        ),
+    registry_auth = not request.transfer
+    steps = []
+    if not (facts.read and facts.edge_hash == edge_hash):
+        steps.append(
+            Step(
+                "edge",
+                f"deploy the edge stack {names.edge_stack}",
+                (
+                    run(commands.stack_deploy(target, f"{files}/{EDGE_STACK}", names.edge_stack)),
+                    WaitConverged(target, names.edge_stack, config.gate.timeout),
+                ),
+                "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
+                if facts.read
+                else "skipped when its config is unchanged",
+            )
+        )
+    steps += [
         Step(
             "colour",
             f"deploy {new} ({new_stack}), singletons held at 0",
             (
-                run(commands.stack_deploy(target, f"{files}/{colour_stack_file(new)}", new_stack)),
+                run(
+                    commands.stack_deploy(
+                        target,
+                        f"{files}/{colour_stack_file(new)}",
+                        new_stack,
+                        registry_auth=registry_auth,
+                        resolve_image="never",
+                    )
+                ),
                 WaitConverged(target, new_stack, config.gate.timeout),
             ),
+            "images are pinned by digest already: the engine resolves nothing",
         ),
         Step(
             "gate",
@@ -372,6 +552,16 @@ def _blue_green_steps(
             (Switch(target, names.edge_service, new, paths),),
         ),
     ]
+    return steps
+
+
+def _after_switch_steps(
+    config: Config, branch: Branch, request: Request, new: str, old: str | None
+) -> list[Step]:
+    names = branch.names
+    target = request.target
+    singletons = [s.name for s in config.services.values() if s.singleton]
+    steps = []
     if singletons:
         stops = [] if old is None else [(old, name, 0) for name in singletons]
         starts = [(new, name, 1) for name in singletons]
@@ -388,16 +578,3 @@ def _blue_green_steps(
         remove = run(commands.stack_rm(target, names.colour_stack(old)))
         steps.append(Step("drain", f"drain and remove {names.colour_stack(old)}", (drain, remove)))
     return steps
-
-
-def _record_step(branch: Branch, release: Release, target: str, new: str) -> Step:
-    labels = {
-        "swarm-deploy.live-colour": new,
-        "swarm-deploy.release": release.version,
-        **{f"swarm-deploy.image.{name}": ref for name, ref in release.images.items()},
-    }
-    return Step(
-        "record",
-        "record the live colour and release on the Swarm",
-        (run(commands.service_label(target, branch.names.edge_service, labels)),),
-    )

@@ -33,6 +33,7 @@ TEMPLATE_FILES = (
 )
 
 # Where each rendered file goes, relative to the output directory.
+APP_TEMPLATE = "stacks/app.yml"
 SHARED_STACK = "stacks/shared.yml"
 EDGE_STACK = "stacks/edge.yml"
 NGINX_CONF = "nginx/nginx.conf"
@@ -65,6 +66,16 @@ class Release:
         return cls(
             version, {name: f"{config.image_repository(name)}:{version}" for name in config.images}
         )
+
+
+@dataclass(frozen=True)
+class BranchFiles:
+    """A branch's rendered files, the hash that says whether its edge changed, and the
+    names of the Swarm configs they create."""
+
+    files: dict[str, str]
+    edge_hash: str
+    config_names: frozenset[str]
 
 
 def load_templates(root: Path) -> dict[str, str]:
@@ -131,10 +142,13 @@ class Renderer:
         release: Release,
         secrets: BranchSecrets,
         live_colour: str | None = None,
-    ) -> dict[str, str]:
+        state: Mapping[str, str] | None = None,
+    ) -> BranchFiles:
         """Every file of a branch, keyed by its path relative to the output directory.
 
         Singletons run in `live_colour` only; the other colour's singletons are at 0.
+        `state` (the labels a deploy recorded on the edge) is rendered into the edge stack,
+        so that redeploying the edge keeps it; the edge's hash leaves it out.
         """
         common = {
             "config": config,
@@ -161,16 +175,22 @@ class Renderer:
                 )
         if config.shared:
             files[SHARED_STACK] = self._render_yaml(SHARED_STACK, **common, configs=configs)
-        files[EDGE_STACK] = self._render_yaml(EDGE_STACK, **common, configs=configs)
+        bare_edge = self._render_yaml(EDGE_STACK, **common, configs=configs, state={})
+        edge_hash = fingerprint(files[NGINX_CONF] + files[MAINTENANCE_PAGE] + bare_edge)
+        files[EDGE_STACK] = (
+            self._render_yaml(EDGE_STACK, **common, configs=configs, state=state)
+            if state
+            else bare_edge
+        )
         for colour in naming.COLOURS:
             files[colour_stack_file(colour)] = self._render_yaml(
-                "stacks/app.yml",
+                APP_TEMPLATE,
                 **common,
                 colour=colour,
                 release=release,
                 singleton_replicas=1 if colour == live_colour else 0,
             )
-        return dict(sorted(files.items()))
+        return BranchFiles(dict(sorted(files.items())), edge_hash, frozenset(configs.values()))
 
 
 def _labels(config: Config, branch: Branch) -> dict[str, str]:

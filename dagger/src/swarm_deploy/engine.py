@@ -1,0 +1,179 @@
+"""The one place that acts on a Docker engine: docker argv, and Engine API reads.
+
+`Executor` runs the argv that commands.py builds, writing a secret's value to stdin
+when a step asks for one (never to argv). `Swarm` reads services, tasks, secrets and
+nodes through the docker SDK; over ssh:// it runs the same OpenSSH the docker CLI
+runs, so one ~/.ssh/config (key, pinned host key, ControlMaster) serves both.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+
+from swarm_deploy.commands import LOCAL
+from swarm_deploy.errors import CommandError, TargetError
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+class Executor:
+    """Runs argv in the project directory; the only place a subprocess starts."""
+
+    def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self.env = dict(os.environ if env is None else env)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        check: bool = True,
+        timeout: float = 900,
+    ) -> Result:
+        shown = shlex.join(argv)
+        try:
+            proc = subprocess.run(
+                list(argv),
+                input=stdin if stdin is not None else b"",
+                capture_output=True,
+                cwd=self.cwd,
+                env=self.env,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise TargetError(f"{argv[0]} is not installed or not on PATH; install it") from None
+        except subprocess.TimeoutExpired:
+            raise TargetError(f"`{shown}` did not finish within {timeout:g}s") from None
+        result = Result(
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+            proc.returncode,
+        )
+        if check and result.returncode != 0:
+            raise CommandError(shown, result.returncode, result.stderr or result.stdout)
+        return result
+
+
+class Swarm:
+    """Engine API reads and deletions on the target, through the docker SDK."""
+
+    def __init__(self, target: str, timeout: int = 60) -> None:
+        self.target = target
+        try:
+            if target == LOCAL:
+                self.client = docker.from_env(timeout=timeout, use_ssh_client=True)
+            else:
+                self.client = docker.DockerClient(
+                    base_url=target, timeout=timeout, use_ssh_client=True
+                )
+            self.api = self.client.api
+            self._info: Json = self.api.info()
+        except (DockerException, OSError) as exc:
+            raise TargetError(
+                f"cannot reach the Docker engine at {target} ({exc}); check that docker runs "
+                "there and, for ssh://, that `ssh` to it works without a prompt"
+            ) from None
+
+    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except APIError as exc:
+            raise TargetError(f"{what} failed on {self.target}: {exc.explanation or exc}") from None
+
+    @property
+    def info(self) -> Json:
+        return self._info
+
+    def require_manager(self) -> None:
+        swarm = self._info.get("Swarm", {})
+        if swarm.get("LocalNodeState") != "active":
+            raise TargetError(
+                f"{self.target} is not part of a swarm (state: {swarm.get('LocalNodeState')}); "
+                "run `docker swarm init` there first"
+            )
+        if not swarm.get("ControlAvailable"):
+            raise TargetError(f"{self.target} is a swarm worker; deploy through a manager node")
+
+    def services(self, labels: Mapping[str, str]) -> list[Json]:
+        """Services whose labels include all of `labels`, with their task counts."""
+        label_filter = [f"{k}={v}" for k, v in labels.items()]
+        result: list[Json] = self._call(
+            "listing services", self.api.services, filters={"label": label_filter}, status=True
+        )
+        return result
+
+    def stack_services(self, stack: str) -> list[Json]:
+        return self.services({"com.docker.stack.namespace": stack})
+
+    def service(self, name: str) -> Json | None:
+        try:
+            result: Json = self.api.inspect_service(name)  # type: ignore[no-untyped-call]
+        except NotFound:
+            return None
+        except APIError as exc:
+            raise TargetError(f"inspecting {name} failed: {exc.explanation or exc}") from None
+        return result
+
+    def tasks(self, service_ids: Sequence[str]) -> list[Json]:
+        if not service_ids:
+            return []
+        result: list[Json] = self._call(
+            "listing tasks", self.api.tasks, filters={"service": list(service_ids)}
+        )
+        return result
+
+    def secrets(self, labels: Mapping[str, str]) -> list[Json]:
+        label_filter = [f"{k}={v}" for k, v in labels.items()]
+        result: list[Json] = self._call(
+            "listing secrets", self.api.secrets, filters={"label": label_filter}
+        )
+        return result
+
+    def configs(self, labels: Mapping[str, str]) -> list[Json]:
+        label_filter = [f"{k}={v}" for k, v in labels.items()]
+        result: list[Json] = self._call(
+            "listing configs", self.api.configs, filters={"label": label_filter}
+        )
+        return result
+
+    def nodes(self) -> list[Json]:
+        result: list[Json] = self._call("listing nodes", self.api.nodes)
+        return result
+
+    def remove_service(self, name: str) -> None:
+        try:
+            self.api.remove_service(name)  # type: ignore[no-untyped-call]
+        except NotFound:
+            return
+        except APIError as exc:
+            raise TargetError(f"removing {name} failed: {exc.explanation or exc}") from None
+
+    def service_logs(self, service_id: str, tail: int = 20) -> str:
+        try:
+            raw = self.api.service_logs(service_id, stdout=True, stderr=True, tail=str(tail))
+        except APIError:
+            return ""
+        return (
+            b"".join(raw).decode(errors="replace") if not isinstance(raw, bytes) else raw.decode()
+        )
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,135 @@
+"""Has it converged? Is it healthy? Pure judgements of what the engine reports, and the
+loops that poll it.
+
+`docker stack deploy` returns before anything runs, and a Swarm rollback can look like
+success, so convergence is read from each service's task counts and UpdateStatus, and
+any task of the current spec that failed or was rejected ends the wait at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from swarm_deploy.engine import Json
+
+FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
+BAD_UPDATES = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One look at a stack: done, failed (with why), or still waiting (with where it is)."""
+
+    done: bool
+    failure: str | None
+    status: str
+
+
+def parse_time(stamp: str) -> datetime:
+    """Engine timestamps carry nanoseconds; Python keeps microseconds."""
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    micro = (fraction + "000000")[:6]
+    return datetime.fromisoformat(f"{head}.{micro}").replace(tzinfo=UTC)
+
+
+def describe_task(task: Json) -> str:
+    status = task.get("Status", {})
+    exit_code = status.get("ContainerStatus", {}).get("ExitCode")
+    error = status.get("Err") or status.get("Message") or "no error given"
+    slot = f".{task['Slot']}" if task.get("Slot") else ""
+    code = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
+    return f"task{slot} {status.get('State')}: {error}{code}"
+
+
+def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
+    """Done when every service runs all its tasks and no update is in trouble."""
+    waiting: list[str] = []
+    for service in sorted(services, key=lambda s: s["Spec"]["Name"]):
+        name = service["Spec"]["Name"]
+        update = service.get("UpdateStatus") or {}
+        if update.get("State") in BAD_UPDATES:
+            message = update.get("Message") or "no message"
+            return Verdict(False, f"{name}: update {update['State']} ({message})", name)
+        since = parse_time(service["UpdatedAt"])
+        for task in tasks:
+            if (
+                task.get("ServiceID") == service["ID"]
+                and task.get("Status", {}).get("State") in FAILED_STATES
+                and parse_time(task["CreatedAt"]) >= since
+            ):
+                return Verdict(False, f"{name}: {describe_task(task)}", name)
+        counts = service.get("ServiceStatus") or {}
+        running, desired = counts.get("RunningTasks", 0), counts.get("DesiredTasks", 0)
+        if update.get("State") == "updating" or running < desired:
+            waiting.append(f"{name} {running}/{desired}")
+    status = ", ".join(waiting) or "all tasks running"
+    return Verdict(not waiting, None, status)
+
+
+def judge_job(tasks: Sequence[Json]) -> Verdict:
+    """A one-shot job: done when a task completed; failed when one failed."""
+    for task in tasks:
+        state = task.get("Status", {}).get("State")
+        if state == "complete":
+            return Verdict(True, None, "complete")
+        if state in FAILED_STATES:
+            return Verdict(False, describe_task(task), state)
+    states = ", ".join(sorted({t.get("Status", {}).get("State", "?") for t in tasks})) or "pending"
+    return Verdict(False, None, states)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time, injectable so that waiting loops can be tested without waiting."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def poll(
+    look: Callable[[], Verdict],
+    timeout: float,
+    interval: float = 1.0,
+    clock: Clock = Clock(),
+    on_status: Callable[[str], None] | None = None,
+) -> Verdict:
+    """Look until done or failed; at the deadline, the last look (not done) is returned."""
+    deadline = clock.now() + timeout
+    while True:
+        verdict = look()
+        if verdict.done or verdict.failure:
+            return verdict
+        if on_status is not None:
+            on_status(verdict.status)
+        if clock.now() >= deadline:
+            return verdict
+        clock.sleep(interval)
+
+
+@dataclass
+class HealthCount:
+    """Consecutive 200s per path: any other answer starts that path's count again."""
+
+    paths: tuple[str, ...]
+    needed: int
+
+    def __post_init__(self) -> None:
+        self.streak = dict.fromkeys(self.paths, 0)
+        self.last = dict.fromkeys(self.paths, "not checked yet")
+
+    def record(self, path: str, status: str) -> None:
+        self.last[path] = status
+        self.streak[path] = self.streak[path] + 1 if status == "200" else 0
+
+    @property
+    def passed(self) -> bool:
+        return all(count >= self.needed for count in self.streak.values())
+
+    def status(self) -> str:
+        return ", ".join(
+            f"{path} {self.streak[path]}/{self.needed} (last: {self.last[path]})"
+            for path in self.paths
+        )
