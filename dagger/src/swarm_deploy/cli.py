@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+from rich.table import Table
 
 from swarm_deploy import __version__, pipeline, render
-from swarm_deploy.errors import SwarmDeployError
+from swarm_deploy import status as status_module
+from swarm_deploy.commands import LOCAL
+from swarm_deploy.deploy import deploy_branch
+from swarm_deploy.engine import Swarm
+from swarm_deploy.errors import DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
-from swarm_deploy.plan import Plan, plan_lines
+from swarm_deploy.plan import Plan, Step, plan_lines
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,6 +142,167 @@ def render_command(config_path: Path, branch: str, version: str | None, out_dir:
     warn(warnings)
 
 
+def host_option(func: F) -> F:
+    return click.option(
+        "--host",
+        "target",
+        default=None,
+        help="Where to deploy: local or ssh://user@host[:port]. Default: target in the config.",
+    )(func)
+
+
+@main.command()
+@config_option
+@branch_option
+@release_option
+@host_option
+@click.option(
+    "--no-registry",
+    "transfer",
+    is_flag=True,
+    help="Stream the images to the target (docker save | docker load) instead of pushing "
+    "them: for a first try on a single-node target, before a registry is set up.",
+)
+@click.option("--force", is_flag=True, help="Deploy even when this release is already live.")
+def deploy(
+    config_path: Path,
+    branch: str,
+    version: str | None,
+    target: str | None,
+    transfer: bool,
+    force: bool,
+) -> None:
+    """Build, publish and deploy a branch blue/green; switch only after the health gate.
+
+    \b
+    Every secret is read before anything changes. If the new colour fails to start or
+    fails its gate, it is removed and what was live stays live; the exit code is 1.
+    """
+    reporter = ConsoleReporter(out)
+    with _errors():
+        project = Project.load(config_path)
+        version = version or git_version(project.config.root)
+        outcome = deploy_branch(
+            project,
+            branch,
+            version,
+            reporter,
+            target=target,
+            transfer=transfer,
+            force=force,
+            source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
+            deployed_by=deployer_name(),
+        )
+    the_plan = outcome.plan
+    where = branch_url(project, the_plan)
+    if the_plan.up_to_date:
+        out.print(
+            f"{branch} is already at {version} ({the_plan.old_colour}) on {the_plan.target}: "
+            f"nothing to do (--force deploys it again). {where}",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"{branch} is live: {the_plan.new_colour}, release {version}, at {where}",
+            style="bold green",
+            markup=False,
+        )
+
+
+@main.command()
+@config_option
+@host_option
+@click.option("--branch", "-b", default=None, help="Only this branch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(config_path: Path, target: str | None, branch: str | None, as_json: bool) -> None:
+    """Show every branch on the target: live colour, release, age and task health."""
+    with _errors():
+        cfg = Project.load(config_path).config
+        swarm = Swarm(target or cfg.target)
+        try:
+            branches, shared = status_module.read(swarm, cfg.app)
+        finally:
+            swarm.close()
+        if branch is not None:
+            slug = cfg.branch(branch).slug
+            branches = [b for b in branches if b.slug == slug]
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "target": target or cfg.target,
+                    "branches": [b.to_json() for b in branches],
+                    "shared": [
+                        {"name": s.name, "running": s.running, "desired": s.desired} for s in shared
+                    ],
+                }
+            )
+        )
+        return
+    table = Table(title=f"{cfg.app} on {target or cfg.target}", title_justify="left")
+    for column in ("branch", "live", "release", "age", "by", "tasks", "ports"):
+        table.add_column(column)
+    now = status_module.now()
+    for b in branches:
+        tasks = ", ".join(f"{s.name.split('_', 1)[-1]} {s.running}/{s.desired}" for s in b.services)
+        table.add_row(
+            escape(b.branch), b.live_colour or "-", b.release or "-", b.age(now),
+            escape(b.deployed_by or "-"), tasks, ", ".join(map(str, b.ports)) or "-",
+        )  # fmt: skip
+    out.print(table)
+    if shared:
+        out.print(
+            "shared: " + ", ".join(f"{s.name} {s.running}/{s.desired}" for s in shared),
+            markup=False,
+        )
+    if not branches:
+        out.print("no branch of this app is deployed there", markup=False)
+
+
+def branch_url(project: Project, the_plan: Plan) -> str:
+    port = the_plan.branch.rule.port
+    if port is None:
+        return f"https://{the_plan.branch.host}"
+    host = "127.0.0.1" if the_plan.target == LOCAL else urlsplit(the_plan.target).hostname
+    return f"http://{host}:{port}"
+
+
+def deployer_name() -> str:
+    """Who deploys, for the record: the GitHub actor in Actions, else user@host."""
+    if actor := os.environ.get("GITHUB_ACTOR"):
+        return f"{actor} (github actions)"
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+class ConsoleReporter:
+    """One line per step with its duration; a transient status line while a step runs."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Status | None = None
+        self.title = ""
+
+    def begin(self, number: int, total: int, step: Step) -> None:
+        self.title = f"[{number:>2}/{total}] {step.phase:<10} {step.title}"
+        if self.console.is_terminal:
+            self.live = self.console.status(escape(self.title))
+            self.live.start()
+
+    def status(self, text: str) -> None:
+        if self.live is not None:
+            self.live.update(escape(f"{self.title}: {text}"))
+
+    def end(self, step: Step, seconds: float, ok: bool) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        mark, style = ("ok  ", "green") if ok else ("FAIL", "red")
+        self.console.print(f"{mark} {self.title}  {seconds:.1f}s", style=style, markup=False)
+
+    def note(self, text: str) -> None:
+        self.console.print(f"     {text}", style="dim", markup=False)
+
+
 def print_plan(the_plan: Plan) -> None:
     for style, text in plan_lines(the_plan):
         out.print(text, style=style or None, markup=False)
@@ -159,9 +331,13 @@ def git_version(root: Path) -> str:
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Print a SwarmDeployError as one clear message and exit 2; bugs keep their traceback."""
+    """One clear message, exit 1 for a failed deploy and 2 for bad input or an unreachable
+    target; bugs keep their traceback."""
     try:
         yield
+    except DeployError as exc:
+        err.print(f"deploy failed: {exc}", style="red", markup=False)
+        sys.exit(1)
     except SwarmDeployError as exc:
         err.print(f"error: {exc}", style="red", markup=False)
         sys.exit(2)

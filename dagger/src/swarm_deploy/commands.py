@@ -37,6 +37,10 @@ def build(
     ]  # fmt: skip
 
 
+def buildx_version() -> list[str]:
+    return ["docker", "buildx", "version"]
+
+
 def push(ref: str) -> list[str]:
     return ["docker", "push", ref]
 
@@ -178,7 +182,7 @@ def run_job(
         *_labels("--label", labels),
         *(part for network in networks for part in ("--network", network)),
         *(part for key, swarm_name in secrets.items()
-          for part in ("--secret", f"source={swarm_name},target={key},mode=0400")),
+          for part in ("--secret", f"source={swarm_name},target={key}")),
         *_labels("--env", env),
         image,
         *command,

@@ -71,6 +71,31 @@ class Executor:
             raise CommandError(shown, result.returncode, result.stderr or result.stdout)
         return result
 
+    def pipe(self, producer: Sequence[str], consumer: Sequence[str], timeout: float = 1800) -> None:
+        """`producer | consumer`, both argv, without a shell; either failing fails it."""
+        shown = f"{shlex.join(producer)} | {shlex.join(consumer)}"
+        try:
+            with subprocess.Popen(
+                list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.cwd,
+                env=self.env,
+            ) as first:  # fmt: skip
+                second = subprocess.run(
+                    list(consumer), stdin=first.stdout, capture_output=True, cwd=self.cwd,
+                    env=self.env, timeout=timeout, check=False,
+                )  # fmt: skip
+                assert first.stdout is not None
+                first.stdout.close()
+                first_err = first.stderr.read() if first.stderr else b""
+                first.wait(timeout=60)
+        except FileNotFoundError as exc:
+            raise TargetError(f"{exc.filename} is not installed or not on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise TargetError(f"`{shown}` did not finish within {timeout:g}s") from None
+        if first.returncode != 0:
+            raise CommandError(shown, first.returncode, first_err.decode(errors="replace"))
+        if second.returncode != 0:
+            raise CommandError(shown, second.returncode, second.stderr.decode(errors="replace"))
+
 
 class Swarm:
     """Engine API reads and deletions on the target, through the docker SDK."""

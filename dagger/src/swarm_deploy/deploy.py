@@ -1,0 +1,477 @@
+"""Runs a plan on the target: the blue/green state machine.
+
+The plan decides; this module performs its actions, in order, through the one
+executor (docker argv) and the Engine API (reads). Before the switch, any failure
+removes the new colour and leaves what was live serving; the error names the check
+that failed, what it last saw, and the command to run next.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from swarm_deploy import commands, gate, pipeline, stack_secrets
+from swarm_deploy.config import Branch, Config
+from swarm_deploy.engine import Executor, Json, Swarm
+from swarm_deploy.errors import (
+    ConvergeError,
+    DeployError,
+    GateError,
+    SwarmDeployError,
+    TargetError,
+)
+from swarm_deploy.pipeline import Project
+from swarm_deploy.plan import (
+    LABEL,
+    Action,
+    Command,
+    EnsureDatabases,
+    Facts,
+    HealthGate,
+    Pause,
+    PinDigests,
+    Pipe,
+    Plan,
+    Prune,
+    RenderFiles,
+    Step,
+    Switch,
+    WaitConverged,
+)
+from swarm_deploy.render import Release, write
+
+LIVE_FILE = "/etc/nginx/live/colour.conf"
+PREVIEW = "http://127.0.0.1:8081"
+PUBLIC = "http://127.0.0.1"
+COLOUR_HEADER = "X-Swarm-Deploy-Colour"
+STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
+_COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
+
+
+class Reporter(Protocol):
+    """Where progress goes: one line per step with its duration, and transient status."""
+
+    def begin(self, number: int, total: int, step: Step) -> None: ...
+
+    def end(self, step: Step, seconds: float, ok: bool) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+def state_of(edge: Json | None) -> dict[str, str]:
+    """The labels a deploy recorded on the edge service."""
+    labels: dict[str, str] = ((edge or {}).get("Spec") or {}).get("Labels") or {}
+    return {
+        key: value
+        for key, value in labels.items()
+        if key.startswith(f"{LABEL}.") and key not in STATIC_LABELS
+    }
+
+
+def edge_container(swarm: Swarm, edge_service: str) -> str:
+    """The running nginx container of a branch, on the node this deployer talks to."""
+    service = swarm.service(edge_service)
+    if service is None:
+        raise TargetError(f"{edge_service} does not exist on {swarm.target}")
+    here = swarm.info.get("Swarm", {}).get("NodeID")
+    running = [
+        task
+        for task in swarm.tasks([service["ID"]])
+        if task.get("Status", {}).get("State") == "running"
+        and task.get("DesiredState") == "running"
+    ]
+    for task in running:
+        if task.get("NodeID") == here:
+            container: str = task["Status"]["ContainerStatus"]["ContainerID"]
+            return container
+    if running:
+        raise TargetError(
+            f"{edge_service} runs on node {running[0].get('NodeID')}, not on the node "
+            f"{swarm.target} reaches; deploy through the node that runs the edge"
+        )
+    raise TargetError(f"{edge_service} has no running task on {swarm.target}")
+
+
+def live_colour_in_nginx(executor: Executor, target: str, container: str) -> str | None:
+    result = executor.run(commands.exec_in(target, container, "cat", LIVE_FILE), check=False)
+    found = _COLOUR_LINE.search(result.stdout) if result.returncode == 0 else None
+    return found.group(1) if found else None
+
+
+def read_facts(
+    swarm: Swarm, executor: Executor, config: Config, branch: Branch
+) -> tuple[Facts, list[str]]:
+    """What the target holds for this branch, and notes on anything reconciled."""
+    swarm.require_manager()
+    notes = []
+    edge = swarm.service(branch.names.edge_service)
+    state = state_of(edge)
+    live = state.get(f"{LABEL}.live-colour")
+    if edge is not None:
+        try:
+            in_nginx = live_colour_in_nginx(
+                executor, swarm.target, edge_container(swarm, branch.names.edge_service)
+            )
+        except TargetError as exc:
+            notes.append(f"could not read nginx's live colour ({exc}); using the labels")
+        else:
+            if in_nginx != live:
+                notes.append(
+                    f"nginx serves {in_nginx or 'no colour'} but the labels say "
+                    f"{live or 'none'}: nginx is what users see, so {in_nginx or 'none'} is live"
+                )
+                live = in_nginx
+    if live is not None and not swarm.stack_services(branch.names.colour_stack(live)):
+        notes.append(f"{branch.names.colour_stack(live)} is gone: no colour is live")
+        live = None
+    secrets = swarm.secrets({f"{LABEL}.app": config.app})
+    facts = Facts(
+        read=True,
+        live_colour=live,
+        state=state,
+        existing_secrets=frozenset(s["Spec"]["Name"] for s in secrets),
+        nodes=len(swarm.nodes()),
+    )
+    return facts, notes
+
+
+@dataclass
+class Deployer:
+    """Performs a plan's actions, in order, and cleans up when one fails before the switch."""
+
+    project: Project
+    plan: Plan
+    secrets: stack_secrets.BranchSecrets
+    executor: Executor
+    swarm: Swarm
+    reporter: Reporter
+    clock: gate.Clock = gate.Clock()
+
+    def __post_init__(self) -> None:
+        self.release: Release = self.plan.release
+        self.in_use: frozenset[str] = frozenset()
+
+    @property
+    def branch(self) -> Branch:
+        return self.plan.branch
+
+    def run(self) -> None:
+        new_stack = self.branch.names.colour_stack(self.plan.new_colour)
+        new_colour_deployed = switched = False
+        steps = self.plan.steps
+        try:
+            for number, step in enumerate(steps, start=1):
+                new_colour_deployed = new_colour_deployed or step.phase == "colour"
+                with self._timed(number, len(steps), step):
+                    for action in step.actions:
+                        self._perform(action)
+                switched = switched or step.phase == "switch"
+        except (SwarmDeployError, KeyboardInterrupt) as exc:
+            if not new_colour_deployed or switched:
+                raise
+            self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
+            self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
+            live = self.plan.old_colour
+            kept = (
+                f"{self.branch.names.colour_stack(live)} stays live"
+                if live
+                else "no colour was live: the branch answers 503 (maintenance)"
+            )
+            reason = str(exc) if isinstance(exc, SwarmDeployError) else "interrupted"
+            raise DeployError(
+                f"{reason}\nrolled back: removed {new_stack}; {kept}.\n"
+                f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
+                f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
+            ) from None
+
+    @contextmanager
+    def _timed(self, number: int, total: int, step: Step) -> Iterator[None]:
+        self.reporter.begin(number, total, step)
+        started = self.clock.now()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.reporter.end(step, self.clock.now() - started, ok)
+
+    def _perform(self, action: Action) -> None:
+        handlers: dict[type, Callable[[Action], None]] = {
+            Command: self._command,  # type: ignore[dict-item]
+            Pipe: self._pipe,  # type: ignore[dict-item]
+            PinDigests: self._pin_digests,  # type: ignore[dict-item]
+            RenderFiles: self._render_files,  # type: ignore[dict-item]
+            WaitConverged: self._wait_converged,  # type: ignore[dict-item]
+            EnsureDatabases: self._ensure_databases,  # type: ignore[dict-item]
+            HealthGate: self._health_gate,  # type: ignore[dict-item]
+            Switch: self._switch,  # type: ignore[dict-item]
+            Pause: self._pause,  # type: ignore[dict-item]
+            Prune: self._prune,  # type: ignore[dict-item]
+        }
+        handlers[type(action)](action)
+
+    def _command(self, action: Command) -> None:
+        stdin = None if action.stdin_secret is None else self._secret_value(action.stdin_secret)
+        self.executor.run(action.argv, stdin=stdin)
+
+    def _secret_value(self, key: str) -> bytes:
+        for secret in self.secrets.all():
+            if secret.key == key and secret.value is not None:
+                return secret.value.reveal()
+        raise DeployError(f"secret {key} has no value; this is a bug in the plan")
+
+    def _pipe(self, action: Pipe) -> None:
+        self.executor.pipe(action.producer, action.consumer)
+
+    def _pin_digests(self, action: PinDigests) -> None:
+        pinned = dict(self.release.images)
+        for name, ref in self.release.images.items():
+            output = self.executor.run(commands.repo_digests(ref)).stdout
+            repository = ref.rsplit(":", 1)[0]
+            digests = [d for d in json.loads(output or "[]") if d.startswith(f"{repository}@")]
+            if not digests:
+                raise TargetError(
+                    f"{ref} has no digest from {repository} after the push; check the registry"
+                )
+            pinned[name] = digests[0]
+        self.release = replace(self.release, images=pinned)
+
+    def _render_files(self, action: RenderFiles) -> None:
+        rendered = self.project.render(
+            self.branch, self.release, self.secrets, self.plan.old_colour, self.plan.facts.state
+        )
+        directory = self.project.config.root / action.directory
+        clean_workdir(directory)
+        write(rendered.files, directory)
+
+    def _wait_converged(self, action: WaitConverged) -> None:
+        def look() -> gate.Verdict:
+            services = self.swarm.stack_services(action.stack)
+            tasks = self.swarm.tasks([s["ID"] for s in services])
+            verdict = gate.judge_services(services, tasks)
+            if not services:
+                return gate.Verdict(False, None, "no services yet")
+            return verdict
+
+        verdict = gate.poll(look, action.timeout, clock=self.clock, on_status=self.reporter.status)
+        if verdict.failure:
+            raise ConvergeError(f"{action.stack} did not converge: {verdict.failure}")
+        if not verdict.done:
+            raise ConvergeError(
+                f"{action.stack} did not converge within {action.timeout:g}s: {verdict.status}"
+            )
+
+    def _ensure_databases(self, action: EnsureDatabases) -> None:
+        self._remove_service_and_wait(action.job)
+        self.executor.run(action.argv)
+        try:
+            job = self.swarm.service(action.job)
+            job_id = job["ID"] if job else action.job
+
+            def look() -> gate.Verdict:
+                return gate.judge_job(self.swarm.tasks([job_id]))
+
+            verdict = gate.poll(
+                look, action.timeout, clock=self.clock, on_status=self.reporter.status
+            )
+            if not verdict.done:
+                logs = self.swarm.service_logs(job_id)
+                what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
+                raise DeployError(f"database job {action.job} failed: {what}\n{logs.strip()}")
+        finally:
+            self.swarm.remove_service(action.job)
+
+    def _remove_service_and_wait(self, name: str) -> None:
+        self.swarm.remove_service(name)
+        deadline = self.clock.now() + 30
+        while self.swarm.service(name) is not None and self.clock.now() < deadline:
+            self.clock.sleep(0.5)
+
+    def _exec(self, container: str, *argv: str, stdin: bytes | None = None) -> str:
+        result = self.executor.run(
+            commands.exec_in(self.plan.target, container, *argv, stdin=stdin is not None),
+            stdin=stdin,
+            check=False,
+        )
+        return result.stdout if result.returncode == 0 else ""
+
+    def _http_status(self, container: str, url: str, colour: str | None = None) -> str:
+        header = ["-H", f"{COLOUR_HEADER}: {colour}"] if colour else []
+        code = self._exec(
+            container, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+            "--max-time", "5", *header, url,
+        )  # fmt: skip
+        return code.strip() or "no answer"
+
+    def _health_gate(self, action: HealthGate) -> None:
+        stack = self.branch.names.colour_stack(action.colour)
+        count = gate.HealthCount(action.paths, action.gate.consecutive)
+        self._sleep(action.gate.start_grace, "start grace")
+        deadline = self.clock.now() + action.gate.timeout
+        while True:
+            services = self.swarm.stack_services(stack)
+            verdict = gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
+            if verdict.failure:
+                raise GateError(f"gate for {action.colour}: {verdict.failure}")
+            container = edge_container(self.swarm, action.edge_service)
+            for path in action.paths:
+                count.record(path, self._http_status(container, PREVIEW + path, action.colour))
+            self.reporter.status(count.status())
+            if count.passed:
+                return
+            if self.clock.now() >= deadline:
+                raise GateError(
+                    f"gate for {action.colour}: no {action.gate.consecutive} consecutive 200s "
+                    f"through the preview route within {action.gate.timeout:g}s; "
+                    f"last: {count.status()}"
+                )
+            self.clock.sleep(action.gate.interval)
+
+    def _switch(self, action: Switch) -> None:
+        container = edge_container(self.swarm, action.edge_service)
+        previous = self._exec(container, "cat", LIVE_FILE)
+        self._write_live(container, f'set $colour "{action.colour}";\n')
+        try:
+            self.executor.run(commands.exec_in(self.plan.target, container, "nginx", "-t"))
+            self.executor.run(
+                commands.exec_in(self.plan.target, container, "nginx", "-s", "reload")
+            )
+            self._verify_switch(container, action)
+        except SwarmDeployError:
+            self.reporter.note("switch failed: putting the previous colour back")
+            self._write_live(container, previous)
+            self.executor.run(
+                commands.exec_in(self.plan.target, container, "nginx", "-s", "reload"), check=False
+            )
+            raise
+
+    def _write_live(self, container: str, content: str) -> None:
+        self.executor.run(
+            commands.exec_in(self.plan.target, container, "tee", LIVE_FILE, stdin=True),
+            stdin=content.encode(),
+        )
+
+    def _verify_switch(self, container: str, action: Switch) -> None:
+        """New requests through the public route must reach the new colour."""
+        deadline = self.clock.now() + 15
+        while True:
+            seen = {}
+            for path in action.paths:
+                headers = self._exec(
+                    container, "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5",
+                    PUBLIC + path,
+                )  # fmt: skip
+                found = re.search(rf"^{COLOUR_HEADER}: (\S+)", headers, re.I | re.M)
+                seen[path] = found.group(1) if found else "no colour header"
+            if all(colour == action.colour for colour in seen.values()):
+                return
+            if self.clock.now() >= deadline:
+                shown = ", ".join(f"{p} -> {c}" for p, c in seen.items())
+                raise DeployError(
+                    f"after the switch to {action.colour}, the public route gave {shown}"
+                )
+            self.clock.sleep(0.5)
+
+    def _pause(self, action: Pause) -> None:
+        self._sleep(action.seconds, action.reason)
+
+    def _sleep(self, seconds: float, reason: str) -> None:
+        deadline = self.clock.now() + seconds
+        while (left := deadline - self.clock.now()) > 0:
+            self.reporter.status(f"{reason}: {left:.0f}s")
+            self.clock.sleep(min(1.0, left))
+
+    def _prune(self, action: Prune) -> None:
+        labels = {f"{LABEL}.app": action.app, f"{LABEL}.slug": action.scope}
+        removed = []
+        candidates = [
+            commands.secret_rm(action.target, secret["Spec"]["Name"])
+            for secret in self.swarm.secrets(labels)
+        ] + [
+            commands.config_rm(action.target, config["Spec"]["Name"])
+            for stack in action.stacks
+            for config in self.swarm.configs({"com.docker.stack.namespace": stack})
+        ]
+        for argv in candidates:
+            name = argv[-1]
+            # Swarm refuses to remove what a service still uses: that refusal is expected
+            if name not in action.keep and self.executor.run(argv, check=False).returncode == 0:
+                removed.append(name)
+        if removed:
+            self.reporter.note(f"removed {len(removed)} unused: {', '.join(sorted(removed))}")
+
+
+def clean_workdir(directory: Path) -> None:
+    """Rendered files are rewritten on each deploy: nothing of an older render stays."""
+    if directory.exists():
+        for path in sorted(directory.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+
+
+def deployed_at() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    notes: tuple[str, ...]
+
+
+def deploy_branch(
+    project: Project,
+    branch_name: str,
+    version: str,
+    reporter: Reporter,
+    *,
+    target: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    transfer: bool = False,
+    force: bool = False,
+    source_url: str | None = None,
+    deployed_by: str = "",
+    clock: gate.Clock = gate.Clock(),
+) -> Outcome:
+    """Deploy `version` of a branch: every secret is read before anything changes."""
+    config = project.config
+    branch = config.branch(branch_name)
+    secrets = stack_secrets.resolve(config, branch, environ)
+    secrets.require_all()
+    target = target or config.target
+    executor = Executor(config.root, env=environ)
+    if executor.run(commands.buildx_version(), check=False).returncode != 0:
+        # the classic builder still honours --platform and builds FROM local images
+        executor.env.setdefault("DOCKER_BUILDKIT", "0")
+        reporter.note("docker buildx is not installed: building with the classic builder")
+    swarm = Swarm(target)
+    try:
+        facts, notes = read_facts(swarm, executor, config, branch)
+        for note in notes:
+            reporter.note(note)
+        the_plan = pipeline.plan(
+            project,
+            branch_name,
+            version,
+            target=target,
+            environ=environ,
+            facts=facts,
+            source_url=source_url,
+            transfer=transfer,
+            force=force,
+            deployed_by=deployed_by,
+            deployed_at=deployed_at(),
+        )
+        if not the_plan.up_to_date:
+            Deployer(project, the_plan, secrets, executor, swarm, reporter, clock).run()
+        return Outcome(the_plan, tuple(notes))
+    finally:
+        swarm.close()

@@ -1,0 +1,109 @@
+"""What runs on the target: every branch of an app, its live colour, release and health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from swarm_deploy.engine import Json, Swarm
+from swarm_deploy.gate import parse_time
+from swarm_deploy.naming import SharedNames
+from swarm_deploy.plan import LABEL
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    name: str
+    running: int
+    desired: int
+
+    @property
+    def healthy(self) -> bool:
+        return self.running >= self.desired
+
+
+@dataclass(frozen=True)
+class BranchStatus:
+    branch: str
+    slug: str
+    live_colour: str | None
+    release: str | None
+    deployed_at: str | None
+    deployed_by: str | None
+    images: dict[str, str]
+    services: tuple[ServiceHealth, ...]
+    ports: tuple[int, ...]
+
+    def age(self, now: datetime) -> str:
+        if not self.deployed_at:
+            return "-"
+        seconds = (now - parse_time(self.deployed_at)).total_seconds()
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size:
+                return f"{seconds / size:.0f}{unit}"
+        return f"{seconds:.0f}s"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "slug": self.slug,
+            "live_colour": self.live_colour,
+            "release": self.release,
+            "deployed_at": self.deployed_at,
+            "deployed_by": self.deployed_by,
+            "images": self.images,
+            "ports": list(self.ports),
+            "services": [
+                {"name": s.name, "running": s.running, "desired": s.desired} for s in self.services
+            ],
+        }
+
+
+def health(services: list[Json]) -> tuple[ServiceHealth, ...]:
+    return tuple(
+        ServiceHealth(
+            s["Spec"]["Name"],
+            (s.get("ServiceStatus") or {}).get("RunningTasks", 0),
+            (s.get("ServiceStatus") or {}).get("DesiredTasks", 0),
+        )
+        for s in sorted(services, key=lambda s: s["Spec"]["Name"])
+    )
+
+
+def branch_status(swarm: Swarm, app: str, edge: Json) -> BranchStatus:
+    labels: dict[str, str] = edge["Spec"].get("Labels") or {}
+    slug = labels.get(f"{LABEL}.slug", "")
+    live = labels.get(f"{LABEL}.live-colour")
+    stack_services = swarm.stack_services(f"{app}-{slug}-{live}") if live else []
+    ports = tuple(
+        p["PublishedPort"]
+        for p in (edge.get("Endpoint", {}).get("Spec", {}).get("Ports") or [])
+        if p.get("PublishedPort")
+    )
+    image_prefix = f"{LABEL}.image."
+    return BranchStatus(
+        branch=labels.get(f"{LABEL}.branch", slug),
+        slug=slug,
+        live_colour=live,
+        release=labels.get(f"{LABEL}.release"),
+        deployed_at=labels.get(f"{LABEL}.deployed-at"),
+        deployed_by=labels.get(f"{LABEL}.deployed-by"),
+        images={
+            k.removeprefix(image_prefix): v for k, v in labels.items() if k.startswith(image_prefix)
+        },
+        services=health([edge, *stack_services]),
+        ports=ports,
+    )
+
+
+def read(swarm: Swarm, app: str) -> tuple[list[BranchStatus], tuple[ServiceHealth, ...]]:
+    """Every branch of `app` on the target (by its edge service), and the shared stack."""
+    edges = swarm.services({f"{LABEL}.app": app, f"{LABEL}.service": "nginx"})
+    branches = sorted((branch_status(swarm, app, e) for e in edges), key=lambda b: b.branch)
+    shared = health(swarm.stack_services(SharedNames(app).stack))
+    return branches, shared
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
