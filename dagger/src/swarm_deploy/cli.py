@@ -24,6 +24,7 @@ from swarm_deploy import __version__, pipeline, render
 from swarm_deploy import status as status_module
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import deploy_branch
+from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Swarm
 from swarm_deploy.errors import DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
@@ -257,6 +258,56 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
         )
     if not branches:
         out.print("no branch of this app is deployed there", markup=False)
+
+
+@main.command()
+@config_option
+@host_option
+@click.option("--branch", "-b", default=None, help="The branch to remove.")
+@click.option(
+    "--stale",
+    "stale_days",
+    type=float,
+    default=None,
+    metavar="DAYS",
+    help="Remove every branch not deployed for DAYS, except protected ones.",
+)
+@click.option("--drop-data", is_flag=True, help="Also drop the branch's databases and role.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+def destroy(
+    config_path: Path,
+    target: str | None,
+    branch: str | None,
+    stale_days: float | None,
+    drop_data: bool,
+    dry_run: bool,
+) -> None:
+    """Remove a branch's stacks, network and secrets; other branches keep running.
+
+    \b
+    Databases stay unless --drop-data is given. Safe to rerun.
+      swarm-deploy destroy --branch feature/login
+      swarm-deploy destroy --stale 14 --dry-run
+    """
+    if (branch is None) == (stale_days is None):
+        raise click.UsageError("give exactly one of --branch B or --stale DAYS")
+    reporter = ConsoleReporter(out)
+    with _errors():
+        cfg = Project.load(config_path).config
+        branches = [branch] if branch is not None else stale_on_target(cfg, stale_days or 0, target)
+        if not branches:
+            out.print(f"no branch of {cfg.app} is older than {stale_days:g} days", markup=False)
+        for name in branches:
+            steps = destroy_branch(
+                cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run
+            )
+            if dry_run:
+                for number, step in enumerate(steps, start=1):
+                    out.print(f"{number:>3}. [{step.phase}] {step.title}", markup=False)
+                    for action in step.actions:
+                        out.print(f"       {action.describe()}", markup=False)
+            else:
+                out.print(f"{name} removed from {target or cfg.target}", style="bold", markup=False)
 
 
 def branch_url(project: Project, the_plan: Plan) -> str:

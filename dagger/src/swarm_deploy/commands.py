@@ -135,27 +135,47 @@ echo "role $role owns: $*"
 """
 
 
+DROP_DATABASES = r"""set -eu
+role=$1; shift
+export PGPASSWORD="$(cat /run/secrets/postgres_admin)" PGUSER=postgres PGDATABASE=postgres
+for db in "$@"; do
+psql -v ON_ERROR_STOP=1 -v db="$db" <<'SQL'
+SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec
+SQL
+done
+psql -v ON_ERROR_STOP=1 -v role="$role" <<'SQL'
+SELECT format('DROP ROLE IF EXISTS %I', :'role') \gexec
+SQL
+echo "dropped $* and role $role"
+"""
+
+
 def postgres_job(
     target: str,
     *,
+    script: str,
     name: str,
     image: str,
     network: str,
     host: str,
     admin_secret: str,
-    role_secret: str,
     role: str,
     databases: list[str],
     labels: Mapping[str, str],
+    role_secret: str | None = None,
 ) -> list[str]:
-    """Create the branch's role (password from its secret) and databases, if missing."""
+    """A psql script (ENSURE_DATABASES, DROP_DATABASES) run as the shared PostgreSQL's
+    superuser, with the role and the databases as its arguments."""
+    secrets = {"postgres_admin": admin_secret}
+    if role_secret is not None:
+        secrets["pg_password"] = role_secret
     return run_job(
         target,
         name=name,
         image=image,
-        command=["sh", "-c", ENSURE_DATABASES, "ensure-databases", role, *databases],
+        command=["sh", "-c", script, "postgres-job", role, *databases],
         networks=[network],
-        secrets={"postgres_admin": admin_secret, "pg_password": role_secret},
+        secrets=secrets,
         env={"PGHOST": host},
         labels=labels,
     )

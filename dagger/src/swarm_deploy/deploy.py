@@ -11,41 +11,19 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from swarm_deploy import commands, gate, pipeline, stack_secrets
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
-from swarm_deploy.errors import (
-    ConvergeError,
-    DeployError,
-    GateError,
-    SwarmDeployError,
-    TargetError,
-)
+from swarm_deploy.errors import DeployError, GateError, SwarmDeployError, TargetError
 from swarm_deploy.pipeline import Project
-from swarm_deploy.plan import (
-    LABEL,
-    Action,
-    Command,
-    EnsureDatabases,
-    Facts,
-    HealthGate,
-    Pause,
-    PinDigests,
-    Pipe,
-    Plan,
-    Prune,
-    RenderFiles,
-    Step,
-    Switch,
-    WaitConverged,
-)
+from swarm_deploy.plan import LABEL, Facts, HealthGate, PinDigests, Plan, RenderFiles, Switch
 from swarm_deploy.render import Release, write
+from swarm_deploy.runner import Reporter, Runner
 
 LIVE_FILE = "/etc/nginx/live/colour.conf"
 PREVIEW = "http://127.0.0.1:8081"
@@ -53,18 +31,6 @@ PUBLIC = "http://127.0.0.1"
 COLOUR_HEADER = "X-Swarm-Deploy-Colour"
 STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
 _COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
-
-
-class Reporter(Protocol):
-    """Where progress goes: one line per step with its duration, and transient status."""
-
-    def begin(self, number: int, total: int, step: Step) -> None: ...
-
-    def end(self, step: Step, seconds: float, ok: bool) -> None: ...
-
-    def status(self, text: str) -> None: ...
-
-    def note(self, text: str) -> None: ...
 
 
 def state_of(edge: Json | None) -> dict[str, str]:
@@ -144,36 +110,49 @@ def read_facts(
     return facts, notes
 
 
-@dataclass
-class Deployer:
-    """Performs a plan's actions, in order, and cleans up when one fails before the switch."""
+class Deployer(Runner):
+    """Runs a deploy plan; when it fails before the switch, removes the new colour."""
 
-    project: Project
-    plan: Plan
-    secrets: stack_secrets.BranchSecrets
-    executor: Executor
-    swarm: Swarm
-    reporter: Reporter
-    clock: gate.Clock = gate.Clock()
-
-    def __post_init__(self) -> None:
-        self.release: Release = self.plan.release
-        self.in_use: frozenset[str] = frozenset()
+    def __init__(
+        self,
+        project: Project,
+        plan: Plan,
+        secrets: stack_secrets.BranchSecrets,
+        executor: Executor,
+        swarm: Swarm,
+        reporter: Reporter,
+        clock: gate.Clock = gate.Clock(),
+    ) -> None:
+        values = {s.key: s.value.reveal() for s in secrets.all() if s.value is not None}
+        super().__init__(executor, swarm, reporter, clock, values)
+        self.project = project
+        self.plan = plan
+        self.secrets = secrets
+        self.release: Release = plan.release
 
     @property
     def branch(self) -> Branch:
         return self.plan.branch
 
-    def run(self) -> None:
+    def handlers(self) -> dict[type, Callable[[Any], None]]:
+        return {
+            **super().handlers(),
+            PinDigests: self._pin_digests,
+            RenderFiles: self._render_files,
+            HealthGate: self._health_gate,
+            Switch: self._switch,
+        }
+
+    def deploy(self) -> None:
         new_stack = self.branch.names.colour_stack(self.plan.new_colour)
         new_colour_deployed = switched = False
         steps = self.plan.steps
         try:
             for number, step in enumerate(steps, start=1):
                 new_colour_deployed = new_colour_deployed or step.phase == "colour"
-                with self._timed(number, len(steps), step):
+                with self.timed(number, len(steps), step):
                     for action in step.actions:
-                        self._perform(action)
+                        self.perform(action)
                 switched = switched or step.phase == "switch"
         except (SwarmDeployError, KeyboardInterrupt) as exc:
             if not new_colour_deployed or switched:
@@ -192,45 +171,6 @@ class Deployer:
                 f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
                 f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
             ) from None
-
-    @contextmanager
-    def _timed(self, number: int, total: int, step: Step) -> Iterator[None]:
-        self.reporter.begin(number, total, step)
-        started = self.clock.now()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            self.reporter.end(step, self.clock.now() - started, ok)
-
-    def _perform(self, action: Action) -> None:
-        handlers: dict[type, Callable[[Action], None]] = {
-            Command: self._command,  # type: ignore[dict-item]
-            Pipe: self._pipe,  # type: ignore[dict-item]
-            PinDigests: self._pin_digests,  # type: ignore[dict-item]
-            RenderFiles: self._render_files,  # type: ignore[dict-item]
-            WaitConverged: self._wait_converged,  # type: ignore[dict-item]
-            EnsureDatabases: self._ensure_databases,  # type: ignore[dict-item]
-            HealthGate: self._health_gate,  # type: ignore[dict-item]
-            Switch: self._switch,  # type: ignore[dict-item]
-            Pause: self._pause,  # type: ignore[dict-item]
-            Prune: self._prune,  # type: ignore[dict-item]
-        }
-        handlers[type(action)](action)
-
-    def _command(self, action: Command) -> None:
-        stdin = None if action.stdin_secret is None else self._secret_value(action.stdin_secret)
-        self.executor.run(action.argv, stdin=stdin)
-
-    def _secret_value(self, key: str) -> bytes:
-        for secret in self.secrets.all():
-            if secret.key == key and secret.value is not None:
-                return secret.value.reveal()
-        raise DeployError(f"secret {key} has no value; this is a bug in the plan")
-
-    def _pipe(self, action: Pipe) -> None:
-        self.executor.pipe(action.producer, action.consumer)
 
     def _pin_digests(self, action: PinDigests) -> None:
         pinned = dict(self.release.images)
@@ -253,49 +193,6 @@ class Deployer:
         clean_workdir(directory)
         write(rendered.files, directory)
 
-    def _wait_converged(self, action: WaitConverged) -> None:
-        def look() -> gate.Verdict:
-            services = self.swarm.stack_services(action.stack)
-            tasks = self.swarm.tasks([s["ID"] for s in services])
-            verdict = gate.judge_services(services, tasks)
-            if not services:
-                return gate.Verdict(False, None, "no services yet")
-            return verdict
-
-        verdict = gate.poll(look, action.timeout, clock=self.clock, on_status=self.reporter.status)
-        if verdict.failure:
-            raise ConvergeError(f"{action.stack} did not converge: {verdict.failure}")
-        if not verdict.done:
-            raise ConvergeError(
-                f"{action.stack} did not converge within {action.timeout:g}s: {verdict.status}"
-            )
-
-    def _ensure_databases(self, action: EnsureDatabases) -> None:
-        self._remove_service_and_wait(action.job)
-        self.executor.run(action.argv)
-        try:
-            job = self.swarm.service(action.job)
-            job_id = job["ID"] if job else action.job
-
-            def look() -> gate.Verdict:
-                return gate.judge_job(self.swarm.tasks([job_id]))
-
-            verdict = gate.poll(
-                look, action.timeout, clock=self.clock, on_status=self.reporter.status
-            )
-            if not verdict.done:
-                logs = self.swarm.service_logs(job_id)
-                what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
-                raise DeployError(f"database job {action.job} failed: {what}\n{logs.strip()}")
-        finally:
-            self.swarm.remove_service(action.job)
-
-    def _remove_service_and_wait(self, name: str) -> None:
-        self.swarm.remove_service(name)
-        deadline = self.clock.now() + 30
-        while self.swarm.service(name) is not None and self.clock.now() < deadline:
-            self.clock.sleep(0.5)
-
     def _exec(self, container: str, *argv: str, stdin: bytes | None = None) -> str:
         result = self.executor.run(
             commands.exec_in(self.plan.target, container, *argv, stdin=stdin is not None),
@@ -315,7 +212,7 @@ class Deployer:
     def _health_gate(self, action: HealthGate) -> None:
         stack = self.branch.names.colour_stack(action.colour)
         count = gate.HealthCount(action.paths, action.gate.consecutive)
-        self._sleep(action.gate.start_grace, "start grace")
+        self.sleep(action.gate.start_grace, "start grace")
         deadline = self.clock.now() + action.gate.timeout
         while True:
             services = self.swarm.stack_services(stack)
@@ -381,34 +278,6 @@ class Deployer:
                 )
             self.clock.sleep(0.5)
 
-    def _pause(self, action: Pause) -> None:
-        self._sleep(action.seconds, action.reason)
-
-    def _sleep(self, seconds: float, reason: str) -> None:
-        deadline = self.clock.now() + seconds
-        while (left := deadline - self.clock.now()) > 0:
-            self.reporter.status(f"{reason}: {left:.0f}s")
-            self.clock.sleep(min(1.0, left))
-
-    def _prune(self, action: Prune) -> None:
-        labels = {f"{LABEL}.app": action.app, f"{LABEL}.slug": action.scope}
-        removed = []
-        candidates = [
-            commands.secret_rm(action.target, secret["Spec"]["Name"])
-            for secret in self.swarm.secrets(labels)
-        ] + [
-            commands.config_rm(action.target, config["Spec"]["Name"])
-            for stack in action.stacks
-            for config in self.swarm.configs({"com.docker.stack.namespace": stack})
-        ]
-        for argv in candidates:
-            name = argv[-1]
-            # Swarm refuses to remove what a service still uses: that refusal is expected
-            if name not in action.keep and self.executor.run(argv, check=False).returncode == 0:
-                removed.append(name)
-        if removed:
-            self.reporter.note(f"removed {len(removed)} unused: {', '.join(sorted(removed))}")
-
 
 def clean_workdir(directory: Path) -> None:
     """Rendered files are rewritten on each deploy: nothing of an older render stays."""
@@ -471,7 +340,7 @@ def deploy_branch(
             deployed_at=deployed_at(),
         )
         if not the_plan.up_to_date:
-            Deployer(project, the_plan, secrets, executor, swarm, reporter, clock).run()
+            Deployer(project, the_plan, secrets, executor, swarm, reporter, clock).deploy()
         return Outcome(the_plan, tuple(notes))
     finally:
         swarm.close()

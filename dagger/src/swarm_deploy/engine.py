@@ -179,6 +179,14 @@ class Swarm:
         )
         return result
 
+    def containers(self, labels: Mapping[str, str]) -> list[str]:
+        """Names of the containers on the node this client talks to, stopped ones too."""
+        label_filter = [f"{k}={v}" for k, v in labels.items()]
+        found: list[Json] = self._call(
+            "listing containers", self.api.containers, all=True, filters={"label": label_filter}
+        )
+        return [c["Names"][0].lstrip("/") for c in found]
+
     def nodes(self) -> list[Json]:
         result: list[Json] = self._call("listing nodes", self.api.nodes)
         return result

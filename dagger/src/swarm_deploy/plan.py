@@ -80,8 +80,8 @@ class WaitConverged:
 
 
 @dataclass(frozen=True)
-class EnsureDatabases:
-    """Create or update the branch's role and databases, as a one-shot Swarm job."""
+class RunJob:
+    """A one-shot Swarm job (it runs on whichever node can take it): start, wait, remove."""
 
     argv: tuple[str, ...]
     job: str
@@ -89,6 +89,34 @@ class EnsureDatabases:
 
     def describe(self) -> str:
         return f"{shlex.join(self.argv)}  (then wait for the job, at most {self.timeout:g}s)"
+
+
+@dataclass(frozen=True)
+class WaitGone:
+    """Wait until the stacks' containers have stopped (networks and volumes free up then)."""
+
+    target: str
+    stacks: tuple[str, ...]
+    timeout: float
+
+    def describe(self) -> str:
+        stacks = ", ".join(self.stacks)
+        return f"wait until no container of {stacks} is left (at most {self.timeout:g}s)"
+
+
+@dataclass(frozen=True)
+class RemoveIfPresent:
+    """`docker <kind> rm NAME` for each name, where "not found" means already done."""
+
+    target: str
+    kind: str
+    names: tuple[str, ...]
+
+    def argv(self, name: str) -> list[str]:
+        return commands.docker(self.target, self.kind, "rm", name)
+
+    def describe(self) -> str:
+        return "; ".join(shlex.join(self.argv(name)) for name in self.names) + " (if present)"
 
 
 @dataclass(frozen=True)
@@ -155,8 +183,8 @@ class Prune:
 
 
 Action = (
-    Command | Pipe | PinDigests | RenderFiles | WaitConverged | EnsureDatabases | HealthGate
-    | Switch | Pause | Prune
+    Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | WaitGone
+    | RemoveIfPresent | HealthGate | Switch | Pause | Prune
 )  # fmt: skip
 
 
@@ -282,7 +310,7 @@ def _action_json(action: Action) -> dict[str, Any]:
     if isinstance(action, Command):
         result["argv"] = list(action.argv)
         result["stdin_secret"] = action.stdin_secret
-    if isinstance(action, EnsureDatabases):
+    if isinstance(action, RunJob):
         result["argv"] = list(action.argv)
     return result
 
@@ -470,6 +498,7 @@ def _database_steps(
     job = f"{config.app}-{branch.slug}-db"
     argv = commands.postgres_job(
         request.target,
+        script=commands.ENSURE_DATABASES,
         name=job,
         image=postgres.image,
         network=config.shared_names.network,
@@ -484,7 +513,7 @@ def _database_steps(
         Step(
             "databases",
             f"ensure PostgreSQL role {names.role} and its databases",
-            (EnsureDatabases(tuple(argv), job, config.gate.timeout),),
+            (RunJob(tuple(argv), job, config.gate.timeout),),
             "a one-shot job on the shared network (runs on any node); other branches' roles "
             "cannot connect to these databases",
         )

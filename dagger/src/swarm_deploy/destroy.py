@@ -1,0 +1,167 @@
+"""Removing a branch from the target: its stacks, network, secrets and edge volume, and
+with --drop-data its databases and role. Safe to rerun: what is gone is skipped. Other
+branches and the shared stack are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from swarm_deploy import commands
+from swarm_deploy.config import Branch, Config
+from swarm_deploy.engine import Executor, Json, Swarm
+from swarm_deploy.errors import BranchNotAllowedError, TargetError
+from swarm_deploy.gate import parse_time
+from swarm_deploy.plan import LABEL, RemoveIfPresent, RunJob, Step, WaitGone, run
+from swarm_deploy.runner import Reporter, Runner
+
+STOP_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Remains:
+    """What the target holds of a branch."""
+
+    stacks: tuple[str, ...]
+    secrets: tuple[str, ...]
+    admin_secret: str | None
+
+
+def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
+    names = branch.names
+    candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
+    stacks = tuple(stack for stack in candidates if swarm.stack_services(stack))
+    secrets = tuple(
+        s["Spec"]["Name"]
+        for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug})
+    )
+    admin = None
+    postgres = config.shared.get("postgres")
+    if postgres is not None and postgres.admin_password is not None:
+        labels = {f"{LABEL}.app": config.app, f"{LABEL}.key": postgres.admin_password}
+        shared_admin = [
+            s for s in swarm.secrets(labels) if s["Spec"]["Labels"].get(f"{LABEL}.slug") == "shared"
+        ]
+        admin = (
+            max(shared_admin, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
+            if shared_admin
+            else None
+        )
+    return Remains(stacks, secrets, admin)
+
+
+def destroy_plan(
+    config: Config, branch: Branch, target: str, remains: Remains, drop_data: bool
+) -> list[Step]:
+    """Colours first (they use the branch network), then the edge that owns it."""
+    names = branch.names
+    colours = tuple(s for s in remains.stacks if s != names.edge_stack)
+    steps = []
+    if colours:
+        steps.append(Step("stacks", f"remove {', '.join(colours)}", (
+            *(run(commands.stack_rm(target, stack)) for stack in colours),
+            WaitGone(target, colours, STOP_TIMEOUT),
+        )))  # fmt: skip
+    if names.edge_stack in remains.stacks:
+        steps.append(Step("stacks", f"remove {names.edge_stack}", (
+            run(commands.stack_rm(target, names.edge_stack)),
+            WaitGone(target, (names.edge_stack,), STOP_TIMEOUT),
+        )))  # fmt: skip
+    steps.append(Step("network", f"remove the network {names.network}", (
+        RemoveIfPresent(target, "network", (names.network,)),
+        RemoveIfPresent(target, "volume", (f"{names.edge_stack}-live",)),
+    ), "the volume is on the node this deploy talks to"))  # fmt: skip
+    if remains.secrets:
+        steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {branch.slug}", (
+            RemoveIfPresent(target, "secret", remains.secrets),
+        )))  # fmt: skip
+    if drop_data and "postgres" in config.shared:
+        if remains.admin_secret is None:
+            raise TargetError(
+                "--drop-data: the shared PostgreSQL's admin secret is not on the target, so "
+                "the branch's databases cannot be dropped; is the shared stack deployed?"
+            )
+        postgres = config.shared["postgres"]
+        job = f"{config.app}-{branch.slug}-db"
+        argv = commands.postgres_job(
+            target,
+            script=commands.DROP_DATABASES,
+            name=job,
+            image=postgres.image,
+            network=config.shared_names.network,
+            host=config.shared_names.service("postgres"),
+            admin_secret=remains.admin_secret,
+            role=names.role,
+            databases=[names.database(db) for db in postgres.databases],
+            labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+        )
+        steps.append(Step("data", f"drop the databases and role of {branch.slug}", (
+            RunJob(tuple(argv), job, config.gate.timeout),
+        )))  # fmt: skip
+    return steps
+
+
+@dataclass(frozen=True)
+class Deployed:
+    branch: str
+    deployed_at: datetime | None
+
+
+def deployed_branches(edges: Sequence[Json]) -> list[Deployed]:
+    """The branches an app has on the target, from their edge services' labels."""
+    found = []
+    for edge in edges:
+        labels = edge["Spec"].get("Labels") or {}
+        stamp = labels.get(f"{LABEL}.deployed-at")
+        found.append(
+            Deployed(labels.get(f"{LABEL}.branch", ""), parse_time(stamp) if stamp else None)
+        )
+    return sorted(found, key=lambda d: d.branch)
+
+
+def stale(config: Config, deployed: Sequence[Deployed], days: float, now: datetime) -> list[str]:
+    """Branches not deployed for `days`, except those the config protects."""
+    cutoff = now - timedelta(days=days)
+    result = []
+    for item in deployed:
+        try:
+            protected = config.branch(item.branch).rule.protected
+        except BranchNotAllowedError:
+            protected = False  # its rule is gone from the config: nothing protects it
+        if not protected and (item.deployed_at is None or item.deployed_at < cutoff):
+            result.append(item.branch)
+    return result
+
+
+def destroy_branch(
+    config: Config,
+    branch_name: str,
+    reporter: Reporter,
+    *,
+    target: str | None = None,
+    drop_data: bool = False,
+    dry_run: bool = False,
+) -> list[Step]:
+    """Remove one branch; returns the steps (only listed, with `dry_run`)."""
+    branch = config.branch(branch_name)
+    target = target or config.target
+    swarm = Swarm(target)
+    try:
+        swarm.require_manager()
+        steps = destroy_plan(config, branch, target, read_remains(swarm, config, branch), drop_data)
+        if not dry_run:
+            Runner(Executor(config.root), swarm, reporter).run(steps)
+        return steps
+    finally:
+        swarm.close()
+
+
+def stale_on_target(config: Config, days: float, target: str | None = None) -> list[str]:
+    swarm = Swarm(target or config.target)
+    try:
+        edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
+    finally:
+        swarm.close()
+    return stale(config, deployed_branches(edges), days, datetime.now(UTC))

@@ -1,0 +1,191 @@
+"""Performs plan steps in order: the generic actions (commands, waits, jobs, pruning).
+
+The deployer (deploy.py) adds the blue/green actions on top; destroy uses this as is.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from swarm_deploy import commands, gate
+from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.errors import CommandError, ConvergeError, DeployError, TargetError
+from swarm_deploy.plan import (
+    LABEL,
+    Action,
+    Command,
+    Pause,
+    Pipe,
+    Prune,
+    RemoveIfPresent,
+    RunJob,
+    Step,
+    WaitConverged,
+    WaitGone,
+)
+
+_NOT_FOUND = re.compile(r"not found|no such", re.IGNORECASE)
+
+
+class Reporter(Protocol):
+    """Where progress goes: one line per step with its duration, and transient status."""
+
+    def begin(self, number: int, total: int, step: Step) -> None: ...
+
+    def end(self, step: Step, seconds: float, ok: bool) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class Runner:
+    """Runs steps through the one executor and the Engine API, timing each."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        swarm: Swarm,
+        reporter: Reporter,
+        clock: gate.Clock = gate.Clock(),
+        secret_values: Mapping[str, bytes] | None = None,
+    ) -> None:
+        self.executor = executor
+        self.swarm = swarm
+        self.reporter = reporter
+        self.clock = clock
+        self.secret_values = dict(secret_values or {})
+
+    def run(self, steps: Sequence[Step]) -> None:
+        for number, step in enumerate(steps, start=1):
+            with self.timed(number, len(steps), step):
+                for action in step.actions:
+                    self.perform(action)
+
+    @contextmanager
+    def timed(self, number: int, total: int, step: Step) -> Iterator[None]:
+        self.reporter.begin(number, total, step)
+        started = self.clock.now()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.reporter.end(step, self.clock.now() - started, ok)
+
+    def handlers(self) -> dict[type, Callable[[Any], None]]:
+        return {
+            Command: self.command,
+            Pipe: lambda a: self.executor.pipe(a.producer, a.consumer),
+            WaitConverged: self.wait_converged,
+            RunJob: self.run_job,
+            WaitGone: self.wait_gone,
+            RemoveIfPresent: self.remove_if_present,
+            Pause: lambda a: self.sleep(a.seconds, a.reason),
+            Prune: self.prune,
+        }
+
+    def perform(self, action: Action) -> None:
+        handler = self.handlers().get(type(action))
+        if handler is None:
+            raise TypeError(f"{type(self).__name__} cannot perform {type(action).__name__}")
+        handler(action)
+
+    def command(self, action: Command) -> None:
+        stdin = None
+        if action.stdin_secret is not None:
+            if action.stdin_secret not in self.secret_values:
+                raise DeployError(f"secret {action.stdin_secret} has no value: a bug in the plan")
+            stdin = self.secret_values[action.stdin_secret]
+        self.executor.run(action.argv, stdin=stdin)
+
+    def wait_converged(self, action: WaitConverged) -> None:
+        def look() -> gate.Verdict:
+            services = self.swarm.stack_services(action.stack)
+            if not services:
+                return gate.Verdict(False, None, "no services yet")
+            return gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
+
+        verdict = gate.poll(look, action.timeout, clock=self.clock, on_status=self.reporter.status)
+        if verdict.failure:
+            raise ConvergeError(f"{action.stack} did not converge: {verdict.failure}")
+        if not verdict.done:
+            raise ConvergeError(
+                f"{action.stack} did not converge within {action.timeout:g}s: {verdict.status}"
+            )
+
+    def run_job(self, action: RunJob) -> None:
+        self.remove_service_and_wait(action.job)
+        self.executor.run(action.argv)
+        try:
+            job = self.swarm.service(action.job)
+            job_id = job["ID"] if job else action.job
+            verdict = gate.poll(
+                lambda: gate.judge_job(self.swarm.tasks([job_id])),
+                action.timeout,
+                clock=self.clock,
+                on_status=self.reporter.status,
+            )
+            if not verdict.done:
+                logs = self.swarm.service_logs(job_id).strip()
+                what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
+                raise DeployError(f"job {action.job} failed: {what}\n{logs}")
+        finally:
+            self.swarm.remove_service(action.job)
+
+    def remove_service_and_wait(self, name: str) -> None:
+        self.swarm.remove_service(name)
+        deadline = self.clock.now() + 30
+        while self.swarm.service(name) is not None and self.clock.now() < deadline:
+            self.clock.sleep(0.5)
+
+    def wait_gone(self, action: WaitGone) -> None:
+        def look() -> gate.Verdict:
+            left = [
+                name
+                for stack in action.stacks
+                for name in self.swarm.containers({"com.docker.stack.namespace": stack})
+            ]
+            return gate.Verdict(not left, None, f"{len(left)} containers stopping")
+
+        verdict = gate.poll(look, action.timeout, clock=self.clock, on_status=self.reporter.status)
+        if not verdict.done:
+            raise TargetError(
+                f"{', '.join(action.stacks)}: {verdict.status} after {action.timeout:g}s"
+            )
+
+    def remove_if_present(self, action: RemoveIfPresent) -> None:
+        for name in action.names:
+            argv = action.argv(name)
+            result = self.executor.run(argv, check=False)
+            if result.returncode != 0 and not _NOT_FOUND.search(result.stderr):
+                raise CommandError(shlex.join(argv), result.returncode, result.stderr)
+
+    def sleep(self, seconds: float, reason: str) -> None:
+        deadline = self.clock.now() + seconds
+        while (left := deadline - self.clock.now()) > 0:
+            self.reporter.status(f"{reason}: {left:.0f}s")
+            self.clock.sleep(min(1.0, left))
+
+    def prune(self, action: Prune) -> None:
+        labels = {f"{LABEL}.app": action.app, f"{LABEL}.slug": action.scope}
+        candidates = [
+            commands.secret_rm(action.target, secret["Spec"]["Name"])
+            for secret in self.swarm.secrets(labels)
+        ] + [
+            commands.config_rm(action.target, config["Spec"]["Name"])
+            for stack in action.stacks
+            for config in self.swarm.configs({"com.docker.stack.namespace": stack})
+        ]
+        removed = []
+        for argv in candidates:
+            name = argv[-1]
+            # Swarm refuses to remove what a service still uses: that refusal is expected
+            if name not in action.keep and self.executor.run(argv, check=False).returncode == 0:
+                removed.append(name)
+        if removed:
+            self.reporter.note(f"removed {len(removed)} unused: {', '.join(sorted(removed))}")
