@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 PYTEST := $(RUN) $(BIN)/pytest
 
-# Dummy values so the demo shows real versioned secret names. Never use them anywhere.
+# Dummy values so the dry run shows real versioned secret names. Never use them anywhere.
 DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD=demo-only \
 	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
 
-.PHONY: help venv tools lint test test-unit test-tools demo golden clean
+.PHONY: help venv tools testbed lint test test-unit test-tools test-engine demo plan golden clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,10 +36,19 @@ test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 test-tools: venv tools ## rendered files through docker stack config, nginx, promtool
 	$(PYTEST) tests/tools
 
-test: venv tools lint ## everything CI runs
+testbed: ## start the local Swarm, registries and sshd (root; installs them on first use)
+	scripts/testbed up
+
+test-engine: venv testbed ## real deploys on the test bed's Swarm (minutes)
+	$(PYTEST) tests/engine
+
+test: venv tools lint ## everything CI runs: lint, unit, tools, Dagger, engine
 	$(PYTEST) tests
 
-demo: venv ## the dry run of a deploy of develop
+demo: venv testbed ## deploy develop of the example app to the local Swarm, print its URL
+	@$(RUN) swarm-deploy deploy --config swarm-deploy.local.yml --branch develop
+
+plan: venv ## the dry run of a production deploy of develop (no engine needed)
 	@$(RUN) $(DEMO_SECRETS) swarm-deploy plan --branch develop
 
 golden: venv ## rewrite tests/golden after a deliberate template change

@@ -1,0 +1,156 @@
+"""The engine tests' world: the test bed (a real single-node Swarm, registries, sshd),
+and a copy of the project whose local profile deploys an app of the tests' own.
+
+`scripts/testbed up` starts whatever is missing (it installs packages on a fresh
+machine, so the first run takes a few minutes); nothing here is ever skipped. Every
+object of the tests' app is removed before and after the session, so a rerun on the
+same machine starts from the same state, and the demo's app is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+APP = "gaiat"
+PORTS = {"develop": 18090, "feature/x": 18091}
+PROJECT_FILES = ("stacks", "nginx", "promtail", "prometheus", "grafana", "examples")
+
+
+@dataclass(frozen=True)
+class Bed:
+    env: dict[str, str]
+
+    @property
+    def ssh_target(self) -> str:
+        return self.env["SSH_TARGET"]
+
+    @property
+    def auth_registry(self) -> str:
+        return self.env["AUTH_REGISTRY"]
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Bed:
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "testbed"), "up"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/testbed up failed:\n{result.stderr}")
+    env = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return Bed(env)
+
+
+def scrub(app: str) -> None:
+    """Remove every Swarm object of `app` (stacks, jobs, secrets, configs, volumes, networks)."""
+    client = docker.from_env()
+    try:
+        prefix = f"{app}-"
+        for service in client.services.list():
+            if service.name.startswith(prefix) or service.name.startswith(f"{app}_"):
+                service.remove()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and [
+            c for c in client.containers.list(all=True) if c.name.startswith(prefix)
+        ]:
+            time.sleep(0.5)
+        for container in client.containers.list(all=True):
+            if container.name.startswith(prefix):
+                container.remove(force=True)
+        for secret in client.secrets.list(filters={"label": f"swarm-deploy.app={app}"}):
+            secret.remove()
+        for config in client.configs.list():
+            if config.name.startswith(f"{app}_"):
+                config.remove()
+        for network in client.networks.list():
+            if network.name.startswith(prefix):
+                network.remove()
+        for volume in client.volumes.list():
+            if volume.name.startswith(prefix):
+                volume.remove(force=True)
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class Project:
+    """A copy of the project with a config for the tests' app."""
+
+    root: Path
+    config: Path
+    env: dict[str, str]
+
+    def cli(
+        self, *args: str, config: Path | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the installed `swarm-deploy` command, as the Dagger deployer container does."""
+        command = shutil.which("swarm-deploy")
+        assert command is not None, "swarm-deploy is not on PATH (make venv)"
+        return subprocess.run(
+            [command, *args, "--config", str(config or self.config)],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def deploy(
+        self, branch: str, release: str, *extra: str, config: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.cli("deploy", "--branch", branch, "--release", release, *extra, config=config)
+
+    def write_config(self, name: str, change: dict[str, object]) -> Path:
+        """A variant of the tests' config, with top-level keys replaced."""
+        data = yaml.safe_load(self.config.read_text())
+        data.update(change)
+        path = self.root / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+
+@pytest.fixture(scope="session")
+def project(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        shutil.copytree(ROOT / name, root / name)
+    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
+    data["app"] = APP
+    data["branches"] = [
+        {"match": "develop", "port": PORTS["develop"]},
+        {"match": "feature/x", "port": PORTS["feature/x"]},
+        {"match": "feature/*"},
+    ]
+    config = root / "swarm-deploy.yml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {**os.environ, "DOCKER_CONFIG": testbed.env["DEPLOYER_DOCKER_CONFIG"]}
+    scrub(APP)
+    yield Project(root, config, env)
+    scrub(APP)
+
+
+def get(port: int, path: str = "/api/") -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+
+
+def answers(port: int, path: str = "/api/", tries: int = 20) -> httpx.Response:
+    """The first answer from a freshly published port (bounded retries)."""
+    for _ in range(tries):
+        try:
+            return get(port, path)
+        except httpx.TransportError:
+            time.sleep(0.5)
+    return get(port, path)

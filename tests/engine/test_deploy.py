@@ -1,0 +1,294 @@
+"""Real deploys on the test bed's Swarm, through the `swarm-deploy` command.
+
+The tests run in file order and build on each other the way a team's day goes:
+develop and feature/x go live, develop moves to a new release over SSH, a secret is
+rotated, a broken release is refused, feature/x is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from typing import Any
+
+import docker
+import httpx
+import pytest
+import yaml
+from docker.errors import ContainerError
+from swarm_deploy import config as config_module
+from swarm_deploy import gate, stack_secrets
+
+from tests.engine.conftest import APP, PORTS, Bed, Project, answers
+
+POSTGRES_IMAGE = "127.0.0.1:5000/testbed/postgres:bookworm"
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def services(prefix: str) -> dict[str, Any]:
+    client = docker.from_env()
+    try:
+        return {s.name: s.attrs for s in client.services.list() if s.name.startswith(prefix)}
+    finally:
+        client.close()
+
+
+def secret_names() -> set[str]:
+    client = docker.from_env()
+    try:
+        return {s.name for s in client.secrets.list(filters={"label": f"swarm-deploy.app={APP}"})}
+    finally:
+        client.close()
+
+
+def psql(network: str, user: str, password: str, database: str, sql: str) -> str:
+    """Runs psql in a throwaway container on the shared network; raises on failure."""
+    client = docker.from_env()
+    try:
+        output: bytes = client.containers.run(
+            POSTGRES_IMAGE,
+            ["psql", "-h", f"{APP}-shared_postgres", "-U", user, "-d", database, "-tAc", sql],
+            environment={"PGPASSWORD": password},
+            network=network,
+            remove=True,
+            stderr=True,
+        )
+        return output.decode()
+    finally:
+        client.close()
+
+
+def branch_password(project: Project, branch: str) -> str:
+    cfg = config_module.load(project.config)
+    secrets = stack_secrets.resolve(cfg, cfg.branch(branch), project.env)
+    value = secrets.branch["pg_password"].value
+    assert value is not None
+    return value.reveal().decode()
+
+
+def test_develop_and_feature_x_run_side_by_side(project: Project) -> None:
+    output = ok(project.deploy("develop", "r1"))
+    ok(project.deploy("feature/x", "r1"))
+    develop = answers(PORTS["develop"]).json()
+    feature = answers(PORTS["feature/x"]).json()
+    assert (develop["branch"], develop["colour"], develop["version"]) == ("develop", "blue", "r1")
+    assert (feature["branch"], feature["colour"], feature["version"]) == ("feature/x", "blue", "r1")
+    assert develop["database"] == f"{APP}_develop_main"
+    assert re.fullmatch(rf"{APP}_feature_x_[0-9a-f]{{6}}_main", feature["database"])
+    assert develop["database_password_loaded"]
+    assert feature["database_password_loaded"]
+    assert re.search(
+        r"^ok   \[ ?\d+/\d+\] build +build backend for linux/amd64  \d+\.\ds$", output, re.M
+    )
+    assert f"develop is live: blue, release r1, at http://127.0.0.1:{PORTS['develop']}" in output
+
+
+def test_images_are_deployed_by_digest_and_stateful_services_stop_first(project: Project) -> None:
+    live = services(f"{APP}-develop-blue_")
+    assert set(live) == {f"{APP}-develop-blue_{s}" for s in ("backend", "frontend", "bot")}
+    for spec in live.values():
+        image = spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        assert re.fullmatch(r"127\.0\.0\.1:5000/acme/gaiat-\w+@sha256:[0-9a-f]{64}", image)
+        assert spec["Spec"]["EndpointSpec"]["Mode"] == "dnsrr"
+    postgres = services(f"{APP}-shared_postgres")[f"{APP}-shared_postgres"]
+    assert postgres["Spec"]["UpdateConfig"]["Order"] == "stop-first"
+
+
+def test_the_singleton_runs_once(project: Project) -> None:
+    bot = services(f"{APP}-develop-blue_bot")[f"{APP}-develop-blue_bot"]
+    assert bot["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
+
+
+def test_the_same_release_again_changes_nothing(project: Project) -> None:
+    before = {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()}
+    output = ok(project.deploy("develop", "r1"))
+    assert "develop is already at r1 (blue) on local: nothing to do" in output
+    after = {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()}
+    assert after == before
+
+
+def test_a_branch_role_cannot_read_another_branch_database(project: Project) -> None:
+    network = f"{APP}-shared"
+    feature_role = answers(PORTS["feature/x"]).json()["database_user"]
+    feature_db = answers(PORTS["feature/x"]).json()["database"]
+    password = branch_password(project, "feature/x")
+    assert psql(network, feature_role, password, feature_db, "select 1").strip() == "1"
+    with pytest.raises(ContainerError) as refused:
+        psql(network, feature_role, password, f"{APP}_develop_main", "select 1")
+    assert b"permission denied for database" in (refused.value.stderr or b"")
+
+
+def test_deploy_over_ssh_switches_develop_to_green(project: Project, testbed: Bed) -> None:
+    output = ok(project.deploy("develop", "r2", "--host", testbed.ssh_target))
+    assert "switch     switch develop.gaia.localhost to green" in output
+    develop = answers(PORTS["develop"]).json()
+    assert (develop["colour"], develop["version"]) == ("green", "r2")
+    assert not services(f"{APP}-develop-blue_"), "the old colour is removed after the drain"
+    feature = answers(PORTS["feature/x"]).json()
+    assert (feature["colour"], feature["version"]) == ("blue", "r1"), "feature/x is untouched"
+
+
+def test_a_rotated_secret_gets_a_new_name_and_the_old_one_goes(project: Project) -> None:
+    old = {n for n in secret_names() if n.startswith(f"{APP}_develop_session_key_")}
+    assert len(old) == 1
+    (project.root / "examples/gaia/dev-secrets/session_key").write_text("rotated-value\n")
+    ok(project.deploy("develop", "r3"))
+    new = {n for n in secret_names() if n.startswith(f"{APP}_develop_session_key_")}
+    assert len(new) == 1
+    assert new != old
+    backend = services(f"{APP}-develop-blue_backend")[f"{APP}-develop-blue_backend"]
+    mounted = {s["SecretName"] for s in backend["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]}
+    assert new <= mounted
+    feature_key = {n for n in secret_names() if "feature-x" in n and "session_key" in n}
+    assert feature_key, "feature/x keeps its own secret until it deploys again"
+
+
+def test_a_release_whose_task_fails_is_refused_with_the_task_error(project: Project) -> None:
+    services_yaml = raw(project)["services"]
+    services_yaml["backend"]["command"] = ["python3", "-c", "raise SystemExit(3)"]
+    broken = project.write_config("broken.yml", {"services": services_yaml})
+    started = time.monotonic()
+    result = project.deploy("develop", "r4-broken", config=broken)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{APP}-develop-green_backend: task" in result.stderr
+    assert "exit code 3" in result.stderr
+    assert (
+        f"rolled back: removed {APP}-develop-green; {APP}-develop-blue stays live" in result.stderr
+    )
+    assert elapsed < 110, "decided by the failed task, not by the 120 s timeout"
+    develop = answers(PORTS["develop"]).json()
+    assert (develop["colour"], develop["version"]) == ("blue", "r3")
+    assert not services(f"{APP}-develop-green_")
+
+
+def test_registry_auth_is_forwarded_and_needed(project: Project, testbed: Bed) -> None:
+    """Pushes to the htpasswd registry and deploys. Then proves the flag matters: with the
+    backend image deleted from the node, the deployed service (which carries the auth
+    that --with-registry-auth forwarded) pulls it again, and the same stack deployed
+    without the flag is refused the pull."""
+    authed = project.write_config("auth.yml", {"registry": f"{testbed.auth_registry}/acme"})
+    ok(project.deploy("feature/auth", "a1", config=authed))
+    slug = config_module.load(authed).branch("feature/auth").slug
+    stack = f"{APP}-{slug}-blue"
+    backend = f"{stack}_backend"
+    image = services(backend)[backend]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image.startswith(f"{testbed.auth_registry}/acme/{APP}-backend@sha256:")
+    client = docker.from_env()
+
+    def scale(replicas: int) -> None:
+        docker_cli("service", "scale", "--detach", f"{backend}={replicas}")
+
+    def delete_image_from_node() -> None:
+        scale(0)
+        for _ in range(120):
+            if not client.containers.list(
+                all=True, filters={"label": f"com.docker.swarm.service.name={backend}"}
+            ):
+                break
+            time.sleep(0.5)
+        client.images.remove(client.images.get(image).id, force=True)
+
+    def verdict(stack_name: str) -> gate.Verdict:
+        found = client.api.services(
+            filters={"label": f"com.docker.stack.namespace={stack_name}"}, status=True
+        )
+        tasks = client.api.tasks(filters={"service": [s["ID"] for s in found]})
+        return gate.judge_services(found, tasks)
+
+    try:
+        delete_image_from_node()
+        scale(2)
+        pulled = gate.poll(lambda: verdict(stack), 90)
+        assert pulled.done, f"the service that carries registry auth could not pull: {pulled}"
+
+        delete_image_from_node()
+        rendered = project.root / ".swarm-deploy" / slug / "stacks" / "app-blue.yml"
+        docker_cli(
+            "stack", "deploy", "--compose-file", str(rendered), "--resolve-image", "never",
+            f"{APP}-noauth", env=project.env,
+        )  # fmt: skip
+        refused = gate.poll(lambda: verdict(f"{APP}-noauth"), 90)
+        assert refused.failure is not None, f"a pull without registry auth succeeded: {refused}"
+        assert f"{APP}-noauth_backend" in refused.failure
+        assert re.search(r"No such image|unauthorized|authentication required", refused.failure)
+    finally:
+        docker_cli("stack", "rm", f"{APP}-noauth", check=False)
+        client.close()
+    ok(project.cli("destroy", "--branch", "feature/auth", config=authed))
+
+
+def docker_cli(*args: str, check: bool = True, env: dict[str, str] | None = None) -> None:
+    subprocess.run(["docker", *args], check=check, capture_output=True, env=env)
+
+
+def test_without_a_registry_images_are_streamed_over_ssh(project: Project, testbed: Bed) -> None:
+    output = ok(project.deploy("feature/x", "r2", "--no-registry", "--host", testbed.ssh_target))
+    assert "transfer   stream 127.0.0.1:5000/acme/gaiat-backend:r2" in output
+    assert "push" not in output
+    feature = answers(PORTS["feature/x"]).json()
+    assert (feature["colour"], feature["version"]) == ("green", "r2")
+    backend = services(f"{APP}-feature-x")
+    images = [
+        s["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        for n, s in backend.items()
+        if n.endswith("_backend")
+    ]
+    assert images == ["127.0.0.1:5000/acme/gaiat-backend:r2"]
+
+
+def test_status_shows_every_branch_and_the_shared_stack(project: Project) -> None:
+    data = json.loads(ok(project.cli("status", "--json")))
+    by_branch = {b["branch"]: b for b in data["branches"]}
+    assert by_branch["develop"]["live_colour"] == "blue"
+    assert by_branch["develop"]["release"] == "r3"
+    assert by_branch["develop"]["ports"] == [PORTS["develop"]]
+    assert by_branch["feature/x"]["release"] == "r2"
+    assert all(s["running"] == s["desired"] for b in data["branches"] for s in b["services"])
+    assert {s["name"] for s in data["shared"]} == {
+        f"{APP}-shared_{n}" for n in ("postgres", "redis", "prometheus")
+    }
+
+
+def test_a_missing_secret_fails_before_anything_changes(project: Project) -> None:
+    missing = project.write_config(
+        "missing.yml",
+        {"secrets": {**raw(project)["secrets"], "session_key": {"env": "GAIAT_NOT_SET"}}},
+    )
+    before = {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()}
+    names_before = secret_names()
+    result = project.deploy("develop", "r5", config=missing)
+    assert result.returncode == 2
+    assert "GAIAT_NOT_SET" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()} == before
+    assert secret_names() == names_before
+
+
+def test_destroy_feature_x_leaves_develop_serving(project: Project) -> None:
+    feature_db = answers(PORTS["feature/x"]).json()["database"]
+    ok(project.cli("destroy", "--branch", "feature/x", "--drop-data"))
+    assert answers(PORTS["develop"]).json()["version"] == "r3"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{PORTS['feature/x']}/", timeout=2)
+    assert not services(f"{APP}-feature-x")
+    assert not [n for n in secret_names() if "feature-x" in n]
+    admin = (project.root / "examples/gaia/dev-secrets/postgres_admin").read_text().strip()
+    databases = psql(
+        f"{APP}-shared", "postgres", admin, "postgres", "select datname from pg_database"
+    )
+    assert feature_db not in databases
+    assert f"{APP}_develop_main" in databases
+    ok(project.cli("destroy", "--branch", "feature/x", "--drop-data"))  # rerunning is safe
+
+
+def raw(project: Project) -> dict[str, Any]:
+    """The tests' config as plain data, to change a key of."""
+    data: dict[str, Any] = yaml.safe_load(project.config.read_text())
+    return data
