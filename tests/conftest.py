@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from swarm_deploy import config
 from swarm_deploy.pipeline import Project
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import anyio
 import yaml
+
 from swarm_deploy import pipeline
 from swarm_deploy.main import SwarmDeploy
-
 from tests.conftest import EXAMPLE_CONFIG
 from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 from docker.errors import ContainerError
+
 from swarm_deploy import config as config_module
 from swarm_deploy import gate, stack_secrets
-
 from tests.engine.conftest import APP, PORTS, Bed, Project, answers
 
 POSTGRES_IMAGE = "127.0.0.1:5000/testbed/postgres:bookworm"

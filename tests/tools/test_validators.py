@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from swarm_deploy import pipeline, render
 
+from swarm_deploy import pipeline, render
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, render_branch
 

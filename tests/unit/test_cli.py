@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from swarm_deploy import cli
 
+from swarm_deploy import cli
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
 

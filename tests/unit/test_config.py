@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+
 from swarm_deploy import config
 from swarm_deploy.errors import BranchNotAllowedError, ConfigError
-
 from tests.conftest import EXAMPLE_CONFIG
 
 CASES = sorted((Path(__file__).parent / "config_cases").glob("*.yml"))

@@ -8,6 +8,7 @@ import re
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+
 from swarm_deploy import naming
 from swarm_deploy.errors import BranchNameError
 

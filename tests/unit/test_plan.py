@@ -6,7 +6,6 @@ import json
 
 from swarm_deploy import pipeline
 from swarm_deploy.plan import Command, Facts, HealthGate, Pause, Switch, WaitConverged, plan_lines
-
 from tests.render_helpers import RELEASE, SENTINELS
 
 SSH = "ssh://deploy@vm1.gaia.example.com"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from swarm_deploy import naming, pipeline, render
 
+from swarm_deploy import naming, pipeline, render
 from tests.render_helpers import BRANCHES, RELEASE, SENTINELS, render_branch
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "develop"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from swarm_deploy.errors import SecretSourceError
 from swarm_deploy.secrets import MASK, SecretSource, SecretValue
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
+
 from swarm_deploy import config, pipeline
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES

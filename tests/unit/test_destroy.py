@@ -1,0 +1,58 @@
+"""Which branches are stale, and the order a branch is taken apart in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from swarm_deploy import pipeline
+from swarm_deploy.destroy import Deployed, Remains, destroy_plan, stale
+from swarm_deploy.plan import Command, RemoveIfPresent, RunJob, WaitGone
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def test_stale_branches_are_old_and_unprotected(project: pipeline.Project) -> None:
+    deployed = [
+        Deployed("main", datetime(2026, 1, 1, tzinfo=UTC)),  # production: protected
+        Deployed("develop", datetime(2026, 11, 26, tzinfo=UTC)),  # recent
+        Deployed("feature/old", datetime(2026, 10, 1, tzinfo=UTC)),
+        Deployed("hotfix/gone-rule", datetime(2026, 11, 1, tzinfo=UTC)),  # no rule any more
+        Deployed("feature/never-recorded", None),
+    ]
+    assert stale(project.config, deployed, 14, NOW) == [
+        "feature/old",
+        "hotfix/gone-rule",
+        "feature/never-recorded",
+    ]
+
+
+def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.Project) -> None:
+    branch = project.config.branch("develop")
+    remains = Remains(
+        ("gaia-develop-green", "gaia-develop-edge"),
+        ("gaia_develop_session_key_0123456789",),
+        "gaia_shared_postgres_admin_0123456789",
+    )
+    steps = destroy_plan(project.config, branch, "local", remains, drop_data=True)
+    assert [s.title for s in steps] == [
+        "remove gaia-develop-green",
+        "remove gaia-develop-edge",
+        "remove the network gaia-develop",
+        "remove 1 secrets of develop",
+        "drop the databases and role of develop",
+    ]
+    first = steps[0].actions
+    assert first[0] == Command(("docker", "stack", "rm", "gaia-develop-green"))
+    assert isinstance(first[1], WaitGone)
+    assert steps[2].actions[0] == RemoveIfPresent("local", "network", ("gaia-develop",))
+    job = steps[4].actions[0]
+    assert isinstance(job, RunJob)
+    assert "--secret" in job.argv
+    assert "source=gaia_shared_postgres_admin_0123456789,target=postgres_admin" in job.argv
+    assert job.argv[-2:] == ("gaia_develop", "gaia_develop_main")
+
+
+def test_without_drop_data_the_databases_stay(project: pipeline.Project) -> None:
+    branch = project.config.branch("develop")
+    steps = destroy_plan(project.config, branch, "local", Remains((), (), None), drop_data=False)
+    assert [s.phase for s in steps] == ["network"]

@@ -1,0 +1,122 @@
+"""Convergence and health judgements, from what the Engine API reports (fixtures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swarm_deploy import gate
+
+T0 = "2026-11-27T06:00:00.123456789Z"
+LATER = "2026-11-27T06:00:05.5Z"
+EARLIER = "2026-11-27T05:59:00Z"
+
+
+def service(
+    name: str, running: int, desired: int, update: dict[str, str] | None = None
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "ID": f"id-{name}",
+        "Spec": {"Name": name},
+        "UpdatedAt": T0,
+        "ServiceStatus": {"RunningTasks": running, "DesiredTasks": desired},
+    }
+    if update:
+        found["UpdateStatus"] = update
+    return found
+
+
+def task(
+    name: str, state: str, created: str = LATER, err: str = "", code: int | None = None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"State": state, "Err": err}
+    if code is not None:
+        status["ContainerStatus"] = {"ExitCode": code}
+    return {"ServiceID": f"id-{name}", "Slot": 1, "CreatedAt": created, "Status": status}
+
+
+def test_converged_when_every_task_runs() -> None:
+    verdict = gate.judge_services([service("a", 2, 2), service("b", 1, 1)], [])
+    assert verdict == gate.Verdict(True, None, "all tasks running")
+
+
+def test_waiting_names_what_is_missing() -> None:
+    verdict = gate.judge_services([service("a", 1, 2), service("b", 1, 1)], [task("a", "starting")])
+    assert verdict == gate.Verdict(False, None, "a 1/2")
+
+
+def test_a_failed_task_of_the_current_spec_fails_at_once() -> None:
+    tasks = [task("a", "failed", err="task: non-zero exit (3)", code=3)]
+    verdict = gate.judge_services([service("a", 0, 2)], tasks)
+    assert verdict.failure == "a: task.1 failed: task: non-zero exit (3) (exit code 3)"
+
+
+def test_a_failed_task_from_before_the_update_is_history() -> None:
+    tasks = [task("a", "failed", created=EARLIER, err="old crash", code=1)]
+    assert gate.judge_services([service("a", 2, 2)], tasks).done
+
+
+def test_a_rejected_task_fails_with_its_error() -> None:
+    tasks = [task("a", "rejected", err="No such image: registry/app@sha256:abc")]
+    verdict = gate.judge_services([service("a", 0, 1)], tasks)
+    assert verdict.failure == "a: task.1 rejected: No such image: registry/app@sha256:abc"
+
+
+def test_a_rolled_back_update_is_a_failure_not_a_success() -> None:
+    rolled = {"State": "rollback_completed", "Message": "rollback completed"}
+    verdict = gate.judge_services([service("a", 2, 2, rolled)], [])
+    assert verdict.failure == "a: update rollback_completed (rollback completed)"
+    assert not verdict.done
+
+
+def test_an_update_in_progress_is_not_done() -> None:
+    updating = {"State": "updating", "Message": "update in progress"}
+    assert gate.judge_services([service("a", 2, 2, updating)], []) == gate.Verdict(
+        False, None, "a 2/2"
+    )
+
+
+def test_jobs_complete_or_fail() -> None:
+    assert gate.judge_job([task("j", "complete")]).done
+    failed = gate.judge_job([task("j", "failed", err="task: non-zero exit (2)", code=2)])
+    assert failed.failure == "task.1 failed: task: non-zero exit (2) (exit code 2)"
+    assert gate.judge_job([]) == gate.Verdict(False, None, "pending")
+
+
+def test_engine_timestamps_keep_their_order() -> None:
+    assert gate.parse_time("2026-11-27T06:00:00.9Z") > gate.parse_time(
+        "2026-11-27T06:00:00.123456789Z"
+    )
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def test_poll_gives_up_at_the_deadline_with_the_last_status() -> None:
+    fake = FakeClock()
+    clock = gate.Clock(now=fake.now, sleep=fake.sleep)
+    seen: list[str] = []
+    verdict = gate.poll(lambda: gate.Verdict(False, None, "a 0/1"), 3, 1, clock, seen.append)
+    assert verdict == gate.Verdict(False, None, "a 0/1")
+    assert fake.slept == [1, 1, 1]
+    assert seen == ["a 0/1"] * 4
+
+
+def test_health_needs_consecutive_200s_on_every_path() -> None:
+    count = gate.HealthCount(("/api/health", "/health"), 3)
+    for status in ("200", "200", "500", "200", "200"):
+        count.record("/api/health", status)
+        count.record("/health", "200")
+    assert not count.passed
+    count.record("/api/health", "200")
+    assert count.passed
+    assert count.status() == "/api/health 3/3 (last: 200), /health 5/3 (last: 200)"
