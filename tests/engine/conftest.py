@@ -63,7 +63,7 @@ def scrub(app: str) -> None:
                 service.remove()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and [
-            c for c in client.containers.list(all=True) if c.name.startswith(prefix)
+            c for c in client.containers.list() if c.name.startswith(prefix)
         ]:
             time.sleep(0.5)
         for container in client.containers.list(all=True):

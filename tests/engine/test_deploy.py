@@ -100,6 +100,24 @@ def test_images_are_deployed_by_digest_and_stateful_services_stop_first(project:
     assert postgres["Spec"]["UpdateConfig"]["Order"] == "stop-first"
 
 
+def test_the_deploy_is_recorded_on_the_swarm(project: Project) -> None:
+    edge = services(f"{APP}-develop-edge_nginx")[f"{APP}-develop-edge_nginx"]
+    labels = edge["Spec"]["Labels"]
+    assert labels["swarm-deploy.live-colour"] == "blue"
+    assert labels["swarm-deploy.release"] == "r1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["swarm-deploy.deployed-at"])
+    assert "@" in labels["swarm-deploy.deployed-by"]
+    backend = services(f"{APP}-develop-blue_backend")[f"{APP}-develop-blue_backend"]
+    image = backend["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert labels["swarm-deploy.image.backend"] == image
+    client = docker.from_env()
+    try:
+        leftovers = client.containers.list(all=True, filters={"name": f"{APP}-develop-db"})
+    finally:
+        client.close()
+    assert not leftovers, "the database job's containers are removed with it"
+
+
 def test_the_singleton_runs_once(project: Project) -> None:
     bot = services(f"{APP}-develop-blue_bot")[f"{APP}-develop-blue_bot"]
     assert bot["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
@@ -124,8 +142,18 @@ def test_a_branch_role_cannot_read_another_branch_database(project: Project) -> 
     assert b"permission denied for database" in (refused.value.stderr or b"")
 
 
+def task_ids(service_name: str) -> set[str]:
+    client = docker.from_env()
+    try:
+        return {t["ID"] for t in client.api.tasks(filters={"service": service_name})}
+    finally:
+        client.close()
+
+
 def test_deploy_over_ssh_switches_develop_to_green(project: Project, testbed: Bed) -> None:
+    postgres_tasks = task_ids(f"{APP}-shared_postgres")
     output = ok(project.deploy("develop", "r2", "--host", testbed.ssh_target))
+    assert task_ids(f"{APP}-shared_postgres") == postgres_tasks, "unchanged: not restarted"
     assert "switch     switch develop.gaia.localhost to green" in output
     develop = answers(PORTS["develop"]).json()
     assert (develop["colour"], develop["version"]) == ("green", "r2")
@@ -269,6 +297,13 @@ def test_a_missing_secret_fails_before_anything_changes(project: Project) -> Non
     assert "nothing was changed" in result.stderr
     assert {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()} == before
     assert secret_names() == names_before
+
+
+def test_stale_branches_are_listed_before_anything_is_removed(project: Project) -> None:
+    output = ok(project.cli("destroy", "--stale", "0", "--dry-run"))
+    assert f"docker stack rm {APP}-develop-blue" in output
+    assert f"docker stack rm {APP}-feature-x-" in output
+    assert services(f"{APP}-develop-blue_"), "a dry run removes nothing"
 
 
 def test_destroy_feature_x_leaves_develop_serving(project: Project) -> None:

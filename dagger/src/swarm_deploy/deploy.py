@@ -21,7 +21,16 @@ from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import DeployError, GateError, SwarmDeployError, TargetError
 from swarm_deploy.pipeline import Project
-from swarm_deploy.plan import LABEL, Facts, HealthGate, PinDigests, Plan, RenderFiles, Switch
+from swarm_deploy.plan import (
+    LABEL,
+    Facts,
+    HealthGate,
+    PinDigests,
+    Plan,
+    Record,
+    RenderFiles,
+    Switch,
+)
 from swarm_deploy.render import Release, write
 from swarm_deploy.runner import Reporter, Runner
 
@@ -141,6 +150,7 @@ class Deployer(Runner):
             RenderFiles: self._render_files,
             HealthGate: self._health_gate,
             Switch: self._switch,
+            Record: self._record,
         }
 
     def deploy(self) -> None:
@@ -171,6 +181,9 @@ class Deployer(Runner):
                 f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
                 f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
             ) from None
+
+    def _record(self, action: Record) -> None:
+        self.executor.run(action.argv(self.release))
 
     def _pin_digests(self, action: PinDigests) -> None:
         pinned = dict(self.release.images)

@@ -8,6 +8,7 @@ runs, so one ~/.ssh/config (key, pinned host key, ControlMaster) serves both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -186,6 +187,17 @@ class Swarm:
             "listing containers", self.api.containers, all=True, filters={"label": label_filter}
         )
         return [c["Names"][0].lstrip("/") for c in found]
+
+    def remove_containers(self, labels: Mapping[str, str]) -> None:
+        """Remove stopped containers on this node: a removed job leaves its own behind."""
+        label_filter = [f"{k}={v}" for k, v in labels.items()]
+        found: list[Json] = self._call(
+            "listing containers", self.api.containers, all=True, filters={"label": label_filter}
+        )
+        for container in found:
+            # still running, or already gone: the next run tries again
+            with contextlib.suppress(NotFound, APIError):
+                self.api.remove_container(container["Id"])
 
     def nodes(self) -> list[Json]:
         result: list[Json] = self._call("listing nodes", self.api.nodes)

@@ -156,6 +156,25 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class Record:
+    """Label the edge service with what is live; images are written as pinned at run time."""
+
+    target: str
+    edge_service: str
+    colour: str
+    edge_hash: str
+    request: Request
+    facts: Facts
+
+    def argv(self, release: Release) -> list[str]:
+        labels = state_labels(self.request, release, self.colour, self.edge_hash, self.facts)
+        return commands.service_label(self.target, self.edge_service, labels)
+
+    def describe(self) -> str:
+        return shlex.join(self.argv(self.request.release)) + "  (images as pinned digests)"
+
+
+@dataclass(frozen=True)
 class Pause:
     seconds: float
     reason: str
@@ -184,7 +203,7 @@ class Prune:
 
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | WaitGone
-    | RemoveIfPresent | HealthGate | Switch | Pause | Prune
+    | RemoveIfPresent | HealthGate | Switch | Record | Pause | Prune
 )  # fmt: skip
 
 
@@ -324,16 +343,18 @@ def run(argv: list[str], stdin_secret: str | None = None) -> Command:
     return Command(tuple(argv), stdin_secret)
 
 
-def state_labels(request: Request, colour: str, edge_hash: str, facts: Facts) -> dict[str, str]:
-    """What the edge service's labels record after a switch; the release it replaces is kept
-    under `previous.` for rollback."""
+def state_labels(
+    request: Request, release: Release, colour: str, edge_hash: str, facts: Facts
+) -> dict[str, str]:
+    """What the edge service's labels record after a switch (images by digest once pinned);
+    the release it replaces is kept under `previous.` for rollback."""
     labels = {
         f"{LABEL}.live-colour": colour,
-        f"{LABEL}.release": request.release.version,
+        f"{LABEL}.release": release.version,
         f"{LABEL}.deployed-at": request.deployed_at,
         f"{LABEL}.deployed-by": request.deployed_by,
         f"{LABEL}.edge-hash": edge_hash,
-        **{f"{LABEL}.image.{name}": ref for name, ref in request.release.images.items()},
+        **{f"{LABEL}.image.{name}": ref for name, ref in release.images.items()},
     }
     previous_prefix = f"{LABEL}.previous."
     previous = {k: v for k, v in facts.state.items() if k.startswith(previous_prefix)}
@@ -389,15 +410,7 @@ def deploy_plan(
         Step(
             "record",
             "record the live colour and release on the Swarm",
-            (
-                run(
-                    commands.service_label(
-                        target,
-                        branch.names.edge_service,
-                        state_labels(request, new, edge_hash, facts),
-                    )
-                ),
-            ),
+            (Record(target, branch.names.edge_service, new, edge_hash, request, facts),),
             "right after the switch, so the next deploy knows what is live",
         ),
         *_after_switch_steps(config, branch, request, new, old),

@@ -136,6 +136,7 @@ class Runner:
                 raise DeployError(f"job {action.job} failed: {what}\n{logs}")
         finally:
             self.swarm.remove_service(action.job)
+            self.swarm.remove_containers({"com.docker.swarm.service.name": action.job})
 
     def remove_service_and_wait(self, name: str) -> None:
         self.swarm.remove_service(name)
