@@ -45,7 +45,8 @@ test-engine: venv testbed ## real deploys on the test bed's Swarm (minutes)
 test: venv tools lint ## everything CI runs: lint, unit, tools, Dagger, engine
 	$(PYTEST) tests
 
-demo: venv testbed ## deploy develop of the example app to the local Swarm, print its URL
+demo: venv ## deploy develop of the example app to the local Swarm, print its URL
+	@scripts/testbed up >/dev/null
 	@$(RUN) swarm-deploy deploy --config swarm-deploy.local.yml --branch develop
 
 plan: venv ## the dry run of a production deploy of develop (no engine needed)
