@@ -87,6 +87,7 @@ def test_develop_and_feature_x_run_side_by_side(project: Project) -> None:
         r"^ok   \[ ?\d+/\d+\] build +build backend for linux/amd64  \d+\.\ds$", output, re.M
     )
     assert f"develop is live: blue, release r1, at http://127.0.0.1:{PORTS['develop']}" in output
+    assert re.search(r"^ok   \[\d+/\d+\] migrate    migrate with backend's new image", output, re.M)
 
 
 def test_images_are_deployed_by_digest_and_stateful_services_stop_first(project: Project) -> None:
@@ -194,6 +195,20 @@ def test_a_release_whose_task_fails_is_refused_with_the_task_error(project: Proj
     develop = answers(PORTS["develop"]).json()
     assert (develop["colour"], develop["version"]) == ("blue", "r3")
     assert not services(f"{APP}-develop-green_")
+
+
+def test_a_failing_migration_stops_the_deploy_before_the_new_colour(project: Project) -> None:
+    services_yaml = raw(project)["services"]
+    services_yaml["backend"]["env"] = {"GAIA_MIGRATE_FAIL": "1"}
+    failing = project.write_config("failing-migration.yml", {"services": services_yaml})
+    result = project.deploy("develop", "r4-migrate", config=failing)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"job {APP}-develop-migrate failed" in result.stderr
+    assert "migrate: failed on purpose" in result.stderr
+    assert "colour     deploy green" not in result.stdout
+    assert not services(f"{APP}-develop-green_")
+    develop = answers(PORTS["develop"]).json()
+    assert (develop["colour"], develop["version"]) == ("blue", "r3")
 
 
 def test_registry_auth_is_forwarded_and_needed(project: Project, testbed: Bed) -> None:

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from swarm_deploy import pipeline
-from swarm_deploy.plan import Command, Facts, HealthGate, Pause, Switch, WaitConverged, plan_lines
+from swarm_deploy.errors import TargetError
+from swarm_deploy.plan import (
+    Command,
+    Facts,
+    HealthGate,
+    Migrate,
+    Pause,
+    Switch,
+    WaitConverged,
+    plan_lines,
+)
+from swarm_deploy.render import Release
 from tests.render_helpers import RELEASE, SENTINELS
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
@@ -30,8 +43,8 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
     assert the_plan.old_colour is None
     order = list(dict.fromkeys(phases(the_plan)))
     assert order == [
-        "build", "publish", "render", "secrets", "shared", "databases", "edge", "colour",
-        "gate", "switch", "record", "singletons", "prune",
+        "build", "publish", "render", "secrets", "shared", "databases", "edge", "migrate",
+        "colour", "gate", "switch", "record", "singletons", "prune",
     ]  # fmt: skip
 
 
@@ -170,3 +183,34 @@ def test_plan_json_lists_steps_with_argv(project: pipeline.Project) -> None:
     assert data["slug"] == "feature-1"
     assert data["steps"][0]["actions"][0]["argv"][:2] == ["docker", "build"]
     assert json.loads(json.dumps(data)) == data
+
+
+def test_migrations_run_with_the_new_image_and_the_service_wiring(
+    project: pipeline.Project,
+) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    (step,) = [s for s in the_plan.steps if s.phase == "migrate"]
+    (migrate,) = step.actions
+    assert isinstance(migrate, Migrate)
+    pinned = Release(RELEASE, {"backend": "registry/backend@sha256:" + "a" * 64})
+    argv = migrate.argv(pinned)
+    assert argv[:8] == [
+        "docker", "service", "create", "--name", "gaia-develop-migrate", "--mode",
+        "replicated-job", "--restart-condition",
+    ]  # fmt: skip
+    assert argv[-4:] == ["registry/backend@sha256:" + "a" * 64, "python3", "/app/app.py", "migrate"]
+    assert "PGDATABASE=gaia_develop_main" in argv
+    assert "APP_COLOUR=blue" in argv
+    assert "--network" in argv
+    assert argv[argv.index("--network") + 1] == "gaia-develop"
+    secrets = [argv[i + 1] for i, part in enumerate(argv) if part == "--secret"]
+    assert any(s.startswith("source=gaia_develop_pg_password_") for s in secrets)
+    assert "<backend image of this release>" in migrate.describe()
+
+
+def test_without_a_registry_a_multi_node_target_is_refused(project: pipeline.Project) -> None:
+    with pytest.raises(TargetError, match="swarm of 3 nodes"):
+        pipeline.plan(
+            project, "develop", RELEASE, environ=SENTINELS, transfer=True,
+            facts=Facts(read=True, nodes=3),
+        )  # fmt: skip

@@ -69,6 +69,7 @@ class Service:
     secrets: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     command: tuple[str, ...] = ()
+    migrate: tuple[str, ...] = ()
 
     @property
     def routed(self) -> bool:
@@ -332,6 +333,7 @@ def _service(
             "secrets",
             "env",
             "command",
+            "migrate",
         ),
         required=("image",),
     )
@@ -347,7 +349,8 @@ def _service(
         uses=_opt(fields, "uses", lambda n: n.references(data_services, "data service"), ()),
         secrets=_opt(fields, "secrets", lambda n: n.references(secrets, "secret"), ()),
         env=MappingProxyType(_opt(fields, "env", Node.string_map, {})),
-        command=_opt(fields, "command", lambda n: tuple(i.text() for i in n.items()), ()),
+        command=_opt(fields, "command", _argv, ()),
+        migrate=_opt(fields, "migrate", _argv, ()),
     )
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
@@ -362,6 +365,13 @@ def _service(
     if service.health is not None and service.path is None:
         fields["health"].fail("is checked through nginx, so the service needs a path too")
     return service
+
+
+def _argv(node: Node) -> tuple[str, ...]:
+    argv = tuple(item.text() for item in node.items())
+    if not argv:
+        node.fail("should be a command as a list, e.g. [python3, manage.py, migrate]")
+    return argv
 
 
 def _shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:

@@ -25,10 +25,12 @@ from swarm_deploy.plan import (
     LABEL,
     Facts,
     HealthGate,
+    Migrate,
     PinDigests,
     Plan,
     Record,
     RenderFiles,
+    RunJob,
     Switch,
 )
 from swarm_deploy.render import Release, write
@@ -151,6 +153,7 @@ class Deployer(Runner):
             HealthGate: self._health_gate,
             Switch: self._switch,
             Record: self._record,
+            Migrate: self._migrate,
         }
 
     def deploy(self) -> None:
@@ -181,6 +184,9 @@ class Deployer(Runner):
                 f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
                 f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
             ) from None
+
+    def _migrate(self, action: Migrate) -> None:
+        self.run_job(RunJob(tuple(action.argv(self.release)), action.job, action.timeout))
 
     def _record(self, action: Record) -> None:
         self.executor.run(action.argv(self.release))

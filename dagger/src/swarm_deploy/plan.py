@@ -16,7 +16,7 @@ from typing import Any
 from swarm_deploy import commands
 from swarm_deploy.config import Branch, Config, Gate
 from swarm_deploy.errors import TargetError
-from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file
+from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file, wiring
 from swarm_deploy.stack_secrets import BranchSecrets, StackSecret
 
 WORKDIR = ".swarm-deploy"
@@ -175,6 +175,41 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Migrate:
+    """A service's migrate command, once, as a job with the new release's image and the
+    service's environment, secrets and networks, before the new colour starts."""
+
+    target: str
+    job: str
+    image: str
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+    secrets: Mapping[str, str]
+    networks: tuple[str, ...]
+    labels: Mapping[str, str]
+    timeout: float
+
+    def argv(self, release: Release) -> list[str]:
+        return commands.run_job(
+            self.target,
+            name=self.job,
+            image=release.images[self.image],
+            command=list(self.command),
+            networks=list(self.networks),
+            secrets=self.secrets,
+            env=self.env,
+            labels=self.labels,
+        )
+
+    def describe(self) -> str:
+        return f"{shlex.join(self.argv_shown)}  (then wait, at most {self.timeout:g}s)"
+
+    @property
+    def argv_shown(self) -> list[str]:
+        return self.argv(Release("", {self.image: f"<{self.image} image of this release>"}))
+
+
+@dataclass(frozen=True)
 class Pause:
     seconds: float
     reason: str
@@ -203,7 +238,7 @@ class Prune:
 
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | WaitGone
-    | RemoveIfPresent | HealthGate | Switch | Record | Pause | Prune
+    | RemoveIfPresent | Migrate | HealthGate | Switch | Record | Pause | Prune
 )  # fmt: skip
 
 
@@ -406,7 +441,9 @@ def deploy_plan(
         *_shared_steps(config, branch, request),
         *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
         *_database_steps(config, branch, secrets, request),
-        *_blue_green_steps(config, branch, request, new, old, edge_hash, facts),
+        *_edge_steps(config, branch, request, edge_hash, facts),
+        *_migrate_steps(config, branch, secrets, request, new),
+        *_blue_green_steps(config, branch, request, new, old),
         Step(
             "record",
             "record the live colour and release on the Swarm",
@@ -533,14 +570,29 @@ def _database_steps(
     ]
 
 
+def _edge_steps(
+    config: Config, branch: Branch, request: Request, edge_hash: str, facts: Facts
+) -> list[Step]:
+    if facts.read and facts.edge_hash == edge_hash:
+        return []
+    names = branch.names
+    deploy = commands.stack_deploy(
+        request.target, f"{render_dir(branch)}/{EDGE_STACK}", names.edge_stack
+    )
+    return [
+        Step(
+            "edge",
+            f"deploy the edge stack {names.edge_stack}",
+            (run(deploy), WaitConverged(request.target, names.edge_stack, config.gate.timeout)),
+            "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
+            if facts.read
+            else "skipped when its config is unchanged",
+        )
+    ]
+
+
 def _blue_green_steps(
-    config: Config,
-    branch: Branch,
-    request: Request,
-    new: str,
-    old: str | None,
-    edge_hash: str,
-    facts: Facts,
+    config: Config, branch: Branch, request: Request, new: str, old: str | None
 ) -> list[Step]:
     names = branch.names
     target = request.target
@@ -548,22 +600,7 @@ def _blue_green_steps(
     paths = tuple(s.health for s in config.services.values() if s.health)
     new_stack = names.colour_stack(new)
     registry_auth = not request.transfer
-    steps = []
-    if not (facts.read and facts.edge_hash == edge_hash):
-        steps.append(
-            Step(
-                "edge",
-                f"deploy the edge stack {names.edge_stack}",
-                (
-                    run(commands.stack_deploy(target, f"{files}/{EDGE_STACK}", names.edge_stack)),
-                    WaitConverged(target, names.edge_stack, config.gate.timeout),
-                ),
-                "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
-                if facts.read
-                else "skipped when its config is unchanged",
-            )
-        )
-    steps += [
+    return [
         Step(
             "colour",
             f"deploy {new} ({new_stack}), singletons held at 0",
@@ -594,6 +631,37 @@ def _blue_green_steps(
             (Switch(target, names.edge_service, new, paths),),
         ),
     ]
+
+
+def _migrate_steps(
+    config: Config, branch: Branch, secrets: BranchSecrets, request: Request, colour: str
+) -> list[Step]:
+    steps = []
+    for service in config.services.values():
+        if not service.migrate:
+            continue
+        wired = wiring(config, branch, secrets, service, colour, request.release.version)
+        networks = (branch.names.network, *([config.shared_names.network] if service.uses else []))
+        job = Migrate(
+            request.target,
+            job=f"{config.app}-{branch.slug}-migrate",
+            image=service.image,
+            command=service.migrate,
+            env=wired.env,
+            secrets={key: secrets.branch[key].swarm_name for key in wired.secrets},
+            networks=networks,
+            labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+            timeout=config.gate.timeout,
+        )
+        steps.append(
+            Step(
+                "migrate",
+                f"migrate with {service.name}'s new image: {shlex.join(service.migrate)}",
+                (job,),
+                "both colours share the databases: migrations must suit the live release too;"
+                " a failure stops the deploy before the new colour starts",
+            )
+        )
     return steps
 
 

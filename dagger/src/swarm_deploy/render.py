@@ -17,7 +17,7 @@ import jinja2
 import yaml
 
 from swarm_deploy import naming
-from swarm_deploy.config import Branch, Config
+from swarm_deploy.config import Branch, Config, Service
 from swarm_deploy.errors import RenderError
 from swarm_deploy.stack_secrets import BranchSecrets
 
@@ -76,6 +76,58 @@ class BranchFiles:
     files: dict[str, str]
     edge_hash: str
     config_names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """How a colour service meets the rest: its environment and the secrets it mounts."""
+
+    env: dict[str, str]
+    secrets: tuple[str, ...]
+
+
+def wiring(
+    config: Config,
+    branch: Branch,
+    secrets: BranchSecrets,
+    service: Service,
+    colour: str,
+    version: str,
+) -> Wiring:
+    """The stacks and one-shot jobs (migrations) of a service share this one definition."""
+    names, shared = branch.names, config.shared_names
+    env = {
+        "APP_NAME": config.app,
+        "APP_BRANCH": branch.name,
+        "APP_COLOUR": colour,
+        "APP_VERSION": version,
+        "APP_SERVICE": service.name,
+    }
+    if service.port is not None:
+        env["PORT"] = str(service.port)
+    mounted = list(service.secrets)
+    if "postgres" in service.uses:
+        env |= {
+            "PGHOST": shared.service("postgres"),
+            "PGUSER": names.role,
+            "PGDATABASE": names.database(config.shared["postgres"].databases[0]),
+            "PGPASSWORD_FILE": "/run/secrets/pg_password",
+        }
+        mounted += ["pg_password"] if "pg_password" in secrets.branch else []
+    if "mongo" in service.uses:
+        env |= {
+            "MONGO_HOST": shared.service("mongo"),
+            "MONGO_USER": names.role,
+            "MONGO_DATABASE": names.database(config.shared["mongo"].databases[0]),
+            "MONGO_PASSWORD_FILE": "/run/secrets/mongo_password",
+        }
+        mounted += ["mongo_password"] if "mongo_password" in secrets.branch else []
+    if "redis" in service.uses:
+        env |= {
+            "REDIS_URL": f"redis://{shared.service('redis')}:6379/0",
+            "REDIS_PREFIX": names.redis_prefix,
+        }
+    return Wiring({**env, **service.env}, tuple(mounted))
 
 
 def load_templates(root: Path) -> dict[str, str]:
@@ -187,6 +239,10 @@ class Renderer:
                 APP_TEMPLATE,
                 **common,
                 colour=colour,
+                wiring={
+                    s.name: wiring(config, branch, secrets, s, colour, release.version)
+                    for s in config.services.values()
+                },
                 release=release,
                 singleton_replicas=1 if colour == live_colour else 0,
             )

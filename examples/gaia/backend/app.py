@@ -75,7 +75,22 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
+def migrate() -> int:
+    """The release's migrations (this example has none to apply), run once per deploy
+    before the new colour starts. GAIA_MIGRATE_FAIL=1 rehearses a failing one."""
+    if os.environ.get("GAIA_MIGRATE_FAIL") == "1":
+        print("migrate: failed on purpose (GAIA_MIGRATE_FAIL=1)", flush=True)
+        return 1
+    if os.environ.get("PGPASSWORD_FILE") and DB_PASSWORD is None:
+        print("migrate: cannot read the database password file", flush=True)
+        return 1
+    print(f"migrate: {INFO['database'] or 'no database'} is at schema v1, nothing to do", flush=True)
+    return 0
+
+
 def main() -> None:
+    if sys.argv[1:] == ["migrate"]:
+        sys.exit(migrate())
     server = Server(("0.0.0.0", PORT), Handler)  # noqa: S104 - a container's service port
 
     def stop(signum: int, frame: object) -> None:
