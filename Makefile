@@ -26,8 +26,8 @@ tools: ## nginx and promtool, the validators the tests run (apt; needs root or s
 	scripts/install-tools
 
 lint: venv ## ruff and mypy --strict
-	$(BIN)/ruff check --config dagger/pyproject.toml dagger/src tests
-	$(BIN)/ruff format --check --config dagger/pyproject.toml dagger/src tests
+	$(BIN)/ruff check --config dagger/pyproject.toml dagger/src tests bench
+	$(BIN)/ruff format --check --config dagger/pyproject.toml dagger/src tests bench
 	cd dagger && ../$(BIN)/mypy
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools

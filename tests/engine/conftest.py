@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,11 +24,12 @@ import docker
 import httpx
 import pytest
 import yaml
+from bench.load import Sample, read
 
 from tests.conftest import ROOT
 
 APP = "gaiat"
-PORTS = {"develop": 18090, "feature/x": 18091}
+PORTS = {"develop": 18090, "feature/x": 18091, "feature/load": 18092}
 PROJECT_FILES = ("stacks", "nginx", "promtail", "prometheus", "grafana", "examples")
 
 
@@ -130,8 +134,7 @@ def project(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
     data["app"] = APP
     data["branches"] = [
-        {"match": "develop", "port": PORTS["develop"]},
-        {"match": "feature/x", "port": PORTS["feature/x"]},
+        *({"match": branch, "port": port} for branch, port in PORTS.items()),
         {"match": "feature/*"},
     ]
     config = root / "swarm-deploy.yml"
@@ -154,3 +157,38 @@ def answers(port: int, path: str = "/api/", tries: int = 20) -> httpx.Response:
         except httpx.TransportError:
             time.sleep(0.5)
     return get(port, path)
+
+
+class Traffic:
+    """Steady load on a port (bench/load.py in its own process) while a block runs."""
+
+    def __init__(self, port: int, path: str = "/api/") -> None:
+        self.port, self.path = port, path
+        self.samples: list[Sample] = []
+
+    def __enter__(self) -> Traffic:
+        self.out = Path(tempfile.mkstemp(suffix=".jsonl")[1])
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "bench.load",
+                "--url", f"http://127.0.0.1:{self.port}{self.path}",
+                "--new", "100", "--keepalive", "50", "--stubborn", "25",
+                "--seconds", "900", "--out", str(self.out),
+            ],
+            cwd=ROOT,
+        )  # fmt: skip
+        time.sleep(2)  # a steady state before anything changes
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(2)
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.samples = read(self.out)
+        self.out.unlink()
+
+    def failed(self, kind: str) -> list[Sample]:
+        return [s for s in self.samples if s.kind == kind and s.failed]
+
+    def count(self, kind: str) -> int:
+        return sum(s.kind == kind for s in self.samples)

@@ -155,11 +155,14 @@ def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipelin
     assert "secrets" not in phases(again)
 
 
-def test_every_colour_stack_wait_reads_tasks_not_dns(project: pipeline.Project) -> None:
+def test_convergence_is_read_from_tasks_and_the_colour_waits_inside_the_gate(
+    project: pipeline.Project,
+) -> None:
     the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     waits = [a for s in the_plan.steps for a in s.actions if isinstance(a, WaitConverged)]
-    assert [w.stack for w in waits] == ["gaia-shared", "gaia-develop-edge", "gaia-develop-blue"]
-
+    assert [w.stack for w in waits] == ["gaia-shared", "gaia-develop-edge"]
+    (gate,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, HealthGate)]
+    assert gate.describe().startswith("(a) every blue task running, healthy where the image")
 
 def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project) -> None:
     the_plan = pipeline.plan(project, "develop", RELEASE, environ={})

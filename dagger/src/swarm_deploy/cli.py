@@ -23,7 +23,7 @@ from rich.table import Table
 from swarm_deploy import __version__, pipeline, render
 from swarm_deploy import status as status_module
 from swarm_deploy.commands import LOCAL
-from swarm_deploy.deploy import deploy_branch
+from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Swarm
 from swarm_deploy.errors import DeployError, SwarmDeployError
@@ -143,6 +143,23 @@ def render_command(config_path: Path, branch: str, version: str | None, out_dir:
     warn(warnings)
 
 
+def lock_options(func: F) -> F:
+    func = click.option(
+        "--break-lock",
+        is_flag=True,
+        help="Remove another deploy's lock on the branch if it is older than lock.stale_after "
+        "(default 30m). A lock whose deploy died on this machine is removed without it.",
+    )(func)
+    return click.option(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to wait for another deploy of the same branch to finish.",
+    )(func)
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host",
@@ -165,6 +182,7 @@ def host_option(func: F) -> F:
     "them: for a first try on a single-node target, before a registry is set up.",
 )
 @click.option("--force", is_flag=True, help="Deploy even when this release is already live.")
+@lock_options
 def deploy(
     config_path: Path,
     branch: str,
@@ -172,6 +190,8 @@ def deploy(
     target: str | None,
     transfer: bool,
     force: bool,
+    lock_wait: float,
+    break_lock: bool,
 ) -> None:
     """Build, publish and deploy a branch blue/green; switch only after the health gate.
 
@@ -193,8 +213,43 @@ def deploy(
             force=force,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             deployed_by=deployer_name(),
+            locking=Locking(lock_wait, break_lock),
         )
+    report(project, outcome)
+
+
+@main.command()
+@config_option
+@branch_option
+@host_option
+@lock_options
+def rollback(
+    config_path: Path, branch: str, target: str | None, lock_wait: float, break_lock: bool
+) -> None:
+    """Put the release before the live one back, through the same gate and switch.
+
+    The images are the digests recorded when that release went live: nothing is built.
+    Migrations do not run backwards. Rolling back twice returns to where you started.
+    """
+    reporter = ConsoleReporter(out)
+    with _errors():
+        project = Project.load(config_path)
+        outcome = deploy_branch(
+            project,
+            branch,
+            "",
+            reporter,
+            target=target,
+            deployed_by=deployer_name(),
+            locking=Locking(lock_wait, break_lock),
+            rollback=True,
+        )
+    report(project, outcome)
+
+
+def report(project: Project, outcome: Outcome) -> None:
     the_plan = outcome.plan
+    branch, version = the_plan.branch.name, the_plan.release.version
     where = branch_url(project, the_plan)
     if the_plan.up_to_date:
         out.print(

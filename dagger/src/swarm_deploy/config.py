@@ -125,6 +125,13 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Lock:
+    """The per-branch deploy lock: how old a lock must be before --break-lock may remove it."""
+
+    stale_after: float = 1800.0
+
+
+@dataclass(frozen=True)
 class SwarmSettings:
     """How services are reached: the defaults work without IPVS."""
 
@@ -165,6 +172,7 @@ class Config:
     gate: Gate = Gate()
     edge: Edge = Edge()
     swarm: SwarmSettings = SwarmSettings()
+    lock: Lock = Lock()
     root: Path = Path()
 
     @property
@@ -227,7 +235,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
     top = Node(parse_yaml(text, source)).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
-            "branches", "gate", "edge", "swarm", "secrets",
+            "branches", "gate", "edge", "swarm", "secrets", "lock",
         ),
         required=("app", "domain", "registry", "images", "services", "branches"),
     )  # fmt: skip
@@ -261,6 +269,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         gate=_opt(top, "gate", _gate, Gate()),
         edge=_opt(top, "edge", _edge, Edge()),
         swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
+        lock=_opt(top, "lock", _lock, Lock()),
         root=root,
     )
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
@@ -492,6 +501,11 @@ def _edge(node: Node) -> Edge:
             default.public_subnet,
         ),
     )
+
+
+def _lock(node: Node) -> Lock:
+    fields = node.mapping(allowed=("stale_after",))
+    return Lock(stale_after=_opt(fields, "stale_after", Node.duration, Lock().stale_after))
 
 
 def _swarm(node: Node) -> SwarmSettings:

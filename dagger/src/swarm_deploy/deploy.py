@@ -20,6 +20,7 @@ from swarm_deploy import commands, gate, pipeline, stack_secrets
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import DeployError, GateError, SwarmDeployError, TargetError
+from swarm_deploy.lock import BranchLock
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
     LABEL,
@@ -229,13 +230,31 @@ class Deployer(Runner):
         return code.strip() or "no answer"
 
     def _health_gate(self, action: HealthGate) -> None:
+        """(a) the new colour's tasks run (and are healthy), (b) its health paths answer 200
+        N times in a row through nginx; a failed task ends it at once, whenever it fails."""
         stack = self.branch.names.colour_stack(action.colour)
-        count = gate.HealthCount(action.paths, action.gate.consecutive)
-        self.sleep(action.gate.start_grace, "start grace")
         deadline = self.clock.now() + action.gate.timeout
-        while True:
+
+        def tasks() -> gate.Verdict:
             services = self.swarm.stack_services(stack)
-            verdict = gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
+            if not services:
+                return gate.Verdict(False, None, "no services yet")
+            return gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
+
+        verdict = gate.poll(
+            tasks, action.gate.timeout, clock=self.clock, on_status=self.reporter.status
+        )
+        if verdict.failure:
+            raise GateError(f"gate for {action.colour}: {verdict.failure}")
+        if not verdict.done:
+            raise GateError(
+                f"gate for {action.colour}: not every task running and healthy within "
+                f"{action.gate.timeout:g}s: {verdict.status}"
+            )
+        self.sleep(action.gate.start_grace, "start grace")
+        count = gate.HealthCount(action.paths, action.gate.consecutive)
+        while True:
+            verdict = tasks()
             if verdict.failure:
                 raise GateError(f"gate for {action.colour}: {verdict.failure}")
             container = edge_container(self.swarm, action.edge_service)
@@ -315,6 +334,14 @@ class Outcome:
     notes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Locking:
+    """How to treat another deploy's lock on the branch."""
+
+    wait: float = 0.0
+    break_stale: bool = False
+
+
 def deploy_branch(
     project: Project,
     branch_name: str,
@@ -327,39 +354,68 @@ def deploy_branch(
     force: bool = False,
     source_url: str | None = None,
     deployed_by: str = "",
-    clock: gate.Clock = gate.Clock(),
+    locking: Locking = Locking(),
+    rollback: bool = False,
 ) -> Outcome:
-    """Deploy `version` of a branch: every secret is read before anything changes."""
+    """Deploy `version` of a branch, or with `rollback` the release it replaced.
+
+    Every secret is read, and the branch's lock taken, before anything changes.
+    """
     config = project.config
     branch = config.branch(branch_name)
     secrets = stack_secrets.resolve(config, branch, environ)
     secrets.require_all()
     target = target or config.target
     executor = Executor(config.root, env=environ)
-    if executor.run(commands.buildx_version(), check=False).returncode != 0:
+    if not rollback and executor.run(commands.buildx_version(), check=False).returncode != 0:
         # the classic builder still honours --platform and builds FROM local images
         executor.env.setdefault("DOCKER_BUILDKIT", "0")
         reporter.note("docker buildx is not installed: building with the classic builder")
     swarm = Swarm(target)
+    action = f"rollback of {branch_name}" if rollback else f"deploy of {branch_name} {version}"
+    lock = BranchLock(executor, swarm, config.app, branch.slug, deployed_by, action)
     try:
-        facts, notes = read_facts(swarm, executor, config, branch)
-        for note in notes:
-            reporter.note(note)
-        the_plan = pipeline.plan(
-            project,
-            branch_name,
-            version,
-            target=target,
-            environ=environ,
-            facts=facts,
-            source_url=source_url,
-            transfer=transfer,
-            force=force,
-            deployed_by=deployed_by,
-            deployed_at=deployed_at(),
-        )
-        if not the_plan.up_to_date:
-            Deployer(project, the_plan, secrets, executor, swarm, reporter, clock).deploy()
-        return Outcome(the_plan, tuple(notes))
+        swarm.require_manager()
+        with lock.held(locking.wait, config.lock.stale_after, locking.break_stale) as broken:
+            facts, notes = read_facts(swarm, executor, config, branch)
+            notes = broken + notes
+            for note in notes:
+                reporter.note(note)
+            previous = previous_release(facts, branch) if rollback else None
+            the_plan = pipeline.plan(
+                project,
+                branch_name,
+                previous.version if previous else version,
+                target=target,
+                environ=environ,
+                facts=facts,
+                source_url=source_url,
+                transfer=transfer,
+                force=force or rollback,
+                deployed_by=deployed_by,
+                deployed_at=deployed_at(),
+                prebuilt=previous,
+            )
+            if not the_plan.up_to_date:
+                Deployer(project, the_plan, secrets, executor, swarm, reporter).deploy()
+            return Outcome(the_plan, tuple(notes))
     finally:
         swarm.close()
+
+
+def previous_release(facts: Facts, branch: Branch) -> Release:
+    """The release the live one replaced, with its images by digest, from the labels."""
+    prefix = f"{LABEL}.previous."
+    version = facts.state.get(f"{prefix}release")
+    images = {
+        key.removeprefix(f"{prefix}image."): value
+        for key, value in facts.state.items()
+        if key.startswith(f"{prefix}image.")
+    }
+    if facts.live_colour is None or version is None or not images:
+        raise DeployError(
+            f"no earlier release of {branch.name} is recorded on the target, so there is "
+            f"nothing to roll back to; deploy one: `swarm-deploy deploy --branch {branch.name} "
+            "--release <git sha>`"
+        )
+    return Release(version, images)

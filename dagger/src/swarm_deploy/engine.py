@@ -180,6 +180,12 @@ class Swarm:
         )
         return result
 
+    def config(self, name: str) -> Json | None:
+        found: list[Json] = self._call(
+            "listing configs", self.api.configs, filters={"name": [name]}
+        )
+        return next((c for c in found if c["Spec"]["Name"] == name), None)
+
     def containers(self, labels: Mapping[str, str]) -> list[str]:
         """Names of the containers on the node this client talks to, stopped ones too."""
         label_filter = [f"{k}={v}" for k, v in labels.items()]

@@ -7,6 +7,7 @@
     │   └── BranchNotAllowedError    no branch rule matches it
     ├── SecretSourceError            a secret's env var or file is missing
     ├── RenderError                  a template failed to render
+    ├── LockError                    another deploy of the branch holds its lock
     ├── TargetError                  the target's engine cannot be reached or used
     │   └── CommandError             a docker command exited non-zero
     └── DeployError                  a deploy stopped; the live colour is untouched
@@ -50,6 +51,10 @@ class SecretSourceError(SwarmDeployError):
 
 class RenderError(SwarmDeployError):
     """A template failed to render or rendered something invalid."""
+
+
+class LockError(SwarmDeployError):
+    """Another deploy of the branch holds its lock; the message says who, since when."""
 
 
 class TargetError(SwarmDeployError):

@@ -64,7 +64,18 @@ def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
         counts = service.get("ServiceStatus") or {}
         running, desired = counts.get("RunningTasks", 0), counts.get("DesiredTasks", 0)
         if update.get("State") == "updating" or running < desired:
-            waiting.append(f"{name} {running}/{desired}")
+            states = sorted(
+                {
+                    t.get("Status", {}).get("State", "?")
+                    for t in tasks
+                    if t.get("ServiceID") == service["ID"]
+                    and t.get("DesiredState") == "running"
+                    and t.get("Status", {}).get("State") != "running"
+                }
+            )
+            # a task with a HEALTHCHECK stays "starting" until it passes
+            shown = f" ({', '.join(states)})" if states else ""
+            waiting.append(f"{name} {running}/{desired}{shown}")
     status = ", ".join(waiting) or "all tasks running"
     return Verdict(not waiting, None, status)
 

@@ -65,13 +65,16 @@ def plan(
     force: bool = False,
     deployed_by: str = "",
     deployed_at: str = "",
+    prebuilt: Release | None = None,
 ) -> Plan:
+    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed."""
     cfg = project.config
     branch = cfg.branch(branch_name)
     secrets = stack_secrets.resolve(cfg, branch, environ)
     request = Request(
         target=target or cfg.target,
-        release=release(cfg, version),
+        release=prebuilt or release(cfg, version),
+        prebuilt=prebuilt is not None,
         source_url=source_url,
         transfer=transfer,
         force=force,

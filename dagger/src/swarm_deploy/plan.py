@@ -131,10 +131,11 @@ class HealthGate:
 
     def describe(self) -> str:
         return (
-            f"every {self.colour} task running (healthy where the image has a HEALTHCHECK), "
-            f"then {self.gate.consecutive} consecutive 200s from {', '.join(self.paths)} "
-            f"through {self.edge_service}'s preview route, every {self.gate.interval:g}s, "
-            f"at most {self.gate.timeout:g}s; a failed task ends the gate at once"
+            f"(a) every {self.colour} task running, healthy where the image has a HEALTHCHECK; "
+            f"(b) after {self.gate.start_grace:g}s, {self.gate.consecutive} consecutive 200s "
+            f"from {', '.join(self.paths)} through {self.edge_service}'s preview route, every "
+            f"{self.gate.interval:g}s. At most {self.gate.timeout:g}s in all; a task that "
+            "fails ends the gate at once"
         )
 
 
@@ -280,6 +281,8 @@ class Request:
     force: bool = False
     deployed_by: str = ""
     deployed_at: str = ""
+    # a rollback: images already in the registry, pinned; nothing to build or migrate
+    prebuilt: bool = False
 
 
 @dataclass(frozen=True)
@@ -464,6 +467,8 @@ def deploy_plan(
 
 
 def _build_steps(config: Config, request: Request) -> list[Step]:
+    if request.prebuilt:
+        return []
     labels = {"org.opencontainers.image.revision": request.release.version}
     if request.source_url:
         labels["org.opencontainers.image.source"] = request.source_url
@@ -488,6 +493,8 @@ def _build_steps(config: Config, request: Request) -> list[Step]:
 
 
 def _publish_steps(config: Config, request: Request) -> list[Step]:
+    if request.prebuilt:
+        return []
     refs = tuple(request.release.images[name] for name in config.images)
     if not request.transfer:
         pushes = [Step("publish", f"push {ref}", (run(commands.push(ref)),)) for ref in refs]
@@ -614,7 +621,6 @@ def _blue_green_steps(
                         resolve_image="never",
                     )
                 ),
-                WaitConverged(target, new_stack, config.gate.timeout),
             ),
             "images are pinned by digest already: the engine resolves nothing",
         ),
@@ -638,7 +644,7 @@ def _migrate_steps(
 ) -> list[Step]:
     steps = []
     for service in config.services.values():
-        if not service.migrate:
+        if not service.migrate or request.prebuilt:
             continue
         wired = wiring(config, branch, secrets, service, colour, request.release.version)
         networks = (branch.names.network, *([config.shared_names.network] if service.uses else []))

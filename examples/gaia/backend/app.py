@@ -18,6 +18,9 @@ from pathlib import Path
 
 PORT = int(os.environ.get("PORT", "8000"))
 HEALTH_STATUS = int(os.environ.get("GAIA_HEALTH_STATUS", "200"))
+# /api/health alone (what the gate checks through nginx), while the container's own
+# HEALTHCHECK on /health passes: a release that runs but is not fit to serve
+API_HEALTH_STATUS = int(os.environ.get("GAIA_API_HEALTH_STATUS", str(HEALTH_STATUS)))
 # keep answering this long after SIGTERM, so requests already routed here finish
 STOP_DELAY = float(os.environ.get("GAIA_STOP_DELAY", "0"))
 
@@ -53,9 +56,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         if self.path in ("/health", "/api/health"):
-            self._send(HEALTH_STATUS, b"ok\n" if HEALTH_STATUS == 200 else b"unhealthy\n", "text/plain")
+            status = HEALTH_STATUS if self.path == "/health" else API_HEALTH_STATUS
+            self._send(status, b"ok\n" if status == 200 else b"unhealthy\n", "text/plain")
         else:
-            self._send(200, json.dumps({**INFO, "path": self.path}).encode() + b"\n", "application/json")
+            self._send(
+                200, json.dumps({**INFO, "path": self.path}).encode() + b"\n", "application/json"
+            )
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -84,7 +90,9 @@ def migrate() -> int:
     if os.environ.get("PGPASSWORD_FILE") and DB_PASSWORD is None:
         print("migrate: cannot read the database password file", flush=True)
         return 1
-    print(f"migrate: {INFO['database'] or 'no database'} is at schema v1, nothing to do", flush=True)
+    print(
+        f"migrate: {INFO['database'] or 'no database'} is at schema v1, nothing to do", flush=True
+    )
     return 0
 
 

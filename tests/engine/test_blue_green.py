@@ -1,0 +1,189 @@
+"""Blue/green under load on the real Swarm: users never see a failed request, a bad
+release never goes live, and the deploy says why.
+
+Load: 100 req/s on new connections, 50 req/s on a keep-alive connection that retries
+once like a browser, 25 req/s on one that never retries. The first two must lose
+nothing; the third is reported by the benchmark (an nginx reload closes idle
+connections), not asserted here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import httpx
+import yaml
+
+from swarm_deploy.naming import BranchNames
+from tests.engine.conftest import APP, PORTS, Project, Traffic, answers
+
+BRANCH = "feature/load"
+PORT = PORTS[BRANCH]
+
+
+def variant(project: Project, name: str, backend_env: dict[str, str], timeout: str) -> Path:
+    data = yaml.safe_load(project.config.read_text())
+    data["services"]["backend"]["env"] = backend_env
+    data["gate"]["timeout"] = timeout
+    return project.write_config(name, {"services": data["services"], "gate": data["gate"]})
+
+
+def live(port: int = PORT) -> tuple[str, str]:
+    info = answers(port).json()
+    return info["colour"], info["version"]
+
+
+def assert_no_user_saw_a_failure(traffic: Traffic) -> None:
+    assert traffic.count("new") > 100
+    assert traffic.count("keepalive") > 50
+    assert traffic.failed("new") == [], traffic.failed("new")[:5]
+    assert traffic.failed("keepalive") == [], traffic.failed("keepalive")[:5]
+
+
+def test_a_first_release_that_fails_its_gate_leaves_the_maintenance_page(project: Project) -> None:
+    unhealthy = variant(project, "first-unhealthy.yml", {"GAIA_HEALTH_STATUS": "500"}, "8s")
+    result = project.deploy(BRANCH, "u0", config=unhealthy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    # the image's own HEALTHCHECK fails: its tasks never count as running
+    assert "deploy failed: gate for blue: " in result.stderr
+    assert "_backend 0/2 (starting)" in result.stderr or "unhealthy" in result.stderr
+    assert "no colour was live: the branch answers 503 (maintenance)" in result.stderr
+    page = answers(PORT, "/")
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "2"
+    assert "is being deployed" in page.text
+
+
+def test_three_deploys_under_load_lose_no_request(project: Project) -> None:
+    first = project.deploy(BRANCH, "v1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    with Traffic(PORT) as traffic:
+        colours = []
+        for release in ("v2", "v3", "v4"):
+            result = project.deploy(BRANCH, release)
+            assert result.returncode == 0, result.stdout + result.stderr
+            colours.append(live())
+    assert colours == [("green", "v2"), ("blue", "v3"), ("green", "v4")]
+    assert_no_user_saw_a_failure(traffic)
+
+
+def test_an_unhealthy_release_is_refused_and_nobody_notices(project: Project) -> None:
+    unhealthy = variant(project, "unhealthy.yml", {"GAIA_API_HEALTH_STATUS": "500"}, "20s")
+    with Traffic(PORT) as traffic:
+        result = project.deploy(BRANCH, "v5-unhealthy", config=unhealthy)
+    assert result.returncode == 1
+    assert (
+        "deploy failed: gate for blue: no 3 consecutive 200s through the preview route"
+        in result.stderr
+    )
+    assert "/api/health 0/3 (last: 500)" in result.stderr
+    assert f"{APP}-feature-load" in result.stderr
+    assert "stays live" in result.stderr
+    assert live() == ("green", "v4")
+    assert_no_user_saw_a_failure(traffic)
+
+
+def test_a_release_that_crashes_is_refused_at_once(project: Project) -> None:
+    data = yaml.safe_load(project.config.read_text())
+    data["services"]["backend"]["command"] = ["python3", "-c", "raise SystemExit(4)"]
+    crashing = project.write_config("crashing.yml", {"services": data["services"]})
+    with Traffic(PORT) as traffic:
+        started = time.monotonic()
+        result = project.deploy(BRANCH, "v6-crash", config=crashing)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "_backend: task" in result.stderr
+    assert "exit code 4" in result.stderr
+    assert elapsed < 60, f"decided after {elapsed:.0f}s: by the failed task, not the 120 s timeout"
+    assert live() == ("green", "v4")
+    assert_no_user_saw_a_failure(traffic)
+
+
+def test_two_deploys_of_one_branch_at_once_exactly_one_proceeds(project: Project) -> None:
+    procs = [
+        subprocess.Popen(
+            [*command_line(project, "deploy", "--branch", BRANCH, "--release", release)],
+            cwd=project.root,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for release in ("v7a", "v7b")
+    ]
+    results = [(*p.communicate(timeout=600), p.returncode) for p in procs]
+    codes = sorted(code for _, _, code in results)
+    assert codes == [0, 2], results
+    refused = next(err for _, err, code in results if code == 2)
+    assert "another deploy of feature/load" in refused
+    assert "holds the lock" in refused
+    assert live()[1] in ("v7a", "v7b")
+
+
+def command_line(project: Project, *args: str) -> list[str]:
+    found = shutil.which("swarm-deploy")
+    assert found is not None
+    return [found, *args, "--config", str(project.config)]
+
+
+def test_a_deployer_killed_mid_deploy_leaves_traffic_alone_and_the_next_converges(
+    project: Project,
+) -> None:
+    before = live()
+    with Traffic(PORT) as traffic:
+        proc = subprocess.Popen(
+            command_line(project, "deploy", "--branch", BRANCH, "--release", "v8-killed"),
+            cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "] colour " in line:  # the new colour runs; the gate is next
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert live() == before, "nothing switched"
+        result = project.deploy(BRANCH, "v9")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "broke the lock of a deploy that is gone" in result.stdout
+    assert live()[1] == "v9"
+    assert_no_user_saw_a_failure(traffic)
+
+
+def test_rollback_puts_the_previous_release_back_through_the_gate(project: Project) -> None:
+    colour, version = live()
+    assert version == "v9"
+    result = project.cli("rollback", "--branch", BRANCH)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "build" not in result.stdout, "nothing is built: the recorded digests are deployed"
+    assert "gate       health gate" in result.stdout
+    new_colour, new_version = live()
+    assert new_colour != colour
+    assert new_version != "v9"
+
+
+def test_the_live_colour_survives_an_nginx_restart(project: Project) -> None:
+    expected = live()
+    edge = BranchNames.derive(APP, BRANCH).edge_service
+    client = docker.from_env()
+    try:
+        (container,) = client.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={edge}"}
+        )
+        container.kill()
+    finally:
+        client.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{PORT}/api/", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    assert live() == expected
