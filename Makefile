@@ -10,7 +10,7 @@ PYTEST := $(RUN) $(BIN)/pytest
 DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD=demo-only \
 	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
 
-.PHONY: help venv tools testbed lint test test-unit test-tools test-engine demo plan golden clean
+.PHONY: help venv tools testbed lint test test-unit test-tools test-engine demo bench plan golden clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ test: venv tools lint ## everything CI runs: lint, unit, tools, Dagger, engine
 demo: venv ## deploy develop of the example app to the local Swarm, print its URL
 	@scripts/testbed up >/dev/null
 	@$(RUN) swarm-deploy deploy --config swarm-deploy.local.yml --branch develop
+
+bench: venv testbed ## the benchmark: blue/green vs Swarm's rolling update vs rm + deploy (minutes)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(RUN) $(BIN)/python -m bench.run
 
 plan: venv ## the dry run of a production deploy of develop (no engine needed)
 	@$(RUN) $(DEMO_SECRETS) swarm-deploy plan --branch develop

@@ -12,7 +12,8 @@ not slow the sender down, as with real users):
     python -m bench.load --url http://127.0.0.1:18080/api/ --seconds 60 --out samples.jsonl
 
 runs until --seconds pass or SIGTERM, then writes one JSON line per request:
-{"t": seconds since start, "kind", "ms": latency, "status": int or null, "error", "retried"}.
+{"t": wall-clock start (epoch seconds), "kind", "ms": latency, "status": int or null,
+"error", "retried"}.
 Only the standard library: it runs beside the deploy without a virtualenv of its own.
 """
 
@@ -94,7 +95,9 @@ class Load:
         self.rates = {"new": new}
         self.keepalive, self.stubborn = list(keepalive), list(stubborn)
         self.samples: list[Sample] = []
-        self.started = time.monotonic()
+        # latencies from the monotonic clock; start times on the wall clock, so that other
+        # processes (the benchmark marking its deploys) can line events up with requests
+        self.epoch = time.time() - time.monotonic()
         self.stopping = asyncio.Event()
 
     def _record(
@@ -103,7 +106,7 @@ class Load:
         now = time.monotonic()
         self.samples.append(
             Sample(
-                round(began - self.started, 4),
+                round(self.epoch + began, 4),
                 kind,
                 round((now - began) * 1000, 2),
                 status,
@@ -178,7 +181,6 @@ class Load:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.call_later(seconds, self.stopping.set)
-        self.started = time.monotonic()
         clients = [self._new_connections(self.rates["new"])] if self.rates["new"] else []
         clients += [self._reused("keepalive", r, retry=True) for r in self.keepalive]
         clients += [self._reused("stubborn", r, retry=False) for r in self.stubborn]

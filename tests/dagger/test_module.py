@@ -6,12 +6,15 @@ register fails here, as it would fail `dagger call` for a user.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
+import pytest
 import yaml
+from dagger import dag
 
-from swarm_deploy import pipeline
+from swarm_deploy import cli, pipeline
 from swarm_deploy.main import SwarmDeploy
 from tests.conftest import EXAMPLE_CONFIG
 from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
@@ -42,7 +45,11 @@ def test_every_function_and_argument_is_registered_with_a_description(
     engine: OfflineEngine,
 ) -> None:
     registered = functions(engine)
-    assert {"plan", "render", ""} <= set(registered)  # "" is the constructor
+    assert set(registered) == {
+        "",  # the constructor
+        "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "status",
+        "unit_tests",
+    }  # fmt: skip
     for name, function_query in registered.items():
         if name:
             (description,) = select(function_query, "withDescription")
@@ -54,8 +61,9 @@ def test_every_function_and_argument_is_registered_with_a_description(
 
 
 def test_the_source_directory_defaults_to_the_project_without_caches(engine: OfflineEngine) -> None:
-    (source,) = select(functions(engine)[""], "withArg")
-    assert source["args"]["name"] == "source"
+    args = {arg["args"]["name"]: arg for arg in select(functions(engine)[""], "withArg")}
+    source = args["source"]
+    assert args["config_path"]["args"]["defaultValue"] == '"swarm-deploy.yml"'
     assert source["args"]["defaultPath"] == "/"
     assert ".git" in source["args"]["ignore"]
     assert "**/__pycache__" in source["args"]["ignore"]
@@ -91,3 +99,118 @@ def test_render_returns_a_directory_of_the_rendered_files(engine: OfflineEngine)
     )
     assert files == expected
     assert yaml.safe_load(files["stacks/edge.yml"])["services"]["nginx"]
+
+
+SENTINEL = "sentinel-registry-token-0f1e2d"
+
+
+def call(engine: OfflineEngine, name: str, inputs: dict[str, Any]) -> Any:
+    async def run() -> Any:
+        result, _ = await MODULE.get_structured_result(
+            "SwarmDeploy", {"source": SOURCE_ID}, name, inputs
+        )
+        return result
+
+    return anyio.run(run)
+
+
+def secret_id(engine: OfflineEngine, value: str) -> str:
+    """A secret made the way the Dagger CLI makes one, and its ID: the only way in."""
+    return anyio.run(dag.set_secret("registry-token", value).id)
+
+
+def test_actions_are_never_cached_and_unit_tests_are_a_check(engine: OfflineEngine) -> None:
+    registered = functions(engine)
+    for name in ("publish", "deploy", "rollback", "destroy", "status"):
+        (policy,) = select(registered[name], "withCachePolicy")
+        assert policy["args"]["policy"] == "Never", name
+    for name in ("plan", "render", "build"):
+        assert not select(registered[name], "withCachePolicy"), name
+    assert select(registered["unit_tests"], "withCheck")
+
+
+def test_build_asks_the_engine_for_linux_amd64_images(engine: OfflineEngine) -> None:
+    images = call(engine, "build", {"release": "abc"})
+    assert len(images) == 3
+    for image in images:
+        sent = query(image._ctx)
+        (build,) = select(sent, "dockerBuild")
+        assert build["args"]["platform"] == "linux/amd64"
+        assert build["args"].get("dockerfile", "Dockerfile") == "Dockerfile"  # the default
+        (label,) = select(sent, "withLabel")
+        assert label["args"] == {"name": "org.opencontainers.image.revision", "value": "abc"}
+    contexts = [select(query(i._ctx), "directory")[0]["args"]["path"] for i in images]
+    assert contexts == ["examples/gaia/backend", "examples/gaia/frontend", "examples/gaia/bot"]
+
+
+def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
+    engine: OfflineEngine,
+) -> None:
+    token = secret_id(engine, SENTINEL)
+    output = call(engine, "deploy", {
+        "branch": "develop", "release": "abc", "host": "ssh://deploy@vm1",
+        "ssh_key": "ssh-key-secret-id", "known_hosts": "known-hosts-secret-id",
+        "registry_user": "acme", "registry_token": token,
+        "app_secrets": "app-secrets-secret-id",
+    })  # fmt: skip
+    assert output == "offline stdout\n"
+    publishes = [s for s in engine.sent if s[-1]["field"] == "publish"]
+    assert [p[-1]["args"]["address"] for p in publishes] == [
+        "ghcr.io/acme/gaia-backend:abc", "ghcr.io/acme/gaia-backend:develop",
+        "ghcr.io/acme/gaia-frontend:abc", "ghcr.io/acme/gaia-frontend:develop",
+        "ghcr.io/acme/gaia-bot:abc", "ghcr.io/acme/gaia-bot:develop",
+    ]  # fmt: skip
+    for sent in publishes:
+        (auth,) = select(sent, "withRegistryAuth")
+        assert auth["args"]["address"] == "ghcr.io"
+        assert auth["args"]["secret"] == [{"type": "Query", "field": "node", "args": {"id": token}}]
+    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    mounted = {
+        m["args"]["path"]: m["args"]["source"] for m in select(deployer, "withMountedSecret")
+    }
+    assert set(mounted) == {
+        "/root/.ssh/known_hosts", "/root/.ssh/id_deploy", "/run/swarm-deploy/app-secrets.env"
+    }  # fmt: skip
+    assert mounted["/root/.ssh/id_deploy"] == [
+        {"type": "Query", "field": "node", "args": {"id": "ssh-key-secret-id"}}
+    ]
+    (variable,) = select(deployer, "withSecretVariable")
+    assert variable["args"]["name"] == "SWARM_DEPLOY_REGISTRY_TOKEN"
+    (run,) = [s for s in select(deployer, "withExec") if "swarm-deploy" in s["args"]["args"]]
+    argv = run["args"]["args"]
+    tail = argv[argv.index("swarm-deploy") :]
+    assert tail[:6] == ["swarm-deploy", "deploy", "--branch", "develop", "--release", "abc"]
+    assert f"backend=ghcr.io/acme/gaia-backend@sha256:{'ab' * 32}" in tail
+    assert tail[-4:] == ["--config", "swarm-deploy.yml", "--host", "ssh://deploy@vm1"]
+    # the secret's value was in the one query that made the secret, and nowhere else
+    carrying = [s for s in engine.sent if SENTINEL in json.dumps(s)]
+    assert len(carrying) == 1
+    assert carrying[0][0]["field"] == "setSecret"
+
+
+def test_the_deployer_runs_arguments_the_cli_accepts(engine: OfflineEngine) -> None:
+    call(engine, "deploy", {
+        "branch": "develop", "release": "abc", "host": "local",
+        "app_secrets": "app-secrets-secret-id",
+    })  # fmt: skip
+    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    (run,) = [s for s in select(deployer, "withExec") if "swarm-deploy" in s["args"]["args"]]
+    argv = run["args"]["args"]
+    args = argv[argv.index("swarm-deploy") + 1 :]
+    context = cli.main.make_context("swarm-deploy", list(args))
+    sub = cli.main.get_command(context, args[0])
+    assert sub is not None
+    parsed = sub.make_context(args[0], list(args[1:]), parent=context)
+    assert parsed.params["branch"] == "develop"
+    assert len(parsed.params["images"]) == 3
+
+
+def test_an_ssh_host_needs_known_hosts(engine: OfflineEngine) -> None:
+    with pytest.raises(Exception, match="--known-hosts is required"):
+        call(engine, "status", {"host": "ssh://deploy@vm1", "ssh_key": "key-id"})
+
+
+def test_a_dry_run_deploy_returns_the_plan(engine: OfflineEngine) -> None:
+    text = call(engine, "deploy", {"branch": "develop", "dry_run": True})
+    assert text.startswith("Plan: deploy gaia branch 'develop'")
+    assert not [s for s in engine.sent if s[-1]["field"] in ("publish", "stdout")]

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import httpx
 import pytest
 import yaml
 from bench.load import Sample, read
+from bench.testbed import scrub
 
 from tests.conftest import ROOT
 
@@ -55,37 +55,6 @@ def testbed() -> Bed:
         pytest.fail(f"scripts/testbed up failed:\n{result.stderr}")
     env = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     return Bed(env)
-
-
-def scrub(app: str) -> None:
-    """Remove every Swarm object of `app` (stacks, jobs, secrets, configs, volumes, networks)."""
-    client = docker.from_env()
-    try:
-        prefix = f"{app}-"
-        for service in client.services.list():
-            if service.name.startswith(prefix) or service.name.startswith(f"{app}_"):
-                service.remove()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and [
-            c for c in client.containers.list() if c.name.startswith(prefix)
-        ]:
-            time.sleep(0.5)
-        for container in client.containers.list(all=True):
-            if container.name.startswith(prefix):
-                container.remove(force=True)
-        for secret in client.secrets.list(filters={"label": f"swarm-deploy.app={app}"}):
-            secret.remove()
-        for config in client.configs.list():
-            if config.name.startswith(f"{app}_"):
-                config.remove()
-        for network in client.networks.list():
-            if network.name.startswith(prefix):
-                network.remove()
-        for volume in client.volumes.list():
-            if volume.name.startswith(prefix):
-                volume.remove(force=True)
-    finally:
-        client.close()
 
 
 @dataclass(frozen=True)

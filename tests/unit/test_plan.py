@@ -164,6 +164,7 @@ def test_convergence_is_read_from_tasks_and_the_colour_waits_inside_the_gate(
     (gate,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, HealthGate)]
     assert gate.describe().startswith("(a) every blue task running, healthy where the image")
 
+
 def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project) -> None:
     the_plan = pipeline.plan(project, "develop", RELEASE, environ={})
     assert len(the_plan.warnings) == 5

@@ -26,9 +26,10 @@ from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Swarm
-from swarm_deploy.errors import DeployError, SwarmDeployError
+from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
+from swarm_deploy.render import Release
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -182,6 +183,21 @@ def host_option(func: F) -> F:
     "them: for a first try on a single-node target, before a registry is set up.",
 )
 @click.option("--force", is_flag=True, help="Deploy even when this release is already live.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="NAME=REF",
+    help="An image already published, by digest (NAME=registry/repo@sha256:...), one per "
+    "image of the config: nothing is built or pushed. The Dagger module deploys this way.",
+)
+@click.option(
+    "--secrets-env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A file of KEY=VALUE lines that the config's `env:` secret sources may read, "
+    "besides the environment (the Dagger module mounts it as a secret).",
+)
 @lock_options
 def deploy(
     config_path: Path,
@@ -190,6 +206,8 @@ def deploy(
     target: str | None,
     transfer: bool,
     force: bool,
+    images: tuple[str, ...],
+    secrets_env_file: Path | None,
     lock_wait: float,
     break_lock: bool,
 ) -> None:
@@ -203,14 +221,27 @@ def deploy(
     with _errors():
         project = Project.load(config_path)
         version = version or git_version(project.config.root)
+        environ = dict(os.environ)
+        if secrets_env_file is not None:
+            environ |= read_env_file(secrets_env_file)
+        if environ.get("SWARM_DEPLOY_REGISTRY_TOKEN", "").startswith("ghs_"):
+            err.print(
+                "warning: the registry token looks like a workflow's GITHUB_TOKEN (ghs_...), "
+                "which expires with the job: tasks the Swarm reschedules later could not pull. "
+                "Use a token that lasts (a personal access token with read:packages).",
+                style="yellow",
+                markup=False,
+            )
         outcome = deploy_branch(
             project,
             branch,
             version,
             reporter,
             target=target,
+            environ=environ,
             transfer=transfer,
             force=force,
+            prebuilt=published(project, version, images) if images else None,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             deployed_by=deployer_name(),
             locking=Locking(lock_wait, break_lock),
@@ -245,6 +276,43 @@ def rollback(
             rollback=True,
         )
     report(project, outcome)
+
+
+def published(project: Project, version: str, images: tuple[str, ...]) -> Release:
+    """`--image NAME=REF` options as a release; every image of the config, by digest."""
+    refs = {}
+    for item in images:
+        name, sep, ref = item.partition("=")
+        if not sep or "@sha256:" not in ref:
+            raise ConfigError("--image", f"should be NAME=registry/repo@sha256:..., got {item!r}")
+        refs[name] = ref
+    expected = set(project.config.images)
+    if set(refs) != expected:
+        raise ConfigError(
+            "--image",
+            f"give one per image of the config ({', '.join(sorted(expected))}), "
+            f"got {', '.join(sorted(refs)) or 'none'}",
+        )
+    return Release(version, refs)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments are skipped. Values are never shown."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError("--secrets-env-file", f"cannot read {path} ({exc.strerror})") from None
+    values = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(
+                f"{path} line {number}", "should be KEY=VALUE (the line is not shown)"
+            )
+        values[key.strip()] = value
+    return values
 
 
 def report(project: Project, outcome: Outcome) -> None:

@@ -207,3 +207,47 @@ def run_job(
         image,
         *command,
     )  # fmt: skip
+
+
+# What the Dagger module's deployer container runs: log in to the registry (so that
+# `docker stack deploy --with-registry-auth` has credentials to forward) with the token
+# from a secret variable, then run swarm-deploy. The script is fixed; values are args.
+LOGIN_THEN_RUN = r"""set -eu
+registry=$1; shift
+if [ -n "${SWARM_DEPLOY_REGISTRY_TOKEN:-}" ]; then
+    printf '%s' "$SWARM_DEPLOY_REGISTRY_TOKEN" | docker login --password-stdin \
+        --username "$SWARM_DEPLOY_REGISTRY_USER" "$registry" >/dev/null
+fi
+exec "$@"
+"""
+
+# ~/.ssh/config of the deployer container: the target's host key is checked, always.
+SSH_CLIENT_CONFIG = """Host *
+    IdentityFile /root/.ssh/id_deploy
+    UserKnownHostsFile /root/.ssh/known_hosts
+    StrictHostKeyChecking yes
+    ControlMaster auto
+    ControlPath /tmp/ssh-%C
+    ControlPersist 60
+"""
+
+
+def deployer_argv(*, config_path: str, host: str, registry: str, args: list[str]) -> list[str]:
+    return [
+        "sh", "-c", LOGIN_THEN_RUN, "login-then-run", registry,
+        "swarm-deploy", *args, "--config", config_path, "--host", host,
+    ]  # fmt: skip
+
+
+def registry_host(registry: str) -> str:
+    """`ghcr.io/acme` -> `ghcr.io`: where `docker login` goes."""
+    return registry.split("/", 1)[0]
+
+
+def pin(published: str) -> str:
+    """`repo:tag@sha256:...` (what a push reports) -> `repo@sha256:...`: deploy by digest."""
+    name, _, digest = published.partition("@")
+    repository, colon, tag = name.rpartition(":")
+    if colon and "/" not in tag:
+        name = repository
+    return f"{name}@{digest}"

@@ -356,8 +356,10 @@ def deploy_branch(
     deployed_by: str = "",
     locking: Locking = Locking(),
     rollback: bool = False,
+    prebuilt: Release | None = None,
 ) -> Outcome:
-    """Deploy `version` of a branch, or with `rollback` the release it replaced.
+    """Deploy `version` of a branch; `prebuilt`: images already published elsewhere (the
+    Dagger module builds them); `rollback`: the release the live one replaced.
 
     Every secret is read, and the branch's lock taken, before anything changes.
     """
@@ -367,7 +369,8 @@ def deploy_branch(
     secrets.require_all()
     target = target or config.target
     executor = Executor(config.root, env=environ)
-    if not rollback and executor.run(commands.buildx_version(), check=False).returncode != 0:
+    building = not rollback and prebuilt is None
+    if building and executor.run(commands.buildx_version(), check=False).returncode != 0:
         # the classic builder still honours --platform and builds FROM local images
         executor.env.setdefault("DOCKER_BUILDKIT", "0")
         reporter.note("docker buildx is not installed: building with the classic builder")
@@ -381,11 +384,11 @@ def deploy_branch(
             notes = broken + notes
             for note in notes:
                 reporter.note(note)
-            previous = previous_release(facts, branch) if rollback else None
+            release = previous_release(facts, branch) if rollback else prebuilt
             the_plan = pipeline.plan(
                 project,
                 branch_name,
-                previous.version if previous else version,
+                release.version if release else version,
                 target=target,
                 environ=environ,
                 facts=facts,
@@ -394,7 +397,7 @@ def deploy_branch(
                 force=force or rollback,
                 deployed_by=deployed_by,
                 deployed_at=deployed_at(),
-                prebuilt=previous,
+                prebuilt=release,
             )
             if not the_plan.up_to_date:
                 Deployer(project, the_plan, secrets, executor, swarm, reporter).deploy()

@@ -1,19 +1,28 @@
 """swarm-deploy as a Dagger module: thin functions over the swarm_deploy package.
 
-dagger call plan --branch develop
-dagger call render --branch develop export --path rendered/
+    dagger call plan --branch develop
+    dagger call deploy --branch develop --host ssh://deploy@vm1 \\
+        --ssh-key file://~/.ssh/id_ed25519 --known-hosts file://~/.ssh/known_hosts \\
+        --registry-user acme --registry-token env://GHCR_TOKEN
+
+Images are built and published here, with the Dagger engine; everything that touches
+the Swarm runs as `swarm-deploy` inside a deployer container (docker CLI, OpenSSH and
+this package): the same command the engine tests prove.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, cast
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
+from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
-from swarm_deploy import config, pipeline
+from swarm_deploy import commands, config, pipeline
+from swarm_deploy.naming import BranchNames
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
 
@@ -24,13 +33,47 @@ SOURCE_IGNORE = [
     "**/.mypy_cache",
     "**/.ruff_cache",
     "**/.pytest_cache",
+    ".hypothesis",
     ".swarm-deploy",
     "dagger/sdk",
 ]
+# The deployer: the docker CLI on Alpine, plus Python, OpenSSH and this package.
+DEPLOYER_IMAGE = "docker:28.2.2-cli"
+PYTHON_IMAGE = "python:3.11-slim-bookworm"
+WORKDIR = "/work"
+APP_SECRETS_FILE = "/run/swarm-deploy/app-secrets.env"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def never_cached(func: F) -> F:
+    """`@function(cache="never")`: an action, never a cached result. (The SDK accepts
+    `cache` but its typed overloads leave it out.)"""
+    decorate = function(cache="never")  # type: ignore[call-overload]
+    return cast(F, decorate(func))
+
 
 Branch = Annotated[str, Doc("The git branch, e.g. develop or feature/login.")]
-ConfigPath = Annotated[str, Doc("Path of the config inside the source directory.")]
 Release = Annotated[str, Doc("Image tag of the release, e.g. the git commit.")]
+Host = Annotated[str, Doc("local or ssh://user@host[:port]; default: target in the config.")]
+SshKey = Annotated[
+    dagger.Secret | None, Doc("Private key for ssh:// targets, e.g. file://~/.ssh/id_ed25519.")
+]
+SshAgent = Annotated[
+    dagger.Socket | None, Doc("An ssh-agent socket instead of a key, e.g. $SSH_AUTH_SOCK.")
+]
+KnownHosts = Annotated[
+    dagger.Secret | None, Doc("known_hosts with the target's host key (required for ssh://).")
+]
+RegistryUser = Annotated[str, Doc("Registry user, e.g. the GitHub owner for ghcr.io.")]
+RegistryToken = Annotated[
+    dagger.Secret | None,
+    Doc("Registry token; the Swarm keeps it for pulls, so use a long-lived one."),
+]
+AppSecrets = Annotated[
+    dagger.Secret | None, Doc("KEY=VALUE lines for the config's env: secret sources.")
+]
+LockWait = Annotated[int, Doc("Seconds to wait for another deploy of the branch.")]
 
 
 @object_type
@@ -43,18 +86,23 @@ class SwarmDeploy:
         DefaultPath("/"),
         Ignore(SOURCE_IGNORE),
     ]
+    config_path: Annotated[str, Doc("Path of the config inside the source directory.")] = field(
+        default="swarm-deploy.yml"
+    )
 
     @function
     async def plan(
         self,
         branch: Branch,
         release: Release = "dev",
-        config_path: ConfigPath = "swarm-deploy.yml",
-        host: Annotated[str, Doc("local or ssh://user@host[:port]; default: the config's.")] = "",
+        host: Host = "",
         json_output: Annotated[bool, Doc("Return the plan as JSON.")] = False,
     ) -> str:
         """Show the steps a deploy of the branch would run; changes nothing."""
-        project = await self._project(config_path)
+        return await self._plan(branch, release, host, json_output)
+
+    async def _plan(self, branch: str, release: str, host: str, json_output: bool = False) -> str:
+        project = await self._project()
         the_plan = pipeline.plan(project, branch, release, target=host or None, environ={})
         if json_output:
             return json.dumps(the_plan.to_json(), indent=2)
@@ -63,25 +111,231 @@ class SwarmDeploy:
         return "\n".join(lines) + "\n"
 
     @function
-    async def render(
-        self,
-        branch: Branch,
-        release: Release = "dev",
-        config_path: ConfigPath = "swarm-deploy.yml",
-    ) -> dagger.Directory:
+    async def render(self, branch: Branch, release: Release = "dev") -> dagger.Directory:
         """Render the branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
-        project = await self._project(config_path)
-        files, _ = pipeline.render(project, branch, release, environ={})
+        files, _ = pipeline.render(await self._project(), branch, release, environ={})
         out = dag.directory()
         for path, content in files.items():
             out = out.with_new_file(path, content)
         return out
 
-    async def _project(self, config_path: str) -> pipeline.Project:
+    @function
+    async def build(
+        self,
+        release: Release = "dev",
+        platform: Annotated[str, Doc("Override every image's platform, e.g. linux/arm64.")] = "",
+    ) -> list[dagger.Container]:
+        """Build every image of the config, for its platform (linux/amd64 unless set)."""
+        cfg = (await self._project()).config
+        return [self._image(cfg, name, release, platform) for name in cfg.images]
+
+    @never_cached
+    async def publish(
+        self,
+        registry_user: RegistryUser,
+        registry_token: RegistryToken,
+        release: Release = "dev",
+        branch: Annotated[str, Doc("Also tag the images with this branch's slug.")] = "",
+        source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
+    ) -> list[str]:
+        """Push every image tagged with the release (and branch slug); returns NAME=digest refs."""
+        return await self._publish(registry_user, registry_token, release, branch, source_url)
+
+    async def _publish(
+        self,
+        registry_user: str,
+        registry_token: dagger.Secret | None,
+        release: str,
+        branch: str,
+        source_url: str,
+    ) -> list[str]:
+        cfg = (await self._project()).config
+        published = []
+        for name in cfg.images:
+            image = self._image(cfg, name, release, "", source_url)
+            if registry_token is not None:
+                host = commands.registry_host(cfg.registry)
+                image = image.with_registry_auth(host, registry_user, registry_token)
+            repository = cfg.image_repository(name)
+            ref = await image.publish(f"{repository}:{release}")
+            if branch:
+                slug = BranchNames.derive(cfg.app, branch, cfg.slug_budget).slug
+                await image.publish(f"{repository}:{slug}")
+            published.append(f"{name}={commands.pin(ref)}")
+        return published
+
+    @never_cached
+    async def deploy(
+        self,
+        branch: Branch,
+        release: Release = "dev",
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+        registry_user: RegistryUser = "",
+        registry_token: RegistryToken = None,
+        app_secrets: AppSecrets = None,
+        source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
+        lock_wait: LockWait = 0,
+        dry_run: Annotated[bool, Doc("Return the plan instead of deploying.")] = False,
+    ) -> str:
+        """Build, publish, then deploy the branch blue/green from a deployer container."""
+        if dry_run:
+            return await self._plan(branch, release, host)
+        images = await self._publish(registry_user, registry_token, release, branch, source_url)
+        args = ["deploy", "--branch", branch, "--release", release]
+        args += [part for image in images for part in ("--image", image)]
+        args += ["--lock-wait", str(lock_wait)]
+        if app_secrets is not None:
+            args += ["--secrets-env-file", APP_SECRETS_FILE]
+        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
+                                  registry_token, app_secrets)  # fmt: skip
+        return await self._run(deployer, host, args)
+
+    @never_cached
+    async def rollback(
+        self,
+        branch: Branch,
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+        registry_user: RegistryUser = "",
+        registry_token: RegistryToken = None,
+        app_secrets: AppSecrets = None,
+        lock_wait: LockWait = 0,
+    ) -> str:
+        """Put the release before the live one back, through the same gate and switch."""
+        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
+                                  registry_token, app_secrets)  # fmt: skip
+        args = ["rollback", "--branch", branch, "--lock-wait", str(lock_wait)]
+        return await self._run(deployer, host, args)
+
+    @never_cached
+    async def destroy(
+        self,
+        branch: Branch,
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+        drop_data: Annotated[bool, Doc("Also drop the branch's databases and role.")] = False,
+    ) -> str:
+        """Remove a branch's stacks, network and secrets; other branches keep running."""
+        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)
+        args = ["destroy", "--branch", branch, *(["--drop-data"] if drop_data else [])]
+        return await self._run(deployer, host, args)
+
+    @never_cached
+    async def status(
+        self,
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+    ) -> str:
+        """Every branch on the target, as JSON: live colour, release, age, task health."""
+        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)
+        return await self._run(deployer, host, ["status", "--json"])
+
+    @function
+    @check
+    async def unit_tests(self) -> str:
+        """Run the project's pure and offline-Dagger tests in a Python container."""
+        return await (
+            dag.container()
+            .from_(PYTHON_IMAGE)
+            .with_directory(WORKDIR, self.source)
+            .with_workdir(WORKDIR)
+            .with_exec(["apt-get", "update", "-qq"])
+            .with_exec(["apt-get", "install", "-qq", "-y", "--no-install-recommends", "git"])
+            .with_exec(
+                ["pip", "install", "--quiet", "-c", "dagger/constraints.txt", "./dagger[test]"]
+            )
+            .with_exec(["python", "-m", "pytest", "-q", "tests/unit", "tests/dagger"])
+            .stdout()
+        )  # fmt: skip
+
+    async def _project(self) -> pipeline.Project:
         """The config and its templates, read from the source directory."""
-        text = await self.source.file(config_path).contents()
-        root = PurePosixPath(config_path).parent
+        text = await self.source.file(self.config_path).contents()
+        root = PurePosixPath(self.config_path).parent
         templates = {
             name: await self.source.file(str(root / name)).contents() for name in TEMPLATE_FILES
         }
-        return pipeline.Project(config.parse(text, source=config_path), templates)
+        return pipeline.Project(config.parse(text, source=self.config_path), templates)
+
+    def _image(
+        self, cfg: config.Config, name: str, release: str, platform: str, source_url: str = ""
+    ) -> dagger.Container:
+        """One image, built by the engine: the platform is always explicit (amd64 from arm64)."""
+        image = cfg.images[name]
+        context = PurePosixPath(self.config_path).parent / image.context
+        built = self.source.directory(str(context)).docker_build(
+            platform=dagger.Platform(platform or image.platform),
+            dockerfile=image.dockerfile,
+            build_args=[dagger.BuildArg(name=k, value=v) for k, v in image.build_args.items()],
+        )
+        built = built.with_label("org.opencontainers.image.revision", release)
+        if source_url:
+            built = built.with_label("org.opencontainers.image.source", source_url)
+        return built
+
+    def _deployer(
+        self,
+        host: str,
+        ssh_key: dagger.Secret | None,
+        ssh_auth_sock: dagger.Socket | None,
+        known_hosts: dagger.Secret | None,
+        registry_user: str = "",
+        registry_token: dagger.Secret | None = None,
+        app_secrets: dagger.Secret | None = None,
+    ) -> dagger.Container:
+        """docker CLI + OpenSSH + swarm-deploy, with the project, and secrets mounted by ID."""
+        if host.startswith("ssh://") and known_hosts is None:
+            raise ValueError(
+                "--known-hosts is required for an ssh:// host (its host key is checked, "
+                "never skipped): e.g. --known-hosts file://$HOME/.ssh/known_hosts"
+            )
+        deployer = (
+            dag.container()
+            .from_(DEPLOYER_IMAGE)
+            .with_exec(["apk", "add", "--no-cache", "python3", "py3-pip", "openssh-client-default"])
+            .with_directory("/opt/swarm-deploy", self.source.directory("dagger"), exclude=["sdk"])
+            .with_exec([
+                "pip", "install", "--quiet", "--break-system-packages",
+                "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
+            ])
+            .with_directory(WORKDIR, self.source)
+            .with_workdir(WORKDIR)
+            .with_new_file("/root/.ssh/config", commands.SSH_CLIENT_CONFIG)
+        )  # fmt: skip
+        if known_hosts is not None:
+            deployer = deployer.with_mounted_secret("/root/.ssh/known_hosts", known_hosts)
+        if ssh_key is not None:
+            deployer = deployer.with_mounted_secret("/root/.ssh/id_deploy", ssh_key, mode=0o600)
+        if ssh_auth_sock is not None:
+            deployer = deployer.with_unix_socket("/run/ssh-agent.sock", ssh_auth_sock)
+            deployer = deployer.with_env_variable("SSH_AUTH_SOCK", "/run/ssh-agent.sock")
+        if registry_token is not None:
+            deployer = deployer.with_secret_variable("SWARM_DEPLOY_REGISTRY_TOKEN", registry_token)
+            deployer = deployer.with_env_variable("SWARM_DEPLOY_REGISTRY_USER", registry_user)
+        if app_secrets is not None:
+            deployer = deployer.with_mounted_secret(APP_SECRETS_FILE, app_secrets)
+        return deployer
+
+    async def _run(self, deployer: dagger.Container, host: str, args: list[str]) -> str:
+        cfg = (await self._project()).config
+        argv = commands.deployer_argv(
+            config_path=self.config_path,
+            host=host or cfg.target,
+            registry=commands.registry_host(cfg.registry),
+            args=args,
+        )
+        # a deploy is an action, never a cached result
+        return (
+            await deployer.with_env_variable("SWARM_DEPLOY_AT", str(time.time()))
+            .with_exec(argv)
+            .stdout()
+        )
