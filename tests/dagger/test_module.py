@@ -7,6 +7,7 @@ register fails here, as it would fail `dagger call` for a user.
 from __future__ import annotations
 
 import json
+import tomllib
 from typing import Any
 
 import anyio
@@ -16,7 +17,7 @@ from dagger import dag
 
 from swarm_deploy import cli, pipeline
 from swarm_deploy.main import SwarmDeploy
-from tests.conftest import EXAMPLE_CONFIG
+from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
 
 MODULE = SwarmDeploy.__dagger_module__
@@ -186,6 +187,24 @@ def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
     carrying = [s for s in engine.sent if SENTINEL in json.dumps(s)]
     assert len(carrying) == 1
     assert carrying[0][0]["field"] == "setSecret"
+
+
+def test_the_deployer_installs_this_package_and_runs_its_command(engine: OfflineEngine) -> None:
+    scripts = tomllib.loads((ROOT / "dagger" / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"swarm-deploy": "swarm_deploy.cli:main"}  # what the engine tests run
+    call(engine, "status", {"host": "local"})
+    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    (source,) = [
+        d for d in select(deployer, "withDirectory") if d["args"]["path"] == "/opt/swarm-deploy"
+    ]
+    assert source["args"]["exclude"] == ["sdk"]
+    installs = [
+        e["args"]["args"] for e in select(deployer, "withExec") if "pip" in e["args"]["args"]
+    ]
+    assert installs == [[
+        "pip", "install", "--quiet", "--break-system-packages",
+        "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
+    ]]  # fmt: skip
 
 
 def test_the_deployer_runs_arguments_the_cli_accepts(engine: OfflineEngine) -> None:

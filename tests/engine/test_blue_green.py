@@ -105,17 +105,7 @@ def test_a_release_that_crashes_is_refused_at_once(project: Project) -> None:
 
 
 def test_two_deploys_of_one_branch_at_once_exactly_one_proceeds(project: Project) -> None:
-    procs = [
-        subprocess.Popen(
-            [*command_line(project, "deploy", "--branch", BRANCH, "--release", release)],
-            cwd=project.root,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for release in ("v7a", "v7b")
-    ]
+    procs = [start(project, BRANCH, release) for release in ("v7a", "v7b")]
     results = [(*p.communicate(timeout=600), p.returncode) for p in procs]
     codes = sorted(code for _, _, code in results)
     assert codes == [0, 2], results
@@ -125,10 +115,37 @@ def test_two_deploys_of_one_branch_at_once_exactly_one_proceeds(project: Project
     assert live()[1] in ("v7a", "v7b")
 
 
-def command_line(project: Project, *args: str) -> list[str]:
-    found = shutil.which("swarm-deploy")
-    assert found is not None
-    return [found, *args, "--config", str(project.config)]
+def test_different_branches_deploy_at_the_same_time(project: Project) -> None:
+    pairs = ((BRANCH, "v7c"), ("feature/y", "y1"))
+    procs = [start(project, branch, release) for branch, release in pairs]
+    results = [(*p.communicate(timeout=600), p.returncode) for p in procs]
+    assert [code for _, _, code in results] == [0, 0], results
+    assert live()[1] == "v7c"
+    destroyed = project.cli("destroy", "--branch", "feature/y")
+    assert destroyed.returncode == 0, destroyed.stderr
+
+
+def start(project: Project, branch: str, release: str) -> subprocess.Popen[str]:
+    """A deploy through the installed command, in the background."""
+    command = shutil.which("swarm-deploy")
+    assert command is not None
+    return subprocess.Popen(
+        [
+            command,
+            "deploy",
+            "--branch",
+            branch,
+            "--release",
+            release,
+            "--config",
+            str(project.config),
+        ],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_deployer_killed_mid_deploy_leaves_traffic_alone_and_the_next_converges(
@@ -136,11 +153,7 @@ def test_a_deployer_killed_mid_deploy_leaves_traffic_alone_and_the_next_converge
 ) -> None:
     before = live()
     with Traffic(PORT) as traffic:
-        proc = subprocess.Popen(
-            command_line(project, "deploy", "--branch", BRANCH, "--release", "v8-killed"),
-            cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+        proc = start(project, BRANCH, "v8-killed")
         assert proc.stdout is not None
         for line in proc.stdout:
             if "] colour " in line:  # the new colour runs; the gate is next
