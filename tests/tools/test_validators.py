@@ -70,6 +70,11 @@ def test_prometheus_config_passes_promtool(rendered: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_relay_config_passes_haproxy_c(rendered: Path) -> None:
+    result = run(tool("haproxy"), "-c", "-f", str(rendered / "relay" / "haproxy.cfg"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_compose_interpolation_gives_back_the_raw_hostile_branch_name(
     project: pipeline.Project, tmp_path: Path
 ) -> None:

@@ -59,6 +59,7 @@ def test_render_writes_every_file_of_the_branch(develop: dict[str, str]) -> None
         "nginx/nginx.conf",
         "prometheus/prometheus.yml",
         "promtail/config.yml",
+        "relay/haproxy.cfg",
         "stacks/app-blue.yml",
         "stacks/app-green.yml",
         "stacks/edge.yml",

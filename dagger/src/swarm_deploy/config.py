@@ -120,6 +120,7 @@ class Edge:
     """The branch's nginx, where the blue/green switch happens."""
 
     image: str = "nginx:1.27.2-bookworm"
+    relay_image: str = "haproxy:2.8.11-alpine"
     drain: float = 10.0
     public_subnet: str = "10.231.0.0/24"
 
@@ -215,7 +216,7 @@ class Config:
 
 
 # Names of the Swarm configs a branch gets besides its secrets (for the length budget).
-_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password")
+_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay")
 
 
 def load(path: Path | str) -> Config:
@@ -484,9 +485,15 @@ def _gate(node: Node) -> Gate:
 
 
 def _edge(node: Node) -> Edge:
-    fields = node.mapping(allowed=("image", "drain", "public_subnet"))
+    fields = node.mapping(allowed=("image", "relay_image", "drain", "public_subnet"))
     default = Edge()
     return Edge(
+        relay_image=_opt(
+            fields,
+            "relay_image",
+            lambda n: n.text(_IMAGE_REF, "should be an image reference like haproxy:2.8"),
+            default.relay_image,
+        ),
         image=_opt(
             fields,
             "image",

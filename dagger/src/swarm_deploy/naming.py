@@ -147,6 +147,11 @@ class BranchNames:
         return f"{self.edge_stack}_nginx"
 
     @property
+    def relay_service(self) -> str:
+        """The branch's door to the shared data services (in the edge stack)."""
+        return f"{self.edge_stack}_data"
+
+    @property
     def network(self) -> str:
         return f"{self.app}-{self.slug}"
 

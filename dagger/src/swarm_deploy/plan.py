@@ -647,7 +647,7 @@ def _migrate_steps(
         if not service.migrate or request.prebuilt:
             continue
         wired = wiring(config, branch, secrets, service, colour, request.release.version)
-        networks = (branch.names.network, *([config.shared_names.network] if service.uses else []))
+        networks = (branch.names.network,)
         job = Migrate(
             request.target,
             job=f"{config.app}-{branch.slug}-migrate",

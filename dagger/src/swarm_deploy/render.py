@@ -30,6 +30,7 @@ TEMPLATE_FILES = (
     "promtail/config.yml",
     "prometheus/prometheus.yml",
     "grafana/datasources.yml",
+    "relay/haproxy.cfg",
 )
 
 # Where each rendered file goes, relative to the output directory.
@@ -41,6 +42,9 @@ MAINTENANCE_PAGE = "nginx/maintenance.html"
 PROMTAIL_CONF = "promtail/config.yml"
 PROMETHEUS_CONF = "prometheus/prometheus.yml"
 GRAFANA_DATASOURCES = "grafana/datasources.yml"
+RELAY_CONF = "relay/haproxy.cfg"
+# The data services a branch reaches through its relay, and their ports.
+DATA_PORTS = {"postgres": 5432, "redis": 6379, "mongo": 27017}
 
 # Configs of the shared stack, each rendered only when its service is in the config.
 _SHARED_CONFIGS = (
@@ -95,7 +99,8 @@ def wiring(
     version: str,
 ) -> Wiring:
     """The stacks and one-shot jobs (migrations) of a service share this one definition."""
-    names, shared = branch.names, config.shared_names
+    names = branch.names
+    relay = names.relay_service
     env = {
         "APP_NAME": config.app,
         "APP_BRANCH": branch.name,
@@ -108,7 +113,8 @@ def wiring(
     mounted = list(service.secrets)
     if "postgres" in service.uses:
         env |= {
-            "PGHOST": shared.service("postgres"),
+            "PGHOST": relay,
+            "PGPORT": str(DATA_PORTS["postgres"]),
             "PGUSER": names.role,
             "PGDATABASE": names.database(config.shared["postgres"].databases[0]),
             "PGPASSWORD_FILE": "/run/secrets/pg_password",
@@ -116,7 +122,7 @@ def wiring(
         mounted += ["pg_password"] if "pg_password" in secrets.branch else []
     if "mongo" in service.uses:
         env |= {
-            "MONGO_HOST": shared.service("mongo"),
+            "MONGO_HOST": relay,
             "MONGO_USER": names.role,
             "MONGO_DATABASE": names.database(config.shared["mongo"].databases[0]),
             "MONGO_PASSWORD_FILE": "/run/secrets/mongo_password",
@@ -124,10 +130,16 @@ def wiring(
         mounted += ["mongo_password"] if "mongo_password" in secrets.branch else []
     if "redis" in service.uses:
         env |= {
-            "REDIS_URL": f"redis://{shared.service('redis')}:6379/0",
+            "REDIS_URL": f"redis://{relay}:{DATA_PORTS['redis']}/0",
             "REDIS_PREFIX": names.redis_prefix,
         }
     return Wiring({**env, **service.env}, tuple(mounted))
+
+
+def relayed_kinds(config: Config) -> list[tuple[str, int]]:
+    """The data services some colour service uses: the branch's relay forwards these."""
+    used = {kind for service in config.services.values() for kind in service.uses}
+    return [(kind, port) for kind, port in DATA_PORTS.items() if kind in used]
 
 
 def load_templates(root: Path) -> dict[str, str]:
@@ -219,6 +231,10 @@ class Renderer:
             "nginx_conf": branch.names.secret("nginx_conf", fingerprint(files[NGINX_CONF])),
             "maintenance": branch.names.secret("maintenance", fingerprint(files[MAINTENANCE_PAGE])),
         }
+        relayed = relayed_kinds(config)
+        if relayed:
+            files[RELAY_CONF] = self._render(RELAY_CONF, **common, relayed=relayed)
+            configs["relay"] = branch.names.secret("relay", fingerprint(files[RELAY_CONF]))
         for kind, path, config_name in _SHARED_CONFIGS:
             if kind in config.shared:
                 files[path] = self._render_yaml(path, **common)
@@ -228,7 +244,9 @@ class Renderer:
         if config.shared:
             files[SHARED_STACK] = self._render_yaml(SHARED_STACK, **common, configs=configs)
         bare_edge = self._render_yaml(EDGE_STACK, **common, configs=configs, state={})
-        edge_hash = fingerprint(files[NGINX_CONF] + files[MAINTENANCE_PAGE] + bare_edge)
+        edge_hash = fingerprint(
+            files[NGINX_CONF] + files[MAINTENANCE_PAGE] + files.get(RELAY_CONF, "") + bare_edge
+        )
         files[EDGE_STACK] = (
             self._render_yaml(EDGE_STACK, **common, configs=configs, state=state)
             if state
