@@ -25,7 +25,6 @@ import gzip
 import json
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ import docker
 import yaml
 
 from bench.load import Sample, read, summarize
-from bench.testbed import scrub
+from bench.testbed import copy_project, scrub
 from swarm_deploy import gate
 from swarm_deploy.deploy import deploy_branch
 from swarm_deploy.errors import DeployError
@@ -51,7 +50,6 @@ from swarm_deploy.plan import Step
 
 ROOT = Path(__file__).resolve().parent.parent
 APP, BRANCH, PORT = "gaiab", "develop", 18095
-PROJECT_FILES = ("stacks", "nginx", "promtail", "prometheus", "grafana", "examples")
 
 
 @dataclass
@@ -94,8 +92,7 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def make_project(root: Path, crashing: bool = False) -> Project:
     """A copy of the project for the benchmark's app; `crashing`: its backend exits at start.
     Each copy renders into its own directory, so the crash never leaks into the others."""
-    for name in PROJECT_FILES:
-        shutil.copytree(ROOT / name, root / name)
+    copy_project(ROOT, root)
     data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
     data["app"] = APP
     data["branches"] = [{"match": BRANCH, "port": PORT}]

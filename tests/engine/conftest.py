@@ -24,13 +24,12 @@ import httpx
 import pytest
 import yaml
 from bench.load import Sample, read
-from bench.testbed import scrub
+from bench.testbed import copy_project, scrub
 
 from tests.conftest import ROOT
 
 APP = "gaiat"
 PORTS = {"develop": 18090, "feature/x": 18091, "feature/load": 18092}
-PROJECT_FILES = ("stacks", "nginx", "promtail", "prometheus", "grafana", "examples")
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,7 @@ class Project:
 @pytest.fixture(scope="session")
 def project(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        shutil.copytree(ROOT / name, root / name)
+    copy_project(ROOT, root)
     data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
     data["app"] = APP
     data["branches"] = [
@@ -161,3 +159,12 @@ class Traffic:
 
     def count(self, kind: str) -> int:
         return sum(s.kind == kind for s in self.samples)
+
+    def outage(self) -> str:
+        """How long users of new connections and browsers were refused, for the report."""
+        failed = self.failed("new") + self.failed("keepalive")
+        if not failed:
+            return "0 failed requests"
+        span = max(s.t for s in failed) - min(s.t for s in failed)
+        total = self.count("new") + self.count("keepalive")
+        return f"{len(failed)} of {total} requests failed over {span:.1f}s"

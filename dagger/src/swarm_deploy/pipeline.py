@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from swarm_deploy import config as config_module
@@ -29,6 +30,11 @@ class Project:
         cfg = config_module.load(config_path)
         return cls(cfg, load_templates(cfg.root))
 
+    @cached_property
+    def renderer(self) -> Renderer:
+        """One Jinja environment per project: each template is parsed once."""
+        return Renderer(self.templates)
+
     def render(
         self,
         branch: Branch,
@@ -37,7 +43,7 @@ class Project:
         live_colour: str | None,
         state: Mapping[str, str] | None = None,
     ) -> BranchFiles:
-        return Renderer(self.templates).branch_files(
+        return self.renderer.branch_files(
             self.config, branch, release, secrets, live_colour, state
         )
 

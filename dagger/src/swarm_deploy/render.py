@@ -192,7 +192,8 @@ class Renderer:
     def _render_yaml(self, name: str, **context: Any) -> str:
         text = self._render(name, **context)
         try:
-            yaml.safe_load(text)
+            # libyaml's parser where PyYAML has it: plans render every branch's files
+            yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         except yaml.YAMLError as exc:
             raise RenderError(
                 f"template {name} rendered invalid YAML ({exc}); fix the template"
