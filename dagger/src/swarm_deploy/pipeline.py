@@ -43,9 +43,7 @@ class Project:
         live_colour: str | None,
         state: Mapping[str, str] | None = None,
     ) -> BranchFiles:
-        return self.renderer.branch_files(
-            self.config, branch, release, secrets, live_colour, state
-        )
+        return self.renderer.branch_files(self.config, branch, release, secrets, live_colour, state)
 
 
 def release(config: Config, version: str) -> Release:
