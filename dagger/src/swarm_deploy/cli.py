@@ -376,7 +376,8 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     out.print(table)
     if shared:
         out.print(
-            "shared: " + ", ".join(f"{s.name} {s.running}/{s.desired}" for s in shared),
+            "shared: "
+            + ", ".join(f"{s.name} {s.running}/{s.desired}{where(s.nodes)}" for s in shared),
             markup=False,
         )
     if not branches:
@@ -431,6 +432,11 @@ def destroy(
                         out.print(f"       {action.describe()}", markup=False)
             else:
                 out.print(f"{name} removed from {target or cfg.target}", style="bold", markup=False)
+
+
+def where(nodes: tuple[str, ...]) -> str:
+    """The nodes a service's tasks run on: ` @ node1, node2`."""
+    return f" @ {', '.join(nodes)}" if nodes else ""
 
 
 def branch_url(project: Project, the_plan: Plan) -> str:

@@ -38,6 +38,7 @@ _PLATFORM = r"linux/(amd64|arm64|arm/v7)"
 _URL_PATH = r"/[A-Za-z0-9._~/-]*"
 EDGE_HEALTH = "/healthz"
 _SUBNET = r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}"
+_LABEL_KEY = r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?"
 _HOST_FIELDS = re.compile(r"\{([^{}]*)\}")
 # characters git refuses in a branch name (git check-ref-format)
 _NOT_IN_GIT_REFS = re.compile(r"[\x00-\x20~^:?\[\\\x7f]|\.\.|@\{|//")
@@ -70,6 +71,7 @@ class Service:
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     command: tuple[str, ...] = ()
     migrate: tuple[str, ...] = ()
+    max_per_node: int | None = None
 
     @property
     def routed(self) -> bool:
@@ -138,6 +140,10 @@ class SwarmSettings:
 
     endpoint_mode: str = "dnsrr"
     publish_mode: str = "host"
+    # node labels (set with `docker node update --label-add LABEL=true`): stateful shared
+    # services run only where their volumes are, branch edges where their ports are expected
+    data_node_label: str | None = None
+    edge_node_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +350,7 @@ def _service(
             "env",
             "command",
             "migrate",
+            "max_per_node",
         ),
         required=("image",),
     )
@@ -361,6 +368,7 @@ def _service(
         env=MappingProxyType(_opt(fields, "env", Node.string_map, {})),
         command=_opt(fields, "command", _argv, ()),
         migrate=_opt(fields, "migrate", _argv, ()),
+        max_per_node=_opt(fields, "max_per_node", lambda n: n.integer(1, 100), None),
     )
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
@@ -515,10 +523,18 @@ def _lock(node: Node) -> Lock:
     return Lock(stale_after=_opt(fields, "stale_after", Node.duration, Lock().stale_after))
 
 
+def _label_key(node: Node) -> str:
+    return node.text(_LABEL_KEY, "should be a node label key like swarm-deploy.data")
+
+
 def _swarm(node: Node) -> SwarmSettings:
-    fields = node.mapping(allowed=("endpoint_mode", "publish_mode"))
+    fields = node.mapping(
+        allowed=("endpoint_mode", "publish_mode", "data_node_label", "edge_node_label")
+    )
     default = SwarmSettings()
     return SwarmSettings(
+        data_node_label=_opt(fields, "data_node_label", _label_key, None),
+        edge_node_label=_opt(fields, "edge_node_label", _label_key, None),
         endpoint_mode=_opt(
             fields,
             "endpoint_mode",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from swarm_deploy import commands, gate, pipeline, stack_secrets
 from swarm_deploy.config import Branch, Config
@@ -55,32 +56,57 @@ def state_of(edge: Json | None) -> dict[str, str]:
     }
 
 
-def edge_container(swarm: Swarm, edge_service: str) -> str:
-    """The running nginx container of a branch, on the node this deployer talks to."""
+@dataclass(frozen=True)
+class EdgeTask:
+    """The running nginx of a branch: its container, and the engine that can exec in it."""
+
+    target: str
+    container: str
+
+
+def edge_task(swarm: Swarm, edge_service: str) -> EdgeTask:
+    """Where the branch's nginx runs. `docker exec` reaches only containers of the engine
+    it talks to, so an edge on another node is reached over ssh to that node's address,
+    with the user and port of the target."""
     service = swarm.service(edge_service)
     if service is None:
         raise TargetError(f"{edge_service} does not exist on {swarm.target}")
-    here = swarm.info.get("Swarm", {}).get("NodeID")
     running = [
         task
         for task in swarm.tasks([service["ID"]])
         if task.get("Status", {}).get("State") == "running"
         and task.get("DesiredState") == "running"
     ]
-    for task in running:
-        if task.get("NodeID") == here:
-            container: str = task["Status"]["ContainerStatus"]["ContainerID"]
-            return container
-    if running:
+    if not running:
+        raise TargetError(f"{edge_service} has no running task on {swarm.target}")
+    task = running[0]
+    container: str = task["Status"]["ContainerStatus"]["ContainerID"]
+    if task.get("NodeID") == swarm.info.get("Swarm", {}).get("NodeID"):
+        return EdgeTask(swarm.target, container)
+    return EdgeTask(node_target(swarm, task["NodeID"]), container)
+
+
+def node_target(swarm: Swarm, node_id: str) -> str:
+    """ssh://user@<node address>:port, from the target's user and port."""
+    node = swarm.node(node_id)
+    address = node["Status"]["Addr"]
+    hostname = node["Description"]["Hostname"]
+    if swarm.target == commands.LOCAL:
         raise TargetError(
-            f"{edge_service} runs on node {running[0].get('NodeID')}, not on the node "
-            f"{swarm.target} reaches; deploy through the node that runs the edge"
+            f"the branch's nginx runs on node {hostname} ({address}), which a local target "
+            "cannot reach: deploy with --host ssh://user@manager, with ssh access to every "
+            "edge node, or pin the edges to the manager (swarm/edge_node_label)"
         )
-    raise TargetError(f"{edge_service} has no running task on {swarm.target}")
+    parts = urlsplit(swarm.target)
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"ssh://{user}{address}{port}"
 
 
-def live_colour_in_nginx(executor: Executor, target: str, container: str) -> str | None:
-    result = executor.run(commands.exec_in(target, container, "cat", LIVE_FILE), check=False)
+def live_colour_in_nginx(executor: Executor, edge: EdgeTask) -> str | None:
+    result = executor.run(
+        commands.exec_in(edge.target, edge.container, "cat", LIVE_FILE), check=False
+    )
     found = _COLOUR_LINE.search(result.stdout) if result.returncode == 0 else None
     return found.group(1) if found else None
 
@@ -96,9 +122,7 @@ def read_facts(
     live = state.get(f"{LABEL}.live-colour")
     if edge is not None:
         try:
-            in_nginx = live_colour_in_nginx(
-                executor, swarm.target, edge_container(swarm, branch.names.edge_service)
-            )
+            in_nginx = live_colour_in_nginx(executor, edge_task(swarm, branch.names.edge_service))
         except TargetError as exc:
             notes.append(f"could not read nginx's live colour ({exc}); using the labels")
         else:
@@ -213,18 +237,18 @@ class Deployer(Runner):
         clean_workdir(directory)
         write(rendered.files, directory)
 
-    def _exec(self, container: str, *argv: str, stdin: bytes | None = None) -> str:
+    def _exec(self, edge: EdgeTask, *argv: str, stdin: bytes | None = None) -> str:
         result = self.executor.run(
-            commands.exec_in(self.plan.target, container, *argv, stdin=stdin is not None),
+            commands.exec_in(edge.target, edge.container, *argv, stdin=stdin is not None),
             stdin=stdin,
             check=False,
         )
         return result.stdout if result.returncode == 0 else ""
 
-    def _http_status(self, container: str, url: str, colour: str | None = None) -> str:
+    def _http_status(self, edge: EdgeTask, url: str, colour: str | None = None) -> str:
         header = ["-H", f"{COLOUR_HEADER}: {colour}"] if colour else []
         code = self._exec(
-            container, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+            edge, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
             "--max-time", "5", *header, url,
         )  # fmt: skip
         return code.strip() or "no answer"
@@ -257,9 +281,9 @@ class Deployer(Runner):
             verdict = tasks()
             if verdict.failure:
                 raise GateError(f"gate for {action.colour}: {verdict.failure}")
-            container = edge_container(self.swarm, action.edge_service)
+            edge = edge_task(self.swarm, action.edge_service)
             for path in action.paths:
-                count.record(path, self._http_status(container, PREVIEW + path, action.colour))
+                count.record(path, self._http_status(edge, PREVIEW + path, action.colour))
             self.reporter.status(count.status())
             if count.passed:
                 return
@@ -272,37 +296,38 @@ class Deployer(Runner):
             self.clock.sleep(action.gate.interval)
 
     def _switch(self, action: Switch) -> None:
-        container = edge_container(self.swarm, action.edge_service)
-        previous = self._exec(container, "cat", LIVE_FILE)
-        self._write_live(container, f'set $colour "{action.colour}";\n')
+        edge = edge_task(self.swarm, action.edge_service)
+        previous = self._exec(edge, "cat", LIVE_FILE)
+        self._write_live(edge, f'set $colour "{action.colour}";\n')
         try:
-            self.executor.run(commands.exec_in(self.plan.target, container, "nginx", "-t"))
+            self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
             self.executor.run(
-                commands.exec_in(self.plan.target, container, "nginx", "-s", "reload")
+                commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload")
             )
-            self._verify_switch(container, action)
+            self._verify_switch(edge, action)
         except SwarmDeployError:
             self.reporter.note("switch failed: putting the previous colour back")
-            self._write_live(container, previous)
+            self._write_live(edge, previous)
             self.executor.run(
-                commands.exec_in(self.plan.target, container, "nginx", "-s", "reload"), check=False
+                commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"),
+                check=False,
             )
             raise
 
-    def _write_live(self, container: str, content: str) -> None:
+    def _write_live(self, edge: EdgeTask, content: str) -> None:
         self.executor.run(
-            commands.exec_in(self.plan.target, container, "tee", LIVE_FILE, stdin=True),
+            commands.exec_in(edge.target, edge.container, "tee", LIVE_FILE, stdin=True),
             stdin=content.encode(),
         )
 
-    def _verify_switch(self, container: str, action: Switch) -> None:
+    def _verify_switch(self, edge: EdgeTask, action: Switch) -> None:
         """New requests through the public route must reach the new colour."""
         deadline = self.clock.now() + 15
         while True:
             seen = {}
             for path in action.paths:
                 headers = self._exec(
-                    container, "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5",
+                    edge, "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5",
                     PUBLIC + path,
                 )  # fmt: skip
                 found = re.search(rf"^{COLOUR_HEADER}: (\S+)", headers, re.I | re.M)

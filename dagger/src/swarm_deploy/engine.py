@@ -205,6 +205,10 @@ class Swarm:
             with contextlib.suppress(NotFound, APIError):
                 self.api.remove_container(container["Id"])
 
+    def node(self, node_id: str) -> Json:
+        result: Json = self._call("inspecting a node", self.api.inspect_node, node_id)
+        return result
+
     def nodes(self) -> list[Json]:
         result: list[Json] = self._call("listing nodes", self.api.nodes)
         return result

@@ -538,7 +538,12 @@ def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step
             "shared",
             f"ensure the shared stack {stack}",
             (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
-            "stateful services update stop-first; unchanged services are not restarted",
+            "stateful services update stop-first; unchanged services are not restarted"
+            + (
+                f"; they run on nodes labelled {config.swarm.data_node_label}=true"
+                if config.swarm.data_node_label
+                else ""
+            ),
         )
     ]
 
@@ -591,9 +596,16 @@ def _edge_steps(
             "edge",
             f"deploy the edge stack {names.edge_stack}",
             (run(deploy), WaitConverged(request.target, names.edge_stack, config.gate.timeout)),
-            "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
-            if facts.read
-            else "skipped when its config is unchanged",
+            (
+                "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
+                if facts.read
+                else "skipped when its config is unchanged"
+            )
+            + (
+                f"; it runs on nodes labelled {config.swarm.edge_node_label}=true"
+                if config.swarm.edge_node_label
+                else ""
+            ),
         )
     ]
 
@@ -622,7 +634,12 @@ def _blue_green_steps(
                     )
                 ),
             ),
-            "images are pinned by digest already: the engine resolves nothing",
+            "images are pinned by digest already: the engine resolves nothing"
+            + "".join(
+                f"; at most {s.max_per_node} {s.name} per node"
+                for s in config.services.values()
+                if s.max_per_node
+            ),
         ),
         Step(
             "gate",

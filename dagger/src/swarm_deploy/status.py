@@ -17,6 +17,7 @@ class ServiceHealth:
     name: str
     running: int
     desired: int
+    nodes: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -55,20 +56,35 @@ class BranchStatus:
             "images": self.images,
             "ports": list(self.ports),
             "services": [
-                {"name": s.name, "running": s.running, "desired": s.desired} for s in self.services
+                {"name": s.name, "running": s.running, "desired": s.desired, "nodes": list(s.nodes)}
+                for s in self.services
             ],
         }
 
 
-def health(services: list[Json]) -> tuple[ServiceHealth, ...]:
-    return tuple(
-        ServiceHealth(
-            s["Spec"]["Name"],
-            (s.get("ServiceStatus") or {}).get("RunningTasks", 0),
-            (s.get("ServiceStatus") or {}).get("DesiredTasks", 0),
+def health(swarm: Swarm, services: list[Json]) -> tuple[ServiceHealth, ...]:
+    """Task counts of each service, and the nodes its running tasks are on."""
+    hostnames = {n["ID"]: n["Description"]["Hostname"] for n in swarm.nodes()}
+    tasks = swarm.tasks([s["ID"] for s in services])
+    found = []
+    for service in sorted(services, key=lambda s: s["Spec"]["Name"]):
+        counts = service.get("ServiceStatus") or {}
+        nodes = sorted(
+            hostnames.get(t.get("NodeID", ""), "?")
+            for t in tasks
+            if t.get("ServiceID") == service["ID"]
+            and t.get("Status", {}).get("State") == "running"
+            and t.get("DesiredState") == "running"
         )
-        for s in sorted(services, key=lambda s: s["Spec"]["Name"])
-    )
+        found.append(
+            ServiceHealth(
+                service["Spec"]["Name"],
+                counts.get("RunningTasks", 0),
+                counts.get("DesiredTasks", 0),
+                tuple(nodes),
+            )
+        )
+    return tuple(found)
 
 
 def branch_status(swarm: Swarm, app: str, edge: Json) -> BranchStatus:
@@ -92,7 +108,7 @@ def branch_status(swarm: Swarm, app: str, edge: Json) -> BranchStatus:
         images={
             k.removeprefix(image_prefix): v for k, v in labels.items() if k.startswith(image_prefix)
         },
-        services=health([edge, *stack_services]),
+        services=health(swarm, [edge, *stack_services]),
         ports=ports,
     )
 
@@ -101,7 +117,7 @@ def read(swarm: Swarm, app: str) -> tuple[list[BranchStatus], tuple[ServiceHealt
     """Every branch of `app` on the target (by its edge service), and the shared stack."""
     edges = swarm.services({f"{LABEL}.app": app, f"{LABEL}.service": "nginx"})
     branches = sorted((branch_status(swarm, app, e) for e in edges), key=lambda b: b.branch)
-    shared = health(swarm.stack_services(SharedNames(app).stack))
+    shared = health(swarm, swarm.stack_services(SharedNames(app).stack))
     return branches, shared
 
 
