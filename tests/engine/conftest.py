@@ -129,8 +129,8 @@ def answers(port: int, path: str = "/api/", tries: int = 20) -> httpx.Response:
 class Traffic:
     """Steady load on a port (bench/load.py in its own process) while a block runs."""
 
-    def __init__(self, port: int, path: str = "/api/") -> None:
-        self.port, self.path = port, path
+    def __init__(self, port: int, path: str = "/api/", host: str = "127.0.0.1") -> None:
+        self.port, self.path, self.host = port, path, host
         self.samples: list[Sample] = []
 
     def __enter__(self) -> Traffic:
@@ -138,7 +138,7 @@ class Traffic:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "bench.load",
-                "--url", f"http://127.0.0.1:{self.port}{self.path}",
+                "--url", f"http://{self.host}:{self.port}{self.path}",
                 "--new", "100", "--keepalive", "50", "--stubborn", "25",
                 "--seconds", "900", "--out", str(self.out),
             ],

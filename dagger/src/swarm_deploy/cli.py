@@ -356,9 +356,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
                 {
                     "target": target or cfg.target,
                     "branches": [b.to_json() for b in branches],
-                    "shared": [
-                        {"name": s.name, "running": s.running, "desired": s.desired} for s in shared
-                    ],
+                    "shared": [s.to_json() for s in shared],
                 }
             )
         )

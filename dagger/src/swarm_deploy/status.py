@@ -23,6 +23,14 @@ class ServiceHealth:
     def healthy(self) -> bool:
         return self.running >= self.desired
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "running": self.running,
+            "desired": self.desired,
+            "nodes": list(self.nodes),
+        }
+
 
 @dataclass(frozen=True)
 class BranchStatus:
@@ -55,10 +63,7 @@ class BranchStatus:
             "deployed_by": self.deployed_by,
             "images": self.images,
             "ports": list(self.ports),
-            "services": [
-                {"name": s.name, "running": s.running, "desired": s.desired, "nodes": list(s.nodes)}
-                for s in self.services
-            ],
+            "services": [s.to_json() for s in self.services],
         }
 
 
