@@ -126,6 +126,25 @@ def answers(port: int, path: str = "/api/", tries: int = 20) -> httpx.Response:
     return get(port, path)
 
 
+def start_deploy(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`swarm-deploy ARGV...` in the background, its output piped."""
+    command = shutil.which("swarm-deploy")
+    assert command is not None, "swarm-deploy is not on PATH (make venv)"
+    return subprocess.Popen(
+        [command, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def until_step(proc: subprocess.Popen[str], phase: str) -> None:
+    """Read the deploy's progress until a step of `phase` has finished."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if f"] {phase} " in line:
+            return
+    raise AssertionError(f"the deploy ended before its {phase} step")
+
+
 class Traffic:
     """Steady load on a port (bench/load.py in its own process) while a block runs."""
 

@@ -9,7 +9,6 @@ connections), not asserted here.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -20,7 +19,7 @@ import httpx
 import yaml
 
 from swarm_deploy.naming import BranchNames
-from tests.engine.conftest import APP, PORTS, Project, Traffic, answers
+from tests.engine.conftest import APP, PORTS, Project, Traffic, answers, start_deploy, until_step
 
 BRANCH = "feature/load"
 PORT = PORTS[BRANCH]
@@ -126,26 +125,8 @@ def test_different_branches_deploy_at_the_same_time(project: Project) -> None:
 
 
 def start(project: Project, branch: str, release: str) -> subprocess.Popen[str]:
-    """A deploy through the installed command, in the background."""
-    command = shutil.which("swarm-deploy")
-    assert command is not None
-    return subprocess.Popen(
-        [
-            command,
-            "deploy",
-            "--branch",
-            branch,
-            "--release",
-            release,
-            "--config",
-            str(project.config),
-        ],
-        cwd=project.root,
-        env=project.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    argv = ["deploy", "--branch", branch, "--release", release, "--config", str(project.config)]
+    return start_deploy(argv, project.root, project.env)
 
 
 def test_a_deployer_killed_mid_deploy_leaves_traffic_alone_and_the_next_converges(
@@ -154,10 +135,7 @@ def test_a_deployer_killed_mid_deploy_leaves_traffic_alone_and_the_next_converge
     before = live()
     with Traffic(PORT) as traffic:
         proc = start(project, BRANCH, "v8-killed")
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "] colour " in line:  # the new colour runs; the gate is next
-                break
+        until_step(proc, "colour")  # the new colour is deployed; the gate is next
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         assert live() == before, "nothing switched"

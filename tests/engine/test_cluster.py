@@ -25,7 +25,7 @@ import yaml
 from bench.testbed import copy_project
 
 from tests.conftest import ROOT
-from tests.engine.conftest import Bed, Traffic
+from tests.engine.conftest import Bed, Traffic, start_deploy, until_step
 
 APP = "gaiam"
 PORT = 18190
@@ -266,16 +266,12 @@ def test_a_worker_lost_during_the_gate(cluster: Cluster) -> None:
     before = answers()
     images = cluster.images("m3")
     with Traffic(PORT, host=EDGE) as traffic:
-        proc = subprocess.Popen(
-            ["swarm-deploy", "deploy", "--branch", "develop", "--release", "m3",
-             "--host", cluster.target, *images, "--config", str(cluster.config)],
-            cwd=cluster.root, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
+        proc = start_deploy(
+            ["deploy", "--branch", "develop", "--release", "m3", "--host", cluster.target,
+             *images, "--config", str(cluster.config)],
+            cluster.root, cluster.env,
         )  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "] colour " in line:
-                break
+        until_step(proc, "colour")
         subprocess.run([str(CLUSTER), "cut", "3"], check=True)
         _, errors = proc.communicate(timeout=600)
     after = answers()

@@ -27,7 +27,16 @@ import yaml
 from swarm_deploy import config as config_module
 from swarm_deploy import stack_secrets
 from swarm_deploy.naming import BranchNames
-from tests.engine.conftest import APP, PORTS, Bed, Project, Traffic, answers
+from tests.engine.conftest import (
+    APP,
+    PORTS,
+    Bed,
+    Project,
+    Traffic,
+    answers,
+    start_deploy,
+    until_step,
+)
 
 BASE_IMAGE = "swarm-deploy/base:bookworm"
 SENTINELS = {
@@ -286,16 +295,12 @@ def test_an_ssh_connection_cut_mid_deploy_then_a_rerun_converges(
     project: Project, testbed: Bed
 ) -> None:
     with Traffic(PORTS["develop"]) as traffic:
-        proc = subprocess.Popen(
-            [*command(), "deploy", "--branch", "develop", "--release", "cut1",
+        proc = start_deploy(
+            ["deploy", "--branch", "develop", "--release", "cut1",
              "--host", testbed.ssh_target, "--config", str(project.config)],
-            cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
+            project.root, project.env,
         )  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "] colour " in line:
-                break
+        until_step(proc, "colour")
         # every sshd session of the deployer: its ControlMaster and whatever runs in it
         subprocess.run(["pkill", "-f", "sshd: root@"], check=False)
         proc.communicate(timeout=300)

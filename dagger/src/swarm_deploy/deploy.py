@@ -258,15 +258,11 @@ class Deployer(Runner):
         N times in a row through nginx; a failed task ends it at once, whenever it fails."""
         stack = self.branch.names.colour_stack(action.colour)
         deadline = self.clock.now() + action.gate.timeout
-
-        def tasks() -> gate.Verdict:
-            services = self.swarm.stack_services(stack)
-            if not services:
-                return gate.Verdict(False, None, "no services yet")
-            return gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
-
         verdict = gate.poll(
-            tasks, action.gate.timeout, clock=self.clock, on_status=self.reporter.status
+            lambda: self.look_at(stack),
+            action.gate.timeout,
+            clock=self.clock,
+            on_status=self.reporter.status,
         )
         if verdict.failure:
             raise GateError(f"gate for {action.colour}: {verdict.failure}")
@@ -278,7 +274,7 @@ class Deployer(Runner):
         self.sleep(action.gate.start_grace, "start grace")
         count = gate.HealthCount(action.paths, action.gate.consecutive)
         while True:
-            verdict = tasks()
+            verdict = self.look_at(stack)
             if verdict.failure:
                 raise GateError(f"gate for {action.colour}: {verdict.failure}")
             edge = edge_task(self.swarm, action.edge_service)

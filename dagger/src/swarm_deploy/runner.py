@@ -103,14 +103,20 @@ class Runner:
             stdin = self.secret_values[action.stdin_secret]
         self.executor.run(action.argv, stdin=stdin)
 
-    def wait_converged(self, action: WaitConverged) -> None:
-        def look() -> gate.Verdict:
-            services = self.swarm.stack_services(action.stack)
-            if not services:
-                return gate.Verdict(False, None, "no services yet")
-            return gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
+    def look_at(self, stack: str) -> gate.Verdict:
+        """One look at a stack's services and tasks."""
+        services = self.swarm.stack_services(stack)
+        if not services:
+            return gate.Verdict(False, None, "no services yet")
+        return gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
 
-        verdict = gate.poll(look, action.timeout, clock=self.clock, on_status=self.reporter.status)
+    def wait_converged(self, action: WaitConverged) -> None:
+        verdict = gate.poll(
+            lambda: self.look_at(action.stack),
+            action.timeout,
+            clock=self.clock,
+            on_status=self.reporter.status,
+        )
         if verdict.failure:
             raise ConvergeError(f"{action.stack} did not converge: {verdict.failure}")
         if not verdict.done:
