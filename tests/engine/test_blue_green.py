@@ -9,8 +9,12 @@ connections), not asserted here.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -118,10 +122,67 @@ def test_different_branches_deploy_at_the_same_time(project: Project) -> None:
     pairs = ((BRANCH, "v7c"), ("feature/y", "y1"))
     procs = [start(project, branch, release) for branch, release in pairs]
     results = [(*p.communicate(timeout=600), p.returncode) for p in procs]
-    assert [code for _, _, code in results] == [0, 0], results
+    failed = [
+        f"{branch}: exit {code}\n{err}"
+        for (branch, _), (_, err, code) in zip(pairs, results, strict=True)
+        if code
+    ]
+    assert not failed, "\n".join(failed)
     assert live()[1] == "v7c"
     destroyed = project.cli("destroy", "--branch", "feature/y")
     assert destroyed.returncode == 0, destroyed.stderr
+
+
+def test_a_deploy_waits_while_another_changes_the_shared_stack(project: Project) -> None:
+    """Two `docker stack deploy` of one stack at once fail ("update out of sequence"), so
+    the shared steps run under a lock: held here by this test, as another deploy would."""
+    holder = {
+        "who": "a test", "host": socket.gethostname(), "pid": os.getpid(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "action": "deploy of another branch", "token": "test",
+    }  # fmt: skip
+    lock = f"{APP}_shared_lock"
+    subprocess.run(["docker", "config", "create", lock, "-"], input=json.dumps(holder),
+                   text=True, capture_output=True, check=True)  # fmt: skip
+    try:
+        proc = start(project, BRANCH, "v7d")
+        lines = TimedLines(proc)
+        lines.wait_for("waiting for the lock of the shared stack: a test (deploy of another")
+        time.sleep(3)
+        released_at = time.monotonic()
+    finally:
+        subprocess.run(["docker", "config", "rm", lock], capture_output=True, check=False)
+    proc.wait(timeout=600)
+    assert proc.returncode == 0, lines.text() + (proc.stderr.read() if proc.stderr else "")
+    assert lines.first("] shared ") > released_at, lines.text()
+    assert live()[1] == "v7d"
+
+
+class TimedLines:
+    """A process's stdout, each line with the moment it arrived."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append((time.monotonic(), line))
+
+    def wait_for(self, text: str, limit: float = 120) -> None:
+        deadline = time.monotonic() + limit
+        while not any(text in line for _, line in self.lines):
+            assert time.monotonic() < deadline, f"no {text!r} within {limit:g}s:\n{self.text()}"
+            time.sleep(0.2)
+
+    def first(self, text: str) -> float:
+        self.thread.join(timeout=10)
+        return next(at for at, line in self.lines if text in line)
+
+    def text(self) -> str:
+        return "".join(line for _, line in self.lines)
 
 
 def start(project: Project, branch: str, release: str) -> subprocess.Popen[str]:

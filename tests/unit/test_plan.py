@@ -9,6 +9,7 @@ import pytest
 from swarm_deploy import pipeline
 from swarm_deploy.errors import TargetError
 from swarm_deploy.plan import (
+    SHARED,
     Command,
     Facts,
     HealthGate,
@@ -41,11 +42,28 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
     the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     assert the_plan.new_colour == "blue"
     assert the_plan.old_colour is None
-    order = list(dict.fromkeys(phases(the_plan)))
-    assert order == [
-        "build", "publish", "render", "secrets", "shared", "databases", "edge", "migrate",
-        "colour", "gate", "switch", "record", "singletons", "prune",
+    assert phases(the_plan) == [
+        "build", "build", "build", "publish", "publish", "publish", "publish", "render",
+        "shared", "shared", "shared", "shared", "secrets", "secrets", "secrets", "secrets",
+        "databases",
+        "edge", "migrate", "colour", "gate", "switch", "record", "singletons", "prune", "shared",
     ]  # fmt: skip
+
+
+def test_only_the_steps_that_touch_shared_things_take_the_shared_lock(
+    project: pipeline.Project,
+) -> None:
+    """The deployer holds the shared lock through each run of `shared` steps: the shared
+    secrets and stack before the branch's own, and the pruning of shared leftovers."""
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    shared = [step.title for step in the_plan.steps if step.phase == SHARED]
+    assert [title.rsplit("_", 1)[0] for title in shared] == [
+        "create secret gaia_shared_postgres_admin",
+        "create secret gaia_shared_mongo_admin",
+        "create secret gaia_shared_grafana_admin",
+        "ensure the shared stack gaia-shared",
+        "remove shared secrets and configs nothing uses any more",
+    ]
 
 
 def test_build_commands_are_exact_and_always_name_the_platform(project: pipeline.Project) -> None:

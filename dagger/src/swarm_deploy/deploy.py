@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,10 +23,11 @@ from swarm_deploy import commands, gate, pipeline, stack_secrets
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import DeployError, GateError, SwarmDeployError, TargetError
-from swarm_deploy.lock import BranchLock
+from swarm_deploy.lock import SwarmLock
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
     LABEL,
+    SHARED,
     Facts,
     HealthGate,
     Migrate,
@@ -43,6 +46,8 @@ PREVIEW = "http://127.0.0.1:8081"
 PUBLIC = "http://127.0.0.1"
 COLOUR_HEADER = "X-Swarm-Deploy-Colour"
 STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
+# a deploy holding the shared lock deploys the shared stack and waits for it to converge
+SHARED_LOCK_WAIT = 600.0
 _COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
 
 
@@ -157,6 +162,8 @@ class Deployer(Runner):
         executor: Executor,
         swarm: Swarm,
         reporter: Reporter,
+        shared_lock: SwarmLock,
+        break_stale: bool = False,
         clock: gate.Clock = gate.Clock(),
     ) -> None:
         values = {s.key: s.value.reveal() for s in secrets.all() if s.value is not None}
@@ -165,6 +172,8 @@ class Deployer(Runner):
         self.plan = plan
         self.secrets = secrets
         self.release: Release = plan.release
+        self.shared_lock = shared_lock
+        self.break_stale = break_stale
 
     @property
     def branch(self) -> Branch:
@@ -186,12 +195,15 @@ class Deployer(Runner):
         new_colour_deployed = switched = False
         steps = self.plan.steps
         try:
-            for number, step in enumerate(steps, start=1):
-                new_colour_deployed = new_colour_deployed or step.phase == "colour"
-                with self.timed(number, len(steps), step):
-                    for action in step.actions:
-                        self.perform(action)
-                switched = switched or step.phase == "switch"
+            numbered = enumerate(steps, start=1)
+            for shared, run in groupby(numbered, key=lambda numbered: numbered[1].phase == SHARED):
+                with self._holding_shared_lock() if shared else nullcontext():
+                    for number, step in run:
+                        new_colour_deployed = new_colour_deployed or step.phase == "colour"
+                        with self.timed(number, len(steps), step):
+                            for action in step.actions:
+                                self.perform(action)
+                        switched = switched or step.phase == "switch"
         except (SwarmDeployError, KeyboardInterrupt) as exc:
             if not new_colour_deployed or switched:
                 raise
@@ -209,6 +221,23 @@ class Deployer(Runner):
                 f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
                 f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
             ) from None
+
+    @contextmanager
+    def _holding_shared_lock(self) -> Iterator[None]:
+        """While steps change what every branch uses, other deploys wait for them."""
+        waiting: list[str] = []
+
+        def note_once(holder: str) -> None:
+            if not waiting:
+                waiting.append(holder)
+                self.reporter.note(holder)
+
+        with self.shared_lock.held(
+            SHARED_LOCK_WAIT, self.project.config.lock.stale_after, self.break_stale, note_once
+        ) as broken:
+            for note in broken:
+                self.reporter.note(note)
+            yield
 
     def _migrate(self, action: Migrate) -> None:
         self.run_job(RunJob(tuple(action.argv(self.release)), action.job, action.timeout))
@@ -397,7 +426,8 @@ def deploy_branch(
         reporter.note("docker buildx is not installed: building with the classic builder")
     swarm = Swarm(target)
     action = f"rollback of {branch_name}" if rollback else f"deploy of {branch_name} {version}"
-    lock = BranchLock(executor, swarm, config.app, branch.slug, deployed_by, action)
+    lock = SwarmLock(executor, swarm, config.app, branch.slug, deployed_by, action)
+    shared_lock = replace(lock, scope="shared", subject="the shared stack")
     try:
         swarm.require_manager()
         with lock.held(locking.wait, config.lock.stale_after, locking.break_stale) as broken:
@@ -421,7 +451,10 @@ def deploy_branch(
                 prebuilt=release,
             )
             if not the_plan.up_to_date:
-                Deployer(project, the_plan, secrets, executor, swarm, reporter).deploy()
+                Deployer(
+                    project, the_plan, secrets, executor, swarm, reporter,
+                    shared_lock, locking.break_stale,
+                ).deploy()  # fmt: skip
             return Outcome(the_plan, tuple(notes))
     finally:
         swarm.close()

@@ -1,9 +1,12 @@
 """One deploy per branch at a time, held on the Swarm itself.
 
-The lock is a Swarm config named `<app>_<slug>_lock`: creating a config whose name
+A lock is a Swarm config named `<app>_<scope>_lock`: creating a config whose name
 exists fails, atomically, on the managers' raft store, so two deployers on two machines
-cannot both hold it. Its content says who holds it and since when. Different branches
-have different locks and deploy concurrently.
+cannot both hold it. Its content says who holds it and since when. Each branch has its
+own lock (the scope is its slug), held for the whole deploy, so different branches
+deploy concurrently. What they share (the `shared` scope: shared secrets, the shared
+stack and its configs) has one more lock, held only while a deploy changes it: two
+`docker stack deploy` of one stack at once fail with "update out of sequence".
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,8 +50,8 @@ class Holder:
         return (now - parse_time(self.started_at)).total_seconds()
 
 
-def lock_name(app: str, slug: str) -> str:
-    return f"{app}_{slug}_lock"
+def lock_name(app: str, scope: str) -> str:
+    return f"{app}_{scope}_lock"
 
 
 def pid_alive(pid: int) -> bool:
@@ -62,20 +65,23 @@ def pid_alive(pid: int) -> bool:
 
 
 @dataclass
-class BranchLock:
-    """Acquire with `held()`; the lock is released when the block ends, however it ends."""
+class SwarmLock:
+    """Acquire with `held()`; the lock is released when the block ends, however it ends.
+
+    `scope` is a branch's slug or `shared`; `subject` names it in messages."""
 
     executor: Executor
     swarm: Swarm
     app: str
-    slug: str
+    scope: str
     who: str
     action: str
+    subject: str = "this branch"
     clock: Clock = Clock()
 
     @property
     def name(self) -> str:
-        return lock_name(self.app, self.slug)
+        return lock_name(self.app, self.scope)
 
     def holder(self) -> Holder | None:
         config = self.swarm.config(self.name)
@@ -91,9 +97,15 @@ class BranchLock:
 
     @contextmanager
     def held(
-        self, wait: float = 0.0, stale_after: float = 1800.0, break_stale: bool = False
+        self,
+        wait: float = 0.0,
+        stale_after: float = 1800.0,
+        break_stale: bool = False,
+        on_wait: Callable[[str], None] = lambda _: None,
     ) -> Iterator[list[str]]:
-        """Yields notes (a lock broken on the way); raises LockError with the holder."""
+        """Yields notes (a lock broken on the way); raises LockError with the holder.
+
+        While it waits, `on_wait` hears who holds the lock."""
         notes: list[str] = []
         mine = Holder(
             who=self.who,
@@ -119,6 +131,7 @@ class BranchLock:
                 continue
             if self.clock.now() >= deadline:
                 raise LockError(self._refusal(holder, now, wait, stale_after))
+            on_wait(f"waiting for the lock of {self.subject}: {holder.describe(now)}")
             self.clock.sleep(2.0)
         try:
             yield notes
@@ -153,7 +166,7 @@ class BranchLock:
             else f"`--break-lock` may remove it once it is older than {stale_after:g}s"
         )
         return (
-            f"another {holder.action} of this branch holds the lock{waited}: "
+            f"another {holder.action} holds the lock of {self.subject}{waited}: "
             f"{holder.describe(now)}.\n"
             f"Wait for it (--lock-wait SECONDS), or, if it is dead, {breakable}."
         )

@@ -25,10 +25,12 @@ LABEL = "swarm-deploy"
 
 @dataclass(frozen=True)
 class Command:
-    """A docker command; `stdin_secret` names the secret whose value goes to its stdin."""
+    """A docker command; `stdin_secret` names the secret whose value goes to its stdin;
+    `done_if` is an error message that means what the command does is already done."""
 
     argv: tuple[str, ...]
     stdin_secret: str | None = None
+    done_if: str | None = None
 
     def describe(self) -> str:
         shown = shlex.join(self.argv)
@@ -243,6 +245,11 @@ Action = (
 )  # fmt: skip
 
 
+# Steps of this phase change what every branch uses (shared secrets, the shared stack and
+# its configs); the deployer runs each contiguous run of them under the shared lock.
+SHARED = "shared"
+
+
 @dataclass(frozen=True)
 class Step:
     phase: str
@@ -377,8 +384,8 @@ def render_dir(branch: Branch) -> str:
     return f"{WORKDIR}/{branch.slug}"
 
 
-def run(argv: list[str], stdin_secret: str | None = None) -> Command:
-    return Command(tuple(argv), stdin_secret)
+def run(argv: list[str], stdin_secret: str | None = None, done_if: str | None = None) -> Command:
+    return Command(tuple(argv), stdin_secret, done_if)
 
 
 def state_labels(
@@ -440,7 +447,7 @@ def deploy_plan(
         *_build_steps(config, request),
         *_publish_steps(config, request),
         Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
-        *_secret_steps(target, config.app, "shared", secrets.shared.values(), facts),
+        *_secret_steps(target, config.app, "shared", secrets.shared.values(), facts, SHARED),
         *_shared_steps(config, branch, request),
         *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
         *_database_steps(config, branch, secrets, request),
@@ -456,11 +463,13 @@ def deploy_plan(
         *_after_switch_steps(config, branch, request, new, old),
         Step(
             "prune",
-            "remove secrets and configs nothing uses any more",
-            (
-                Prune(target, config.app, branch.slug, (branch.names.edge_stack,), in_use),
-                Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),
-            ),
+            "remove the branch's secrets and configs nothing uses any more",
+            (Prune(target, config.app, branch.slug, (branch.names.edge_stack,), in_use),),
+        ),
+        Step(
+            SHARED,
+            "remove shared secrets and configs nothing uses any more",
+            (Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),),
         ),
     ]
     return Plan(config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings())
@@ -513,16 +522,25 @@ def _publish_steps(config: Config, request: Request) -> list[Step]:
 
 
 def _secret_steps(
-    target: str, app: str, scope: str, secrets: Iterable[StackSecret], facts: Facts
+    target: str,
+    app: str,
+    scope: str,
+    secrets: Iterable[StackSecret],
+    facts: Facts,
+    phase: str = "secrets",
 ) -> list[Step]:
     steps = []
     for secret in secrets:
         if facts.read and secret.swarm_name in facts.existing_secrets:
             continue
         labels = {f"{LABEL}.app": app, f"{LABEL}.slug": scope, f"{LABEL}.key": secret.key}
-        create = run(commands.secret_create(target, secret.swarm_name, labels), secret.key)
+        # the name carries the value's sha256: a secret of that name holds this very value,
+        # created by a concurrent deploy since the facts were read
+        create = run(
+            commands.secret_create(target, secret.swarm_name, labels), secret.key, "already exists"
+        )
         note = f"value {secret.source}" + ("" if facts.read else "; skipped if it exists")
-        steps.append(Step("secrets", f"create secret {secret.swarm_name}", (create,), note))
+        steps.append(Step(phase, f"create secret {secret.swarm_name}", (create,), note))
     return steps
 
 
@@ -535,7 +553,7 @@ def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step
     )
     return [
         Step(
-            "shared",
+            SHARED,
             f"ensure the shared stack {stack}",
             (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
             "stateful services update stop-first; unchanged services are not restarted"

@@ -101,7 +101,11 @@ class Runner:
             if action.stdin_secret not in self.secret_values:
                 raise DeployError(f"secret {action.stdin_secret} has no value: a bug in the plan")
             stdin = self.secret_values[action.stdin_secret]
-        self.executor.run(action.argv, stdin=stdin)
+        result = self.executor.run(action.argv, stdin=stdin, check=False)
+        if result.returncode != 0 and not (action.done_if and action.done_if in result.stderr):
+            raise CommandError(
+                shlex.join(action.argv), result.returncode, result.stderr or result.stdout
+            )
 
     def look_at(self, stack: str) -> gate.Verdict:
         """One look at a stack's services and tasks."""
