@@ -8,6 +8,7 @@ PYTEST := $(RUN) $(BIN)/pytest
 
 # Dummy values so the dry run shows real versioned secret names. Never use them anywhere.
 DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD=demo-only \
+	GAIA_REDIS_ADMIN_PASSWORD=demo-only \
 	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
 
 .PHONY: help venv tools testbed lint test test-unit test-tools test-engine demo bench plan golden clean

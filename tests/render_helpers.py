@@ -9,6 +9,7 @@ RELEASE = "0123456789ab"
 SENTINELS = {
     "GAIA_POSTGRES_ADMIN_PASSWORD": "sentinel-pg-admin-5b2f9c",
     "GAIA_MONGO_ADMIN_PASSWORD": "sentinel-mongo-admin-77e1d0",
+    "GAIA_REDIS_ADMIN_PASSWORD": "sentinel-redis-admin-a61f3e",
     "GAIA_GRAFANA_ADMIN_PASSWORD": "sentinel-grafana-admin-0c4a11",
     "GAIA_SESSION_KEY": "sentinel-session-key-e93b57",
     "GAIA_TELEGRAM_TOKEN": "sentinel-telegram-token-4d8a20",

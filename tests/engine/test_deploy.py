@@ -24,6 +24,7 @@ from swarm_deploy import gate, stack_secrets
 from tests.engine.conftest import APP, PORTS, Bed, Project, answers
 
 POSTGRES_IMAGE = "127.0.0.1:5000/testbed/postgres:bookworm"
+REDIS_IMAGE = "127.0.0.1:5000/testbed/redis:bookworm"
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -64,10 +65,32 @@ def psql(network: str, user: str, password: str, database: str, sql: str) -> str
         client.close()
 
 
-def branch_password(project: Project, branch: str) -> str:
+def redis_cli(user: str, password: str, *command: str) -> str:
+    """redis-cli as a Redis user, in a throwaway container on the shared network: its
+    output, error replies included."""
+    client = docker.from_env()
+    try:
+        container = client.containers.run(
+            REDIS_IMAGE,
+            ["redis-cli", "-h", f"{APP}-shared_redis", "--user", user, *command],
+            environment={"REDISCLI_AUTH": password},
+            network=f"{APP}-shared",
+            detach=True,
+        )
+        try:
+            container.wait(timeout=60)
+            output: bytes = container.logs()
+        finally:
+            container.remove(force=True)
+        return output.decode()
+    finally:
+        client.close()
+
+
+def branch_password(project: Project, branch: str, key: str = "pg_password") -> str:
     cfg = config_module.load(project.config)
     secrets = stack_secrets.resolve(cfg, cfg.branch(branch), project.env)
-    value = secrets.branch["pg_password"].value
+    value = secrets.branch[key].value
     assert value is not None
     return value.reveal().decode()
 
@@ -141,6 +164,38 @@ def test_a_branch_role_cannot_read_another_branch_database(project: Project) -> 
     with pytest.raises(ContainerError) as refused:
         psql(network, feature_role, password, f"{APP}_develop_main", "select 1")
     assert b"permission denied for database" in (refused.value.stderr or b"")
+
+
+def test_a_branch_redis_user_touches_its_own_keys_only(project: Project) -> None:
+    # the app's own path: nginx -> backend -> the branch's relay -> Redis, as its user
+    counts = [get_json(PORTS["develop"], "/api/visits")["visits"] for _ in range(2)]
+    assert counts[1] == counts[0] + 1
+    feature = answers(PORTS["feature/x"]).json()
+    user, prefix = feature["redis_user"], feature["redis_prefix"]
+    password = branch_password(project, "feature/x", "redis_password")
+    assert redis_cli(user, password, "SET", f"{prefix}k", "v").strip() == "OK"
+    assert "NOPERM" in redis_cli(user, password, "GET", f"{APP}:develop:visits")
+    assert "NOPERM" in redis_cli(user, password, "FLUSHALL")
+    assert "WRONGPASS" in redis_cli(user, "not-the-password", "PING")
+    assert "NOAUTH" in redis_cli("default", "", "GET", f"{APP}:develop:visits")
+
+
+def test_redis_users_survive_a_redis_restart(project: Project) -> None:
+    feature = answers(PORTS["feature/x"]).json()
+    password = branch_password(project, "feature/x", "redis_password")
+    subprocess.run(["docker", "service", "update", "--force", "--quiet", f"{APP}-shared_redis"],
+                   capture_output=True, check=True)  # fmt: skip
+    assert (
+        redis_cli(feature["redis_user"], password, "GET", f"{feature['redis_prefix']}k").strip()
+        == "v"
+    )
+    assert get_json(PORTS["develop"], "/api/visits")["visits"] > 2
+
+
+def get_json(port: int, path: str) -> Any:
+    response = answers(port, path)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def task_ids(service_name: str) -> set[str]:
@@ -322,7 +377,10 @@ def test_stale_branches_are_listed_before_anything_is_removed(project: Project) 
 
 
 def test_destroy_feature_x_leaves_develop_serving(project: Project) -> None:
-    feature_db = answers(PORTS["feature/x"]).json()["database"]
+    feature = answers(PORTS["feature/x"]).json()
+    feature_db = feature["database"]
+    redis_password = branch_password(project, "feature/x", "redis_password")
+    develop_visits = get_json(PORTS["develop"], "/api/visits")["visits"]
     ok(project.cli("destroy", "--branch", "feature/x", "--drop-data"))
     assert answers(PORTS["develop"]).json()["version"] == "r3"
     with pytest.raises(httpx.TransportError):
@@ -335,6 +393,10 @@ def test_destroy_feature_x_leaves_develop_serving(project: Project) -> None:
     )
     assert feature_db not in databases
     assert f"{APP}_develop_main" in databases
+    assert "WRONGPASS" in redis_cli(feature["redis_user"], redis_password, "PING")
+    redis_admin = (project.root / "examples/gaia/dev-secrets/redis_admin").read_text().strip()
+    assert redis_cli("default", redis_admin, "EXISTS", f"{feature['redis_prefix']}k").strip() == "0"
+    assert get_json(PORTS["develop"], "/api/visits")["visits"] == develop_visits + 1
     ok(project.cli("destroy", "--branch", "feature/x", "--drop-data"))  # rerunning is safe
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from swarm_deploy import pipeline
+import pytest
+
+from swarm_deploy import commands, pipeline
 from swarm_deploy.destroy import Deployed, Remains, destroy_plan, stale
+from swarm_deploy.errors import TargetError
 from swarm_deploy.plan import Command, RemoveIfPresent, RunJob, WaitGone
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -31,7 +34,10 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
     remains = Remains(
         ("gaia-develop-green", "gaia-develop-edge"),
         ("gaia_develop_session_key_0123456789",),
-        "gaia_shared_postgres_admin_0123456789",
+        {
+            "postgres": "gaia_shared_postgres_admin_0123456789",
+            "redis": "gaia_shared_redis_admin_0123456789",
+        },
     )
     steps = destroy_plan(project.config, branch, "local", remains, drop_data=True)
     assert [s.title for s in steps] == [
@@ -40,6 +46,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
         "remove the network gaia-develop",
         "remove 1 secrets of develop",
         "drop the databases and role of develop",
+        "drop the Redis keys gaia:develop:* and user",
     ]
     first = steps[0].actions
     assert first[0] == Command(("docker", "stack", "rm", "gaia-develop-green"))
@@ -50,9 +57,32 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
     assert "--secret" in job.argv
     assert "source=gaia_shared_postgres_admin_0123456789,target=postgres_admin" in job.argv
     assert job.argv[-2:] == ("gaia_develop", "gaia_develop_main")
+    redis = steps[5].actions[0]
+    assert isinstance(redis, RunJob)
+    assert redis.argv == (
+        "docker", "service", "create",
+        "--name", "gaia-develop-redis",
+        "--mode", "replicated-job",
+        "--restart-condition", "none",
+        "--detach",
+        "--label", "swarm-deploy.app=gaia",
+        "--label", "swarm-deploy.slug=develop",
+        "--network", "gaia-shared",
+        "--secret", "source=gaia_shared_redis_admin_0123456789,target=redis_admin",
+        "--env", "REDIS_HOST=gaia-shared_redis",
+        "redis:7.4.0-bookworm",
+        "sh", "-c", commands.DROP_REDIS_USER, "redis-job", "gaia_develop", "gaia:develop:",
+    )  # fmt: skip
+
+
+def test_drop_data_needs_every_admin_secret_on_the_target(project: pipeline.Project) -> None:
+    branch = project.config.branch("develop")
+    remains = Remains((), (), {"postgres": "gaia_shared_postgres_admin_0123456789"})
+    with pytest.raises(TargetError, match="the admin secret of the shared redis is not on"):
+        destroy_plan(project.config, branch, "local", remains, drop_data=True)
 
 
 def test_without_drop_data_the_databases_stay(project: pipeline.Project) -> None:
     branch = project.config.branch("develop")
-    steps = destroy_plan(project.config, branch, "local", Remains((), (), None), drop_data=False)
+    steps = destroy_plan(project.config, branch, "local", Remains((), ()), drop_data=False)
     assert [s.phase for s in steps] == ["network"]

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +36,41 @@ def start(script: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+class FakeRedis:
+    """One RESP connection at a time: records each command, answers AUTH and INCR."""
+
+    auth_reply = b"+OK"
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.commands: list[list[bytes]] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            conn, _ = self.server.accept()
+            with conn, conn.makefile("rwb") as stream:
+                while header := stream.readline():
+                    count = int(header[1:])
+                    args = [stream.read(int(stream.readline()[1:]) + 2)[:-2] for _ in range(count)]
+                    self.commands.append(args)
+                    stream.write(self.auth_reply + b"\r\n" if args[0] == b"AUTH" else b":7\r\n")
+                    stream.flush()
+
+
 @pytest.fixture
-def backend(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def redis() -> FakeRedis:
+    return FakeRedis()
+
+
+@pytest.fixture
+def backend(tmp_path: Path, redis: FakeRedis) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
     password = tmp_path / "pg_password"
     password.write_text("not-printed-anywhere\n")
+    redis_password = tmp_path / "redis_password"
+    redis_password.write_text("redis-pass-0c1d\n")
     proc = start(
         GAIA / "backend" / "app.py",
         {
@@ -50,6 +81,10 @@ def backend(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
             "PGDATABASE": "gaia_develop_main",
             "PGPASSWORD_FILE": str(password),
             "GAIA_HEALTH_STATUS": "200",
+            "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+            "REDIS_USER": "gaia_develop",
+            "REDIS_PREFIX": "gaia:develop:",
+            "REDIS_PASSWORD_FILE": str(redis_password),
         },
     )
     url = f"http://127.0.0.1:{port}"
@@ -76,6 +111,23 @@ def test_backend_reports_colour_version_and_database(
     assert info["database"] == "gaia_develop_main"
     assert info["database_password_loaded"] is True
     assert "not-printed-anywhere" not in httpx.get(url + "/", timeout=2).text
+
+
+def test_backend_counts_visits_in_redis_as_the_branch_user(
+    backend: tuple[str, subprocess.Popen[str]], redis: FakeRedis
+) -> None:
+    url, _ = backend
+    assert httpx.get(url + "/api/visits", timeout=5).json() == {"visits": 7}
+    assert redis.commands == [
+        [b"AUTH", b"gaia_develop", b"redis-pass-0c1d"],
+        [b"INCR", b"gaia:develop:visits"],
+    ]
+    redis.auth_reply = b"-WRONGPASS invalid username-password pair or user is disabled."
+    refused = httpx.get(url + "/api/visits", timeout=5)
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "error": "redis: WRONGPASS invalid username-password pair or user is disabled."
+    }
 
 
 def test_backend_stops_on_sigterm(backend: tuple[str, subprocess.Popen[str]]) -> None:

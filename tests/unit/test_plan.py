@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from swarm_deploy import pipeline
+from swarm_deploy import commands, pipeline
 from swarm_deploy.errors import TargetError
 from swarm_deploy.plan import (
     SHARED,
@@ -15,6 +16,7 @@ from swarm_deploy.plan import (
     HealthGate,
     Migrate,
     Pause,
+    RunJob,
     Switch,
     WaitConverged,
     plan_lines,
@@ -44,8 +46,8 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
     assert the_plan.old_colour is None
     assert phases(the_plan) == [
         "build", "build", "build", "publish", "publish", "publish", "publish", "render",
-        "shared", "shared", "shared", "shared", "secrets", "secrets", "secrets", "secrets",
-        "databases",
+        "shared", "shared", "shared", "shared", "shared", "secrets", "secrets", "secrets",
+        "secrets", "secrets", "databases", "databases",
         "edge", "migrate", "colour", "gate", "switch", "record", "singletons", "prune", "shared",
     ]  # fmt: skip
 
@@ -60,6 +62,7 @@ def test_only_the_steps_that_touch_shared_things_take_the_shared_lock(
     assert [title.rsplit("_", 1)[0] for title in shared] == [
         "create secret gaia_shared_postgres_admin",
         "create secret gaia_shared_mongo_admin",
+        "create secret gaia_shared_redis_admin",
         "create secret gaia_shared_grafana_admin",
         "ensure the shared stack gaia-shared",
         "remove shared secrets and configs nothing uses any more",
@@ -110,8 +113,8 @@ def test_secrets_go_to_stdin_by_versioned_name(project: pipeline.Project) -> Non
     assert session.argv[-2].startswith("gaia_develop_session_key_")
     assert session.describe().endswith(" - < secret session_key")
     assert {a.stdin_secret for a in creates} == {
-        "postgres_admin", "mongo_admin", "grafana_admin",
-        "pg_password", "mongo_password", "session_key", "telegram_token",
+        "postgres_admin", "mongo_admin", "redis_admin", "grafana_admin",
+        "pg_password", "mongo_password", "redis_password", "session_key", "telegram_token",
     }  # fmt: skip
 
 
@@ -185,7 +188,7 @@ def test_convergence_is_read_from_tasks_and_the_colour_waits_inside_the_gate(
 
 def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project) -> None:
     the_plan = pipeline.plan(project, "develop", RELEASE, environ={})
-    assert len(the_plan.warnings) == 5
+    assert len(the_plan.warnings) == 6
     assert the_plan.warnings[0].startswith(
         "secret postgres_admin: value from $GAIA_POSTGRES_ADMIN_PASSWORD is not available"
     )
@@ -236,3 +239,20 @@ def test_without_a_registry_a_multi_node_target_is_refused(project: pipeline.Pro
             project, "develop", RELEASE, environ=SENTINELS, transfer=True,
             facts=Facts(read=True, nodes=3),
         )  # fmt: skip
+
+
+def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    (step,) = [s for s in the_plan.steps if s.title.startswith("ensure Redis user")]
+    assert step.title == "ensure Redis user gaia_develop for keys gaia:develop:*"
+    (job,) = step.actions
+    assert isinstance(job, RunJob)
+    secrets = [job.argv[i + 1] for i, part in enumerate(job.argv) if part == "--secret"]
+    assert [re.sub(r"_[0-9a-f]{10},", "_<sha>,", s) for s in secrets] == [
+        "source=gaia_shared_redis_admin_<sha>,target=redis_admin",
+        "source=gaia_develop_redis_password_<sha>,target=redis_password",
+    ]
+    assert job.argv[-7:] == (
+        "redis:7.4.0-bookworm",
+        "sh", "-c", commands.ENSURE_REDIS_USER, "redis-job", "gaia_develop", "gaia:develop:",
+    )  # fmt: skip

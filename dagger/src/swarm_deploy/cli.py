@@ -394,7 +394,9 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     metavar="DAYS",
     help="Remove every branch not deployed for DAYS, except protected ones.",
 )
-@click.option("--drop-data", is_flag=True, help="Also drop the branch's databases and role.")
+@click.option(
+    "--drop-data", is_flag=True, help="Also drop the branch's databases, role and Redis keys."
+)
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 def destroy(
     config_path: Path,

@@ -181,6 +181,67 @@ def postgres_job(
     )
 
 
+# Redis: each branch a user whose keys and channels are its prefix only; no command that
+# could touch another branch's data (FLUSHALL, KEYS, CONFIG, ... are all @dangerous).
+# Passwords never reach an argv: the admin's through REDISCLI_AUTH, the branch's (hex,
+# derived) on redis-cli's stdin. ACL SAVE keeps the users in the server's aclfile.
+ENSURE_REDIS_USER = r"""set -eu
+user=$1 prefix=$2
+REDISCLI_AUTH="$(cat /run/secrets/redis_admin)"; export REDISCLI_AUTH
+for attempt in $(seq 1 60); do
+    [ "$(redis-cli -h "$REDIS_HOST" PING 2>/dev/null)" = PONG ] && break; sleep 1
+done
+replies=$({
+    printf 'ACL SETUSER %s reset on >%s ~%s* &%s* +@all -@dangerous\n' \
+        "$user" "$(cat /run/secrets/redis_password)" "$prefix" "$prefix"
+    echo 'ACL SAVE'
+} | redis-cli -h "$REDIS_HOST" 2>&1)
+[ "$replies" = "$(printf 'OK\nOK')" ] || { echo "redis refused: $replies" >&2; exit 1; }
+echo "redis user $user: keys and channels $prefix*"
+"""
+
+DROP_REDIS_USER = r"""set -eu
+user=$1 prefix=$2
+REDISCLI_AUTH="$(cat /run/secrets/redis_admin)"; export REDISCLI_AUTH
+redis-cli -h "$REDIS_HOST" --scan --pattern "$prefix*" \
+    | xargs -r -d '\n' -n 100 redis-cli -h "$REDIS_HOST" UNLINK >/dev/null
+redis-cli -h "$REDIS_HOST" ACL DELUSER "$user" >/dev/null
+[ "$(redis-cli -h "$REDIS_HOST" ACL SAVE)" = OK ]
+echo "dropped the keys $prefix* and user $user"
+"""
+
+
+def redis_job(
+    target: str,
+    *,
+    script: str,
+    name: str,
+    image: str,
+    network: str,
+    host: str,
+    admin_secret: str,
+    user: str,
+    prefix: str,
+    labels: Mapping[str, str],
+    user_secret: str | None = None,
+) -> list[str]:
+    """A redis-cli script (ENSURE_REDIS_USER, DROP_REDIS_USER) run as the shared Redis's
+    default user, with the branch's user and key prefix as its arguments."""
+    secrets = {"redis_admin": admin_secret}
+    if user_secret is not None:
+        secrets["redis_password"] = user_secret
+    return run_job(
+        target,
+        name=name,
+        image=image,
+        command=["sh", "-c", script, "redis-job", user, prefix],
+        networks=[network],
+        secrets=secrets,
+        env={"REDIS_HOST": host},
+        labels=labels,
+    )
+
+
 def run_job(
     target: str,
     *,

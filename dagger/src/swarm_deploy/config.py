@@ -24,7 +24,7 @@ DEFAULT_PLATFORM = "linux/amd64"
 DATA_SERVICES = ("postgres", "mongo", "redis")
 SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "traefik")
 WITH_DATABASES = ("postgres", "mongo")
-WITH_ADMIN_PASSWORD = ("postgres", "mongo", "grafana")
+WITH_ADMIN_PASSWORD = ("postgres", "mongo", "redis", "grafana")
 
 _NAME = r"[a-z][a-z0-9_]{0,29}"
 _NAME_HINT = "should be a name of lower-case letters, digits and '_' starting with a letter"

@@ -1,12 +1,12 @@
 """Removing a branch from the target: its stacks, network, secrets and edge volume, and
-with --drop-data its databases and role. Safe to rerun: what is gone is skipped. Other
-branches and the shared stack are never touched.
+with --drop-data its databases and role, its Redis keys and user. Safe to rerun: what is
+gone is skipped. Other branches and the shared stack are never touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from swarm_deploy import commands
@@ -22,11 +22,12 @@ STOP_TIMEOUT = 90.0
 
 @dataclass(frozen=True)
 class Remains:
-    """What the target holds of a branch."""
+    """What the target holds of a branch; `admin_secrets`: the shared data services' admin
+    secrets on the target (the newest of each), by kind."""
 
     stacks: tuple[str, ...]
     secrets: tuple[str, ...]
-    admin_secret: str | None
+    admin_secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
@@ -37,19 +38,18 @@ def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
         s["Spec"]["Name"]
         for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug})
     )
-    admin = None
-    postgres = config.shared.get("postgres")
-    if postgres is not None and postgres.admin_password is not None:
-        labels = {f"{LABEL}.app": config.app, f"{LABEL}.key": postgres.admin_password}
-        shared_admin = [
+    admins = {}
+    for kind in DROPPABLE:
+        service = config.shared.get(kind)
+        if service is None or service.admin_password is None:
+            continue
+        labels = {f"{LABEL}.app": config.app, f"{LABEL}.key": service.admin_password}
+        found = [
             s for s in swarm.secrets(labels) if s["Spec"]["Labels"].get(f"{LABEL}.slug") == "shared"
         ]
-        admin = (
-            max(shared_admin, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
-            if shared_admin
-            else None
-        )
-    return Remains(stacks, secrets, admin)
+        if found:
+            admins[kind] = max(found, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
+    return Remains(stacks, secrets, admins)
 
 
 def destroy_plan(
@@ -77,12 +77,28 @@ def destroy_plan(
         steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {branch.slug}", (
             RemoveIfPresent(target, "secret", remains.secrets),
         )))  # fmt: skip
-    if drop_data and "postgres" in config.shared:
-        if remains.admin_secret is None:
-            raise TargetError(
-                "--drop-data: the shared PostgreSQL's admin secret is not on the target, so "
-                "the branch's databases cannot be dropped; is the shared stack deployed?"
-            )
+    if drop_data:
+        steps += _drop_data_steps(config, branch, target, remains)
+    return steps
+
+
+# the shared data services whose per-branch data --drop-data removes
+DROPPABLE = ("postgres", "redis")
+
+
+def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remains) -> list[Step]:
+    names = branch.names
+    labels = {f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug}
+    missing = [
+        kind for kind in DROPPABLE if kind in config.shared and kind not in remains.admin_secrets
+    ]
+    if missing:
+        raise TargetError(
+            f"--drop-data: the admin secret of the shared {', '.join(missing)} is not on the "
+            "target, so the branch's data cannot be dropped; is the shared stack deployed?"
+        )
+    steps = []
+    if "postgres" in config.shared:
         postgres = config.shared["postgres"]
         job = f"{config.app}-{branch.slug}-db"
         argv = commands.postgres_job(
@@ -92,12 +108,29 @@ def destroy_plan(
             image=postgres.image,
             network=config.shared_names.network,
             host=config.shared_names.service("postgres"),
-            admin_secret=remains.admin_secret,
+            admin_secret=remains.admin_secrets["postgres"],
             role=names.role,
             databases=[names.database(db) for db in postgres.databases],
-            labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+            labels=labels,
         )
         steps.append(Step("data", f"drop the databases and role of {branch.slug}", (
+            RunJob(tuple(argv), job, config.gate.timeout),
+        )))  # fmt: skip
+    if "redis" in config.shared:
+        job = f"{config.app}-{branch.slug}-redis"
+        argv = commands.redis_job(
+            target,
+            script=commands.DROP_REDIS_USER,
+            name=job,
+            image=config.shared["redis"].image,
+            network=config.shared_names.network,
+            host=config.shared_names.service("redis"),
+            admin_secret=remains.admin_secrets["redis"],
+            user=names.role,
+            prefix=names.redis_prefix,
+            labels=labels,
+        )
+        steps.append(Step("data", f"drop the Redis keys {names.redis_prefix}* and user", (
             RunJob(tuple(argv), job, config.gate.timeout),
         )))  # fmt: skip
     return steps

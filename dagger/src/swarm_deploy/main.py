@@ -220,7 +220,7 @@ class SwarmDeploy:
         ssh_key: SshKey = None,
         ssh_auth_sock: SshAgent = None,
         known_hosts: KnownHosts = None,
-        drop_data: Annotated[bool, Doc("Also drop the branch's databases and role.")] = False,
+        drop_data: Annotated[bool, Doc("Also drop the branch's databases and Redis keys.")] = False,
     ) -> str:
         """Remove a branch's stacks, network and secrets; other branches keep running."""
         deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)

@@ -569,6 +569,48 @@ def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step
 def _database_steps(
     config: Config, branch: Branch, secrets: BranchSecrets, request: Request
 ) -> list[Step]:
+    return [
+        *_postgres_steps(config, branch, secrets, request),
+        *_redis_steps(config, branch, secrets, request),
+    ]
+
+
+def _redis_steps(
+    config: Config, branch: Branch, secrets: BranchSecrets, request: Request
+) -> list[Step]:
+    if "redis_password" not in secrets.branch:
+        return []
+    redis = config.shared["redis"]
+    assert redis.admin_password is not None
+    names = branch.names
+    job = f"{config.app}-{branch.slug}-redis"
+    argv = commands.redis_job(
+        request.target,
+        script=commands.ENSURE_REDIS_USER,
+        name=job,
+        image=redis.image,
+        network=config.shared_names.network,
+        host=config.shared_names.service("redis"),
+        admin_secret=secrets.shared[redis.admin_password].swarm_name,
+        user_secret=secrets.branch["redis_password"].swarm_name,
+        user=names.role,
+        prefix=names.redis_prefix,
+        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+    )
+    return [
+        Step(
+            "databases",
+            f"ensure Redis user {names.role} for keys {names.redis_prefix}*",
+            (RunJob(tuple(argv), job, config.gate.timeout),),
+            "a one-shot job on the shared network; the user can touch no other branch's keys "
+            "and run no @dangerous command (FLUSHALL, KEYS, CONFIG, ...)",
+        )
+    ]
+
+
+def _postgres_steps(
+    config: Config, branch: Branch, secrets: BranchSecrets, request: Request
+) -> list[Step]:
     if "pg_password" not in secrets.branch or "postgres" not in config.shared:
         return []
     postgres = config.shared["postgres"]

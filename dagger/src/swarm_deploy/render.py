@@ -131,8 +131,11 @@ def wiring(
     if "redis" in service.uses:
         env |= {
             "REDIS_URL": f"redis://{relay}:{DATA_PORTS['redis']}/0",
+            "REDIS_USER": names.role,
             "REDIS_PREFIX": names.redis_prefix,
+            "REDIS_PASSWORD_FILE": "/run/secrets/redis_password",
         }
+        mounted += ["redis_password"] if "redis_password" in secrets.branch else []
     return Wiring({**env, **service.env}, tuple(mounted))
 
 

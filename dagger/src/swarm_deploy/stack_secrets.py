@@ -17,7 +17,7 @@ from swarm_deploy.secrets import SecretValue
 
 UNRESOLVED = "unresolved"
 # Per-branch credentials derived from a shared admin secret: key -> shared kind.
-DERIVED = {"pg_password": "postgres", "mongo_password": "mongo"}
+DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
 
 
 @dataclass(frozen=True)

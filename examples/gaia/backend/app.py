@@ -1,6 +1,7 @@
 """gaia backend: a stdlib HTTP service that says which colour, version and database it is.
 
 GET /health, /api/health  200 "ok" (or GAIA_HEALTH_STATUS, to rehearse a bad release)
+GET /api/visits           INCR <REDIS_PREFIX>visits as the branch's Redis user: {"visits": n}
 GET /, /api/...           JSON: app, branch, colour, version, database, whether the
                           database password was read (never the password itself)
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PORT = int(os.environ.get("PORT", "8000"))
 HEALTH_STATUS = int(os.environ.get("GAIA_HEALTH_STATUS", "200"))
@@ -36,6 +39,31 @@ def read_secret(env_var: str) -> str | None:
 
 
 DB_PASSWORD = read_secret("PGPASSWORD_FILE")
+REDIS_PASSWORD = read_secret("REDIS_PASSWORD_FILE")
+
+
+class RedisError(Exception):
+    """Redis answered with an error (or not at all)."""
+
+
+def redis(*command: str) -> bytes:
+    """One command as the branch's Redis user, on a fresh connection (RESP, stdlib only)."""
+    url = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    auth = ("AUTH", os.environ.get("REDIS_USER", "default"), REDIS_PASSWORD or "")
+    try:
+        with socket.create_connection((url.hostname, url.port or 6379), timeout=3) as conn:
+            stream = conn.makefile("rwb")
+            for args in (auth, command):
+                encoded = [arg.encode() for arg in args]
+                stream.write(b"*%d\r\n" % len(encoded))
+                stream.write(b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in encoded))
+                stream.flush()
+                reply = stream.readline().rstrip(b"\r\n")
+                if not reply or reply.startswith(b"-"):
+                    raise RedisError(reply[1:].decode(errors="replace") or "no reply")
+    except OSError as exc:
+        raise RedisError(str(exc)) from None
+    return reply[1:]
 
 INFO = {
     "app": os.environ.get("APP_NAME", "gaia"),
@@ -46,7 +74,9 @@ INFO = {
     "database": os.environ.get("PGDATABASE", ""),
     "database_user": os.environ.get("PGUSER", ""),
     "database_password_loaded": DB_PASSWORD is not None,
+    "redis_user": os.environ.get("REDIS_USER", ""),
     "redis_prefix": os.environ.get("REDIS_PREFIX", ""),
+    "redis_password_loaded": REDIS_PASSWORD is not None,
 }
 
 
@@ -58,6 +88,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.path in ("/health", "/api/health"):
             status = HEALTH_STATUS if self.path == "/health" else API_HEALTH_STATUS
             self._send(status, b"ok\n" if status == 200 else b"unhealthy\n", "text/plain")
+        elif self.path == "/api/visits":
+            try:
+                body, status = {"visits": int(redis("INCR", f"{INFO['redis_prefix']}visits"))}, 200
+            except RedisError as exc:
+                body, status = {"error": f"redis: {exc}"}, 503
+            self._send(status, json.dumps(body).encode() + b"\n", "application/json")
         else:
             self._send(
                 200, json.dumps({**INFO, "path": self.path}).encode() + b"\n", "application/json"
