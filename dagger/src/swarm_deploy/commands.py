@@ -6,7 +6,8 @@ docker as `--host` so that every command shows where it goes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from swarm_deploy.config import Image
 
@@ -150,37 +151,6 @@ echo "dropped $* and role $role"
 """
 
 
-def postgres_job(
-    target: str,
-    *,
-    script: str,
-    name: str,
-    image: str,
-    network: str,
-    host: str,
-    admin_secret: str,
-    role: str,
-    databases: list[str],
-    labels: Mapping[str, str],
-    role_secret: str | None = None,
-) -> list[str]:
-    """A psql script (ENSURE_DATABASES, DROP_DATABASES) run as the shared PostgreSQL's
-    superuser, with the role and the databases as its arguments."""
-    secrets = {"postgres_admin": admin_secret}
-    if role_secret is not None:
-        secrets["pg_password"] = role_secret
-    return run_job(
-        target,
-        name=name,
-        image=image,
-        command=["sh", "-c", script, "postgres-job", role, *databases],
-        networks=[network],
-        secrets=secrets,
-        env={"PGHOST": host},
-        labels=labels,
-    )
-
-
 # Redis: each branch a user whose keys and channels are its prefix only; no command that
 # could touch another branch's data (FLUSHALL, KEYS, CONFIG, ... are all @dangerous).
 # Passwords never reach an argv: the admin's through REDISCLI_AUTH, the branch's (hex,
@@ -211,8 +181,25 @@ echo "dropped the keys $prefix* and user $user"
 """
 
 
-def redis_job(
+@dataclass(frozen=True)
+class DataAccess:
+    """How a job reaches a shared data service: the variable naming its host, and where
+    the admin's and the branch's passwords are mounted (/run/secrets/<key>)."""
+
+    host_env: str
+    admin_key: str
+    branch_key: str
+
+
+DATA_ACCESS = {
+    "postgres": DataAccess("PGHOST", "postgres_admin", "pg_password"),
+    "redis": DataAccess("REDIS_HOST", "redis_admin", "redis_password"),
+}
+
+
+def data_job(
     target: str,
+    kind: str,
     *,
     script: str,
     name: str,
@@ -220,24 +207,24 @@ def redis_job(
     network: str,
     host: str,
     admin_secret: str,
-    user: str,
-    prefix: str,
+    args: Sequence[str],
     labels: Mapping[str, str],
-    user_secret: str | None = None,
+    branch_secret: str | None = None,
 ) -> list[str]:
-    """A redis-cli script (ENSURE_REDIS_USER, DROP_REDIS_USER) run as the shared Redis's
-    default user, with the branch's user and key prefix as its arguments."""
-    secrets = {"redis_admin": admin_secret}
-    if user_secret is not None:
-        secrets["redis_password"] = user_secret
+    """A script (ENSURE_DATABASES, DROP_DATABASES, ENSURE_REDIS_USER, DROP_REDIS_USER)
+    run as a shared data service's admin, with the branch's names as its arguments."""
+    access = DATA_ACCESS[kind]
+    secrets = {access.admin_key: admin_secret}
+    if branch_secret is not None:
+        secrets[access.branch_key] = branch_secret
     return run_job(
         target,
         name=name,
         image=image,
-        command=["sh", "-c", script, "redis-job", user, prefix],
+        command=["sh", "-c", script, f"{kind}-job", *args],
         networks=[network],
         secrets=secrets,
-        env={"REDIS_HOST": host},
+        env={access.host_env: host},
         labels=labels,
     )
 

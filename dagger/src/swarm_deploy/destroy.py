@@ -14,10 +14,12 @@ from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import BranchNotAllowedError, TargetError
 from swarm_deploy.gate import parse_time
-from swarm_deploy.plan import LABEL, RemoveIfPresent, RunJob, Step, WaitGone, run
+from swarm_deploy.plan import LABEL, RemoveIfPresent, Step, WaitGone, data_job, run
 from swarm_deploy.runner import Reporter, Runner
 
 STOP_TIMEOUT = 90.0
+# the shared data services whose per-branch data --drop-data removes, and how
+DROP_SCRIPTS = {"postgres": commands.DROP_DATABASES, "redis": commands.DROP_REDIS_USER}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
         for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug})
     )
     admins = {}
-    for kind in DROPPABLE:
+    for kind in DROP_SCRIPTS:
         service = config.shared.get(kind)
         if service is None or service.admin_password is None:
             continue
@@ -82,58 +84,25 @@ def destroy_plan(
     return steps
 
 
-# the shared data services whose per-branch data --drop-data removes
-DROPPABLE = ("postgres", "redis")
-
-
 def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remains) -> list[Step]:
-    names = branch.names
-    labels = {f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug}
     missing = [
-        kind for kind in DROPPABLE if kind in config.shared and kind not in remains.admin_secrets
+        kind for kind in DROP_SCRIPTS if kind in config.shared and kind not in remains.admin_secrets
     ]
     if missing:
         raise TargetError(
             f"--drop-data: the admin secret of the shared {', '.join(missing)} is not on the "
             "target, so the branch's data cannot be dropped; is the shared stack deployed?"
         )
-    steps = []
-    if "postgres" in config.shared:
-        postgres = config.shared["postgres"]
-        job = f"{config.app}-{branch.slug}-db"
-        argv = commands.postgres_job(
-            target,
-            script=commands.DROP_DATABASES,
-            name=job,
-            image=postgres.image,
-            network=config.shared_names.network,
-            host=config.shared_names.service("postgres"),
-            admin_secret=remains.admin_secrets["postgres"],
-            role=names.role,
-            databases=[names.database(db) for db in postgres.databases],
-            labels=labels,
-        )
-        steps.append(Step("data", f"drop the databases and role of {branch.slug}", (
-            RunJob(tuple(argv), job, config.gate.timeout),
-        )))  # fmt: skip
-    if "redis" in config.shared:
-        job = f"{config.app}-{branch.slug}-redis"
-        argv = commands.redis_job(
-            target,
-            script=commands.DROP_REDIS_USER,
-            name=job,
-            image=config.shared["redis"].image,
-            network=config.shared_names.network,
-            host=config.shared_names.service("redis"),
-            admin_secret=remains.admin_secrets["redis"],
-            user=names.role,
-            prefix=names.redis_prefix,
-            labels=labels,
-        )
-        steps.append(Step("data", f"drop the Redis keys {names.redis_prefix}* and user", (
-            RunJob(tuple(argv), job, config.gate.timeout),
-        )))  # fmt: skip
-    return steps
+    titles = {
+        "postgres": f"drop the databases and role of {branch.slug}",
+        "redis": f"drop the Redis keys {branch.names.redis_prefix}* and user",
+    }
+    jobs = {
+        kind: data_job(config, branch, target, kind, script, remains.admin_secrets[kind])
+        for kind, script in DROP_SCRIPTS.items()
+        if kind in config.shared
+    }
+    return [Step("data", titles[kind], (job,)) for kind, job in jobs.items()]
 
 
 @dataclass(frozen=True)

@@ -569,77 +569,76 @@ def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step
 def _database_steps(
     config: Config, branch: Branch, secrets: BranchSecrets, request: Request
 ) -> list[Step]:
-    return [
-        *_postgres_steps(config, branch, secrets, request),
-        *_redis_steps(config, branch, secrets, request),
-    ]
-
-
-def _redis_steps(
-    config: Config, branch: Branch, secrets: BranchSecrets, request: Request
-) -> list[Step]:
-    if "redis_password" not in secrets.branch:
-        return []
-    redis = config.shared["redis"]
-    assert redis.admin_password is not None
     names = branch.names
-    job = f"{config.app}-{branch.slug}-redis"
-    argv = commands.redis_job(
-        request.target,
-        script=commands.ENSURE_REDIS_USER,
-        name=job,
-        image=redis.image,
-        network=config.shared_names.network,
-        host=config.shared_names.service("redis"),
-        admin_secret=secrets.shared[redis.admin_password].swarm_name,
-        user_secret=secrets.branch["redis_password"].swarm_name,
-        user=names.role,
-        prefix=names.redis_prefix,
-        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
-    )
-    return [
-        Step(
-            "databases",
-            f"ensure Redis user {names.role} for keys {names.redis_prefix}*",
-            (RunJob(tuple(argv), job, config.gate.timeout),),
-            "a one-shot job on the shared network; the user can touch no other branch's keys "
-            "and run no @dangerous command (FLUSHALL, KEYS, CONFIG, ...)",
-        )
-    ]
-
-
-def _postgres_steps(
-    config: Config, branch: Branch, secrets: BranchSecrets, request: Request
-) -> list[Step]:
-    if "pg_password" not in secrets.branch or "postgres" not in config.shared:
-        return []
-    postgres = config.shared["postgres"]
-    admin = postgres.admin_password
-    assert admin is not None
-    names = branch.names
-    job = f"{config.app}-{branch.slug}-db"
-    argv = commands.postgres_job(
-        request.target,
-        script=commands.ENSURE_DATABASES,
-        name=job,
-        image=postgres.image,
-        network=config.shared_names.network,
-        host=config.shared_names.service("postgres"),
-        admin_secret=secrets.shared[admin].swarm_name,
-        role_secret=secrets.branch["pg_password"].swarm_name,
-        role=names.role,
-        databases=[names.database(db) for db in postgres.databases],
-        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
-    )
-    return [
-        Step(
-            "databases",
+    steps = []
+    for kind, title, note in (
+        (
+            "postgres",
             f"ensure PostgreSQL role {names.role} and its databases",
-            (RunJob(tuple(argv), job, config.gate.timeout),),
-            "a one-shot job on the shared network (runs on any node); other branches' roles "
-            "cannot connect to these databases",
+            "other branches' roles cannot connect to these databases",
+        ),
+        (
+            "redis",
+            f"ensure Redis user {names.role} for keys {names.redis_prefix}*",
+            "the user can touch no other branch's keys and run no @dangerous command "
+            "(FLUSHALL, KEYS, CONFIG, ...)",
+        ),
+    ):
+        branch_key = commands.DATA_ACCESS[kind].branch_key
+        if branch_key not in secrets.branch:
+            continue  # no service of the branch uses it
+        admin = config.shared[kind].admin_password
+        assert admin is not None
+        job = data_job(
+            config,
+            branch,
+            request.target,
+            kind,
+            ENSURE_SCRIPTS[kind],
+            secrets.shared[admin].swarm_name,
+            secrets.branch[branch_key].swarm_name,
         )
-    ]
+        steps.append(
+            Step("databases", title, (job,), f"a one-shot job on the shared network; {note}")
+        )
+    return steps
+
+
+ENSURE_SCRIPTS = {"postgres": commands.ENSURE_DATABASES, "redis": commands.ENSURE_REDIS_USER}
+
+
+def data_job(
+    config: Config,
+    branch: Branch,
+    target: str,
+    kind: str,
+    script: str,
+    admin_secret: str,
+    branch_secret: str | None = None,
+) -> RunJob:
+    """A one-shot job that runs `script` for the branch against the shared `kind` (postgres:
+    its role and databases; redis: its user and key prefix), as the service's admin."""
+    names = branch.names
+    service = config.shared[kind]
+    if kind == "postgres":
+        name, args = "db", [names.role, *(names.database(db) for db in service.databases)]
+    else:
+        name, args = kind, [names.role, names.redis_prefix]
+    job = f"{config.app}-{branch.slug}-{name}"
+    argv = commands.data_job(
+        target,
+        kind,
+        script=script,
+        name=job,
+        image=service.image,
+        network=config.shared_names.network,
+        host=config.shared_names.service(kind),
+        admin_secret=admin_secret,
+        args=args,
+        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+        branch_secret=branch_secret,
+    )
+    return RunJob(tuple(argv), job, config.gate.timeout)
 
 
 def _edge_steps(
