@@ -403,12 +403,13 @@ def _shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:
                 *(["admin_password"] if needs_password else []),
                 *(["acme_email"] if kind == "traefik" else []),
             ],
-            required=[
-                "image",
-                *(["admin_password"] if needs_password else []),
-                *(["acme_email"] if kind == "traefik" else []),
-            ],
+            required=["image", *(["acme_email"] if kind == "traefik" else [])],
         )
+        if needs_password and "admin_password" not in fields:
+            entry.child("admin_password", None).fail(
+                "is required: the name of a secret (under secrets:) holding the admin "
+                "password; each branch's password is derived from it"
+            )
         result[kind] = SharedService(
             kind=kind,
             image=fields["image"].text(_IMAGE_REF, "should be an image reference like postgres:16"),
