@@ -192,7 +192,8 @@ def test_no_secret_value_shows_anywhere(project: Project) -> None:
     resolved = stack_secrets.resolve(cfg, cfg.branch("feature/scan"), env)
     values = [s.value.reveal().decode() for s in resolved.all() if s.value is not None]
     assert set(SENTINELS.values()) <= set(values)
-    assert len(values) == 4  # the admin password, the branch's derived one, two app secrets
+    # the PostgreSQL and Redis admin passwords, the branch's two derived ones, two app secrets
+    assert len(values) == 6
 
     def cli(*args: str) -> str:
         result = subprocess.run(
@@ -301,10 +302,24 @@ def test_an_ssh_connection_cut_mid_deploy_then_a_rerun_converges(
             project.root, project.env,
         )  # fmt: skip
         until_step(proc, "colour")
-        # every sshd session of the deployer: its ControlMaster and whatever runs in it
-        subprocess.run(["pkill", "-f", "sshd: root@"], check=False)
-        proc.communicate(timeout=300)
-        assert proc.returncode != 0, "the cut was noticed"
+        # every sshd session of the deployer (its ControlMaster and whatever runs in it), for
+        # two seconds of the gate: what is in flight breaks; later commands connect again
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            subprocess.run(["pkill", "-f", "sshd: root@"], check=False)
+            time.sleep(0.1)
+        _, stderr = proc.communicate(timeout=300)
+        if proc.returncode:  # a clear message, never a traceback
+            assert "Traceback" not in stderr, stderr
+            said = [
+                line
+                for line in stderr.splitlines()
+                if line.startswith(("deploy failed:", "error:"))
+            ]
+            assert said, stderr
+            print(f"\nthe deploy whose SSH sessions were cut failed: {said[0]}")
+        else:
+            print("\nthe deploy whose SSH sessions were cut completed (reconnected)")
         rerun = project.deploy("develop", "cut1", "--host", testbed.ssh_target)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert answers(PORTS["develop"]).json()["version"] == "cut1"

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,11 +119,29 @@ class Swarm:
                 "there and, for ssh://, that `ssh` to it works without a prompt"
             ) from None
 
-    def _call(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return call(*args, **kwargs)
-        except APIError as exc:
-            raise TargetError(f"{what} failed on {self.target}: {exc.explanation or exc}") from None
+    def _call(
+        self, what: str, call: Any, *args: Any, missing_ok: bool = False, **kwargs: Any
+    ) -> Any:
+        """One Engine API call (reads and removals: safe to repeat); its failures become
+        TargetErrors that say what to do. A dropped connection is retried once, on a new
+        one. `missing_ok`: what the call names is not there, and that is fine (None)."""
+        lost: Exception | None = None
+        for _ in range(2):
+            try:
+                return call(*args, **kwargs)
+            except APIError as exc:
+                if missing_ok and isinstance(exc, NotFound):
+                    return None
+                raise TargetError(
+                    f"{what} failed on {self.target}: {exc.explanation or exc}"
+                ) from None
+            except (DockerException, OSError) as exc:  # requests' connection errors are OSErrors
+                lost = exc
+                time.sleep(1)
+        raise TargetError(
+            f"lost the connection to {self.target} while {what} ({lost}); run the same "
+            "command again: it picks up from what the target holds"
+        )
 
     @property
     def info(self) -> Json:
@@ -150,12 +169,9 @@ class Swarm:
         return self.services({"com.docker.stack.namespace": stack})
 
     def service(self, name: str) -> Json | None:
-        try:
-            result: Json = self.api.inspect_service(name)  # type: ignore[no-untyped-call]
-        except NotFound:
-            return None
-        except APIError as exc:
-            raise TargetError(f"inspecting {name} failed: {exc.explanation or exc}") from None
+        result: Json | None = self._call(
+            f"inspecting {name}", self.api.inspect_service, name, missing_ok=True
+        )
         return result
 
     def tasks(self, service_ids: Sequence[str]) -> list[Json]:
@@ -214,12 +230,7 @@ class Swarm:
         return result
 
     def remove_service(self, name: str) -> None:
-        try:
-            self.api.remove_service(name)  # type: ignore[no-untyped-call]
-        except NotFound:
-            return
-        except APIError as exc:
-            raise TargetError(f"removing {name} failed: {exc.explanation or exc}") from None
+        self._call(f"removing {name}", self.api.remove_service, name, missing_ok=True)
 
     def service_logs(self, service_id: str, tail: int = 20) -> str:
         try:
