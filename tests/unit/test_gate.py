@@ -50,6 +50,29 @@ def test_a_failed_task_of_the_current_spec_fails_at_once() -> None:
     assert verdict.failure == "a: task.1 failed: task: non-zero exit (3) (exit code 3)"
 
 
+GLITCH = (
+    "starting container failed: unable to remount dir as readonly: mount tmpfs:/var/lib/docker/"
+    "containers/0e4b/mounts/secrets, flags: 0x21, data: uid=0,gid=0: device or resource busy"
+)
+
+
+def test_one_engine_glitch_is_waited_out_a_second_is_a_failure() -> None:
+    once = gate.judge_services([service("a", 1, 2)], [task("a", "failed", err=GLITCH, code=128)])
+    assert once == gate.Verdict(False, None, "a 1/2")
+    twice = [task("a", "failed", err=GLITCH, code=128)] * 2
+    verdict = gate.judge_services([service("a", 1, 2)], twice)
+    assert verdict.failure == f"a: task.1 failed: {GLITCH} (exit code 128)"
+
+
+def test_a_real_failure_beside_a_glitch_is_the_one_reported() -> None:
+    tasks = [
+        task("a", "failed", err=GLITCH, code=128),
+        task("a", "failed", err="task: non-zero exit (3)", code=3),
+    ]
+    verdict = gate.judge_services([service("a", 0, 2)], tasks)
+    assert verdict.failure == "a: task.1 failed: task: non-zero exit (3) (exit code 3)"
+
+
 def test_a_failed_task_from_before_the_update_is_history() -> None:
     tasks = [task("a", "failed", created=EARLIER, err="old crash", code=1)]
     assert gate.judge_services([service("a", 2, 2)], tasks).done

@@ -17,6 +17,10 @@ from swarm_deploy.engine import Json
 
 FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
 BAD_UPDATES = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
+# Engine-side failures that say nothing about the release and that Swarm's next task gets
+# past: moby/moby#48783, the secrets tmpfs cannot be remounted read-only ("device or
+# resource busy"). One per service is waited out; a second is a failure like any other.
+TRANSIENT_ENGINE_ERRORS = ("unable to remount dir as readonly",)
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,17 @@ def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
             message = update.get("Message") or "no message"
             return Verdict(False, f"{name}: update {update['State']} ({message})", name)
         since = parse_time(service["UpdatedAt"])
-        for task in tasks:
-            if (
-                task.get("ServiceID") == service["ID"]
-                and task.get("Status", {}).get("State") in FAILED_STATES
-                and parse_time(task["CreatedAt"]) >= since
-            ):
-                return Verdict(False, f"{name}: {describe_task(task)}", name)
+        failed = [
+            task
+            for task in tasks
+            if task.get("ServiceID") == service["ID"]
+            and task.get("Status", {}).get("State") in FAILED_STATES
+            and parse_time(task["CreatedAt"]) >= since
+        ]
+        glitches = [task for task in failed if _engine_glitch(task)]
+        if len(failed) > len(glitches) or len(glitches) > 1:
+            first = next((t for t in failed if not _engine_glitch(t)), failed[0])
+            return Verdict(False, f"{name}: {describe_task(first)}", name)
         counts = service.get("ServiceStatus") or {}
         running, desired = counts.get("RunningTasks", 0), counts.get("DesiredTasks", 0)
         if update.get("State") == "updating" or running < desired:
@@ -78,6 +86,11 @@ def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
             waiting.append(f"{name} {running}/{desired}{shown}")
     status = ", ".join(waiting) or "all tasks running"
     return Verdict(not waiting, None, status)
+
+
+def _engine_glitch(task: Json) -> bool:
+    error = task.get("Status", {}).get("Err") or ""
+    return any(text in error for text in TRANSIENT_ENGINE_ERRORS)
 
 
 def judge_job(tasks: Sequence[Json]) -> Verdict:

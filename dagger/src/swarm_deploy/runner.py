@@ -129,6 +129,20 @@ class Runner:
             )
 
     def run_job(self, action: RunJob) -> None:
+        """Run a one-shot job to completion; a job whose container the engine could not
+        start (gate.TRANSIENT_ENGINE_ERRORS: it never ran) is run once more."""
+        for attempt in (1, 2):
+            verdict, logs = self._run_job_once(action)
+            if verdict.done:
+                return
+            glitch = any(t in (verdict.failure or "") for t in gate.TRANSIENT_ENGINE_ERRORS)
+            if not (glitch and attempt == 1):
+                what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
+                raise DeployError(f"job {action.job} failed: {what}\n{logs}")
+            self.reporter.note(f"job {action.job}: the engine could not start it; once more")
+
+    def _run_job_once(self, action: RunJob) -> tuple[gate.Verdict, str]:
+        """The job's verdict, and its last log lines when it did not complete."""
         self.remove_service_and_wait(action.job)
         self.executor.run(action.argv)
         try:
@@ -140,10 +154,8 @@ class Runner:
                 clock=self.clock,
                 on_status=self.reporter.status,
             )
-            if not verdict.done:
-                logs = self.swarm.service_logs(job_id).strip()
-                what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
-                raise DeployError(f"job {action.job} failed: {what}\n{logs}")
+            logs = "" if verdict.done else self.swarm.service_logs(job_id).strip()
+            return verdict, logs
         finally:
             self.swarm.remove_service(action.job)
             self.swarm.remove_containers({"com.docker.swarm.service.name": action.job})
