@@ -196,7 +196,7 @@ class Deployer(Runner):
         steps = self.plan.steps
         try:
             numbered = enumerate(steps, start=1)
-            for shared, run in groupby(numbered, key=lambda numbered: numbered[1].phase == SHARED):
+            for shared, run in groupby(numbered, key=lambda item: item[1].phase == SHARED):
                 with self._holding_shared_lock() if shared else nullcontext():
                     for number, step in run:
                         new_colour_deployed = new_colour_deployed or step.phase == "colour"
@@ -227,10 +227,10 @@ class Deployer(Runner):
         """While steps change what every branch uses, other deploys wait for them."""
         waiting: list[str] = []
 
-        def note_once(holder: str) -> None:
+        def note_once(message: str) -> None:
             if not waiting:
-                waiting.append(holder)
-                self.reporter.note(holder)
+                waiting.append(message)
+                self.reporter.note(message)
 
         with self.shared_lock.held(
             SHARED_LOCK_WAIT, self.project.config.lock.stale_after, self.break_stale, note_once
