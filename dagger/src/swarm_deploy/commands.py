@@ -183,17 +183,24 @@ echo "dropped the keys $prefix* and user $user"
 
 @dataclass(frozen=True)
 class DataAccess:
-    """How a job reaches a shared data service: the variable naming its host, and where
-    the admin's and the branch's passwords are mounted (/run/secrets/<key>)."""
+    """How a job reaches a shared data service: the variable naming its host, where the
+    admin's and the branch's passwords are mounted (/run/secrets/<key>), and the scripts
+    that make (deploy) and remove (destroy --drop-data) the branch's part of it."""
 
     host_env: str
     admin_key: str
     branch_key: str
+    ensure: str
+    drop: str
 
 
 DATA_ACCESS = {
-    "postgres": DataAccess("PGHOST", "postgres_admin", "pg_password"),
-    "redis": DataAccess("REDIS_HOST", "redis_admin", "redis_password"),
+    "postgres": DataAccess(
+        "PGHOST", "postgres_admin", "pg_password", ENSURE_DATABASES, DROP_DATABASES
+    ),
+    "redis": DataAccess(
+        "REDIS_HOST", "redis_admin", "redis_password", ENSURE_REDIS_USER, DROP_REDIS_USER
+    ),
 }
 
 

@@ -18,8 +18,6 @@ from swarm_deploy.plan import LABEL, RemoveIfPresent, Step, WaitGone, data_job, 
 from swarm_deploy.runner import Reporter, Runner
 
 STOP_TIMEOUT = 90.0
-# the shared data services whose per-branch data --drop-data removes, and how
-DROP_SCRIPTS = {"postgres": commands.DROP_DATABASES, "redis": commands.DROP_REDIS_USER}
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
         for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug})
     )
     admins = {}
-    for kind in DROP_SCRIPTS:
+    for kind in commands.DATA_ACCESS:
         service = config.shared.get(kind)
         if service is None or service.admin_password is None:
             continue
@@ -86,7 +84,9 @@ def destroy_plan(
 
 def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remains) -> list[Step]:
     missing = [
-        kind for kind in DROP_SCRIPTS if kind in config.shared and kind not in remains.admin_secrets
+        kind
+        for kind in commands.DATA_ACCESS
+        if kind in config.shared and kind not in remains.admin_secrets
     ]
     if missing:
         raise TargetError(
@@ -98,8 +98,8 @@ def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remai
         "redis": f"drop the Redis keys {branch.names.redis_prefix}* and user",
     }
     jobs = {
-        kind: data_job(config, branch, target, kind, script, remains.admin_secrets[kind])
-        for kind, script in DROP_SCRIPTS.items()
+        kind: data_job(config, branch, target, kind, access.drop, remains.admin_secrets[kind])
+        for kind, access in commands.DATA_ACCESS.items()
         if kind in config.shared
     }
     return [Step("data", titles[kind], (job,)) for kind, job in jobs.items()]

@@ -584,8 +584,8 @@ def _database_steps(
             "(FLUSHALL, KEYS, CONFIG, ...)",
         ),
     ):
-        branch_key = commands.DATA_ACCESS[kind].branch_key
-        if branch_key not in secrets.branch:
+        access = commands.DATA_ACCESS[kind]
+        if access.branch_key not in secrets.branch:
             continue  # no service of the branch uses it
         admin = config.shared[kind].admin_password
         assert admin is not None
@@ -594,17 +594,14 @@ def _database_steps(
             branch,
             request.target,
             kind,
-            ENSURE_SCRIPTS[kind],
+            access.ensure,
             secrets.shared[admin].swarm_name,
-            secrets.branch[branch_key].swarm_name,
+            secrets.branch[access.branch_key].swarm_name,
         )
         steps.append(
             Step("databases", title, (job,), f"a one-shot job on the shared network; {note}")
         )
     return steps
-
-
-ENSURE_SCRIPTS = {"postgres": commands.ENSURE_DATABASES, "redis": commands.ENSURE_REDIS_USER}
 
 
 def data_job(
