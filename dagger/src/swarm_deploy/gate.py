@@ -65,10 +65,9 @@ def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
             and task.get("Status", {}).get("State") in FAILED_STATES
             and parse_time(task["CreatedAt"]) >= since
         ]
-        glitches = [task for task in failed if _engine_glitch(task)]
-        if len(failed) > len(glitches) or len(glitches) > 1:
-            first = next((t for t in failed if not _engine_glitch(t)), failed[0])
-            return Verdict(False, f"{name}: {describe_task(first)}", name)
+        real = [task for task in failed if not engine_glitch(task.get("Status", {}).get("Err"))]
+        if real or len(failed) > 1:
+            return Verdict(False, f"{name}: {describe_task((real or failed)[0])}", name)
         counts = service.get("ServiceStatus") or {}
         running, desired = counts.get("RunningTasks", 0), counts.get("DesiredTasks", 0)
         if update.get("State") == "updating" or running < desired:
@@ -88,9 +87,9 @@ def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
     return Verdict(not waiting, None, status)
 
 
-def _engine_glitch(task: Json) -> bool:
-    error = task.get("Status", {}).get("Err") or ""
-    return any(text in error for text in TRANSIENT_ENGINE_ERRORS)
+def engine_glitch(error: str | None) -> bool:
+    """Whether a task's error is one of TRANSIENT_ENGINE_ERRORS (its container never ran)."""
+    return any(text in (error or "") for text in TRANSIENT_ENGINE_ERRORS)
 
 
 def judge_job(tasks: Sequence[Json]) -> Verdict:

@@ -135,8 +135,7 @@ class Runner:
             verdict, logs = self._run_job_once(action)
             if verdict.done:
                 return
-            glitch = any(t in (verdict.failure or "") for t in gate.TRANSIENT_ENGINE_ERRORS)
-            if not (glitch and attempt == 1):
+            if not (gate.engine_glitch(verdict.failure) and attempt == 1):
                 what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
                 raise DeployError(f"job {action.job} failed: {what}\n{logs}")
             self.reporter.note(f"job {action.job}: the engine could not start it; once more")
