@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,9 +68,11 @@ class BranchStatus:
         }
 
 
-def health(swarm: Swarm, services: list[Json]) -> tuple[ServiceHealth, ...]:
-    """Task counts of each service, and the nodes its running tasks are on."""
-    hostnames = {n["ID"]: n["Description"]["Hostname"] for n in swarm.nodes()}
+def health(
+    swarm: Swarm, services: list[Json], hostnames: Mapping[str, str]
+) -> tuple[ServiceHealth, ...]:
+    """Task counts of each service, and the nodes (by `hostnames`, node ID -> hostname)
+    its running tasks are on."""
     tasks = swarm.tasks([s["ID"] for s in services])
     found = []
     for service in sorted(services, key=lambda s: s["Spec"]["Name"]):
@@ -92,7 +95,7 @@ def health(swarm: Swarm, services: list[Json]) -> tuple[ServiceHealth, ...]:
     return tuple(found)
 
 
-def branch_status(swarm: Swarm, app: str, edge: Json) -> BranchStatus:
+def branch_status(swarm: Swarm, app: str, edge: Json, hostnames: Mapping[str, str]) -> BranchStatus:
     labels: dict[str, str] = edge["Spec"].get("Labels") or {}
     slug = labels.get(f"{LABEL}.slug", "")
     live = labels.get(f"{LABEL}.live-colour")
@@ -113,16 +116,19 @@ def branch_status(swarm: Swarm, app: str, edge: Json) -> BranchStatus:
         images={
             k.removeprefix(image_prefix): v for k, v in labels.items() if k.startswith(image_prefix)
         },
-        services=health(swarm, [edge, *stack_services]),
+        services=health(swarm, [edge, *stack_services], hostnames),
         ports=ports,
     )
 
 
 def read(swarm: Swarm, app: str) -> tuple[list[BranchStatus], tuple[ServiceHealth, ...]]:
     """Every branch of `app` on the target (by its edge service), and the shared stack."""
+    hostnames = {n["ID"]: n["Description"]["Hostname"] for n in swarm.nodes()}
     edges = swarm.services({f"{LABEL}.app": app, f"{LABEL}.service": "nginx"})
-    branches = sorted((branch_status(swarm, app, e) for e in edges), key=lambda b: b.branch)
-    shared = health(swarm, swarm.stack_services(SharedNames(app).stack))
+    branches = sorted(
+        (branch_status(swarm, app, e, hostnames) for e in edges), key=lambda b: b.branch
+    )
+    shared = health(swarm, swarm.stack_services(SharedNames(app).stack), hostnames)
     return branches, shared
 
 
