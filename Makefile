@@ -11,17 +11,24 @@ DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD
 	GAIA_REDIS_ADMIN_PASSWORD=demo-only \
 	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
 
-.PHONY: help venv tools testbed lint test test-unit test-tools test-engine demo bench plan golden clean
+.PHONY: help venv lock tools testbed lint test test-unit test-tools test-engine demo bench plan golden clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
+PIP := $(BIN)/pip --quiet --disable-pip-version-check
+
+# pip 25.1 is the first to install a [dependency-groups] group (--group)
 $(BIN)/swarm-deploy: dagger/pyproject.toml dagger/constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c dagger/constraints.txt -e './dagger[test]'
+	$(PIP) install pip==26.3
+	$(PIP) install -c dagger/constraints.txt -e ./dagger --group dagger/pyproject.toml:dev
 	touch $@
 
 venv: $(BIN)/swarm-deploy ## the virtualenv with the package and its test tools
+
+lock: ## after editing dagger/pyproject.toml: dagger/uv.lock as the engine writes it, and constraints.txt
+	scripts/dagger-sdk lock
 
 tools: ## nginx and promtool, the validators the tests run (apt; needs root or sudo)
 	scripts/install-tools

@@ -250,9 +250,11 @@ class SwarmDeploy:
             .with_workdir(WORKDIR)
             .with_exec(["apt-get", "update", "-qq"])
             .with_exec(["apt-get", "install", "-qq", "-y", "--no-install-recommends", "git"])
-            .with_exec(
-                ["pip", "install", "--quiet", "-c", "dagger/constraints.txt", "./dagger[test]"]
-            )
+            .with_exec(["pip", "install", "--quiet", "pip==26.3"])  # the first with --group: 25.1
+            .with_exec([
+                "pip", "install", "--quiet", "-c", "dagger/constraints.txt", "./dagger",
+                "--group", "dagger/pyproject.toml:dev",
+            ])
             .with_exec(["python", "-m", "pytest", "-q", "tests/unit", "tests/dagger"])
             .stdout()
         )  # fmt: skip
