@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from swarm_deploy import config
-from swarm_deploy.errors import BranchNotAllowedError, ConfigError
+from swarm_deploy.errors import BranchNotAllowedError, ConfigError, HostConflictError
 from tests.conftest import EXAMPLE_CONFIG
 
 CASES = sorted((Path(__file__).parent / "config_cases").glob("*.yml"))
@@ -98,6 +98,32 @@ def test_a_branch_no_rule_allows_is_refused_with_the_rules(example: config.Confi
     assert "'hotfix/now' matches no rule" in message
     for rule in ("main", "develop", "feature-*", "feature/*"):
         assert f"  - {rule}\n" in message
+
+
+@pytest.mark.parametrize(
+    ("branch", "holder"),
+    [
+        ("preview/www", "branch rule 'main'"),
+        ("preview/develop", "branch rule 'develop'"),
+        ("preview/grafana", "the shared grafana"),
+    ],
+)
+def test_a_branch_cannot_take_a_host_another_rule_or_the_shared_stack_holds(
+    branch: str, holder: str
+) -> None:
+    example = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    example["branches"].append({"match": "preview/*", "host": "{1}"})
+    cfg = config.parse(yaml.safe_dump(example))
+    label = branch.removeprefix("preview/")
+    with pytest.raises(HostConflictError) as caught:
+        cfg.branch(branch)
+    assert str(caught.value) == (
+        f"branch '{branch}' would be served at {label}.gaia.example.com, which belongs to "
+        f"{holder}; change the host of rule 'preview/*' in the config so that its branches "
+        "cannot take that name"
+    )
+    assert cfg.branch("preview/docs").host == "docs.gaia.example.com"
+    assert cfg.branch("main").host == "www.gaia.example.com"
 
 
 def test_durations_accept_units_and_numbers() -> None:

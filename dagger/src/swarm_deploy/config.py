@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from swarm_deploy import naming
 from swarm_deploy._reader import Node, parse_yaml
-from swarm_deploy.errors import BranchNotAllowedError, ConfigError
+from swarm_deploy.errors import BranchNotAllowedError, ConfigError, HostConflictError
 from swarm_deploy.secrets import SecretSource
 
 T = TypeVar("T")
@@ -99,6 +99,13 @@ class BranchRule:
     production: bool = False
     protected: bool = False
     port: int | None = None
+    # its deploys may change the shared stack (default: the production rule's)
+    shared: bool = False
+
+    @property
+    def fixed_host(self) -> bool:
+        """The host is the same for every branch of the rule: no placeholder in it."""
+        return _HOST_FIELDS.search(self.host) is None
 
     def captures(self, branch: str) -> tuple[str, ...] | None:
         """The text each `*` matched, or None when the branch does not match."""
@@ -198,23 +205,50 @@ class Config:
     def image_repository(self, image: str) -> str:
         return f"{self.registry}/{self.app}-{image}"
 
+    @property
+    def shared_hosts(self) -> Mapping[str, str]:
+        """Host names the shared stack serves through Traefik, by service."""
+        if "traefik" in self.shared and "grafana" in self.shared:
+            return {"grafana": f"grafana.{self.domain}"}
+        return {}
+
+    def claimed_hosts(self) -> dict[str, str]:
+        """Host -> who holds it whatever branches are live: the shared stack's services, and
+        each rule with a fixed host."""
+        claimed = {host: f"the shared {kind}" for kind, host in self.shared_hosts.items()}
+        for rule in self.branches:
+            if rule.fixed_host:
+                claimed.setdefault(self._host(rule, {}), f"branch rule '{rule.match}'")
+        return claimed
+
     def branch(self, name: str) -> Branch:
-        """The branch as the first matching rule allows it; an error lists the rules."""
+        """The branch as the first matching rule allows it; an error lists the rules, or
+        names who already holds the host the rule gives it."""
         names = naming.BranchNames.derive(self.app, name, self.slug_budget)
         for rule in self.branches:
             captures = rule.captures(name)
-            if captures is not None:
-                return Branch(names, rule, self._host(rule, names, captures))
+            if captures is None:
+                continue
+            values = {"slug": names.slug, **{str(i + 1): c for i, c in enumerate(captures)}}
+            branch = Branch(names, rule, self._host(rule, values))
+            holder = None if rule.fixed_host else self.claimed_hosts().get(branch.host)
+            if holder is not None:
+                raise HostConflictError(
+                    f"branch {name!r} would be served at {branch.host}, which belongs to "
+                    f"{holder}; change the host of rule '{rule.match}' in the config so that "
+                    "its branches cannot take that name"
+                )
+            return branch
         rules = "\n".join(f"  - {r.match}" for r in self.branches)
         raise BranchNotAllowedError(
             f"branch {name!r} matches no rule under 'branches' in the config:\n{rules}\n"
             "deploy one of those, or add a rule for it"
         )
 
-    def _host(self, rule: BranchRule, names: naming.BranchNames, captures: tuple[str, ...]) -> str:
+    def _host(self, rule: BranchRule, values: Mapping[str, str]) -> str:
+        """`values`: the branch's slug and what each `*` of the rule matched."""
         if rule.host == "@":
             return self.domain
-        values = {"slug": names.slug, **{str(i + 1): c for i, c in enumerate(captures)}}
         label = _HOST_FIELDS.sub(lambda m: values[m.group(1)], rule.host)
         # a label that is not already a valid DNS label is folded and hashed like a branch
         label = label if naming.is_dns_label(label) else naming.slug(label)
@@ -279,6 +313,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         lock=_opt(top, "lock", _lock, Lock()),
         root=root,
     )
+    _check_fixed_hosts(config, top["branches"])
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
             f"'{config.app}' with the longest service, database and secret names leaves "
@@ -286,6 +321,19 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
             f"{naming.MIN_SLUG_BUDGET} are needed); shorten the app name or those names"
         )
     return config
+
+
+def _check_fixed_hosts(config: Config, rules: Node) -> None:
+    """A fixed host is one branch's: no other rule's, and none the shared stack serves."""
+    holders = {host: f"the shared {kind}" for kind, host in config.shared_hosts.items()}
+    for index, rule in enumerate(config.branches):
+        if not rule.fixed_host:
+            continue
+        host = config._host(rule, {})
+        if host in holders:
+            node = rules.child(str(index), None).child("host", rule.host)
+            node.fail(f"gives {host}, which {holders[host]} already has; choose another host")
+        holders[host] = f"rule '{rule.match}'"
 
 
 def _opt(fields: Mapping[str, Node], key: str, read: Callable[[Node], T], default: T) -> T:
@@ -438,7 +486,8 @@ def _branches(node: Node) -> tuple[BranchRule, ...]:
     rules: list[BranchRule] = []
     for item in node.items():
         fields = item.mapping(
-            allowed=("match", "host", "production", "protected", "port"), required=("match",)
+            allowed=("match", "host", "production", "protected", "port", "shared"),
+            required=("match",),
         )
         match = fields["match"].text()
         literal = match.replace("*", "x")
@@ -461,12 +510,16 @@ def _branches(node: Node) -> tuple[BranchRule, ...]:
         production = _opt(fields, "production", Node.boolean, False)
         protected = _opt(fields, "protected", Node.boolean, production)
         port = _opt(fields, "port", lambda n: n.integer(1, 65535), None)
-        if port is not None and "*" in match:
-            fields["port"].fail(
-                f"a published port serves one branch, but '{match}' matches many; "
-                "give each such branch a rule of its own"
-            )
-        rules.append(BranchRule(match, host, production, protected, port))
+        shared = _opt(fields, "shared", Node.boolean, production)
+        rule = BranchRule(match, host, production, protected, port, shared)
+        for key, one_branch_only in (("port", port is not None), ("host", rule.fixed_host)):
+            if one_branch_only and "*" in match and key in fields:
+                what = "published port" if key == "port" else "host without {slug} or {1}"
+                fields[key].fail(
+                    f"a {what} serves one branch, but '{match}' matches many; "
+                    "give each such branch a rule of its own"
+                )
+        rules.append(rule)
     if not rules:
         node.fail("should list at least one rule, e.g. '- match: develop'")
     if sum(rule.production for rule in rules) > 1:

@@ -4,8 +4,10 @@
     ├── ConfigError                  swarm-deploy.yml is unreadable or invalid
     ├── BranchError                  a branch name cannot be deployed
     │   ├── BranchNameError          empty, or nothing usable in it
-    │   └── BranchNotAllowedError    no branch rule matches it
+    │   ├── BranchNotAllowedError    no branch rule matches it
+    │   └── HostConflictError        its host belongs to another branch or the shared stack
     ├── SecretSourceError            a secret's env var or file is missing
+    ├── SharedStackError             this deploy may not change the shared stack as it would
     ├── RenderError                  a template failed to render
     ├── LockError                    another deploy of the branch holds its lock
     ├── TargetError                  the target's engine cannot be reached or used
@@ -43,6 +45,15 @@ class BranchNameError(BranchError):
 
 class BranchNotAllowedError(BranchError):
     """No branch rule of the config matches the branch."""
+
+
+class HostConflictError(BranchError):
+    """The host the branch would get is another branch's, or the shared stack's."""
+
+
+class SharedStackError(SwarmDeployError):
+    """The deploy would change the shared stack, which this branch may not do, or would
+    remove a shared service another branch still uses."""
 
 
 class SecretSourceError(SwarmDeployError):
