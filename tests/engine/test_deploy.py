@@ -11,6 +11,8 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -140,6 +142,56 @@ def test_the_deploy_is_recorded_on_the_swarm(project: Project) -> None:
     finally:
         client.close()
     assert not leftovers, "the database job's containers are removed with it"
+
+
+def test_the_edge_records_its_host_and_the_shared_stack_its_definitions(
+    project: Project,
+) -> None:
+    labels = services(f"{APP}-develop-edge_nginx")[f"{APP}-develop-edge_nginx"]["Spec"]["Labels"]
+    assert labels["swarm-deploy.host"] == "develop.gaia.localhost"
+    assert labels["swarm-deploy.uses"] == "postgres,redis"
+    for name, service in services(f"{APP}-shared_").items():
+        definition = service["Spec"]["Labels"]["swarm-deploy.definition"]
+        assert re.fullmatch(r"[0-9a-f]{12}", definition), name
+
+
+def shared_variant(project: Project, name: str, change: Callable[[dict[str, Any]], None]) -> Path:
+    data = yaml.safe_load(project.config.read_text())
+    change(data)
+    return project.write_config(name, {"shared": data["shared"], "services": data["services"]})
+
+
+def test_a_branch_that_would_change_the_shared_stack_is_refused_before_any_change(
+    project: Project,
+) -> None:
+    def bump(data: dict[str, Any]) -> None:
+        data["shared"]["prometheus"]["image"] = "127.0.0.1:5000/testbed/prometheus:next"
+
+    before = {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()}
+    result = project.deploy("feature/bump", "b1", config=shared_variant(project, "bump.yml", bump))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"{APP}-shared runs differently from what branch 'feature/bump' would deploy, and no "
+        "branch rule may change it (shared: true):\n  prometheus: image "
+        "127.0.0.1:5000/testbed/prometheus:bookworm -> 127.0.0.1:5000/testbed/prometheus:next\n"
+    ) in result.stderr
+    assert {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()} == before
+
+
+def test_a_shared_service_a_branch_uses_is_never_removed(project: Project) -> None:
+    def drop_redis(data: dict[str, Any]) -> None:
+        del data["shared"]["redis"]
+        for service in data["services"].values():
+            service["uses"] = [kind for kind in service.get("uses", []) if kind != "redis"]
+
+    variant = shared_variant(project, "no-redis.yml", drop_redis)
+    result = project.deploy("develop", "r1", "--update-shared", "--force", config=variant)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"this deploy would remove from {APP}-shared what other branches still use: redis by "
+    ) in result.stderr
+    assert "feature/x" in result.stderr.split("redis by ", 1)[1].split(";")[0]
+    assert f"{APP}-shared_redis" in services(f"{APP}-shared_redis")
 
 
 def test_the_singleton_runs_once(project: Project) -> None:

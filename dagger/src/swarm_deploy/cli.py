@@ -161,6 +161,16 @@ def lock_options(func: F) -> F:
     )(func)
 
 
+def update_shared_option(func: F) -> F:
+    return click.option(
+        "--update-shared",
+        is_flag=True,
+        help="Let this deploy change the shared stack (databases, Traefik, logging) for every "
+        "branch, although its branch rule does not say shared: true. A shared service "
+        "another branch still uses is never removed.",
+    )(func)
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host",
@@ -198,6 +208,7 @@ def host_option(func: F) -> F:
     help="A file of KEY=VALUE lines that the config's `env:` secret sources may read, "
     "besides the environment (the Dagger module mounts it as a secret).",
 )
+@update_shared_option
 @lock_options
 def deploy(
     config_path: Path,
@@ -208,6 +219,7 @@ def deploy(
     force: bool,
     images: tuple[str, ...],
     secrets_env_file: Path | None,
+    update_shared: bool,
     lock_wait: float,
     break_lock: bool,
 ) -> None:
@@ -245,6 +257,7 @@ def deploy(
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             deployed_by=deployer_name(),
             locking=Locking(lock_wait, break_lock),
+            update_shared=update_shared,
         )
     report(project, outcome)
 
@@ -253,9 +266,15 @@ def deploy(
 @config_option
 @branch_option
 @host_option
+@update_shared_option
 @lock_options
 def rollback(
-    config_path: Path, branch: str, target: str | None, lock_wait: float, break_lock: bool
+    config_path: Path,
+    branch: str,
+    target: str | None,
+    update_shared: bool,
+    lock_wait: float,
+    break_lock: bool,
 ) -> None:
     """Put the release before the live one back, through the same gate and switch.
 
@@ -274,6 +293,7 @@ def rollback(
             deployed_by=deployer_name(),
             locking=Locking(lock_wait, break_lock),
             rollback=True,
+            update_shared=update_shared,
         )
     report(project, outcome)
 

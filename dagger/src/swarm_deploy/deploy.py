@@ -20,9 +20,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from swarm_deploy import commands, gate, pipeline, stack_secrets
+from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
-from swarm_deploy.errors import DeployError, GateError, SwarmDeployError, TargetError
+from swarm_deploy.errors import (
+    BranchError,
+    DeployError,
+    GateError,
+    SwarmDeployError,
+    TargetError,
+)
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
@@ -141,14 +148,50 @@ def read_facts(
         notes.append(f"{branch.names.colour_stack(live)} is gone: no colour is live")
         live = None
     secrets = swarm.secrets({f"{LABEL}.app": config.app})
+    edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
     facts = Facts(
         read=True,
         live_colour=live,
         state=state,
         existing_secrets=frozenset(s["Spec"]["Name"] for s in secrets),
         nodes=len(swarm.nodes()),
+        others=tuple(
+            other_branch(config, edge)
+            for edge in edges
+            if edge["Spec"]["Name"] != branch.names.edge_service
+        ),
+        shared_stack=running_shared(swarm, config),
     )
     return facts, notes
+
+
+def other_branch(config: Config, edge: Json) -> OtherBranch:
+    """Another branch, from its edge service's labels; one deployed before its host was
+    recorded gets the host this config's rules give it."""
+    labels: dict[str, str] = edge["Spec"].get("Labels") or {}
+    name = labels.get(f"{LABEL}.branch", "")
+    host = labels.get(f"{LABEL}.host")
+    if host is None:
+        try:
+            host = config.branch(name).host
+        except BranchError:
+            host = None
+    uses = labels.get(f"{LABEL}.uses")
+    return OtherBranch(
+        name, host, None if uses is None else frozenset(filter(None, uses.split(",")))
+    )
+
+
+def running_shared(swarm: Swarm, config: Config) -> dict[str, RunningShared]:
+    """The shared stack's services by kind, as they run."""
+    prefix = f"{config.shared_names.stack}_"
+    running = {}
+    for service in swarm.stack_services(config.shared_names.stack):
+        spec = service["Spec"]
+        image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@", 1)[0]
+        definition = (spec.get("Labels") or {}).get(f"{LABEL}.definition")
+        running[spec["Name"].removeprefix(prefix)] = RunningShared(definition, image)
+    return running
 
 
 class Deployer(Runner):
@@ -407,6 +450,7 @@ def deploy_branch(
     locking: Locking = Locking(),
     rollback: bool = False,
     prebuilt: Release | None = None,
+    update_shared: bool = False,
 ) -> Outcome:
     """Deploy `version` of a branch; `prebuilt`: images already published elsewhere (the
     Dagger module builds them); `rollback`: the release the live one replaced.
@@ -449,6 +493,7 @@ def deploy_branch(
                 deployed_by=deployed_by,
                 deployed_at=deployed_at(),
                 prebuilt=release,
+                update_shared=update_shared,
             )
             if not the_plan.up_to_date:
                 Deployer(

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from swarm_deploy import claims, stack_secrets
 from swarm_deploy import config as config_module
-from swarm_deploy import stack_secrets
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.errors import ConfigError
 from swarm_deploy.plan import Facts, Plan, Request, deploy_plan
@@ -70,8 +70,12 @@ def plan(
     deployed_by: str = "",
     deployed_at: str = "",
     prebuilt: Release | None = None,
+    update_shared: bool = False,
 ) -> Plan:
-    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed."""
+    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed.
+
+    With facts read from the target, a branch that may not claim its host or change the
+    shared stack as it would is refused here, before any step (see claims)."""
     cfg = project.config
     branch = cfg.branch(branch_name)
     secrets = stack_secrets.resolve(cfg, branch, environ)
@@ -84,11 +88,26 @@ def plan(
         force=force,
         deployed_by=deployed_by,
         deployed_at=deployed_at,
+        update_shared=update_shared,
     )
     rendered = project.render(branch, request.release, secrets, None)
     in_use = rendered.config_names | {s.swarm_name for s in secrets.all()}
+    changes: list[str] = []
+    if facts.read:
+        claims.check_host(branch, facts.others, request.target)
+        changes = claims.check_shared(
+            cfg, branch, rendered.shared_definitions, facts.shared_stack, facts.others,
+            update_shared,
+        )  # fmt: skip
     return deploy_plan(
-        cfg, branch, secrets, request, facts=facts, edge_hash=rendered.edge_hash, in_use=in_use
+        cfg,
+        branch,
+        secrets,
+        request,
+        facts=facts,
+        edge_hash=rendered.edge_hash,
+        in_use=in_use,
+        shared_changes=tuple(changes),
     )
 
 

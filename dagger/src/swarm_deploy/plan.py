@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from swarm_deploy import commands
+from swarm_deploy.claims import OtherBranch, RunningShared, uses
 from swarm_deploy.config import Branch, Config, Gate
 from swarm_deploy.errors import TargetError
 from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file, wiring
@@ -168,9 +169,12 @@ class Record:
     edge_hash: str
     request: Request
     facts: Facts
+    # what other deploys read of this branch: the host it serves, the shared services it uses
+    claims: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def argv(self, release: Release) -> list[str]:
         labels = state_labels(self.request, release, self.colour, self.edge_hash, self.facts)
+        labels |= {f"{LABEL}.{key}": value for key, value in self.claims.items()}
         return commands.service_label(self.target, self.edge_service, labels)
 
     def describe(self) -> str:
@@ -267,6 +271,9 @@ class Facts:
     state: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     existing_secrets: frozenset[str] = frozenset()
     nodes: int = 1
+    # the app's other branches on the target, and its shared stack's services by kind
+    others: tuple[OtherBranch, ...] = ()
+    shared_stack: Mapping[str, RunningShared] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def live_release(self) -> str | None:
@@ -290,6 +297,8 @@ class Request:
     deployed_at: str = ""
     # a rollback: images already in the registry, pinned; nothing to build or migrate
     prebuilt: bool = False
+    # change the shared stack although the branch's rule does not say shared: true
+    update_shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,10 +431,12 @@ def deploy_plan(
     facts: Facts = Facts(),
     edge_hash: str = "",
     in_use: frozenset[str] = frozenset(),
+    shared_changes: tuple[str, ...] = (),
 ) -> Plan:
     """The steps that deploy `request.release` of `branch`, in order.
 
     `in_use` names every secret and config the rendered stacks reference: prune keeps them.
+    `shared_changes` says how the shared stack will change (what claims.check_shared found).
     """
     if request.transfer and facts.nodes > 1:
         raise TargetError(
@@ -448,7 +459,7 @@ def deploy_plan(
         *_publish_steps(config, request),
         Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
         *_secret_steps(target, config.app, "shared", secrets.shared.values(), facts, SHARED),
-        *_shared_steps(config, branch, request),
+        *_shared_steps(config, branch, request, facts, shared_changes),
         *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
         *_database_steps(config, branch, secrets, request),
         *_edge_steps(config, branch, request, edge_hash, facts),
@@ -457,7 +468,17 @@ def deploy_plan(
         Step(
             "record",
             "record the live colour and release on the Swarm",
-            (Record(target, branch.names.edge_service, new, edge_hash, request, facts),),
+            (
+                Record(
+                    target,
+                    branch.names.edge_service,
+                    new,
+                    edge_hash,
+                    request,
+                    facts,
+                    {"host": branch.host, "uses": ",".join(uses(config))},
+                ),
+            ),
             "right after the switch, so the next deploy knows what is live",
         ),
         *_after_switch_steps(config, branch, request, new, old),
@@ -544,10 +565,18 @@ def _secret_steps(
     return steps
 
 
-def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step]:
+def _shared_steps(
+    config: Config, branch: Branch, request: Request, facts: Facts, changes: tuple[str, ...]
+) -> list[Step]:
     if not config.shared:
         return []
     stack = config.shared_names.stack
+    if not facts.read:
+        found = "; checked against what runs when the deploy starts"
+    elif not facts.shared_stack:
+        found = "; it does not run yet: this creates it"
+    else:
+        found = "; " + ("; ".join(changes) if changes else "what runs already matches")
     deploy = run(
         commands.stack_deploy(request.target, f"{render_dir(branch)}/{SHARED_STACK}", stack)
     )
@@ -557,6 +586,7 @@ def _shared_steps(config: Config, branch: Branch, request: Request) -> list[Step
             f"ensure the shared stack {stack}",
             (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
             "stateful services update stop-first; unchanged services are not restarted"
+            + found
             + (
                 f"; they run on nodes labelled {config.swarm.data_node_label}=true"
                 if config.swarm.data_node_label

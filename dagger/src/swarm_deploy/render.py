@@ -54,6 +54,10 @@ _SHARED_CONFIGS = (
 )
 
 
+# libyaml's parser where PyYAML has it: plans render every branch's files
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def colour_stack_file(colour: str) -> str:
     return f"stacks/app-{colour}.yml"
 
@@ -74,12 +78,13 @@ class Release:
 
 @dataclass(frozen=True)
 class BranchFiles:
-    """A branch's rendered files, the hash that says whether its edge changed, and the
-    names of the Swarm configs they create."""
+    """A branch's rendered files, the hash that says whether its edge changed, the names
+    of the Swarm configs they create, and the hash of each shared service's definition."""
 
     files: dict[str, str]
     edge_hash: str
     config_names: frozenset[str]
+    shared_definitions: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,16 @@ def fingerprint(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+def definitions(stack: str) -> dict[str, str]:
+    """Service -> 12 hex of the sha256 of its definition in a rendered stack file (anchors
+    resolved, keys sorted): equal exactly when `docker stack deploy` gets the same."""
+    services = yaml.load(stack, Loader=_YAML_LOADER)["services"]  # noqa: S506
+    return {
+        name: fingerprint(json.dumps(service, sort_keys=True))[:12]
+        for name, service in services.items()
+    }
+
+
 class Renderer:
     """Renders one branch's files from templates held in memory."""
 
@@ -195,8 +210,7 @@ class Renderer:
     def _render_yaml(self, name: str, **context: Any) -> str:
         text = self._render(name, **context)
         try:
-            # libyaml's parser where PyYAML has it: plans render every branch's files
-            yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+            yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506
         except yaml.YAMLError as exc:
             raise RenderError(
                 f"template {name} rendered invalid YAML ({exc}); fix the template"
@@ -245,8 +259,14 @@ class Renderer:
                 configs[config_name] = config.shared_names.secret(
                     config_name, fingerprint(files[path])
                 )
+        shared_definitions: dict[str, str] = {}
         if config.shared:
-            files[SHARED_STACK] = self._render_yaml(SHARED_STACK, **common, configs=configs)
+            # each service's label holds the hash of its definition without that hash
+            bare = self._render_yaml(SHARED_STACK, **common, configs=configs, definitions={})
+            shared_definitions = definitions(bare)
+            files[SHARED_STACK] = self._render_yaml(
+                SHARED_STACK, **common, configs=configs, definitions=shared_definitions
+            )
         bare_edge = self._render_yaml(EDGE_STACK, **common, configs=configs, state={})
         edge_hash = fingerprint(
             files[NGINX_CONF] + files[MAINTENANCE_PAGE] + files.get(RELAY_CONF, "") + bare_edge
@@ -268,7 +288,12 @@ class Renderer:
                 release=release,
                 singleton_replicas=1 if colour == live_colour else 0,
             )
-        return BranchFiles(dict(sorted(files.items())), edge_hash, frozenset(configs.values()))
+        return BranchFiles(
+            dict(sorted(files.items())),
+            edge_hash,
+            frozenset(configs.values()),
+            shared_definitions,
+        )
 
 
 def _labels(config: Config, branch: Branch) -> dict[str, str]:

@@ -1,0 +1,120 @@
+"""What a deploy may claim on a target other branches share: its host name, and changes
+to the shared stack. Pure: facts in, a refusal (an exception) or nothing out.
+
+- A host is one branch's: a branch is refused the host another live branch holds.
+- The shared stack changes only from a branch whose rule says `shared: true` (the
+  production rule by default) or with `--update-shared`; any other branch whose shared
+  stack renders differently from what runs is refused before any change, with the
+  difference shown. Creating the stack where none runs is no change to anyone.
+- A shared service another branch still uses is never removed, whoever deploys.
+
+What runs is read from labels: each shared service carries the hash of its rendered
+definition (`swarm-deploy.definition`), each branch's edge the host it serves and the
+shared services it uses (recorded with its live colour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from swarm_deploy.config import Branch, Config
+from swarm_deploy.errors import HostConflictError, SharedStackError
+from swarm_deploy.render import relayed_kinds
+
+# What a branch may depend on in the shared stack: its data, and Traefik's routing.
+DEPENDABLE = ("postgres", "mongo", "redis", "traefik")
+
+
+@dataclass(frozen=True)
+class OtherBranch:
+    """Another branch of the app on the target, as its edge service's labels tell."""
+
+    name: str
+    host: str | None
+    # None: deployed by a version that did not record it; then it may use anything
+    uses: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class RunningShared:
+    """A service of the shared stack as it runs: its definition's hash (None when it was
+    deployed before hashes were recorded) and its image, without a pinned digest."""
+
+    definition: str | None
+    image: str
+
+
+def uses(config: Config) -> tuple[str, ...]:
+    """The shared services a branch of this config depends on to serve."""
+    kinds = {kind for kind, _ in relayed_kinds(config)}
+    kinds |= {"traefik"} & set(config.shared)
+    return tuple(kind for kind in DEPENDABLE if kind in kinds)
+
+
+def check_host(branch: Branch, others: Sequence[OtherBranch], target: str) -> None:
+    for other in others:
+        if other.host == branch.host and other.name != branch.name:
+            raise HostConflictError(
+                f"branch {branch.name!r} would be served at {branch.host}, which branch "
+                f"{other.name!r} holds on {target}; remove that branch first (`swarm-deploy "
+                f"destroy --branch {other.name}`) or give rule '{branch.rule.match}' another host"
+            )
+
+
+def shared_changes(
+    config: Config, definitions: Mapping[str, str], running: Mapping[str, RunningShared]
+) -> list[str]:
+    """How the rendered shared stack differs from what runs, one line per service. A
+    service deployed before definitions were recorded is compared by image only."""
+    changes = []
+    for kind in sorted(set(definitions) | set(running)):
+        now = running.get(kind)
+        if now is None:
+            changes.append(f"{kind}: added ({config.shared[kind].image})")
+        elif kind not in definitions:
+            changes.append(f"{kind}: removed (runs {now.image})")
+        elif now.image != config.shared[kind].image:
+            changes.append(f"{kind}: image {now.image} -> {config.shared[kind].image}")
+        elif now.definition not in (None, definitions[kind]):
+            changes.append(f"{kind}: definition changed (same image)")
+    return changes
+
+
+def check_shared(
+    config: Config,
+    branch: Branch,
+    definitions: Mapping[str, str],
+    running: Mapping[str, RunningShared],
+    others: Sequence[OtherBranch],
+    update_shared: bool,
+) -> list[str]:
+    """The changes this deploy makes to the shared stack; raises when it may not."""
+    if not running:
+        return []
+    stack = config.shared_names.stack
+    removed = sorted(set(running) - set(definitions))
+    holders = {
+        kind: [o.name for o in others if o.name != branch.name and kind in (o.uses or DEPENDABLE)]
+        for kind in removed
+    }
+    in_use = {kind: names for kind, names in holders.items() if names}
+    if in_use:
+        shown = "; ".join(f"{kind} by {', '.join(names)}" for kind, names in in_use.items())
+        raise SharedStackError(
+            f"this deploy would remove from {stack} what other branches still use: {shown}; "
+            "keep those services in shared: until no branch uses them (`swarm-deploy destroy` "
+            "the branches, or deploy them without the service)"
+        )
+    changes = shared_changes(config, definitions, running)
+    if changes and not (branch.rule.shared or update_shared):
+        owners = [f"'{rule.match}'" for rule in config.branches if rule.shared]
+        who = f"branches of rule {' or '.join(owners)}" if owners else "no branch rule"
+        listed = "\n".join(f"  {change}" for change in changes)
+        raise SharedStackError(
+            f"{stack} runs differently from what branch {branch.name!r} would deploy, and "
+            f"{who} may change it (shared: true):\n{listed}\n"
+            "next: deploy this change from such a branch, make this branch's shared: match "
+            "what runs, or pass --update-shared to change it for every branch"
+        )
+    return changes
