@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from swarm_deploy import pipeline, render
+from swarm_deploy import commands, pipeline, render
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, render_branch
 
@@ -151,3 +151,20 @@ def test_nginx_answers_503_with_retry_after_while_no_colour_is_live(
 def test_example_frontend_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     result = run(tool("nginx"), "-t", "-c", str(ROOT / "examples/gaia/frontend/nginx.conf"))
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(commands.DATA_ACCESS))
+def test_every_data_job_script_parses(kind: str, tmp_path: Path) -> None:
+    """As far as this machine goes for MongoDB (no server here): every shell script passes
+    `sh -n`, and the MongoDB scripts, which mongosh runs as JavaScript, `node --check`."""
+    access = commands.DATA_ACCESS[kind]
+    shells = [access.shell] if access.shell else [access.ensure, access.drop]
+    checks = [("sh", "-n", "-c", script) for script in shells]
+    if access.shell:
+        for name, script in (("ensure", access.ensure), ("drop", access.drop)):
+            path = tmp_path / f"{kind}-{name}.js"
+            path.write_text(script)
+            checks.append((tool("node"), "--check", str(path)))
+    for argv in checks:
+        result = run(*argv)
+        assert result.returncode == 0, f"{argv[:2]}: {result.stderr}"

@@ -36,6 +36,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
         ("gaia_develop_session_key_0123456789",),
         {
             "postgres": "gaia_shared_postgres_admin_0123456789",
+            "mongo": "gaia_shared_mongo_admin_0123456789",
             "redis": "gaia_shared_redis_admin_0123456789",
         },
     )
@@ -46,7 +47,8 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
         "remove the network gaia-develop",
         "remove 1 secrets of develop",
         "drop the databases and role of develop",
-        "drop the Redis keys gaia:develop:* and user",
+        "drop the MongoDB databases gaia_develop_events and user gaia_develop",
+        "drop the Redis keys gaia:develop:* and user gaia_develop",
     ]
     first = steps[0].actions
     assert first[0] == Command(("docker", "stack", "rm", "gaia-develop-green"))
@@ -57,7 +59,15 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
     assert "--secret" in job.argv
     assert "source=gaia_shared_postgres_admin_0123456789,target=postgres_admin" in job.argv
     assert job.argv[-2:] == ("gaia_develop", "gaia_develop_main")
-    redis = steps[5].actions[0]
+    mongo = steps[5].actions[0]
+    assert isinstance(mongo, RunJob)
+    assert mongo.argv[-9:] == (
+        "--env", "MONGO_HOST=gaia-shared_mongo",
+        "mongo:7.0.14",
+        "sh", "-c", commands.DATA_ACCESS["mongo"].shell, commands.DROP_MONGO_USER,
+        "gaia_develop", "gaia_develop_events",
+    )  # fmt: skip
+    redis = steps[6].actions[0]
     assert isinstance(redis, RunJob)
     assert redis.argv == (
         "docker", "service", "create",
@@ -78,7 +88,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
 def test_drop_data_needs_every_admin_secret_on_the_target(project: pipeline.Project) -> None:
     branch = project.config.branch("develop")
     remains = Remains((), (), {"postgres": "gaia_shared_postgres_admin_0123456789"})
-    with pytest.raises(TargetError, match="the admin secret of the shared redis is not on"):
+    with pytest.raises(TargetError, match="the admin secret of the shared mongo, redis is not on"):
         destroy_plan(project.config, branch, "local", remains, drop_data=True)
 
 

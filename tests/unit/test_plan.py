@@ -47,7 +47,7 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
     assert phases(the_plan) == [
         "build", "build", "build", "publish", "publish", "publish", "publish", "render",
         "shared", "shared", "shared", "shared", "shared", "secrets", "secrets", "secrets",
-        "secrets", "secrets", "databases", "databases",
+        "secrets", "secrets", "databases", "databases", "databases",
         "edge", "migrate", "colour", "gate", "switch", "record", "singletons", "prune", "shared",
     ]  # fmt: skip
 
@@ -255,4 +255,23 @@ def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.
     assert job.argv[-7:] == (
         "redis:7.4.0-bookworm",
         "sh", "-c", commands.ENSURE_REDIS_USER, "redis-job", "gaia_develop", "gaia:develop:",
+    )  # fmt: skip
+
+
+def test_each_branch_gets_a_mongo_user_of_its_own_databases(project: pipeline.Project) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    (step,) = [s for s in the_plan.steps if s.title.startswith("ensure MongoDB user")]
+    assert step.title == "ensure MongoDB user gaia_develop with readWrite on gaia_develop_events"
+    (job,) = step.actions
+    assert isinstance(job, RunJob)
+    secrets = [job.argv[i + 1] for i, part in enumerate(job.argv) if part == "--secret"]
+    assert [re.sub(r"_[0-9a-f]{10},", "_<sha>,", s) for s in secrets] == [
+        "source=gaia_shared_mongo_admin_<sha>,target=mongo_admin",
+        "source=gaia_develop_mongo_password_<sha>,target=mongo_password",
+    ]
+    assert job.argv[-9:] == (
+        "--env", "MONGO_HOST=gaia-shared_mongo",
+        "mongo:7.0.14",
+        "sh", "-c", commands.DATA_ACCESS["mongo"].shell, commands.ENSURE_MONGO_USER,
+        "gaia_develop", "gaia_develop_events",
     )  # fmt: skip

@@ -181,27 +181,91 @@ echo "dropped the keys $prefix* and user $user"
 """
 
 
+# MongoDB: each branch a user of its first database (the default authSource of a
+# mongodb:// URL naming that database) with readWrite on its databases only. mongosh
+# reads both passwords from their files itself: no password reaches an argv. The image's
+# entrypoint reads the admin password file the same way (trailing newlines dropped).
+_MONGO_SH = r"""set -eu
+export ROLE="$1"; shift; export DATABASES="$*"
+for attempt in $(seq 1 60); do
+    mongosh --quiet --host "$MONGO_HOST" --eval 'db.runCommand({ping: 1}).ok' >/dev/null 2>&1 \
+        && break
+    sleep 1
+done
+exec mongosh --quiet --host "$MONGO_HOST" --eval "$0"
+"""
+_MONGO_JS_AUTH = """const fs = require("fs");
+const secret = (key) => fs.readFileSync(`/run/secrets/${key}`, "utf8").replace(/\\n+$/, "");
+const admin = db.getSiblingDB("admin");
+if (!admin.auth("admin", secret("mongo_admin")).ok) { throw new Error("admin login refused"); }
+const role = process.env.ROLE;
+const names = process.env.DATABASES.split(" ");
+const home = db.getSiblingDB(names[0]);
+"""
+ENSURE_MONGO_USER = (
+    _MONGO_JS_AUTH
+    + """const roles = names.map((name) => ({role: "readWrite", db: name}));
+const password = secret("mongo_password");
+if (home.getUser(role)) { home.updateUser(role, {pwd: password, roles: roles}); }
+else { home.createUser({user: role, pwd: password, roles: roles}); }
+print(`mongo user ${role}: readWrite on ${names.join(", ")}`);
+"""
+)
+DROP_MONGO_USER = (
+    _MONGO_JS_AUTH
+    + """if (home.getUser(role)) { home.dropUser(role); }
+names.forEach((name) => db.getSiblingDB(name).dropDatabase());
+print(`dropped ${names.join(", ")} and user ${role}`);
+"""
+)
+
+
 @dataclass(frozen=True)
 class DataAccess:
     """How a job reaches a shared data service: the variable naming its host, where the
-    admin's and the branch's passwords are mounted (/run/secrets/<key>), and the scripts
-    that make (deploy) and remove (destroy --drop-data) the branch's part of it."""
+    admin's and the branch's passwords are mounted (/run/secrets/<key>), the scripts that
+    make (deploy) and remove (destroy --drop-data) the branch's part of it, and how the
+    plan names those steps ({role}, {databases}, {prefix}, {slug} filled in)."""
 
     host_env: str
     admin_key: str
     branch_key: str
     ensure: str
     drop: str
+    ensure_title: str
+    drop_title: str
+    note: str
+    # the job runs `sh -c SHELL SCRIPT ...`; None: the script itself is the shell script
+    shell: str | None = None
+
+    def command(self, script: str, kind: str, args: Sequence[str]) -> list[str]:
+        if self.shell is None:
+            return ["sh", "-c", script, f"{kind}-job", *args]
+        return ["sh", "-c", self.shell, script, *args]
 
 
 DATA_ACCESS = {
     "postgres": DataAccess(
-        "PGHOST", "postgres_admin", "pg_password", ENSURE_DATABASES, DROP_DATABASES
+        "PGHOST", "postgres_admin", "pg_password", ENSURE_DATABASES, DROP_DATABASES,
+        ensure_title="ensure PostgreSQL role {role} and its databases",
+        drop_title="drop the databases and role of {slug}",
+        note="other branches' roles cannot connect to these databases",
+    ),
+    "mongo": DataAccess(
+        "MONGO_HOST", "mongo_admin", "mongo_password", ENSURE_MONGO_USER, DROP_MONGO_USER,
+        ensure_title="ensure MongoDB user {role} with readWrite on {databases}",
+        drop_title="drop the MongoDB databases {databases} and user {role}",
+        note="the user can read and write these databases only",
+        shell=_MONGO_SH,
     ),
     "redis": DataAccess(
-        "REDIS_HOST", "redis_admin", "redis_password", ENSURE_REDIS_USER, DROP_REDIS_USER
+        "REDIS_HOST", "redis_admin", "redis_password", ENSURE_REDIS_USER, DROP_REDIS_USER,
+        ensure_title="ensure Redis user {role} for keys {prefix}*",
+        drop_title="drop the Redis keys {prefix}* and user {role}",
+        note="the user can touch no other branch's keys and run no @dangerous command "
+        "(FLUSHALL, KEYS, CONFIG, ...)",
     ),
-}
+}  # fmt: skip
 
 
 def data_job(
@@ -218,8 +282,8 @@ def data_job(
     labels: Mapping[str, str],
     branch_secret: str | None = None,
 ) -> list[str]:
-    """A script (ENSURE_DATABASES, DROP_DATABASES, ENSURE_REDIS_USER, DROP_REDIS_USER)
-    run as a shared data service's admin, with the branch's names as its arguments."""
+    """A script of DATA_ACCESS run as a shared data service's admin, with the branch's
+    names as its arguments."""
     access = DATA_ACCESS[kind]
     secrets = {access.admin_key: admin_secret}
     if branch_secret is not None:
@@ -228,7 +292,7 @@ def data_job(
         target,
         name=name,
         image=image,
-        command=["sh", "-c", script, f"{kind}-job", *args],
+        command=access.command(script, kind, args),
         networks=[network],
         secrets=secrets,
         env={access.host_env: host},

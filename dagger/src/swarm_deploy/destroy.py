@@ -1,5 +1,6 @@
 """Removing a branch from the target: its stacks, network, secrets and edge volume, and
-with --drop-data its databases and role, its Redis keys and user. Safe to rerun: what is
+with --drop-data its PostgreSQL databases and role, its MongoDB databases and user, its
+Redis keys and user. Safe to rerun: what is
 gone is skipped. Other branches and the shared stack are never touched.
 """
 
@@ -14,7 +15,15 @@ from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import BranchNotAllowedError, TargetError
 from swarm_deploy.gate import parse_time
-from swarm_deploy.plan import LABEL, RemoveIfPresent, Step, WaitGone, data_job, run
+from swarm_deploy.plan import (
+    LABEL,
+    RemoveIfPresent,
+    Step,
+    WaitGone,
+    data_job,
+    data_title,
+    run,
+)
 from swarm_deploy.runner import Reporter, Runner
 
 STOP_TIMEOUT = 90.0
@@ -93,16 +102,15 @@ def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remai
             f"--drop-data: the admin secret of the shared {', '.join(missing)} is not on the "
             "target, so the branch's data cannot be dropped; is the shared stack deployed?"
         )
-    titles = {
-        "postgres": f"drop the databases and role of {branch.slug}",
-        "redis": f"drop the Redis keys {branch.names.redis_prefix}* and user",
-    }
-    jobs = {
-        kind: data_job(config, branch, target, kind, access.drop, remains.admin_secrets[kind])
+    return [
+        Step(
+            "data",
+            data_title(access.drop_title, config, branch, kind),
+            (data_job(config, branch, target, kind, access.drop, remains.admin_secrets[kind]),),
+        )
         for kind, access in commands.DATA_ACCESS.items()
         if kind in config.shared
-    }
-    return [Step("data", titles[kind], (job,)) for kind, job in jobs.items()]
+    ]
 
 
 @dataclass(frozen=True)

@@ -599,22 +599,8 @@ def _shared_steps(
 def _database_steps(
     config: Config, branch: Branch, secrets: BranchSecrets, request: Request
 ) -> list[Step]:
-    names = branch.names
     steps = []
-    for kind, title, note in (
-        (
-            "postgres",
-            f"ensure PostgreSQL role {names.role} and its databases",
-            "other branches' roles cannot connect to these databases",
-        ),
-        (
-            "redis",
-            f"ensure Redis user {names.role} for keys {names.redis_prefix}*",
-            "the user can touch no other branch's keys and run no @dangerous command "
-            "(FLUSHALL, KEYS, CONFIG, ...)",
-        ),
-    ):
-        access = commands.DATA_ACCESS[kind]
+    for kind, access in commands.DATA_ACCESS.items():
         if access.branch_key not in secrets.branch:
             continue  # no service of the branch uses it
         admin = config.shared[kind].admin_password
@@ -628,10 +614,18 @@ def _database_steps(
             secrets.shared[admin].swarm_name,
             secrets.branch[access.branch_key].swarm_name,
         )
-        steps.append(
-            Step("databases", title, (job,), f"a one-shot job on the shared network; {note}")
-        )
+        title = data_title(access.ensure_title, config, branch, kind)
+        note = f"a one-shot job on the shared network; {access.note}"
+        steps.append(Step("databases", title, (job,), note))
     return steps
+
+
+def data_title(template: str, config: Config, branch: Branch, kind: str) -> str:
+    names = branch.names
+    databases = ", ".join(names.database(db) for db in config.shared[kind].databases)
+    return template.format(
+        role=names.role, databases=databases, prefix=names.redis_prefix, slug=branch.slug
+    )
 
 
 def data_job(
@@ -643,15 +637,15 @@ def data_job(
     admin_secret: str,
     branch_secret: str | None = None,
 ) -> RunJob:
-    """A one-shot job that runs `script` for the branch against the shared `kind` (postgres:
-    its role and databases; redis: its user and key prefix), as the service's admin."""
+    """A one-shot job that runs `script` for the branch against the shared `kind` (postgres,
+    mongo: its role and databases; redis: its user and key prefix), as the service's admin."""
     names = branch.names
     service = config.shared[kind]
-    if kind == "postgres":
-        name, args = "db", [names.role, *(names.database(db) for db in service.databases)]
+    if service.databases:
+        args = [names.role, *(names.database(db) for db in service.databases)]
     else:
-        name, args = kind, [names.role, names.redis_prefix]
-    job = f"{config.app}-{branch.slug}-{name}"
+        args = [names.role, names.redis_prefix]
+    job = f"{config.app}-{branch.slug}-{'db' if kind == 'postgres' else kind}"
     argv = commands.data_job(
         target,
         kind,
