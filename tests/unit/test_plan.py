@@ -194,7 +194,7 @@ def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project
     )
 
 
-def test_fifty_branches_plan_in_well_under_a_second(project: pipeline.Project) -> None:
+def test_fifty_branches_plan_offline_with_distinct_slugs(project: pipeline.Project) -> None:
     """Not a timing assertion: just that planning is pure and touches no engine."""
     plans = [
         pipeline.plan(project, f"feature/branch-{n}", RELEASE, environ=SENTINELS) for n in range(50)
