@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from swarm_deploy import cli
+from swarm_deploy import cli, engine
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
 
@@ -119,3 +119,31 @@ def test_the_installed_command_runs() -> None:
     result = subprocess.run([command, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "swarm-deploy plan --branch develop" in result.stdout
+
+
+def forbidden(*args: object, **kwargs: object) -> None:
+    raise AssertionError("nothing may run or connect before the arguments are checked")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["plan", "-b", "develop", "--release", "abc"],
+        ["deploy", "-b", "develop", "--release", "abc"],
+        ["rollback", "-b", "develop"],
+        ["status"],
+        ["destroy", "-b", "develop"],
+        ["destroy", "--stale", "14"],
+    ],
+)
+def test_a_bad_host_is_refused_before_anything_runs(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """--host is checked like the config's target, by every command, before any step."""
+    monkeypatch.setattr(engine.Executor, "run", forbidden)
+    monkeypatch.setattr(engine.Swarm, "__init__", forbidden)
+    result = runner.invoke(cli.main, [*command, "--host", "vm1.example.com:22"])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "error: --host: should be 'local' or ssh://user@host[:port], got 'vm1.example.com:22'\n"
+    )

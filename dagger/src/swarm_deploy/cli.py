@@ -342,26 +342,27 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     """Show every branch on the target: live colour, release, age and task health."""
     with _errors():
         cfg = Project.load(config_path).config
-        swarm = Swarm(target or cfg.target)
+        target = cfg.target_for(target)
+        slug = cfg.names(branch).slug if branch is not None else None
+        swarm = Swarm(target)
         try:
             branches, shared = status_module.read(swarm, cfg.app)
         finally:
             swarm.close()
-        if branch is not None:
-            slug = cfg.branch(branch).slug
+        if slug is not None:
             branches = [b for b in branches if b.slug == slug]
     if as_json:
         out.print_json(
             json.dumps(
                 {
-                    "target": target or cfg.target,
+                    "target": target,
                     "branches": [b.to_json() for b in branches],
                     "shared": [s.to_json() for s in shared],
                 }
             )
         )
         return
-    table = Table(title=f"{cfg.app} on {target or cfg.target}", title_justify="left")
+    table = Table(title=f"{cfg.app} on {target}", title_justify="left")
     for column in ("branch", "live", "release", "age", "by", "tasks", "ports"):
         table.add_column(column)
     now = status_module.now()
@@ -418,6 +419,7 @@ def destroy(
     reporter = ConsoleReporter(out)
     with _errors():
         cfg = Project.load(config_path).config
+        target = cfg.target_for(target)
         branches = [branch] if branch is not None else stale_on_target(cfg, stale_days or 0, target)
         if not branches:
             out.print(f"no branch of {cfg.app} is older than {stale_days:g} days", markup=False)
@@ -431,7 +433,7 @@ def destroy(
                     for action in step.actions:
                         out.print(f"       {action.describe()}", markup=False)
             else:
-                out.print(f"{name} removed from {target or cfg.target}", style="bold", markup=False)
+                out.print(f"{name} removed from {target}", style="bold", markup=False)
 
 
 def where(nodes: tuple[str, ...]) -> str:

@@ -147,8 +147,8 @@ def destroy_branch(
     dry_run: bool = False,
 ) -> list[Step]:
     """Remove one branch; returns the steps (only listed, with `dry_run`)."""
+    target = config.target_for(target)
     branch = config.branch(branch_name)
-    target = target or config.target
     swarm = Swarm(target)
     try:
         swarm.require_manager()
@@ -161,7 +161,7 @@ def destroy_branch(
 
 
 def stale_on_target(config: Config, days: float, target: str | None = None) -> list[str]:
-    swarm = Swarm(target or config.target)
+    swarm = Swarm(config.target_for(target))
     try:
         edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
     finally:
