@@ -147,3 +147,19 @@ def test_a_bad_host_is_refused_before_anything_runs(
     assert result.output == (
         "error: --host: should be 'local' or ssh://user@host[:port], got 'vm1.example.com:22'\n"
     )
+
+
+def test_a_protected_branch_is_destroyed_only_with_force(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the production branch's git branch (destroy.yml) leaves production alone."""
+    monkeypatch.setattr(engine.Swarm, "__init__", forbidden)
+    result = runner.invoke(cli.main, ["destroy", "-b", "main"])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "error: branch 'main' is protected (rule 'main' in the config): destroy leaves it in "
+        "place, also when its git branch is deleted; remove it with "
+        "`swarm-deploy destroy --branch main --force`\n"
+    )
+    forced = runner.invoke(cli.main, ["destroy", "-b", "main", "--force"])
+    assert isinstance(forced.exception, AssertionError), "--force goes on to the target"

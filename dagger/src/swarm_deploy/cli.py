@@ -399,6 +399,10 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     "--drop-data", is_flag=True, help="Also drop the branch's databases, role and Redis keys."
 )
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--force", is_flag=True, help="Also remove a protected branch (production: true, protected)."
+)
+@lock_options
 def destroy(
     config_path: Path,
     target: str | None,
@@ -406,11 +410,17 @@ def destroy(
     stale_days: float | None,
     drop_data: bool,
     dry_run: bool,
+    force: bool,
+    lock_wait: float,
+    break_lock: bool,
 ) -> None:
     """Remove a branch's stacks, network and secrets; other branches keep running.
 
     \b
-    Databases stay unless --drop-data is given. Safe to rerun.
+    What the target holds of the branch is removed, whether or not a rule allows the
+    branch now; a branch that left nothing there has nothing to remove (exit 0).
+    Protected branches stay unless --force is given. Databases stay unless --drop-data
+    is given. Safe to rerun.
       swarm-deploy destroy --branch feature/login
       swarm-deploy destroy --stale 14 --dry-run
     """
@@ -425,9 +435,12 @@ def destroy(
             out.print(f"no branch of {cfg.app} is older than {stale_days:g} days", markup=False)
         for name in branches:
             steps = destroy_branch(
-                cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run
-            )
-            if dry_run:
+                cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run,
+                force=force, actor=deployer_name(), locking=Locking(lock_wait, break_lock),
+            )  # fmt: skip
+            if not steps:
+                out.print(f"nothing of {name} is on {target}: nothing to remove", markup=False)
+            elif dry_run:
                 for number, step in enumerate(steps, start=1):
                     out.print(f"{number:>3}. [{step.phase}] {step.title}", markup=False)
                     for action in step.actions:

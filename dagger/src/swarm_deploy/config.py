@@ -207,6 +207,13 @@ class Config:
         so a branch whose rule is gone still finds what it left there."""
         return naming.BranchNames.derive(self.app, branch, self.slug_budget)
 
+    def rule(self, branch: str) -> BranchRule | None:
+        """The rule that allows the branch, or None when no rule does."""
+        try:
+            return self.branch(branch).rule
+        except BranchNotAllowedError:
+            return None
+
     def branch(self, name: str) -> Branch:
         """The branch as the first matching rule allows it; an error lists the rules."""
         names = self.names(name)

@@ -16,6 +16,7 @@ from typing import Any
 from swarm_deploy import commands
 from swarm_deploy.config import Branch, Config, Gate
 from swarm_deploy.errors import TargetError
+from swarm_deploy.naming import BranchNames
 from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file, wiring
 from swarm_deploy.stack_secrets import BranchSecrets, StackSecret
 
@@ -591,7 +592,7 @@ def _database_steps(
         assert admin is not None
         job = data_job(
             config,
-            branch,
+            branch.names,
             request.target,
             kind,
             access.ensure,
@@ -606,7 +607,7 @@ def _database_steps(
 
 def data_job(
     config: Config,
-    branch: Branch,
+    names: BranchNames,
     target: str,
     kind: str,
     script: str,
@@ -615,13 +616,12 @@ def data_job(
 ) -> RunJob:
     """A one-shot job that runs `script` for the branch against the shared `kind` (postgres:
     its role and databases; redis: its user and key prefix), as the service's admin."""
-    names = branch.names
     service = config.shared[kind]
     if kind == "postgres":
         name, args = "db", [names.role, *(names.database(db) for db in service.databases)]
     else:
         name, args = kind, [names.role, names.redis_prefix]
-    job = f"{config.app}-{branch.slug}-{name}"
+    job = f"{config.app}-{names.slug}-{name}"
     argv = commands.data_job(
         target,
         kind,
@@ -632,7 +632,7 @@ def data_job(
         host=config.shared_names.service(kind),
         admin_secret=admin_secret,
         args=args,
-        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug},
         branch_secret=branch_secret,
     )
     return RunJob(tuple(argv), job, config.gate.timeout)
