@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from swarm_deploy import cli, engine
+from swarm_deploy.errors import DeployError
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
 
@@ -163,3 +164,45 @@ def test_a_protected_branch_is_destroyed_only_with_force(
     )
     forced = runner.invoke(cli.main, ["destroy", "-b", "main", "--force"])
     assert isinstance(forced.exception, AssertionError), "--force goes on to the target"
+
+
+def test_in_github_actions_the_deployer_is_the_actor_and_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/gaia",
+        "GITHUB_RUN_ID": "4242",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert cli.deployer_name() == "octocat (https://github.com/acme/gaia/actions/runs/4242)"
+
+
+@pytest.mark.parametrize(
+    ("command", "function", "keyword"),
+    [
+        (["deploy", "-b", "develop", "--release", "abc"], "deploy_branch", "deployed_by"),
+        (["rollback", "-b", "develop"], "deploy_branch", "deployed_by"),
+        (["destroy", "-b", "develop"], "destroy_branch", "actor"),
+    ],
+)
+def test_the_actor_given_is_who_is_recorded(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    function: str,
+    keyword: str,
+) -> None:
+    """What the Dagger deployer container passes: it has no GITHUB_ACTOR of its own."""
+    seen: dict[str, object] = {}
+
+    def record(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise DeployError("recorded")
+
+    monkeypatch.setattr(cli, function, record)
+    who = "octocat (https://github.com/acme/gaia/actions/runs/4242)"
+    result = runner.invoke(cli.main, [*command, "--actor", who])
+    assert result.exit_code == 1, result.output
+    assert seen[keyword] == who

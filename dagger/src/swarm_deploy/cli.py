@@ -8,7 +8,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,6 +161,16 @@ def lock_options(func: F) -> F:
     )(func)
 
 
+def actor_option(func: F) -> F:
+    return click.option(
+        "--actor",
+        default=None,
+        metavar="WHO",
+        help="Who runs this, as recorded on the Swarm (the deployed-by label, the lock's "
+        "holder). Default: in GitHub Actions $GITHUB_ACTOR and the run's URL, else user@host.",
+    )(func)
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host",
@@ -199,6 +209,7 @@ def host_option(func: F) -> F:
     "besides the environment (the Dagger module mounts it as a secret).",
 )
 @lock_options
+@actor_option
 def deploy(
     config_path: Path,
     branch: str,
@@ -210,6 +221,7 @@ def deploy(
     secrets_env_file: Path | None,
     lock_wait: float,
     break_lock: bool,
+    actor: str | None,
 ) -> None:
     """Build, publish and deploy a branch blue/green; switch only after the health gate.
 
@@ -243,7 +255,7 @@ def deploy(
             force=force,
             prebuilt=published(project, version, images) if images else None,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
-            deployed_by=deployer_name(),
+            deployed_by=actor or deployer_name(),
             locking=Locking(lock_wait, break_lock),
         )
     report(project, outcome)
@@ -254,8 +266,14 @@ def deploy(
 @branch_option
 @host_option
 @lock_options
+@actor_option
 def rollback(
-    config_path: Path, branch: str, target: str | None, lock_wait: float, break_lock: bool
+    config_path: Path,
+    branch: str,
+    target: str | None,
+    lock_wait: float,
+    break_lock: bool,
+    actor: str | None,
 ) -> None:
     """Put the release before the live one back, through the same gate and switch.
 
@@ -271,7 +289,7 @@ def rollback(
             "",
             reporter,
             target=target,
-            deployed_by=deployer_name(),
+            deployed_by=actor or deployer_name(),
             locking=Locking(lock_wait, break_lock),
             rollback=True,
         )
@@ -403,6 +421,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     "--force", is_flag=True, help="Also remove a protected branch (production: true, protected)."
 )
 @lock_options
+@actor_option
 def destroy(
     config_path: Path,
     target: str | None,
@@ -413,6 +432,7 @@ def destroy(
     force: bool,
     lock_wait: float,
     break_lock: bool,
+    actor: str | None,
 ) -> None:
     """Remove a branch's stacks, network and secrets; other branches keep running.
 
@@ -436,7 +456,7 @@ def destroy(
         for name in branches:
             steps = destroy_branch(
                 cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run,
-                force=force, actor=deployer_name(), locking=Locking(lock_wait, break_lock),
+                force=force, actor=actor or deployer_name(), locking=Locking(lock_wait, break_lock),
             )  # fmt: skip
             if not steps:
                 out.print(f"nothing of {name} is on {target}: nothing to remove", markup=False)
@@ -463,10 +483,20 @@ def branch_url(project: Project, the_plan: Plan) -> str:
 
 
 def deployer_name() -> str:
-    """Who deploys, for the record: the GitHub actor in Actions, else user@host."""
+    """Who deploys, for the record: the GitHub actor and the run's URL in Actions, else
+    user@host."""
     if actor := os.environ.get("GITHUB_ACTOR"):
-        return f"{actor} (github actions)"
+        return f"{actor} ({github_run_url(os.environ) or 'github actions'})"
     return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def github_run_url(environ: Mapping[str, str]) -> str | None:
+    """The URL of the GitHub Actions run, from the variables every job has."""
+    parts = [environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    if not all(parts):
+        return None
+    server, repository, run_id = parts
+    return f"{server}/{repository}/actions/runs/{run_id}"
 
 
 class ConsoleReporter:
