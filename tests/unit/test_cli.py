@@ -206,3 +206,24 @@ def test_the_actor_given_is_who_is_recorded(
     result = runner.invoke(cli.main, [*command, "--actor", who])
     assert result.exit_code == 1, result.output
     assert seen[keyword] == who
+
+
+def test_rollback_reads_the_secrets_env_file_like_deploy(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rollback redeploys the secrets too: in the Dagger deployer they come from a file."""
+    secrets_file = tmp_path / "app-secrets.env"
+    secrets_file.write_text("GAIA_SESSION_KEY=from-the-file\r\n")
+    seen: dict[str, object] = {}
+
+    def record(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise DeployError("recorded")
+
+    monkeypatch.setattr(cli, "deploy_branch", record)
+    command = ["rollback", "-b", "develop", "--secrets-env-file", str(secrets_file)]
+    result = runner.invoke(cli.main, command)
+    assert result.exit_code == 1, result.output
+    environ = seen["environ"]
+    assert isinstance(environ, dict)
+    assert environ["GAIA_SESSION_KEY"] == "from-the-file"

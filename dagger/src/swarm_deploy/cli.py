@@ -30,6 +30,7 @@ from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
 from swarm_deploy.render import Release
+from swarm_deploy.secrets import parse_env
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,6 +172,16 @@ def actor_option(func: F) -> F:
     )(func)
 
 
+def secrets_env_file_option(func: F) -> F:
+    return click.option(
+        "--secrets-env-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A file of KEY=VALUE lines that the config's `env:` secret sources may read, "
+        "besides the environment (the Dagger module mounts it as a secret).",
+    )(func)
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host",
@@ -201,13 +212,7 @@ def host_option(func: F) -> F:
     help="An image already published, by digest (NAME=registry/repo@sha256:...), one per "
     "image of the config: nothing is built or pushed. The Dagger module deploys this way.",
 )
-@click.option(
-    "--secrets-env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A file of KEY=VALUE lines that the config's `env:` secret sources may read, "
-    "besides the environment (the Dagger module mounts it as a secret).",
-)
+@secrets_env_file_option
 @lock_options
 @actor_option
 def deploy(
@@ -233,9 +238,7 @@ def deploy(
     with _errors():
         project = Project.load(config_path)
         version = version or git_version(project.config.root)
-        environ = dict(os.environ)
-        if secrets_env_file is not None:
-            environ |= read_env_file(secrets_env_file)
+        environ = environment(secrets_env_file)
         if environ.get("SWARM_DEPLOY_REGISTRY_TOKEN", "").startswith("ghs_"):
             err.print(
                 "warning: the registry token looks like a workflow's GITHUB_TOKEN (ghs_...), "
@@ -265,12 +268,14 @@ def deploy(
 @config_option
 @branch_option
 @host_option
+@secrets_env_file_option
 @lock_options
 @actor_option
 def rollback(
     config_path: Path,
     branch: str,
     target: str | None,
+    secrets_env_file: Path | None,
     lock_wait: float,
     break_lock: bool,
     actor: str | None,
@@ -289,6 +294,7 @@ def rollback(
             "",
             reporter,
             target=target,
+            environ=environment(secrets_env_file),
             deployed_by=actor or deployer_name(),
             locking=Locking(lock_wait, break_lock),
             rollback=True,
@@ -314,23 +320,21 @@ def published(project: Project, version: str, images: tuple[str, ...]) -> Releas
     return Release(version, refs)
 
 
+def environment(secrets_env_file: Path | None) -> dict[str, str]:
+    """What `env:` secret sources read: the environment, and the --secrets-env-file."""
+    environ = dict(os.environ)
+    if secrets_env_file is not None:
+        environ |= read_env_file(secrets_env_file)
+    return environ
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments are skipped. Values are never shown."""
+    """KEY=VALUE lines (`secrets.parse_env`); values are never shown."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError("--secrets-env-file", f"cannot read {path} ({exc.strerror})") from None
-    values = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(
-                f"{path} line {number}", "should be KEY=VALUE (the line is not shown)"
-            )
-        values[key.strip()] = value
-    return values
+    return parse_env(text, str(path))
 
 
 def report(project: Project, outcome: Outcome) -> None:
