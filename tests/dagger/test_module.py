@@ -16,6 +16,7 @@ import yaml
 from dagger import dag
 
 from swarm_deploy import cli, pipeline
+from swarm_deploy import deployer_container as container
 from swarm_deploy.main import SwarmDeploy
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
@@ -170,9 +171,9 @@ def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
         m["args"]["path"]: m["args"]["source"] for m in select(deployer, "withMountedSecret")
     }
     assert set(mounted) == {
-        "/root/.ssh/known_hosts", "/root/.ssh/id_deploy", "/run/swarm-deploy/app-secrets.env"
+        "/root/.ssh/known_hosts", "/run/swarm-deploy/ssh-key", "/run/swarm-deploy/app-secrets.env"
     }  # fmt: skip
-    assert mounted["/root/.ssh/id_deploy"] == [
+    assert mounted["/run/swarm-deploy/ssh-key"] == [
         {"type": "Query", "field": "node", "args": {"id": "ssh-key-secret-id"}}
     ]
     (variable,) = select(deployer, "withSecretVariable")
@@ -189,22 +190,69 @@ def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
     assert carrying[0][0]["field"] == "setSecret"
 
 
-def test_the_deployer_installs_this_package_and_runs_its_command(engine: OfflineEngine) -> None:
+SSH = {"host": "ssh://deploy@vm1", "ssh_key": "ssh-key-secret-id", "known_hosts": "known-hosts-id"}
+
+
+def the_deployer(engine: OfflineEngine) -> list[dict[str, Any]]:
+    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    return deployer
+
+
+def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
+    engine: OfflineEngine,
+) -> None:
+    """Built from images a laptop and a mirror of Docker Hub both have: no apk, no Alpine."""
     scripts = tomllib.loads((ROOT / "dagger" / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"swarm-deploy": "swarm_deploy.cli:main"}  # what the engine tests run
-    call(engine, "status", {"host": "local"})
-    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
-    (source,) = [
-        d for d in select(deployer, "withDirectory") if d["args"]["path"] == "/opt/swarm-deploy"
-    ]
-    assert source["args"]["exclude"] == ["sdk"]
-    installs = [
-        e["args"]["args"] for e in select(deployer, "withExec") if "pip" in e["args"]["args"]
-    ]
-    assert installs == [[
-        "pip", "install", "--quiet", "--break-system-packages",
-        "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
-    ]]  # fmt: skip
+    call(engine, "status", SSH)
+    source = [{"type": "Query", "field": "node", "args": {"id": SOURCE_ID}}]
+    assert the_deployer(engine)[:13] == [
+        {"type": "Query", "field": "container", "args": {}},
+        {"type": "Container", "field": "from", "args": {"address": "python:3.11-slim-bookworm"}},
+        {"type": "Container", "field": "withExec", "args": {"args": ["apt-get", "update", "-qq"]}},
+        {"type": "Container", "field": "withExec", "args": {"args": [
+            "apt-get", "install", "-qq", "-y", "--no-install-recommends", "openssh-client",
+        ]}},
+        {"type": "Container", "field": "withFile", "args": {
+            "path": "/usr/local/bin/docker",
+            "source": [
+                {"type": "Query", "field": "container", "args": {}},
+                {"type": "Container", "field": "from", "args": {"address": "docker:28.2.2-cli"}},
+                {"type": "Container", "field": "file", "args": {"path": "/usr/local/bin/docker"}},
+            ],
+        }},
+        {"type": "Container", "field": "withDirectory", "args": {
+            "path": "/opt/swarm-deploy",
+            "source": [*source, {"type": "Directory", "field": "directory",
+                                 "args": {"path": "dagger"}}],
+            "exclude": ["sdk"],
+        }},
+        {"type": "Container", "field": "withExec", "args": {"args": [
+            "pip", "install", "--quiet", "--no-cache-dir",
+            "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
+        ]}},
+        {"type": "Container", "field": "withDirectory",
+         "args": {"path": "/work", "source": source}},
+        {"type": "Container", "field": "withWorkdir", "args": {"path": "/work"}},
+        {"type": "Container", "field": "withNewFile", "args": {
+            "path": "/root/.ssh/config", "contents": container.SSH_CLIENT_CONFIG,
+        }},
+        {"type": "Container", "field": "withMountedTemp",
+         "args": {"path": "/run/swarm-deploy/private"}},
+        {"type": "Container", "field": "withEnvVariable",
+         "args": {"name": "DOCKER_CONFIG", "value": "/run/swarm-deploy/private/docker"}},
+        {"type": "Container", "field": "withMountedSecret", "args": {
+            "path": "/root/.ssh/known_hosts",
+            "source": [{"type": "Query", "field": "node", "args": {"id": "known-hosts-id"}}],
+        }},
+    ]  # fmt: skip
+    assert "IdentityFile /run/swarm-deploy/private/id_deploy\n" in container.SSH_CLIENT_CONFIG
+    (run,) = select(the_deployer(engine), "withExec")[-1:]
+    assert run["args"]["args"] == [
+        "python", "-m", "swarm_deploy.deployer_container", "ghcr.io",
+        "swarm-deploy", "status", "--json", "--config", "swarm-deploy.yml",
+        "--host", "ssh://deploy@vm1",
+    ]  # fmt: skip
 
 
 def test_the_deployer_runs_arguments_the_cli_accepts(engine: OfflineEngine) -> None:

@@ -7,7 +7,7 @@
 
 Images are built and published here, with the Dagger engine; everything that touches
 the Swarm runs as `swarm-deploy` inside a deployer container (docker CLI, OpenSSH and
-this package): the same command the engine tests prove.
+this package, see deployer_container.py): the same command the engine tests prove.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
 from swarm_deploy import commands, config, pipeline
+from swarm_deploy import deployer_container as container
 from swarm_deploy.naming import BranchNames
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
@@ -37,11 +38,8 @@ SOURCE_IGNORE = [
     ".swarm-deploy",
     "dagger/sdk",
 ]
-# The deployer: the docker CLI on Alpine, plus Python, OpenSSH and this package.
-DEPLOYER_IMAGE = "docker:28.2.2-cli"
-PYTHON_IMAGE = "python:3.11-slim-bookworm"
-WORKDIR = "/work"
-APP_SECRETS_FILE = "/run/swarm-deploy/app-secrets.env"
+PYTHON_IMAGE = container.BASE_IMAGE
+WORKDIR = container.WORKDIR
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -188,7 +186,7 @@ class SwarmDeploy:
         args += [part for image in images for part in ("--image", image)]
         args += ["--lock-wait", str(lock_wait)]
         if app_secrets is not None:
-            args += ["--secrets-env-file", APP_SECRETS_FILE]
+            args += ["--secrets-env-file", container.APP_SECRETS_FILE]
         deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
         return await self._run(deployer, host, args)
@@ -292,44 +290,52 @@ class SwarmDeploy:
         registry_token: dagger.Secret | None = None,
         app_secrets: dagger.Secret | None = None,
     ) -> dagger.Container:
-        """docker CLI + OpenSSH + swarm-deploy, with the project, and secrets mounted by ID."""
+        """Python + OpenSSH + the static docker CLI + swarm-deploy, with the project;
+        secrets are mounted by ID, and what is derived from them lives on a tmpfs."""
         if host.startswith("ssh://") and known_hosts is None:
             raise ValueError(
                 "--known-hosts is required for an ssh:// host (its host key is checked, "
                 "never skipped): e.g. --known-hosts file://$HOME/.ssh/known_hosts"
             )
+        docker_cli = dag.container().from_(container.DOCKER_CLI_IMAGE).file(container.DOCKER_CLI)
         deployer = (
             dag.container()
-            .from_(DEPLOYER_IMAGE)
-            .with_exec(["apk", "add", "--no-cache", "python3", "py3-pip", "openssh-client-default"])
-            .with_directory("/opt/swarm-deploy", self.source.directory("dagger"), exclude=["sdk"])
+            .from_(container.BASE_IMAGE)
+            .with_exec(["apt-get", "update", "-qq"])
+            .with_exec(["apt-get", "install", "-qq", "-y", "--no-install-recommends",
+                        *container.APT_PACKAGES])
+            .with_file(container.DOCKER_CLI, docker_cli)
+            .with_directory(container.PACKAGE_DIR, self.source.directory("dagger"),
+                            exclude=["sdk"])
             .with_exec([
-                "pip", "install", "--quiet", "--break-system-packages",
-                "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
+                "pip", "install", "--quiet", "--no-cache-dir",
+                "-c", f"{container.PACKAGE_DIR}/constraints.txt", container.PACKAGE_DIR,
             ])
             .with_directory(WORKDIR, self.source)
             .with_workdir(WORKDIR)
-            .with_new_file("/root/.ssh/config", commands.SSH_CLIENT_CONFIG)
+            .with_new_file(container.SSH_CONFIG, container.SSH_CLIENT_CONFIG)
+            .with_mounted_temp(container.PRIVATE_DIR)
+            .with_env_variable("DOCKER_CONFIG", container.DOCKER_CONFIG)
         )  # fmt: skip
         if known_hosts is not None:
-            deployer = deployer.with_mounted_secret("/root/.ssh/known_hosts", known_hosts)
+            deployer = deployer.with_mounted_secret(container.KNOWN_HOSTS, known_hosts)
         if ssh_key is not None:
-            deployer = deployer.with_mounted_secret("/root/.ssh/id_deploy", ssh_key, mode=0o600)
+            deployer = deployer.with_mounted_secret(container.SSH_KEY_MOUNT, ssh_key)
         if ssh_auth_sock is not None:
-            deployer = deployer.with_unix_socket("/run/ssh-agent.sock", ssh_auth_sock)
-            deployer = deployer.with_env_variable("SSH_AUTH_SOCK", "/run/ssh-agent.sock")
+            deployer = deployer.with_unix_socket(container.SSH_AGENT_SOCK, ssh_auth_sock)
+            deployer = deployer.with_env_variable("SSH_AUTH_SOCK", container.SSH_AGENT_SOCK)
         if registry_token is not None:
-            deployer = deployer.with_secret_variable("SWARM_DEPLOY_REGISTRY_TOKEN", registry_token)
-            deployer = deployer.with_env_variable("SWARM_DEPLOY_REGISTRY_USER", registry_user)
+            deployer = deployer.with_secret_variable(container.TOKEN_VARIABLE, registry_token)
+            deployer = deployer.with_env_variable(container.USER_VARIABLE, registry_user)
         if app_secrets is not None:
-            deployer = deployer.with_mounted_secret(APP_SECRETS_FILE, app_secrets)
+            deployer = deployer.with_mounted_secret(container.APP_SECRETS_FILE, app_secrets)
         return deployer
 
     async def _run(self, deployer: dagger.Container, host: str, args: list[str]) -> str:
         cfg = (await self._project()).config
-        argv = commands.deployer_argv(
+        argv = container.argv(
             config_path=self.config_path,
-            host=host or cfg.target,
+            target=host or cfg.target,
             registry=commands.registry_host(cfg.registry),
             args=args,
         )
