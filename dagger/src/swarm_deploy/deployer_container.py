@@ -1,7 +1,7 @@
 """The Dagger module's deployer container: what it is built from, where its files go,
 what a call must give it before anything runs, and its entry point.
 
-The container runs `swarm-deploy` against a target it reaches over ssh. Its entry
+The container runs `swarm-deploy` against a target it reaches over ssh only. Its entry
 (`python -m swarm_deploy.deployer_container REGISTRY swarm-deploy ...`) writes the SSH
 key as OpenSSH reads it, logs in to the registry, then runs the command. What it
 derives from a secret goes to a tmpfs (PRIVATE_DIR), never to a container layer.
@@ -13,11 +13,14 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from swarm_deploy import commands
+from swarm_deploy.commands import LOCAL
+from swarm_deploy.config import Config
 from swarm_deploy.engine import Executor
-from swarm_deploy.errors import SwarmDeployError
+from swarm_deploy.errors import ConfigError, SecretSourceError, SwarmDeployError
 
 # The base is the image the Dagger Python runtime itself starts from, so a mirror of
 # Docker Hub needs one Python image; Debian's openssh-client comes from apt; the docker
@@ -39,6 +42,8 @@ SSH_KEY = f"{PRIVATE_DIR}/id_deploy"
 DOCKER_CONFIG = f"{PRIVATE_DIR}/docker"
 TOKEN_VARIABLE = "SWARM_DEPLOY_REGISTRY_TOKEN"  # noqa: S105 (a variable's name)
 USER_VARIABLE = "SWARM_DEPLOY_REGISTRY_USER"
+# recorded when a call names nobody: the container itself knows no person or job
+UNNAMED_ACTOR = "unknown (dagger call without --actor)"
 
 # ~/.ssh/config of the container: the target's host key is checked, always.
 SSH_CLIENT_CONFIG = f"""Host *
@@ -49,6 +54,75 @@ SSH_CLIENT_CONFIG = f"""Host *
     ControlPath /tmp/ssh-%C
     ControlPersist 60
 """
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a call gave the container to reach its target with."""
+
+    ssh_key: bool = False
+    ssh_agent: bool = False
+    known_hosts: bool = False
+
+
+def target(config: Config, host: str, access: Access) -> str:
+    """The target the container will reach, checked before anything runs: `--host`, or
+    the config's `target` when the call gives none, either way over ssh with a key (or an
+    agent) and the host key, which is checked, never skipped."""
+    resolved = config.target_for(host or None)
+    where = "--host" if host else "target"
+    if resolved == LOCAL:
+        raise ConfigError(
+            where,
+            "'local' means the Docker engine of the machine that runs the command, and "
+            "the deployer container has none; give --host ssh://user@host (or target: in "
+            "the config), or run `swarm-deploy` on that machine itself",
+        )
+    needs = []
+    if not (access.ssh_key or access.ssh_agent):
+        needs.append(
+            "a key: --ssh-key file://$HOME/.ssh/id_ed25519 (or --ssh-auth-sock $SSH_AUTH_SOCK)"
+        )
+    if not access.known_hosts:
+        needs.append(
+            "its host key: --known-hosts file://$HOME/.ssh/known_hosts (checked, never skipped)"
+        )
+    if needs:
+        raise ConfigError(where, f"{resolved} is reached over ssh, which needs {'; '.join(needs)}")
+    return resolved
+
+
+def check_registry_auth(registry_user: str, has_token: bool) -> None:
+    """A registry token goes with the user it belongs to."""
+    if has_token and not registry_user:
+        raise ConfigError(
+            "--registry-user",
+            "is empty, but --registry-token is given: name the token's user, e.g. the "
+            "GitHub owner for ghcr.io",
+        )
+
+
+def check_app_secrets(config: Config, environ: Mapping[str, str]) -> None:
+    """Every `env:` source of the config's secrets is in --app-secrets (`file:` sources
+    are read inside the container, from the source directory)."""
+    problems = []
+    for name, source in config.secrets.items():
+        if source.env is None:
+            continue
+        if source.env not in environ:
+            problems.append(f"  - secret '{name}': {source.env} is not in it")
+            continue
+        try:
+            source.read(environ)
+        except SecretSourceError as exc:
+            problems.append(f"  - {exc}")
+    if problems:
+        lines = "\n".join(problems)
+        raise SecretSourceError(
+            f"--app-secrets: {len(problems)} secret(s) cannot be read, so nothing was "
+            f"published or changed:\n{lines}\nadd a line VARIABLE=value for each, or change "
+            "secrets: in the config"
+        )
 
 
 def argv(*, config_path: str, target: str, registry: str, args: Sequence[str]) -> list[str]:

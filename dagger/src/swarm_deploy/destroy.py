@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from swarm_deploy import commands
-from swarm_deploy.config import Config
+from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.deploy import Locking
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import BranchError, TargetError
@@ -157,6 +157,19 @@ def stale(config: Config, deployed: Sequence[Deployed], days: float, now: dateti
     return result
 
 
+def refuse_protected(config: Config, branch_name: str, force: bool) -> BranchRule | None:
+    """The rule that allows the branch (None: no rule does); a protected one only with
+    `force`."""
+    rule = config.rule(branch_name)
+    if rule is not None and rule.protected and not force:
+        raise BranchError(
+            f"branch {branch_name!r} is protected (rule '{rule.match}' in the config): "
+            "destroy leaves it in place, also when its git branch is deleted; remove it "
+            f"with `swarm-deploy destroy --branch {branch_name} --force`"
+        )
+    return rule
+
+
 def destroy_branch(
     config: Config,
     branch_name: str,
@@ -173,13 +186,7 @@ def destroy_branch(
     steps (only listed, with `dry_run`), none when nothing of the branch is there."""
     target = config.target_for(target)
     names = config.names(branch_name)
-    rule = config.rule(branch_name)
-    if rule is not None and rule.protected and not force:
-        raise BranchError(
-            f"branch {branch_name!r} is protected (rule '{rule.match}' in the config): "
-            "destroy leaves it in place, also when its git branch is deleted; remove it "
-            f"with `swarm-deploy destroy --branch {branch_name} --force`"
-        )
+    rule = refuse_protected(config, branch_name, force)
     swarm = Swarm(target)
     try:
         swarm.require_manager()

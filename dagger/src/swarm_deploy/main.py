@@ -8,6 +8,7 @@
 Images are built and published here, with the Dagger engine; everything that touches
 the Swarm runs as `swarm-deploy` inside a deployer container (docker CLI, OpenSSH and
 this package, see deployer_container.py): the same command the engine tests prove.
+Every function checks all of its arguments before it builds, publishes or connects.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object
 
 from swarm_deploy import commands, config, pipeline
 from swarm_deploy import deployer_container as container
-from swarm_deploy.naming import BranchNames
+from swarm_deploy.destroy import refuse_protected
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
+from swarm_deploy.secrets import parse_env
 
 SOURCE_IGNORE = [
     ".git",
@@ -72,6 +74,16 @@ AppSecrets = Annotated[
     dagger.Secret | None, Doc("KEY=VALUE lines for the config's env: secret sources.")
 ]
 LockWait = Annotated[int, Doc("Seconds to wait for another deploy of the branch.")]
+BreakLock = Annotated[
+    bool, Doc("Remove another deploy's lock on the branch once it is older than lock.stale_after.")
+]
+Actor = Annotated[
+    str,
+    Doc(
+        "Who runs this, recorded on the Swarm and in the lock, e.g. "
+        '"$GITHUB_ACTOR ($RUN_URL)"; default: unknown (dagger call without --actor).'
+    ),
+]
 
 
 @object_type
@@ -148,6 +160,9 @@ class SwarmDeploy:
         source_url: str,
     ) -> list[str]:
         cfg = (await self._project()).config
+        pipeline.release(cfg, release)
+        container.check_registry_auth(registry_user, registry_token is not None)
+        slug = cfg.names(branch).slug if branch else None
         published = []
         for name in cfg.images:
             image = self._image(cfg, name, release, "", source_url)
@@ -156,8 +171,7 @@ class SwarmDeploy:
                 image = image.with_registry_auth(host, registry_user, registry_token)
             repository = cfg.image_repository(name)
             ref = await image.publish(f"{repository}:{release}")
-            if branch:
-                slug = BranchNames.derive(cfg.app, branch, cfg.slug_budget).slug
+            if slug is not None:
                 await image.publish(f"{repository}:{slug}")
             published.append(f"{name}={commands.pin(ref)}")
         return published
@@ -176,20 +190,28 @@ class SwarmDeploy:
         app_secrets: AppSecrets = None,
         source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
         lock_wait: LockWait = 0,
+        break_lock: BreakLock = False,
+        force: Annotated[bool, Doc("Deploy even when this release is already live.")] = False,
+        actor: Actor = "",
         dry_run: Annotated[bool, Doc("Return the plan instead of deploying.")] = False,
     ) -> str:
         """Build, publish, then deploy the branch blue/green from a deployer container."""
         if dry_run:
             return await self._plan(branch, release, host)
+        project = await self._project()
+        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
+        container.check_registry_auth(registry_user, registry_token is not None)
+        environ = await self._app_environ(app_secrets)
+        container.check_app_secrets(project.config, environ)
+        pipeline.plan(project, branch, release, target=target, environ=environ)
         images = await self._publish(registry_user, registry_token, release, branch, source_url)
         args = ["deploy", "--branch", branch, "--release", release]
         args += [part for image in images for part in ("--image", image)]
-        args += ["--lock-wait", str(lock_wait)]
-        if app_secrets is not None:
-            args += ["--secrets-env-file", container.APP_SECRETS_FILE]
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
+        args += self._common_args(app_secrets, lock_wait, break_lock, actor)
+        args += ["--force"] if force else []
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
-        return await self._run(deployer, host, args)
+        return await self._run(deployer, target, args)
 
     @never_cached
     async def rollback(
@@ -203,12 +225,20 @@ class SwarmDeploy:
         registry_token: RegistryToken = None,
         app_secrets: AppSecrets = None,
         lock_wait: LockWait = 0,
+        break_lock: BreakLock = False,
+        actor: Actor = "",
     ) -> str:
         """Put the release before the live one back, through the same gate and switch."""
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
+        project = await self._project()
+        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
+        container.check_registry_auth(registry_user, registry_token is not None)
+        project.config.branch(branch)
+        container.check_app_secrets(project.config, await self._app_environ(app_secrets))
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
-        args = ["rollback", "--branch", branch, "--lock-wait", str(lock_wait)]
-        return await self._run(deployer, host, args)
+        args = ["rollback", "--branch", branch]
+        args += self._common_args(app_secrets, lock_wait, break_lock, actor)
+        return await self._run(deployer, target, args)
 
     @never_cached
     async def destroy(
@@ -219,11 +249,20 @@ class SwarmDeploy:
         ssh_auth_sock: SshAgent = None,
         known_hosts: KnownHosts = None,
         drop_data: Annotated[bool, Doc("Also drop the branch's databases and Redis keys.")] = False,
+        force: Annotated[bool, Doc("Also remove a protected branch.")] = False,
+        lock_wait: LockWait = 0,
+        break_lock: BreakLock = False,
+        actor: Actor = "",
     ) -> str:
-        """Remove a branch's stacks, network and secrets; other branches keep running."""
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)
+        """Remove what the target holds of a branch; other branches keep running."""
+        project = await self._project()
+        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
+        refuse_protected(project.config, branch, force)
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
         args = ["destroy", "--branch", branch, *(["--drop-data"] if drop_data else [])]
-        return await self._run(deployer, host, args)
+        args += ["--force"] if force else []
+        args += self._common_args(None, lock_wait, break_lock, actor)
+        return await self._run(deployer, target, args)
 
     @never_cached
     async def status(
@@ -234,8 +273,10 @@ class SwarmDeploy:
         known_hosts: KnownHosts = None,
     ) -> str:
         """Every branch on the target, as JSON: live colour, release, age, task health."""
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)
-        return await self._run(deployer, host, ["status", "--json"])
+        project = await self._project()
+        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
+        return await self._run(deployer, target, ["status", "--json"])
 
     @function
     @check
@@ -280,9 +321,37 @@ class SwarmDeploy:
             built = built.with_label("org.opencontainers.image.source", source_url)
         return built
 
+    @staticmethod
+    def _target(
+        project: pipeline.Project,
+        host: str,
+        ssh_key: dagger.Secret | None,
+        ssh_auth_sock: dagger.Socket | None,
+        known_hosts: dagger.Secret | None,
+    ) -> str:
+        """The target the deployer reaches (--host, else the config's), checked first."""
+        access = container.Access(
+            ssh_key is not None, ssh_auth_sock is not None, known_hosts is not None
+        )
+        return container.target(project.config, host, access)
+
+    async def _app_environ(self, app_secrets: dagger.Secret | None) -> dict[str, str]:
+        """The KEY=VALUE lines of --app-secrets, read to check them before anything runs."""
+        if app_secrets is None:
+            return {}
+        return parse_env(await app_secrets.plaintext(), "--app-secrets")
+
+    @staticmethod
+    def _common_args(
+        app_secrets: dagger.Secret | None, lock_wait: int, break_lock: bool, actor: str
+    ) -> list[str]:
+        """What every command the deployer runs passes on: secrets, lock, who."""
+        args = ["--secrets-env-file", container.APP_SECRETS_FILE] if app_secrets else []
+        args += ["--lock-wait", str(lock_wait), *(["--break-lock"] if break_lock else [])]
+        return [*args, "--actor", actor or container.UNNAMED_ACTOR]
+
     def _deployer(
         self,
-        host: str,
         ssh_key: dagger.Secret | None,
         ssh_auth_sock: dagger.Socket | None,
         known_hosts: dagger.Secret | None,
@@ -292,11 +361,6 @@ class SwarmDeploy:
     ) -> dagger.Container:
         """Python + OpenSSH + the static docker CLI + swarm-deploy, with the project;
         secrets are mounted by ID, and what is derived from them lives on a tmpfs."""
-        if host.startswith("ssh://") and known_hosts is None:
-            raise ValueError(
-                "--known-hosts is required for an ssh:// host (its host key is checked, "
-                "never skipped): e.g. --known-hosts file://$HOME/.ssh/known_hosts"
-            )
         docker_cli = dag.container().from_(container.DOCKER_CLI_IMAGE).file(container.DOCKER_CLI)
         deployer = (
             dag.container()
@@ -331,11 +395,11 @@ class SwarmDeploy:
             deployer = deployer.with_mounted_secret(container.APP_SECRETS_FILE, app_secrets)
         return deployer
 
-    async def _run(self, deployer: dagger.Container, host: str, args: list[str]) -> str:
+    async def _run(self, deployer: dagger.Container, target: str, args: list[str]) -> str:
         cfg = (await self._project()).config
         argv = container.argv(
             config_path=self.config_path,
-            target=host or cfg.target,
+            target=target,
             registry=commands.registry_host(cfg.registry),
             args=args,
         )
