@@ -227,3 +227,29 @@ def test_rollback_reads_the_secrets_env_file_like_deploy(
     environ = seen["environ"]
     assert isinstance(environ, dict)
     assert environ["GAIA_SESSION_KEY"] == "from-the-file"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            ["deploy", "-b", "develop", "--release", "v1 beta"],
+            "error: --release: should be usable as an image tag (letters, digits, '_', '.', "
+            "'-'), got 'v1 beta'\n",
+        ),
+        (
+            ["destroy", "--stale", "-1"],
+            "Invalid value for '--stale': -1.0 is not in the range x>=0.",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_target_is_touched(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str], message: str
+) -> None:
+    """A deploy took the branch's lock before it looked at its release; a negative
+    --stale made every unprotected branch stale."""
+    monkeypatch.setattr(engine.Executor, "run", forbidden)
+    monkeypatch.setattr(engine.Swarm, "__init__", forbidden)
+    result = runner.invoke(cli.main, command)
+    assert result.exit_code == 2, result.output
+    assert message in result.output

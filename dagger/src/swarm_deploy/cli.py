@@ -412,7 +412,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
 @click.option(
     "--stale",
     "stale_days",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
     metavar="DAYS",
     help="Remove every branch not deployed for DAYS, except protected ones.",

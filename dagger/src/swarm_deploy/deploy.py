@@ -416,6 +416,8 @@ def deploy_branch(
     config = project.config
     target = config.target_for(target)
     branch = config.branch(branch_name)
+    if not rollback:
+        pipeline.release(config, version)  # its tag is checked before the lock is taken
     secrets = stack_secrets.resolve(config, branch, environ)
     secrets.require_all()
     executor = Executor(config.root, env=environ)
