@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarm_deploy import commands
+from swarm_deploy import commands, pipeline
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.config import Config
 from swarm_deploy.engine import Executor
 from swarm_deploy.errors import ConfigError, SecretSourceError, SwarmDeployError
+from swarm_deploy.pipeline import Project
 
 # The base is the image the Dagger Python runtime itself starts from, so a mirror of
 # Docker Hub needs one Python image; Debian's openssh-client comes from apt; the docker
@@ -123,6 +124,29 @@ def check_app_secrets(config: Config, environ: Mapping[str, str]) -> None:
             f"published or changed:\n{lines}\nadd a line VARIABLE=value for each, or change "
             "secrets: in the config"
         )
+
+
+def check_deploy(
+    project: Project,
+    branch: str,
+    release: str | None,
+    *,
+    host: str,
+    access: Access,
+    registry_user: str,
+    has_token: bool,
+    environ: Mapping[str, str],
+) -> str:
+    """What a deploy (`release`) or a rollback (None) is given, checked before anything is
+    built, published or run; returns the target."""
+    resolved = target(project.config, host, access)
+    check_registry_auth(registry_user, has_token)
+    check_app_secrets(project.config, environ)
+    if release is None:
+        project.config.branch(branch)
+    else:
+        pipeline.plan(project, branch, release, target=resolved, environ=environ)
+    return resolved
 
 
 def argv(*, config_path: str, target: str, registry: str, args: Sequence[str]) -> list[str]:

@@ -55,7 +55,9 @@ def never_cached(func: F) -> F:
 
 Branch = Annotated[str, Doc("The git branch, e.g. develop or feature/login.")]
 Release = Annotated[str, Doc("Image tag of the release, e.g. the git commit.")]
-Host = Annotated[str, Doc("local or ssh://user@host[:port]; default: target in the config.")]
+Host = Annotated[
+    str, Doc("ssh://user@host[:port] (plan also takes local); default: target in the config.")
+]
 SshKey = Annotated[
     dagger.Secret | None, Doc("Private key for ssh:// targets, e.g. file://~/.ssh/id_ed25519.")
 ]
@@ -63,7 +65,7 @@ SshAgent = Annotated[
     dagger.Socket | None, Doc("An ssh-agent socket instead of a key, e.g. $SSH_AUTH_SOCK.")
 ]
 KnownHosts = Annotated[
-    dagger.Secret | None, Doc("known_hosts with the target's host key (required for ssh://).")
+    dagger.Secret | None, Doc("known_hosts with the target's host key: required, always checked.")
 ]
 RegistryUser = Annotated[str, Doc("Registry user, e.g. the GitHub owner for ghcr.io.")]
 RegistryToken = Annotated[
@@ -198,12 +200,12 @@ class SwarmDeploy:
         """Build, publish, then deploy the branch blue/green from a deployer container."""
         if dry_run:
             return await self._plan(branch, release, host)
-        project = await self._project()
-        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
-        container.check_registry_auth(registry_user, registry_token is not None)
-        environ = await self._app_environ(app_secrets)
-        container.check_app_secrets(project.config, environ)
-        pipeline.plan(project, branch, release, target=target, environ=environ)
+        target = container.check_deploy(
+            await self._project(), branch, release, host=host,
+            access=self._access(ssh_key, ssh_auth_sock, known_hosts),
+            registry_user=registry_user, has_token=registry_token is not None,
+            environ=await self._app_environ(app_secrets),
+        )  # fmt: skip
         images = await self._publish(registry_user, registry_token, release, branch, source_url)
         args = ["deploy", "--branch", branch, "--release", release]
         args += [part for image in images for part in ("--image", image)]
@@ -229,11 +231,12 @@ class SwarmDeploy:
         actor: Actor = "",
     ) -> str:
         """Put the release before the live one back, through the same gate and switch."""
-        project = await self._project()
-        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
-        container.check_registry_auth(registry_user, registry_token is not None)
-        project.config.branch(branch)
-        container.check_app_secrets(project.config, await self._app_environ(app_secrets))
+        target = container.check_deploy(
+            await self._project(), branch, None, host=host,
+            access=self._access(ssh_key, ssh_auth_sock, known_hosts),
+            registry_user=registry_user, has_token=registry_token is not None,
+            environ=await self._app_environ(app_secrets),
+        )  # fmt: skip
         deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
         args = ["rollback", "--branch", branch]
@@ -256,7 +259,9 @@ class SwarmDeploy:
     ) -> str:
         """Remove what the target holds of a branch; other branches keep running."""
         project = await self._project()
-        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
+        target = container.target(
+            project.config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+        )
         refuse_protected(project.config, branch, force)
         deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
         args = ["destroy", "--branch", branch, *(["--drop-data"] if drop_data else [])]
@@ -273,8 +278,9 @@ class SwarmDeploy:
         known_hosts: KnownHosts = None,
     ) -> str:
         """Every branch on the target, as JSON: live colour, release, age, task health."""
-        project = await self._project()
-        target = self._target(project, host, ssh_key, ssh_auth_sock, known_hosts)
+        target = container.target(
+            (await self._project()).config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+        )
         deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
         return await self._run(deployer, target, ["status", "--json"])
 
@@ -322,18 +328,15 @@ class SwarmDeploy:
         return built
 
     @staticmethod
-    def _target(
-        project: pipeline.Project,
-        host: str,
+    def _access(
         ssh_key: dagger.Secret | None,
         ssh_auth_sock: dagger.Socket | None,
         known_hosts: dagger.Secret | None,
-    ) -> str:
-        """The target the deployer reaches (--host, else the config's), checked first."""
-        access = container.Access(
+    ) -> container.Access:
+        """What the call gave the deployer to reach its target with."""
+        return container.Access(
             ssh_key is not None, ssh_auth_sock is not None, known_hosts is not None
         )
-        return container.target(project.config, host, access)
 
     async def _app_environ(self, app_secrets: dagger.Secret | None) -> dict[str, str]:
         """The KEY=VALUE lines of --app-secrets, read to check them before anything runs."""
