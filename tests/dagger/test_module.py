@@ -7,15 +7,18 @@ register fails here, as it would fail `dagger call` for a user.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 import yaml
-from dagger import dag
+from dagger import DaggerError, dag
 
-from swarm_deploy import cli, pipeline
+from swarm_deploy import cli, config, pipeline
+from swarm_deploy import deployer_container as container
 from swarm_deploy.main import SwarmDeploy
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
@@ -144,13 +147,49 @@ def test_build_asks_the_engine_for_linux_amd64_images(engine: OfflineEngine) -> 
     assert contexts == ["examples/gaia/backend", "examples/gaia/frontend", "examples/gaia/bot"]
 
 
+# one line per `env:` source of the example config's secrets, as the workflow builds them
+APP_SECRETS = "".join(
+    f"{source.env}=value-of-{name}\n"
+    for name, source in config.load(EXAMPLE_CONFIG).secrets.items()
+    if source.env
+)
+SSH = {"host": "ssh://deploy@vm1", "ssh_key": "ssh-key-secret-id", "known_hosts": "known-hosts-id"}
+
+
+@pytest.fixture
+def plaintexts(engine: OfflineEngine, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Secret values by ID, for the `plaintext` a function reads to check them first."""
+    values = {"app-secrets-secret-id": APP_SECRETS}
+    answer = engine.execute
+
+    async def execute(ctx: Any, return_type: Any = None) -> Any:
+        sent = query(ctx)
+        if sent[-1]["field"] == "plaintext":
+            return values[sent[0]["args"]["id"]]
+        return await answer(ctx, return_type)
+
+    monkeypatch.setattr(engine, "execute", execute)
+    return values
+
+
+def the_deployer(engine: OfflineEngine) -> list[dict[str, Any]]:
+    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    return deployer
+
+
+def command_argv(deployer: list[dict[str, Any]]) -> list[str]:
+    """What the deployer container runs, from `swarm-deploy` on."""
+    (run,) = [s for s in select(deployer, "withExec") if "swarm-deploy" in s["args"]["args"]]
+    argv: list[str] = run["args"]["args"]
+    return argv[argv.index("swarm-deploy") :]
+
+
 def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
-    engine: OfflineEngine,
+    engine: OfflineEngine, plaintexts: dict[str, str]
 ) -> None:
     token = secret_id(engine, SENTINEL)
     output = call(engine, "deploy", {
-        "branch": "develop", "release": "abc", "host": "ssh://deploy@vm1",
-        "ssh_key": "ssh-key-secret-id", "known_hosts": "known-hosts-secret-id",
+        "branch": "develop", "release": "abc", **SSH,
         "registry_user": "acme", "registry_token": token,
         "app_secrets": "app-secrets-secret-id",
     })  # fmt: skip
@@ -165,21 +204,19 @@ def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
         (auth,) = select(sent, "withRegistryAuth")
         assert auth["args"]["address"] == "ghcr.io"
         assert auth["args"]["secret"] == [{"type": "Query", "field": "node", "args": {"id": token}}]
-    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    deployer = the_deployer(engine)
     mounted = {
         m["args"]["path"]: m["args"]["source"] for m in select(deployer, "withMountedSecret")
     }
     assert set(mounted) == {
-        "/root/.ssh/known_hosts", "/root/.ssh/id_deploy", "/run/swarm-deploy/app-secrets.env"
+        "/root/.ssh/known_hosts", "/run/swarm-deploy/ssh-key", "/run/swarm-deploy/app-secrets.env"
     }  # fmt: skip
-    assert mounted["/root/.ssh/id_deploy"] == [
+    assert mounted["/run/swarm-deploy/ssh-key"] == [
         {"type": "Query", "field": "node", "args": {"id": "ssh-key-secret-id"}}
     ]
     (variable,) = select(deployer, "withSecretVariable")
     assert variable["args"]["name"] == "SWARM_DEPLOY_REGISTRY_TOKEN"
-    (run,) = [s for s in select(deployer, "withExec") if "swarm-deploy" in s["args"]["args"]]
-    argv = run["args"]["args"]
-    tail = argv[argv.index("swarm-deploy") :]
+    tail = command_argv(deployer)
     assert tail[:6] == ["swarm-deploy", "deploy", "--branch", "develop", "--release", "abc"]
     assert f"backend=ghcr.io/acme/gaia-backend@sha256:{'ab' * 32}" in tail
     assert tail[-4:] == ["--config", "swarm-deploy.yml", "--host", "ssh://deploy@vm1"]
@@ -187,46 +224,216 @@ def test_deploy_runs_the_cli_in_a_deployer_with_secrets_mounted_by_id(
     carrying = [s for s in engine.sent if SENTINEL in json.dumps(s)]
     assert len(carrying) == 1
     assert carrying[0][0]["field"] == "setSecret"
+    assert not [s for s in engine.sent if "value-of-session_key" in json.dumps(s)]
 
 
-def test_the_deployer_installs_this_package_and_runs_its_command(engine: OfflineEngine) -> None:
+def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
+    engine: OfflineEngine,
+) -> None:
+    """Built from images a laptop and a mirror of Docker Hub both have: no apk, no Alpine."""
     scripts = tomllib.loads((ROOT / "dagger" / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"swarm-deploy": "swarm_deploy.cli:main"}  # what the engine tests run
-    call(engine, "status", {"host": "local"})
-    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
-    (source,) = [
-        d for d in select(deployer, "withDirectory") if d["args"]["path"] == "/opt/swarm-deploy"
-    ]
-    assert source["args"]["exclude"] == ["sdk"]
-    installs = [
-        e["args"]["args"] for e in select(deployer, "withExec") if "pip" in e["args"]["args"]
-    ]
-    assert installs == [[
-        "pip", "install", "--quiet", "--break-system-packages",
-        "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
-    ]]  # fmt: skip
+    call(engine, "status", SSH)
+    source = [{"type": "Query", "field": "node", "args": {"id": SOURCE_ID}}]
+    assert the_deployer(engine)[:13] == [
+        {"type": "Query", "field": "container", "args": {}},
+        {"type": "Container", "field": "from", "args": {"address": "python:3.11-slim-bookworm"}},
+        {"type": "Container", "field": "withExec", "args": {"args": ["apt-get", "update", "-qq"]}},
+        {"type": "Container", "field": "withExec", "args": {"args": [
+            "apt-get", "install", "-qq", "-y", "--no-install-recommends", "openssh-client",
+        ]}},
+        {"type": "Container", "field": "withFile", "args": {
+            "path": "/usr/local/bin/docker",
+            "source": [
+                {"type": "Query", "field": "container", "args": {}},
+                {"type": "Container", "field": "from", "args": {"address": "docker:28.2.2-cli"}},
+                {"type": "Container", "field": "file", "args": {"path": "/usr/local/bin/docker"}},
+            ],
+        }},
+        {"type": "Container", "field": "withDirectory", "args": {
+            "path": "/opt/swarm-deploy",
+            "source": [*source, {"type": "Directory", "field": "directory",
+                                 "args": {"path": "dagger"}}],
+            "exclude": ["sdk"],
+        }},
+        {"type": "Container", "field": "withExec", "args": {"args": [
+            "pip", "install", "--quiet", "--no-cache-dir",
+            "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
+        ]}},
+        {"type": "Container", "field": "withDirectory",
+         "args": {"path": "/work", "source": source}},
+        {"type": "Container", "field": "withWorkdir", "args": {"path": "/work"}},
+        {"type": "Container", "field": "withNewFile", "args": {
+            "path": "/root/.ssh/config", "contents": container.SSH_CLIENT_CONFIG,
+        }},
+        {"type": "Container", "field": "withMountedTemp",
+         "args": {"path": "/run/swarm-deploy/private"}},
+        {"type": "Container", "field": "withEnvVariable",
+         "args": {"name": "DOCKER_CONFIG", "value": "/run/swarm-deploy/private/docker"}},
+        {"type": "Container", "field": "withMountedSecret", "args": {
+            "path": "/root/.ssh/known_hosts",
+            "source": [{"type": "Query", "field": "node", "args": {"id": "known-hosts-id"}}],
+        }},
+    ]  # fmt: skip
+    assert "IdentityFile /run/swarm-deploy/private/id_deploy\n" in container.SSH_CLIENT_CONFIG
+    (run,) = select(the_deployer(engine), "withExec")[-1:]
+    assert run["args"]["args"] == [
+        "python", "-m", "swarm_deploy.deployer_container", "ghcr.io",
+        "swarm-deploy", "status", "--json", "--config", "swarm-deploy.yml",
+        "--host", "ssh://deploy@vm1",
+    ]  # fmt: skip
 
 
-def test_the_deployer_runs_arguments_the_cli_accepts(engine: OfflineEngine) -> None:
-    call(engine, "deploy", {
-        "branch": "develop", "release": "abc", "host": "local",
-        "app_secrets": "app-secrets-secret-id",
-    })  # fmt: skip
-    (deployer,) = [s for s in engine.sent if s[-1]["field"] == "stdout"]
-    (run,) = [s for s in select(deployer, "withExec") if "swarm-deploy" in s["args"]["args"]]
-    argv = run["args"]["args"]
-    args = argv[argv.index("swarm-deploy") + 1 :]
+@pytest.mark.parametrize(
+    ("function", "inputs"),
+    [
+        (
+            "deploy",
+            {
+                "branch": "develop",
+                "release": "abc",
+                "app_secrets": "app-secrets-secret-id",
+                "update_shared": True,
+            },
+        ),
+        (
+            "rollback",
+            {"branch": "develop", "app_secrets": "app-secrets-secret-id", "update_shared": True},
+        ),
+        ("destroy", {"branch": "feature/x", "drop_data": True}),
+        ("status", {}),
+    ],
+)
+def test_the_deployer_runs_arguments_the_cli_accepts(
+    engine: OfflineEngine, plaintexts: dict[str, str], function: str, inputs: dict[str, Any]
+) -> None:
+    """Every command the deployer runs parses, with what crossed the container boundary:
+    the app secrets' file, the lock, who runs it."""
+    call(engine, function, {**SSH, **inputs, "break_lock": True} if function != "status" else SSH)
+    args = command_argv(the_deployer(engine))[1:]
     context = cli.main.make_context("swarm-deploy", list(args))
     sub = cli.main.get_command(context, args[0])
     assert sub is not None
     parsed = sub.make_context(args[0], list(args[1:]), parent=context)
-    assert parsed.params["branch"] == "develop"
-    assert len(parsed.params["images"]) == 3
+    assert parsed.params["target"] == "ssh://deploy@vm1"
+    if function == "status":
+        return
+    assert parsed.params["actor"] == "unknown (dagger call without --actor)"
+    assert parsed.params["break_lock"] is True
+    if "app_secrets" in inputs:
+        assert parsed.params["secrets_env_file"] == Path("/run/swarm-deploy/app-secrets.env")
+    if "update_shared" in inputs:
+        assert parsed.params["update_shared"] is True
+    if function == "deploy":
+        assert len(parsed.params["images"]) == 3
 
 
-def test_an_ssh_host_needs_known_hosts(engine: OfflineEngine) -> None:
-    with pytest.raises(Exception, match="--known-hosts is required"):
-        call(engine, "status", {"host": "ssh://deploy@vm1", "ssh_key": "key-id"})
+def test_who_deploys_crosses_into_the_deployer(
+    engine: OfflineEngine, plaintexts: dict[str, str]
+) -> None:
+    who = "octocat (https://github.com/acme/gaia/actions/runs/4242)"
+    call(engine, "deploy", {
+        "branch": "develop", "release": "abc", **SSH,
+        "app_secrets": "app-secrets-secret-id", "actor": who,
+    })  # fmt: skip
+    argv = command_argv(the_deployer(engine))
+    assert argv[argv.index("--actor") + 1] == who
+
+
+NEEDS_KEY = "a key: --ssh-key file://$HOME/.ssh/id_ed25519 (or --ssh-auth-sock $SSH_AUTH_SOCK)"
+NEEDS_HOST_KEY = (
+    "its host key: --known-hosts file://$HOME/.ssh/known_hosts (checked, never skipped)"
+)
+CONFIG_TARGET = "ssh://deploy@vm1.gaia.example.com"
+DEPLOY = {"branch": "develop", "release": "abc", "app_secrets": "app-secrets-secret-id"}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (
+            {**DEPLOY, "host": "ssh://deploy@vm1", "ssh_key": "k"},
+            f"--host: ssh://deploy@vm1 is reached over ssh, which needs {NEEDS_HOST_KEY}",
+        ),
+        (
+            {**DEPLOY, "known_hosts": "kh"},
+            f"target: {CONFIG_TARGET} is reached over ssh, which needs {NEEDS_KEY}",
+        ),
+        (
+            DEPLOY,
+            f"target: {CONFIG_TARGET} is reached over ssh, which needs {NEEDS_KEY}; "
+            f"{NEEDS_HOST_KEY}",
+        ),
+        (
+            {**DEPLOY, **SSH, "host": "local"},
+            "--host: 'local' means the Docker engine of the machine that runs the command, "
+            "and the deployer container has none; give --host ssh://user@host (or target: "
+            "in the config), or run `swarm-deploy` on that machine itself",
+        ),
+        (
+            {**DEPLOY, **SSH, "host": "vm1:22"},
+            "--host: should be 'local' or ssh://user@host[:port], got 'vm1:22'",
+        ),
+        ({**DEPLOY, **SSH, "branch": "fix/typo"}, "branch 'fix/typo' matches no rule"),
+        (
+            {**DEPLOY, **SSH, "release": "v1 beta"},
+            "--release: should be usable as an image tag (letters, digits, '_', '.', '-'), "
+            "got 'v1 beta'",
+        ),
+        (
+            {**DEPLOY, **SSH, "registry_token": "token-id"},
+            "--registry-user: is empty, but --registry-token is given: name the token's "
+            "user, e.g. the GitHub owner for ghcr.io",
+        ),
+        (
+            {**DEPLOY, **SSH, "app_secrets": "partial-secrets-id"},
+            "--app-secrets: 1 secret(s) cannot be read, so nothing was published or changed:\n"
+            "  - secret 'session_key': GAIA_SESSION_KEY is not in it\n"
+            "add a line VARIABLE=value for each, or change secrets: in the config",
+        ),
+        (
+            {**DEPLOY, **SSH, "app_secrets": "not-key-value-id"},
+            "--app-secrets line 2: should be KEY=VALUE (the line is not shown)",
+        ),
+    ],
+)
+def test_deploy_checks_every_argument_before_it_builds_or_publishes(
+    engine: OfflineEngine, plaintexts: dict[str, str], inputs: dict[str, Any], message: str
+) -> None:
+    plaintexts["partial-secrets-id"] = "".join(
+        line + "\n" for line in APP_SECRETS.splitlines() if "SESSION_KEY" not in line
+    )
+    plaintexts["not-key-value-id"] = "A=1\nsomething else\n"
+    with pytest.raises(DaggerError, match=re.escape(message)):
+        call(engine, "deploy", inputs)
+    done = {step["field"] for sent in engine.sent for step in sent}
+    assert not done & {"publish", "dockerBuild", "stdout"}, "nothing was built or run"
+
+
+@pytest.mark.parametrize(
+    ("function", "inputs"),
+    [
+        ("status", {}),
+        ("destroy", {"branch": "feature/x"}),
+        ("rollback", {"branch": "develop"}),
+    ],
+)
+def test_the_configs_target_is_checked_like_host(
+    engine: OfflineEngine, function: str, inputs: dict[str, Any]
+) -> None:
+    """With no --host, the config's ssh:// target needs the host key all the same."""
+    message = f"target: {CONFIG_TARGET} is reached over ssh, which needs {NEEDS_HOST_KEY}"
+    with pytest.raises(DaggerError, match=re.escape(message)):
+        call(engine, function, {**inputs, "ssh_key": "k"})
+    assert not [s for s in engine.sent if s[-1]["field"] == "stdout"]
+
+
+def test_a_protected_branch_is_destroyed_only_with_force(engine: OfflineEngine) -> None:
+    with pytest.raises(DaggerError, match="branch 'main' is protected"):
+        call(engine, "destroy", {"branch": "main", **SSH})
+    assert not [s for s in engine.sent if s[-1]["field"] == "stdout"]
+    call(engine, "destroy", {"branch": "main", "force": True, **SSH})
+    assert "--force" in command_argv(the_deployer(engine))
 
 
 def test_a_dry_run_deploy_returns_the_plan(engine: OfflineEngine) -> None:

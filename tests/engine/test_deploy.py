@@ -452,6 +452,27 @@ def test_destroy_feature_x_leaves_develop_serving(project: Project) -> None:
     ok(project.cli("destroy", "--branch", "feature/x", "--drop-data"))  # rerunning is safe
 
 
+def test_destroy_removes_what_the_target_holds_whatever_the_rules_say(project: Project) -> None:
+    """A branch deployed under a rule that was dropped since is removed all the same (its
+    names come from its slug); a branch no rule allows that left nothing has nothing to
+    remove, and its deletion exits 0 (what destroy.yml runs on every deleted branch)."""
+    ok(project.deploy("feature/ruled-out", "g1"))
+    assert services(f"{APP}-feature-ruled-out-")
+    no_feature_rule = project.write_config(
+        "no-feature-rule.yml",
+        {"branches": [b for b in raw(project)["branches"] if b["match"] != "feature/*"]},
+    )
+    output = ok(project.cli("destroy", "--branch", "feature/ruled-out", config=no_feature_rule))
+    assert "no rule allows feature/ruled-out any more: removing what it left on local" in output
+    assert output.endswith("feature/ruled-out removed from local\n")
+    assert not services(f"{APP}-feature-ruled-out-")
+    assert not [n for n in secret_names() if "feature-ruled-out" in n]
+    again = ok(project.cli("destroy", "--branch", "feature/ruled-out", config=no_feature_rule))
+    assert again == "nothing of feature/ruled-out is on local: nothing to remove\n"
+    never = ok(project.cli("destroy", "--branch", "fix/typo"))
+    assert never == "nothing of fix/typo is on local: nothing to remove\n"
+
+
 def raw(project: Project) -> dict[str, Any]:
     """The tests' config as plain data, to change a key of."""
     data: dict[str, Any] = yaml.safe_load(project.config.read_text())

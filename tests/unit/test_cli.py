@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from swarm_deploy import cli
+from swarm_deploy import cli, engine
+from swarm_deploy.errors import DeployError
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
 
@@ -119,3 +120,136 @@ def test_the_installed_command_runs() -> None:
     result = subprocess.run([command, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "swarm-deploy plan --branch develop" in result.stdout
+
+
+def forbidden(*args: object, **kwargs: object) -> None:
+    raise AssertionError("nothing may run or connect before the arguments are checked")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["plan", "-b", "develop", "--release", "abc"],
+        ["deploy", "-b", "develop", "--release", "abc"],
+        ["rollback", "-b", "develop"],
+        ["status"],
+        ["destroy", "-b", "develop"],
+        ["destroy", "--stale", "14"],
+    ],
+)
+def test_a_bad_host_is_refused_before_anything_runs(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """--host is checked like the config's target, by every command, before any step."""
+    monkeypatch.setattr(engine.Executor, "run", forbidden)
+    monkeypatch.setattr(engine.Swarm, "__init__", forbidden)
+    result = runner.invoke(cli.main, [*command, "--host", "vm1.example.com:22"])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "error: --host: should be 'local' or ssh://user@host[:port], got 'vm1.example.com:22'\n"
+    )
+
+
+def test_a_protected_branch_is_destroyed_only_with_force(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the production branch's git branch (destroy.yml) leaves production alone."""
+    monkeypatch.setattr(engine.Swarm, "__init__", forbidden)
+    result = runner.invoke(cli.main, ["destroy", "-b", "main"])
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "error: branch 'main' is protected (rule 'main' in the config): destroy leaves it in "
+        "place, also when its git branch is deleted; remove it with "
+        "`swarm-deploy destroy --branch main --force`\n"
+    )
+    forced = runner.invoke(cli.main, ["destroy", "-b", "main", "--force"])
+    assert isinstance(forced.exception, AssertionError), "--force goes on to the target"
+
+
+def test_in_github_actions_the_deployer_is_the_actor_and_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/gaia",
+        "GITHUB_RUN_ID": "4242",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert cli.deployer_name() == "octocat (https://github.com/acme/gaia/actions/runs/4242)"
+
+
+@pytest.mark.parametrize(
+    ("command", "function", "keyword"),
+    [
+        (["deploy", "-b", "develop", "--release", "abc"], "deploy_branch", "deployed_by"),
+        (["rollback", "-b", "develop"], "deploy_branch", "deployed_by"),
+        (["destroy", "-b", "develop"], "destroy_branch", "actor"),
+    ],
+)
+def test_the_actor_given_is_who_is_recorded(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    function: str,
+    keyword: str,
+) -> None:
+    """What the Dagger deployer container passes: it has no GITHUB_ACTOR of its own."""
+    seen: dict[str, object] = {}
+
+    def record(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise DeployError("recorded")
+
+    monkeypatch.setattr(cli, function, record)
+    who = "octocat (https://github.com/acme/gaia/actions/runs/4242)"
+    result = runner.invoke(cli.main, [*command, "--actor", who])
+    assert result.exit_code == 1, result.output
+    assert seen[keyword] == who
+
+
+def test_rollback_reads_the_secrets_env_file_like_deploy(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rollback redeploys the secrets too: in the Dagger deployer they come from a file."""
+    secrets_file = tmp_path / "app-secrets.env"
+    secrets_file.write_text("GAIA_SESSION_KEY=from-the-file\r\n")
+    seen: dict[str, object] = {}
+
+    def record(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise DeployError("recorded")
+
+    monkeypatch.setattr(cli, "deploy_branch", record)
+    command = ["rollback", "-b", "develop", "--secrets-env-file", str(secrets_file)]
+    result = runner.invoke(cli.main, command)
+    assert result.exit_code == 1, result.output
+    environ = seen["environ"]
+    assert isinstance(environ, dict)
+    assert environ["GAIA_SESSION_KEY"] == "from-the-file"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            ["deploy", "-b", "develop", "--release", "v1 beta"],
+            "error: --release: should be usable as an image tag (letters, digits, '_', '.', "
+            "'-'), got 'v1 beta'\n",
+        ),
+        (
+            ["destroy", "--stale", "-1"],
+            "Invalid value for '--stale': -1.0 is not in the range x>=0.",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_target_is_touched(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str], message: str
+) -> None:
+    """A deploy took the branch's lock before it looked at its release; a negative
+    --stale made every unprotected branch stale."""
+    monkeypatch.setattr(engine.Executor, "run", forbidden)
+    monkeypatch.setattr(engine.Swarm, "__init__", forbidden)
+    result = runner.invoke(cli.main, command)
+    assert result.exit_code == 2, result.output
+    assert message in result.output

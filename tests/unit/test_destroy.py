@@ -30,7 +30,7 @@ def test_stale_branches_are_old_and_unprotected(project: pipeline.Project) -> No
 
 
 def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.Project) -> None:
-    branch = project.config.branch("develop")
+    names = project.config.names("develop")
     remains = Remains(
         ("gaia-develop-green", "gaia-develop-edge"),
         ("gaia_develop_session_key_0123456789",),
@@ -40,7 +40,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
             "redis": "gaia_shared_redis_admin_0123456789",
         },
     )
-    steps = destroy_plan(project.config, branch, "local", remains, drop_data=True)
+    steps = destroy_plan(project.config, names, "local", remains, drop_data=True)
     assert [s.title for s in steps] == [
         "remove gaia-develop-green",
         "remove gaia-develop-edge",
@@ -86,13 +86,40 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
 
 
 def test_drop_data_needs_every_admin_secret_on_the_target(project: pipeline.Project) -> None:
-    branch = project.config.branch("develop")
+    names = project.config.names("develop")
     remains = Remains((), (), {"postgres": "gaia_shared_postgres_admin_0123456789"})
     with pytest.raises(TargetError, match="the admin secret of the shared mongo, redis is not on"):
-        destroy_plan(project.config, branch, "local", remains, drop_data=True)
+        destroy_plan(project.config, names, "local", remains, drop_data=True)
 
 
 def test_without_drop_data_the_databases_stay(project: pipeline.Project) -> None:
-    branch = project.config.branch("develop")
-    steps = destroy_plan(project.config, branch, "local", Remains((), ()), drop_data=False)
+    names = project.config.names("develop")
+    remains = Remains((), (), volumes=("gaia-develop-edge-live",))
+    steps = destroy_plan(project.config, names, "local", remains, drop_data=False)
     assert [s.phase for s in steps] == ["network"]
+
+
+def test_a_branch_that_left_nothing_on_the_target_has_nothing_to_remove(
+    project: pipeline.Project,
+) -> None:
+    """fix/typo matches no rule: it was never deployed, and its deletion changes nothing."""
+    names = project.config.names("fix/typo")
+    assert destroy_plan(project.config, names, "local", Remains((), ()), drop_data=False) == []
+
+
+def test_a_branch_whose_rule_is_gone_is_found_by_its_slug(project: pipeline.Project) -> None:
+    """Stack names come from the slug, not the rule: what hotfix/old left is removed."""
+    assert project.config.rule("hotfix/old") is None
+    names = project.config.names("hotfix/old")
+    remains = Remains(
+        ("gaia-hotfix-old-c02769-blue", "gaia-hotfix-old-c02769-edge"),
+        ("gaia_hotfix-old-c02769_session_key_0123456789",),
+    )
+    steps = destroy_plan(project.config, names, "local", remains, drop_data=False)
+    assert names.slug == "hotfix-old-c02769"
+    assert [s.title for s in steps] == [
+        "remove gaia-hotfix-old-c02769-blue",
+        "remove gaia-hotfix-old-c02769-edge",
+        "remove the network gaia-hotfix-old-c02769",
+        "remove 1 secrets of hotfix-old-c02769",
+    ]

@@ -8,7 +8,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
 from swarm_deploy.render import Release
+from swarm_deploy.secrets import parse_env
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,6 +172,26 @@ def update_shared_option(func: F) -> F:
     )(func)
 
 
+def actor_option(func: F) -> F:
+    return click.option(
+        "--actor",
+        default=None,
+        metavar="WHO",
+        help="Who runs this, as recorded on the Swarm (the deployed-by label, the lock's "
+        "holder). Default: in GitHub Actions $GITHUB_ACTOR and the run's URL, else user@host.",
+    )(func)
+
+
+def secrets_env_file_option(func: F) -> F:
+    return click.option(
+        "--secrets-env-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A file of KEY=VALUE lines that the config's `env:` secret sources may read, "
+        "besides the environment (the Dagger module mounts it as a secret).",
+    )(func)
+
+
 def host_option(func: F) -> F:
     return click.option(
         "--host",
@@ -201,15 +222,10 @@ def host_option(func: F) -> F:
     help="An image already published, by digest (NAME=registry/repo@sha256:...), one per "
     "image of the config: nothing is built or pushed. The Dagger module deploys this way.",
 )
-@click.option(
-    "--secrets-env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A file of KEY=VALUE lines that the config's `env:` secret sources may read, "
-    "besides the environment (the Dagger module mounts it as a secret).",
-)
+@secrets_env_file_option
 @update_shared_option
 @lock_options
+@actor_option
 def deploy(
     config_path: Path,
     branch: str,
@@ -222,6 +238,7 @@ def deploy(
     update_shared: bool,
     lock_wait: float,
     break_lock: bool,
+    actor: str | None,
 ) -> None:
     """Build, publish and deploy a branch blue/green; switch only after the health gate.
 
@@ -233,9 +250,7 @@ def deploy(
     with _errors():
         project = Project.load(config_path)
         version = version or git_version(project.config.root)
-        environ = dict(os.environ)
-        if secrets_env_file is not None:
-            environ |= read_env_file(secrets_env_file)
+        environ = environment(secrets_env_file)
         if environ.get("SWARM_DEPLOY_REGISTRY_TOKEN", "").startswith("ghs_"):
             err.print(
                 "warning: the registry token looks like a workflow's GITHUB_TOKEN (ghs_...), "
@@ -255,7 +270,7 @@ def deploy(
             force=force,
             prebuilt=published(project, version, images) if images else None,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
-            deployed_by=deployer_name(),
+            deployed_by=actor or deployer_name(),
             locking=Locking(lock_wait, break_lock),
             update_shared=update_shared,
         )
@@ -267,14 +282,18 @@ def deploy(
 @branch_option
 @host_option
 @update_shared_option
+@secrets_env_file_option
 @lock_options
+@actor_option
 def rollback(
     config_path: Path,
     branch: str,
     target: str | None,
     update_shared: bool,
+    secrets_env_file: Path | None,
     lock_wait: float,
     break_lock: bool,
+    actor: str | None,
 ) -> None:
     """Put the release before the live one back, through the same gate and switch.
 
@@ -290,7 +309,8 @@ def rollback(
             "",
             reporter,
             target=target,
-            deployed_by=deployer_name(),
+            environ=environment(secrets_env_file),
+            deployed_by=actor or deployer_name(),
             locking=Locking(lock_wait, break_lock),
             rollback=True,
             update_shared=update_shared,
@@ -316,23 +336,21 @@ def published(project: Project, version: str, images: tuple[str, ...]) -> Releas
     return Release(version, refs)
 
 
+def environment(secrets_env_file: Path | None) -> dict[str, str]:
+    """What `env:` secret sources read: the environment, and the --secrets-env-file."""
+    environ = dict(os.environ)
+    if secrets_env_file is not None:
+        environ |= read_env_file(secrets_env_file)
+    return environ
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments are skipped. Values are never shown."""
+    """KEY=VALUE lines (`secrets.parse_env`); values are never shown."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError("--secrets-env-file", f"cannot read {path} ({exc.strerror})") from None
-    values = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(
-                f"{path} line {number}", "should be KEY=VALUE (the line is not shown)"
-            )
-        values[key.strip()] = value
-    return values
+    return parse_env(text, str(path))
 
 
 def report(project: Project, outcome: Outcome) -> None:
@@ -362,26 +380,27 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     """Show every branch on the target: live colour, release, age and task health."""
     with _errors():
         cfg = Project.load(config_path).config
-        swarm = Swarm(target or cfg.target)
+        target = cfg.target_for(target)
+        slug = cfg.names(branch).slug if branch is not None else None
+        swarm = Swarm(target)
         try:
             branches, shared = status_module.read(swarm, cfg.app)
         finally:
             swarm.close()
-        if branch is not None:
-            slug = cfg.branch(branch).slug
+        if slug is not None:
             branches = [b for b in branches if b.slug == slug]
     if as_json:
         out.print_json(
             json.dumps(
                 {
-                    "target": target or cfg.target,
+                    "target": target,
                     "branches": [b.to_json() for b in branches],
                     "shared": [s.to_json() for s in shared],
                 }
             )
         )
         return
-    table = Table(title=f"{cfg.app} on {target or cfg.target}", title_justify="left")
+    table = Table(title=f"{cfg.app} on {target}", title_justify="left")
     for column in ("branch", "live", "release", "age", "by", "tasks", "ports"):
         table.add_column(column)
     now = status_module.now()
@@ -409,7 +428,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
 @click.option(
     "--stale",
     "stale_days",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
     metavar="DAYS",
     help="Remove every branch not deployed for DAYS, except protected ones.",
@@ -418,6 +437,11 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     "--drop-data", is_flag=True, help="Also drop the branch's databases, role and Redis keys."
 )
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--force", is_flag=True, help="Also remove a protected branch (production: true, protected)."
+)
+@lock_options
+@actor_option
 def destroy(
     config_path: Path,
     target: str | None,
@@ -425,11 +449,18 @@ def destroy(
     stale_days: float | None,
     drop_data: bool,
     dry_run: bool,
+    force: bool,
+    lock_wait: float,
+    break_lock: bool,
+    actor: str | None,
 ) -> None:
     """Remove a branch's stacks, network and secrets; other branches keep running.
 
     \b
-    Databases stay unless --drop-data is given. Safe to rerun.
+    What the target holds of the branch is removed, whether or not a rule allows the
+    branch now; a branch that left nothing there has nothing to remove (exit 0).
+    Protected branches stay unless --force is given. Databases stay unless --drop-data
+    is given. Safe to rerun.
       swarm-deploy destroy --branch feature/login
       swarm-deploy destroy --stale 14 --dry-run
     """
@@ -438,20 +469,24 @@ def destroy(
     reporter = ConsoleReporter(out)
     with _errors():
         cfg = Project.load(config_path).config
+        target = cfg.target_for(target)
         branches = [branch] if branch is not None else stale_on_target(cfg, stale_days or 0, target)
         if not branches:
             out.print(f"no branch of {cfg.app} is older than {stale_days:g} days", markup=False)
         for name in branches:
             steps = destroy_branch(
-                cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run
-            )
-            if dry_run:
+                cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run,
+                force=force, actor=actor or deployer_name(), locking=Locking(lock_wait, break_lock),
+            )  # fmt: skip
+            if not steps:
+                out.print(f"nothing of {name} is on {target}: nothing to remove", markup=False)
+            elif dry_run:
                 for number, step in enumerate(steps, start=1):
                     out.print(f"{number:>3}. [{step.phase}] {step.title}", markup=False)
                     for action in step.actions:
                         out.print(f"       {action.describe()}", markup=False)
             else:
-                out.print(f"{name} removed from {target or cfg.target}", style="bold", markup=False)
+                out.print(f"{name} removed from {target}", style="bold", markup=False)
 
 
 def where(nodes: tuple[str, ...]) -> str:
@@ -468,10 +503,20 @@ def branch_url(project: Project, the_plan: Plan) -> str:
 
 
 def deployer_name() -> str:
-    """Who deploys, for the record: the GitHub actor in Actions, else user@host."""
+    """Who deploys, for the record: the GitHub actor and the run's URL in Actions, else
+    user@host."""
     if actor := os.environ.get("GITHUB_ACTOR"):
-        return f"{actor} (github actions)"
+        return f"{actor} ({github_run_url(os.environ) or 'github actions'})"
     return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def github_run_url(environ: Mapping[str, str]) -> str | None:
+    """The URL of the GitHub Actions run, from the variables every job has."""
+    parts = [environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    if not all(parts):
+        return None
+    server, repository, run_id = parts
+    return f"{server}/{repository}/actions/runs/{run_id}"
 
 
 class ConsoleReporter:

@@ -328,34 +328,9 @@ def run_job(
     )  # fmt: skip
 
 
-# What the Dagger module's deployer container runs: log in to the registry (so that
-# `docker stack deploy --with-registry-auth` has credentials to forward) with the token
-# from a secret variable, then run swarm-deploy. The script is fixed; values are args.
-LOGIN_THEN_RUN = r"""set -eu
-registry=$1; shift
-if [ -n "${SWARM_DEPLOY_REGISTRY_TOKEN:-}" ]; then
-    printf '%s' "$SWARM_DEPLOY_REGISTRY_TOKEN" | docker login --password-stdin \
-        --username "$SWARM_DEPLOY_REGISTRY_USER" "$registry" >/dev/null
-fi
-exec "$@"
-"""
-
-# ~/.ssh/config of the deployer container: the target's host key is checked, always.
-SSH_CLIENT_CONFIG = """Host *
-    IdentityFile /root/.ssh/id_deploy
-    UserKnownHostsFile /root/.ssh/known_hosts
-    StrictHostKeyChecking yes
-    ControlMaster auto
-    ControlPath /tmp/ssh-%C
-    ControlPersist 60
-"""
-
-
-def deployer_argv(*, config_path: str, host: str, registry: str, args: list[str]) -> list[str]:
-    return [
-        "sh", "-c", LOGIN_THEN_RUN, "login-then-run", registry,
-        "swarm-deploy", *args, "--config", config_path, "--host", host,
-    ]  # fmt: skip
+def login(registry: str, user: str) -> list[str]:
+    """`docker login`, the token on stdin."""
+    return ["docker", "login", "--password-stdin", "--username", user, registry]
 
 
 def registry_host(registry: str) -> str:

@@ -205,6 +205,19 @@ class Config:
     def image_repository(self, image: str) -> str:
         return f"{self.registry}/{self.app}-{image}"
 
+    def target_for(self, host: str | None) -> str:
+        """Where a command goes: `--host` when given (checked like `target`), else `target`."""
+        return _target(Node(host, "--host")) if host else self.target
+
+    def names(self, branch: str) -> naming.BranchNames:
+        """The names a branch has on the target: they come from its slug, not from a rule,
+        so a branch whose rule is gone still finds what it left there."""
+        return naming.BranchNames.derive(self.app, branch, self.slug_budget)
+
+    def rule(self, branch: str) -> BranchRule | None:
+        """The first rule that matches the branch, or None when no rule does."""
+        return next((r for r in self.branches if r.captures(branch) is not None), None)
+
     @property
     def shared_hosts(self) -> Mapping[str, str]:
         """Host names the shared stack serves through Traefik, by service."""
@@ -224,7 +237,7 @@ class Config:
     def branch(self, name: str) -> Branch:
         """The branch as the first matching rule allows it; an error lists the rules, or
         names who already holds the host the rule gives it."""
-        names = naming.BranchNames.derive(self.app, name, self.slug_budget)
+        names = self.names(name)
         for rule in self.branches:
             captures = rule.captures(name)
             if captures is None:

@@ -458,10 +458,12 @@ def deploy_branch(
     Every secret is read, and the branch's lock taken, before anything changes.
     """
     config = project.config
+    target = config.target_for(target)
     branch = config.branch(branch_name)
+    if not rollback:
+        pipeline.release(config, version)  # its tag is checked before the lock is taken
     secrets = stack_secrets.resolve(config, branch, environ)
     secrets.require_all()
-    target = target or config.target
     executor = Executor(config.root, env=environ)
     building = not rollback and prebuilt is None
     if building and executor.run(commands.buildx_version(), check=False).returncode != 0:

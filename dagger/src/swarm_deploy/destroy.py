@@ -2,6 +2,10 @@
 with --drop-data its PostgreSQL databases and role, its MongoDB databases and user, its
 Redis keys and user. Safe to rerun: what is
 gone is skipped. Other branches and the shared stack are never touched.
+
+What is removed is what the target holds, found by the names the branch's slug gives:
+a branch whose rule was dropped after it was deployed is removed all the same, and a
+branch that left nothing there (never deployable, never deployed) has nothing to remove.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from swarm_deploy import commands
-from swarm_deploy.config import Branch, Config
+from swarm_deploy.config import BranchRule, Config
+from swarm_deploy.deploy import Locking
 from swarm_deploy.engine import Executor, Json, Swarm
-from swarm_deploy.errors import BranchNotAllowedError, TargetError
+from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.gate import parse_time
+from swarm_deploy.lock import SwarmLock
+from swarm_deploy.naming import BranchNames
 from swarm_deploy.plan import (
     LABEL,
     RemoveIfPresent,
@@ -32,21 +39,28 @@ STOP_TIMEOUT = 90.0
 @dataclass(frozen=True)
 class Remains:
     """What the target holds of a branch; `admin_secrets`: the shared data services' admin
-    secrets on the target (the newest of each), by kind."""
+    secrets on the target (the newest of each), by kind; `volumes`: the edge's volume, on
+    the node the deploy talks to."""
 
     stacks: tuple[str, ...]
     secrets: tuple[str, ...]
     admin_secrets: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.stacks or self.secrets or self.volumes)
 
 
-def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
-    names = branch.names
+def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
     candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
     stacks = tuple(stack for stack in candidates if swarm.stack_services(stack))
     secrets = tuple(
         s["Spec"]["Name"]
-        for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug})
+        for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
     )
+    volume = edge_volume(names)
+    volumes = (volume,) if swarm.volume(volume) is not None else ()
     admins = {}
     for kind in commands.DATA_ACCESS:
         service = config.shared.get(kind)
@@ -58,14 +72,20 @@ def read_remains(swarm: Swarm, config: Config, branch: Branch) -> Remains:
         ]
         if found:
             admins[kind] = max(found, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
-    return Remains(stacks, secrets, admins)
+    return Remains(stacks, secrets, admins, volumes)
+
+
+def edge_volume(names: BranchNames) -> str:
+    return f"{names.edge_stack}-live"
 
 
 def destroy_plan(
-    config: Config, branch: Branch, target: str, remains: Remains, drop_data: bool
+    config: Config, names: BranchNames, target: str, remains: Remains, drop_data: bool
 ) -> list[Step]:
-    """Colours first (they use the branch network), then the edge that owns it."""
-    names = branch.names
+    """Colours first (they use the branch network), then the edge that owns it; nothing
+    when the target holds nothing of the branch and its data stays."""
+    if remains.empty and not drop_data:
+        return []
     colours = tuple(s for s in remains.stacks if s != names.edge_stack)
     steps = []
     if colours:
@@ -80,18 +100,20 @@ def destroy_plan(
         )))  # fmt: skip
     steps.append(Step("network", f"remove the network {names.network}", (
         RemoveIfPresent(target, "network", (names.network,)),
-        RemoveIfPresent(target, "volume", (f"{names.edge_stack}-live",)),
+        RemoveIfPresent(target, "volume", (edge_volume(names),)),
     ), "the volume is on the node this deploy talks to"))  # fmt: skip
     if remains.secrets:
-        steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {branch.slug}", (
+        steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {names.slug}", (
             RemoveIfPresent(target, "secret", remains.secrets),
         )))  # fmt: skip
     if drop_data:
-        steps += _drop_data_steps(config, branch, target, remains)
+        steps += _drop_data_steps(config, names, target, remains)
     return steps
 
 
-def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remains) -> list[Step]:
+def _drop_data_steps(
+    config: Config, names: BranchNames, target: str, remains: Remains
+) -> list[Step]:
     missing = [
         kind
         for kind in commands.DATA_ACCESS
@@ -105,8 +127,8 @@ def _drop_data_steps(config: Config, branch: Branch, target: str, remains: Remai
     return [
         Step(
             "data",
-            data_title(access.drop_title, config, branch, kind),
-            (data_job(config, branch, target, kind, access.drop, remains.admin_secrets[kind]),),
+            data_title(access.drop_title, config, names, kind),
+            (data_job(config, names, target, kind, access.drop, remains.admin_secrets[kind]),),
         )
         for kind, access in commands.DATA_ACCESS.items()
         if kind in config.shared
@@ -136,13 +158,24 @@ def stale(config: Config, deployed: Sequence[Deployed], days: float, now: dateti
     cutoff = now - timedelta(days=days)
     result = []
     for item in deployed:
-        try:
-            protected = config.branch(item.branch).rule.protected
-        except BranchNotAllowedError:
-            protected = False  # its rule is gone from the config: nothing protects it
+        rule = config.rule(item.branch)  # a rule gone from the config protects nothing
+        protected = rule is not None and rule.protected
         if not protected and (item.deployed_at is None or item.deployed_at < cutoff):
             result.append(item.branch)
     return result
+
+
+def refuse_protected(config: Config, branch_name: str, force: bool) -> BranchRule | None:
+    """The rule that allows the branch (None: no rule does); a protected one only with
+    `force`."""
+    rule = config.rule(branch_name)
+    if rule is not None and rule.protected and not force:
+        raise BranchError(
+            f"branch {branch_name!r} is protected (rule '{rule.match}' in the config): "
+            "destroy leaves it in place, also when its git branch is deleted; remove it "
+            f"with `swarm-deploy destroy --branch {branch_name} --force`"
+        )
+    return rule
 
 
 def destroy_branch(
@@ -153,23 +186,43 @@ def destroy_branch(
     target: str | None = None,
     drop_data: bool = False,
     dry_run: bool = False,
+    force: bool = False,
+    actor: str = "",
+    locking: Locking = Locking(),
 ) -> list[Step]:
-    """Remove one branch; returns the steps (only listed, with `dry_run`)."""
-    branch = config.branch(branch_name)
-    target = target or config.target
+    """Remove what the target holds of one branch, under the branch's lock; returns the
+    steps (only listed, with `dry_run`), none when nothing of the branch is there."""
+    target = config.target_for(target)
+    names = config.names(branch_name)
+    rule = refuse_protected(config, branch_name, force)
     swarm = Swarm(target)
     try:
         swarm.require_manager()
-        steps = destroy_plan(config, branch, target, read_remains(swarm, config, branch), drop_data)
-        if not dry_run:
-            Runner(Executor(config.root), swarm, reporter).run(steps)
+        if dry_run:
+            remains = read_remains(swarm, config, names)
+            return destroy_plan(config, names, target, remains, drop_data)
+        executor = Executor(config.root)
+        lock = SwarmLock(
+            executor, swarm, config.app, names.slug, actor, f"destroy of {branch_name}"
+        )
+        with lock.held(locking.wait, config.lock.stale_after, locking.break_stale) as broken:
+            for note in broken:
+                reporter.note(note)
+            steps = destroy_plan(
+                config, names, target, read_remains(swarm, config, names), drop_data
+            )
+            if steps and rule is None:
+                reporter.note(
+                    f"no rule allows {branch_name} any more: removing what it left on {target}"
+                )
+            Runner(executor, swarm, reporter).run(steps)
         return steps
     finally:
         swarm.close()
 
 
 def stale_on_target(config: Config, days: float, target: str | None = None) -> list[str]:
-    swarm = Swarm(target or config.target)
+    swarm = Swarm(config.target_for(target))
     try:
         edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
     finally:

@@ -202,6 +202,13 @@ class Swarm:
         )
         return next((c for c in found if c["Spec"]["Name"] == name), None)
 
+    def volume(self, name: str) -> Json | None:
+        """A volume on the node this client talks to."""
+        result: Json | None = self._call(
+            f"inspecting the volume {name}", self.api.inspect_volume, name, missing_ok=True
+        )
+        return result
+
     def containers(self, labels: Mapping[str, str]) -> list[str]:
         """Names of the containers on the node this client talks to, stopped ones too."""
         label_filter = [f"{k}={v}" for k, v in labels.items()]

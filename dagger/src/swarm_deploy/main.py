@@ -7,7 +7,8 @@
 
 Images are built and published here, with the Dagger engine; everything that touches
 the Swarm runs as `swarm-deploy` inside a deployer container (docker CLI, OpenSSH and
-this package): the same command the engine tests prove.
+this package, see deployer_container.py): the same command the engine tests prove.
+Every function checks all of its arguments before it builds, publishes or connects.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
 from swarm_deploy import commands, config, pipeline
-from swarm_deploy.naming import BranchNames
+from swarm_deploy import deployer_container as container
+from swarm_deploy.destroy import refuse_protected
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
+from swarm_deploy.secrets import parse_env
 
 SOURCE_IGNORE = [
     ".git",
@@ -37,11 +40,8 @@ SOURCE_IGNORE = [
     ".swarm-deploy",
     "dagger/sdk",
 ]
-# The deployer: the docker CLI on Alpine, plus Python, OpenSSH and this package.
-DEPLOYER_IMAGE = "docker:28.2.2-cli"
-PYTHON_IMAGE = "python:3.11-slim-bookworm"
-WORKDIR = "/work"
-APP_SECRETS_FILE = "/run/swarm-deploy/app-secrets.env"
+PYTHON_IMAGE = container.BASE_IMAGE
+WORKDIR = container.WORKDIR
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,7 +55,9 @@ def never_cached(func: F) -> F:
 
 Branch = Annotated[str, Doc("The git branch, e.g. develop or feature/login.")]
 Release = Annotated[str, Doc("Image tag of the release, e.g. the git commit.")]
-Host = Annotated[str, Doc("local or ssh://user@host[:port]; default: target in the config.")]
+Host = Annotated[
+    str, Doc("ssh://user@host[:port] (plan also takes local); default: target in the config.")
+]
 SshKey = Annotated[
     dagger.Secret | None, Doc("Private key for ssh:// targets, e.g. file://~/.ssh/id_ed25519.")
 ]
@@ -63,7 +65,7 @@ SshAgent = Annotated[
     dagger.Socket | None, Doc("An ssh-agent socket instead of a key, e.g. $SSH_AUTH_SOCK.")
 ]
 KnownHosts = Annotated[
-    dagger.Secret | None, Doc("known_hosts with the target's host key (required for ssh://).")
+    dagger.Secret | None, Doc("known_hosts with the target's host key: required, always checked.")
 ]
 RegistryUser = Annotated[str, Doc("Registry user, e.g. the GitHub owner for ghcr.io.")]
 RegistryToken = Annotated[
@@ -74,6 +76,20 @@ AppSecrets = Annotated[
     dagger.Secret | None, Doc("KEY=VALUE lines for the config's env: secret sources.")
 ]
 LockWait = Annotated[int, Doc("Seconds to wait for another deploy of the branch.")]
+BreakLock = Annotated[
+    bool, Doc("Remove another deploy's lock on the branch once it is older than lock.stale_after.")
+]
+UpdateShared = Annotated[
+    bool,
+    Doc("Let this deploy change the shared stack for every branch (its rule is not shared)."),
+]
+Actor = Annotated[
+    str,
+    Doc(
+        "Who runs this, recorded on the Swarm and in the lock, e.g. "
+        '"$GITHUB_ACTOR ($RUN_URL)"; default: unknown (dagger call without --actor).'
+    ),
+]
 
 
 @object_type
@@ -150,6 +166,9 @@ class SwarmDeploy:
         source_url: str,
     ) -> list[str]:
         cfg = (await self._project()).config
+        pipeline.release(cfg, release)
+        container.check_registry_auth(registry_user, registry_token is not None)
+        slug = cfg.names(branch).slug if branch else None
         published = []
         for name in cfg.images:
             image = self._image(cfg, name, release, "", source_url)
@@ -158,8 +177,7 @@ class SwarmDeploy:
                 image = image.with_registry_auth(host, registry_user, registry_token)
             repository = cfg.image_repository(name)
             ref = await image.publish(f"{repository}:{release}")
-            if branch:
-                slug = BranchNames.derive(cfg.app, branch, cfg.slug_budget).slug
+            if slug is not None:
                 await image.publish(f"{repository}:{slug}")
             published.append(f"{name}={commands.pin(ref)}")
         return published
@@ -178,20 +196,30 @@ class SwarmDeploy:
         app_secrets: AppSecrets = None,
         source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
         lock_wait: LockWait = 0,
+        break_lock: BreakLock = False,
+        force: Annotated[bool, Doc("Deploy even when this release is already live.")] = False,
+        update_shared: UpdateShared = False,
+        actor: Actor = "",
         dry_run: Annotated[bool, Doc("Return the plan instead of deploying.")] = False,
     ) -> str:
         """Build, publish, then deploy the branch blue/green from a deployer container."""
         if dry_run:
             return await self._plan(branch, release, host)
+        target = container.check_deploy(
+            await self._project(), branch, release, host=host,
+            access=self._access(ssh_key, ssh_auth_sock, known_hosts),
+            registry_user=registry_user, has_token=registry_token is not None,
+            environ=await self._app_environ(app_secrets),
+        )  # fmt: skip
         images = await self._publish(registry_user, registry_token, release, branch, source_url)
         args = ["deploy", "--branch", branch, "--release", release]
         args += [part for image in images for part in ("--image", image)]
-        args += ["--lock-wait", str(lock_wait)]
-        if app_secrets is not None:
-            args += ["--secrets-env-file", APP_SECRETS_FILE]
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
+        args += self._common_args(app_secrets, lock_wait, break_lock, actor)
+        args += ["--force"] if force else []
+        args += ["--update-shared"] if update_shared else []
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
-        return await self._run(deployer, host, args)
+        return await self._run(deployer, target, args)
 
     @never_cached
     async def rollback(
@@ -205,12 +233,23 @@ class SwarmDeploy:
         registry_token: RegistryToken = None,
         app_secrets: AppSecrets = None,
         lock_wait: LockWait = 0,
+        break_lock: BreakLock = False,
+        update_shared: UpdateShared = False,
+        actor: Actor = "",
     ) -> str:
         """Put the release before the live one back, through the same gate and switch."""
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts, registry_user,
+        target = container.check_deploy(
+            await self._project(), branch, None, host=host,
+            access=self._access(ssh_key, ssh_auth_sock, known_hosts),
+            registry_user=registry_user, has_token=registry_token is not None,
+            environ=await self._app_environ(app_secrets),
+        )  # fmt: skip
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
-        args = ["rollback", "--branch", branch, "--lock-wait", str(lock_wait)]
-        return await self._run(deployer, host, args)
+        args = ["rollback", "--branch", branch]
+        args += self._common_args(app_secrets, lock_wait, break_lock, actor)
+        args += ["--update-shared"] if update_shared else []
+        return await self._run(deployer, target, args)
 
     @never_cached
     async def destroy(
@@ -221,11 +260,22 @@ class SwarmDeploy:
         ssh_auth_sock: SshAgent = None,
         known_hosts: KnownHosts = None,
         drop_data: Annotated[bool, Doc("Also drop the branch's databases and Redis keys.")] = False,
+        force: Annotated[bool, Doc("Also remove a protected branch.")] = False,
+        lock_wait: LockWait = 0,
+        break_lock: BreakLock = False,
+        actor: Actor = "",
     ) -> str:
-        """Remove a branch's stacks, network and secrets; other branches keep running."""
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)
+        """Remove what the target holds of a branch; other branches keep running."""
+        project = await self._project()
+        target = container.target(
+            project.config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+        )
+        refuse_protected(project.config, branch, force)
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
         args = ["destroy", "--branch", branch, *(["--drop-data"] if drop_data else [])]
-        return await self._run(deployer, host, args)
+        args += ["--force"] if force else []
+        args += self._common_args(None, lock_wait, break_lock, actor)
+        return await self._run(deployer, target, args)
 
     @never_cached
     async def status(
@@ -236,8 +286,11 @@ class SwarmDeploy:
         known_hosts: KnownHosts = None,
     ) -> str:
         """Every branch on the target, as JSON: live colour, release, age, task health."""
-        deployer = self._deployer(host, ssh_key, ssh_auth_sock, known_hosts)
-        return await self._run(deployer, host, ["status", "--json"])
+        target = container.target(
+            (await self._project()).config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+        )
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
+        return await self._run(deployer, target, ["status", "--json"])
 
     @function
     @check
@@ -284,9 +337,34 @@ class SwarmDeploy:
             built = built.with_label("org.opencontainers.image.source", source_url)
         return built
 
+    @staticmethod
+    def _access(
+        ssh_key: dagger.Secret | None,
+        ssh_auth_sock: dagger.Socket | None,
+        known_hosts: dagger.Secret | None,
+    ) -> container.Access:
+        """What the call gave the deployer to reach its target with."""
+        return container.Access(
+            ssh_key is not None, ssh_auth_sock is not None, known_hosts is not None
+        )
+
+    async def _app_environ(self, app_secrets: dagger.Secret | None) -> dict[str, str]:
+        """The KEY=VALUE lines of --app-secrets, read to check them before anything runs."""
+        if app_secrets is None:
+            return {}
+        return parse_env(await app_secrets.plaintext(), "--app-secrets")
+
+    @staticmethod
+    def _common_args(
+        app_secrets: dagger.Secret | None, lock_wait: int, break_lock: bool, actor: str
+    ) -> list[str]:
+        """What every command the deployer runs passes on: secrets, lock, who."""
+        args = ["--secrets-env-file", container.APP_SECRETS_FILE] if app_secrets else []
+        args += ["--lock-wait", str(lock_wait), *(["--break-lock"] if break_lock else [])]
+        return [*args, "--actor", actor or container.UNNAMED_ACTOR]
+
     def _deployer(
         self,
-        host: str,
         ssh_key: dagger.Secret | None,
         ssh_auth_sock: dagger.Socket | None,
         known_hosts: dagger.Secret | None,
@@ -294,44 +372,47 @@ class SwarmDeploy:
         registry_token: dagger.Secret | None = None,
         app_secrets: dagger.Secret | None = None,
     ) -> dagger.Container:
-        """docker CLI + OpenSSH + swarm-deploy, with the project, and secrets mounted by ID."""
-        if host.startswith("ssh://") and known_hosts is None:
-            raise ValueError(
-                "--known-hosts is required for an ssh:// host (its host key is checked, "
-                "never skipped): e.g. --known-hosts file://$HOME/.ssh/known_hosts"
-            )
+        """Python + OpenSSH + the static docker CLI + swarm-deploy, with the project;
+        secrets are mounted by ID, and what is derived from them lives on a tmpfs."""
+        docker_cli = dag.container().from_(container.DOCKER_CLI_IMAGE).file(container.DOCKER_CLI)
         deployer = (
             dag.container()
-            .from_(DEPLOYER_IMAGE)
-            .with_exec(["apk", "add", "--no-cache", "python3", "py3-pip", "openssh-client-default"])
-            .with_directory("/opt/swarm-deploy", self.source.directory("dagger"), exclude=["sdk"])
+            .from_(container.BASE_IMAGE)
+            .with_exec(["apt-get", "update", "-qq"])
+            .with_exec(["apt-get", "install", "-qq", "-y", "--no-install-recommends",
+                        *container.APT_PACKAGES])
+            .with_file(container.DOCKER_CLI, docker_cli)
+            .with_directory(container.PACKAGE_DIR, self.source.directory("dagger"),
+                            exclude=["sdk"])
             .with_exec([
-                "pip", "install", "--quiet", "--break-system-packages",
-                "-c", "/opt/swarm-deploy/constraints.txt", "/opt/swarm-deploy",
+                "pip", "install", "--quiet", "--no-cache-dir",
+                "-c", f"{container.PACKAGE_DIR}/constraints.txt", container.PACKAGE_DIR,
             ])
             .with_directory(WORKDIR, self.source)
             .with_workdir(WORKDIR)
-            .with_new_file("/root/.ssh/config", commands.SSH_CLIENT_CONFIG)
+            .with_new_file(container.SSH_CONFIG, container.SSH_CLIENT_CONFIG)
+            .with_mounted_temp(container.PRIVATE_DIR)
+            .with_env_variable("DOCKER_CONFIG", container.DOCKER_CONFIG)
         )  # fmt: skip
         if known_hosts is not None:
-            deployer = deployer.with_mounted_secret("/root/.ssh/known_hosts", known_hosts)
+            deployer = deployer.with_mounted_secret(container.KNOWN_HOSTS, known_hosts)
         if ssh_key is not None:
-            deployer = deployer.with_mounted_secret("/root/.ssh/id_deploy", ssh_key, mode=0o600)
+            deployer = deployer.with_mounted_secret(container.SSH_KEY_MOUNT, ssh_key)
         if ssh_auth_sock is not None:
-            deployer = deployer.with_unix_socket("/run/ssh-agent.sock", ssh_auth_sock)
-            deployer = deployer.with_env_variable("SSH_AUTH_SOCK", "/run/ssh-agent.sock")
+            deployer = deployer.with_unix_socket(container.SSH_AGENT_SOCK, ssh_auth_sock)
+            deployer = deployer.with_env_variable("SSH_AUTH_SOCK", container.SSH_AGENT_SOCK)
         if registry_token is not None:
-            deployer = deployer.with_secret_variable("SWARM_DEPLOY_REGISTRY_TOKEN", registry_token)
-            deployer = deployer.with_env_variable("SWARM_DEPLOY_REGISTRY_USER", registry_user)
+            deployer = deployer.with_secret_variable(container.TOKEN_VARIABLE, registry_token)
+            deployer = deployer.with_env_variable(container.USER_VARIABLE, registry_user)
         if app_secrets is not None:
-            deployer = deployer.with_mounted_secret(APP_SECRETS_FILE, app_secrets)
+            deployer = deployer.with_mounted_secret(container.APP_SECRETS_FILE, app_secrets)
         return deployer
 
-    async def _run(self, deployer: dagger.Container, host: str, args: list[str]) -> str:
+    async def _run(self, deployer: dagger.Container, target: str, args: list[str]) -> str:
         cfg = (await self._project()).config
-        argv = commands.deployer_argv(
+        argv = container.argv(
             config_path=self.config_path,
-            host=host or cfg.target,
+            target=target,
             registry=commands.registry_host(cfg.registry),
             args=args,
         )

@@ -80,7 +80,7 @@ def plan(
     branch = cfg.branch(branch_name)
     secrets = stack_secrets.resolve(cfg, branch, environ)
     request = Request(
-        target=target or cfg.target,
+        target=cfg.target_for(target),
         release=prebuilt or release(cfg, version),
         prebuilt=prebuilt is not None,
         source_url=source_url,

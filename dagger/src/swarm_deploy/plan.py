@@ -17,6 +17,7 @@ from swarm_deploy import commands
 from swarm_deploy.claims import OtherBranch, RunningShared, uses
 from swarm_deploy.config import Branch, Config, Gate
 from swarm_deploy.errors import TargetError
+from swarm_deploy.naming import BranchNames
 from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file, wiring
 from swarm_deploy.stack_secrets import BranchSecrets, StackSecret
 
@@ -607,30 +608,29 @@ def _database_steps(
         assert admin is not None
         job = data_job(
             config,
-            branch,
+            branch.names,
             request.target,
             kind,
             access.ensure,
             secrets.shared[admin].swarm_name,
             secrets.branch[access.branch_key].swarm_name,
         )
-        title = data_title(access.ensure_title, config, branch, kind)
+        title = data_title(access.ensure_title, config, branch.names, kind)
         note = f"a one-shot job on the shared network; {access.note}"
         steps.append(Step("databases", title, (job,), note))
     return steps
 
 
-def data_title(template: str, config: Config, branch: Branch, kind: str) -> str:
-    names = branch.names
+def data_title(template: str, config: Config, names: BranchNames, kind: str) -> str:
     databases = ", ".join(names.database(db) for db in config.shared[kind].databases)
     return template.format(
-        role=names.role, databases=databases, prefix=names.redis_prefix, slug=branch.slug
+        role=names.role, databases=databases, prefix=names.redis_prefix, slug=names.slug
     )
 
 
 def data_job(
     config: Config,
-    branch: Branch,
+    names: BranchNames,
     target: str,
     kind: str,
     script: str,
@@ -639,13 +639,12 @@ def data_job(
 ) -> RunJob:
     """A one-shot job that runs `script` for the branch against the shared `kind` (postgres,
     mongo: its role and databases; redis: its user and key prefix), as the service's admin."""
-    names = branch.names
     service = config.shared[kind]
     if service.databases:
         args = [names.role, *(names.database(db) for db in service.databases)]
     else:
         args = [names.role, names.redis_prefix]
-    job = f"{config.app}-{branch.slug}-{'db' if kind == 'postgres' else kind}"
+    job = f"{config.app}-{names.slug}-{'db' if kind == 'postgres' else kind}"
     argv = commands.data_job(
         target,
         kind,
@@ -656,7 +655,7 @@ def data_job(
         host=config.shared_names.service(kind),
         admin_secret=admin_secret,
         args=args,
-        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug},
         branch_secret=branch_secret,
     )
     return RunJob(tuple(argv), job, config.gate.timeout)

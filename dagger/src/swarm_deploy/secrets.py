@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swarm_deploy.errors import SecretSourceError
+from swarm_deploy.errors import ConfigError, SecretSourceError
 
 MASK = "********"
 
@@ -71,3 +71,19 @@ class SecretSource:
                 f"secret '{self.name}': cannot read file {path} ({exc.strerror}); "
                 f"create it or change secrets/{self.name} in the config"
             ) from None
+
+
+def parse_env(text: str, where: str) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments are skipped; CRLF line ends are line
+    ends. An error names the line, never shows it."""
+    values = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(
+                f"{where} line {number}", "should be KEY=VALUE (the line is not shown)"
+            )
+        values[key.strip()] = value
+    return values
