@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from swarm_deploy import naming, pipeline, render
+from swarm_deploy import config, naming, pipeline, render
+from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, RELEASE, SENTINELS, render_branch
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "develop"
@@ -192,3 +193,64 @@ def test_a_hostile_branch_name_reaches_yaml_only_quoted(project: pipeline.Projec
     doc = stacks(render_branch(project, hostile))["stacks/app-blue.yml"]
     # `$` is doubled for compose interpolation; `docker stack config` undoes it (tools tests)
     assert doc["x-labels"]["swarm-deploy.branch"] == hostile.replace("$", "$$")
+
+
+def nginx_http_directives(conf: str) -> dict[str, str]:
+    """The http block's own one-line directives (four spaces deep), by name."""
+    return dict(re.findall(r"^    ([a-z_]+) ([^;{]+);$", conf, flags=re.MULTILINE))
+
+
+def traefik_flags(files: dict[str, str]) -> dict[str, str]:
+    command = stacks(files)["stacks/shared.yml"]["services"]["traefik"]["command"]
+    return dict(flag.removeprefix("--").split("=", 1) for flag in command)
+
+
+def relay_timeouts(files: dict[str, str]) -> dict[str, str]:
+    return dict(re.findall(r"^    timeout (\w+) (\S+)$", files["relay/haproxy.cfg"], re.MULTILINE))
+
+
+def test_every_hop_gets_the_limits_of_the_config(project: pipeline.Project) -> None:
+    text = (ROOT / "swarm-deploy.yml").read_text() + (
+        "\nlimits:\n  body_size: 8m\n  read_timeout: 10m\n  idle_timeout: 2m\n"
+        "  data_idle_timeout: 2h\n"
+    )
+    limited = pipeline.Project(config.parse(text), project.templates)
+    files = render_branch(limited, "develop")
+    nginx = nginx_http_directives(files["nginx/nginx.conf"])
+    assert {key: nginx[key] for key in sorted(nginx) if key.endswith(("_size", "_timeout"))} == {
+        "client_body_timeout": "600s",
+        "client_header_timeout": "600s",
+        "client_max_body_size": "8388608",
+        "keepalive_timeout": "120s",
+        "proxy_connect_timeout": "3s",
+        "proxy_read_timeout": "600s",
+        "proxy_send_timeout": "600s",
+        "resolver_timeout": "2s",
+        "send_timeout": "600s",
+    }
+    traefik = traefik_flags(files)
+    assert {key: value for key, value in traefik.items() if "imeout" in key} == {
+        "entrypoints.web.transport.respondingTimeouts.readTimeout": "600s",
+        "entrypoints.web.transport.respondingTimeouts.idleTimeout": "120s",
+        "entrypoints.websecure.transport.respondingTimeouts.readTimeout": "600s",
+        "entrypoints.websecure.transport.respondingTimeouts.idleTimeout": "120s",
+        "serversTransport.forwardingTimeouts.idleConnTimeout": "60s",
+    }
+    assert relay_timeouts(files) == {"connect": "5s", "client": "7200s", "server": "7200s"}
+
+
+def test_the_default_limits_agree_along_the_request_path(develop: dict[str, str]) -> None:
+    """Traefik's own defaults (60 s to read a request) would cut what nginx still accepts."""
+    nginx = nginx_http_directives(develop["nginx/nginx.conf"])
+    traefik = traefik_flags(develop)
+    relay = relay_timeouts(develop)
+    read, idle = nginx["proxy_read_timeout"], nginx["keepalive_timeout"]
+    assert (read, idle, nginx["client_max_body_size"]) == ("300s", "180s", str(32 * 1024**2))
+    assert nginx["client_body_timeout"] == read
+    for entrypoint in ("web", "websecure"):
+        timeouts = f"entrypoints.{entrypoint}.transport.respondingTimeouts"
+        assert traefik[f"{timeouts}.readTimeout"] == read
+        assert traefik[f"{timeouts}.idleTimeout"] == idle
+    # Traefik lets go of an idle connection to nginx before nginx closes it
+    assert int(traefik["serversTransport.forwardingTimeouts.idleConnTimeout"][:-1]) < int(idle[:-1])
+    assert int(relay["client"][:-1]) >= int(read[:-1])

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from swarm_deploy import naming
-from swarm_deploy._reader import Node, parse_yaml
+from swarm_deploy._reader import Node, describe, parse_yaml
 from swarm_deploy.errors import BranchNotAllowedError, ConfigError
 from swarm_deploy.secrets import SecretSource
 
@@ -135,6 +135,22 @@ class Lock:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How large and how slow a request may be: each rendered into every hop that bounds it."""
+
+    body_size: int = 32 * 1024 * 1024
+    read_timeout: int = 300
+    idle_timeout: int = 180
+    data_idle_timeout: int = 3600
+
+    @property
+    def proxy_idle_timeout(self) -> int:
+        """Traefik drops an idle connection to an edge before nginx closes it, never after:
+        a request sent on a connection the other end just closed fails (502)."""
+        return self.idle_timeout // 2
+
+
+@dataclass(frozen=True)
 class SwarmSettings:
     """How services are reached: the defaults work without IPVS."""
 
@@ -180,6 +196,7 @@ class Config:
     edge: Edge = Edge()
     swarm: SwarmSettings = SwarmSettings()
     lock: Lock = Lock()
+    limits: Limits = Limits()
     root: Path = Path()
 
     @property
@@ -242,7 +259,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
     top = Node(parse_yaml(text, source)).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
-            "branches", "gate", "edge", "swarm", "secrets", "lock",
+            "branches", "gate", "edge", "swarm", "secrets", "lock", "limits",
         ),
         required=("app", "domain", "registry", "images", "services", "branches"),
     )  # fmt: skip
@@ -277,6 +294,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         edge=_opt(top, "edge", _edge, Edge()),
         swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
         lock=_opt(top, "lock", _lock, Lock()),
+        limits=_opt(top, "limits", _limits, Limits()),
         root=root,
     )
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
@@ -568,3 +586,55 @@ def _secrets(node: Node) -> dict[str, SecretSource]:
             file=_opt(fields, "file", Node.text, None),
         )
     return result
+
+
+# --- Limits along a request's path: docs/request-path.md draws the chain ---
+
+_SIZE = re.compile(r"([0-9]+)([kKmMgG]?)")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _size(node: Node) -> int:
+    """Bytes, from a number or text like 512k, 32m, 1g (nginx's units)."""
+    value = node.value
+    found = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif found is not None:
+        size = int(found[1]) * _SIZE_UNITS[found[2].lower()]
+    else:
+        node.fail(f"should be a size like 512k, 32m or 1g, got {describe(value)}")
+    if size < 1:
+        node.fail(f"should be at least 1 byte, got {describe(value)}")
+    return size
+
+
+def _seconds(node: Node, low: int = 1) -> int:
+    """A duration of whole seconds: every hop (Traefik, nginx, HAProxy) reads it alike."""
+    seconds = node.duration()
+    if seconds != int(seconds) or seconds < low:
+        node.fail(
+            f"should be a whole number of seconds, at least {low}s, got {describe(node.value)}"
+        )
+    return int(seconds)
+
+
+def _limits(node: Node) -> Limits:
+    fields = node.mapping(
+        allowed=("body_size", "read_timeout", "idle_timeout", "data_idle_timeout")
+    )
+    default = Limits()
+    limits = Limits(
+        body_size=_opt(fields, "body_size", _size, default.body_size),
+        read_timeout=_opt(fields, "read_timeout", _seconds, default.read_timeout),
+        # Traefik's pool to the edges gets half of it, and needs a whole second
+        idle_timeout=_opt(fields, "idle_timeout", lambda n: _seconds(n, 2), default.idle_timeout),
+        data_idle_timeout=_opt(fields, "data_idle_timeout", _seconds, default.data_idle_timeout),
+    )
+    if limits.data_idle_timeout < limits.read_timeout:
+        node.child("data_idle_timeout", None).fail(
+            f"{limits.data_idle_timeout}s is shorter than limits/read_timeout "
+            f"({limits.read_timeout}s): the relay would cut a query the request still waits "
+            "for; raise it or lower limits/read_timeout"
+        )
+    return limits
