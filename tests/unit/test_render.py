@@ -254,3 +254,15 @@ def test_the_default_limits_agree_along_the_request_path(develop: dict[str, str]
     # Traefik lets go of an idle connection to nginx before nginx closes it
     assert int(traefik["serversTransport.forwardingTimeouts.idleConnTimeout"][:-1]) < int(idle[:-1])
     assert int(relay["client"][:-1]) >= int(read[:-1])
+
+
+def test_the_acme_email_reaches_yaml_only_quoted(project: pipeline.Project) -> None:
+    text = (
+        (ROOT / "swarm-deploy.yml")
+        .read_text()
+        .replace("acme_email: ops@gaia.example.com", "acme_email: 'o\"p${HOME}s@gaia.example.com'")
+    )
+    files = render_branch(pipeline.Project(config.parse(text), project.templates), "develop")
+    flags = traefik_flags(files)
+    # `$` doubled for compose interpolation, which gives the raw value back
+    assert flags["certificatesresolvers.letsencrypt.acme.email"] == 'o"p$${HOME}s@gaia.example.com'
