@@ -266,3 +266,15 @@ def test_the_acme_email_reaches_yaml_only_quoted(project: pipeline.Project) -> N
     flags = traefik_flags(files)
     # `$` doubled for compose interpolation, which gives the raw value back
     assert flags["certificatesresolvers.letsencrypt.acme.email"] == 'o"p$${HOME}s@gaia.example.com'
+
+
+def test_promtail_keeps_its_positions_on_a_volume_of_each_node(develop: dict[str, str]) -> None:
+    """A restarted Promtail must not ship every container's whole log again."""
+    positions = yaml.safe_load(develop["promtail/config.yml"])["positions"]["filename"]
+    shared = stacks(develop)["stacks/shared.yml"]
+    promtail = shared["services"]["promtail"]
+    assert promtail["deploy"]["mode"] == "global"  # one per node, each with its own volume
+    mounts = [v for v in promtail["volumes"] if v["type"] == "volume"]
+    assert [(v["source"], v["target"]) for v in mounts] == [("promtail", "/var/lib/promtail")]
+    assert positions == "/var/lib/promtail/positions.yaml"
+    assert shared["volumes"]["promtail"] == {"name": "gaia-shared-promtail"}
