@@ -59,6 +59,12 @@ def test_prometheus_config_passes_promtool(rendered: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_metrics_agent_config_passes_promtool_in_agent_mode(rendered: Path) -> None:
+    agent = rendered / "prometheus" / "agent.yml"
+    result = run(tool("promtool"), "check", "config", "--agent", str(agent))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_relay_config_passes_haproxy_c(rendered: Path) -> None:
     result = run(tool("haproxy"), "-c", "-f", str(rendered / "relay" / "haproxy.cfg"))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -58,6 +58,7 @@ def test_render_writes_every_file_of_the_branch(develop: dict[str, str]) -> None
         "grafana/datasources.yml",
         "nginx/maintenance.html",
         "nginx/nginx.conf",
+        "prometheus/agent.yml",
         "prometheus/prometheus.yml",
         "promtail/config.yml",
         "relay/haproxy.cfg",
@@ -278,3 +279,82 @@ def test_promtail_keeps_its_positions_on_a_volume_of_each_node(develop: dict[str
     assert [(v["source"], v["target"]) for v in mounts] == [("promtail", "/var/lib/promtail")]
     assert positions == "/var/lib/promtail/positions.yaml"
     assert shared["volumes"]["promtail"] == {"name": "gaia-shared-promtail"}
+
+
+def service_networks(files: dict[str, str], names: naming.BranchNames) -> dict[str, set[str]]:
+    """Each Swarm service of the branch and the shared stack, and the networks it is on."""
+    stack_names = {
+        "stacks/shared.yml": "gaia-shared",
+        "stacks/edge.yml": names.edge_stack,
+        **{f"stacks/app-{c}.yml": names.colour_stack(c) for c in naming.COLOURS},
+    }
+    result = {}
+    for path, doc in stacks(files).items():
+        for name, spec in doc["services"].items():
+            nets = {doc["networks"][key]["name"] for key in spec.get("networks", [])}
+            result[f"{stack_names[path]}_{name}"] = nets
+    return result
+
+
+def test_every_scrape_target_shares_a_network_with_its_prometheus(
+    project: pipeline.Project, develop: dict[str, str]
+) -> None:
+    """A job whose targets its Prometheus cannot reach is a promise the stacks cannot keep."""
+    names = project.config.branch("develop").names
+    networks = service_networks(develop, names)
+    scrapers = {
+        "gaia-shared_prometheus": "prometheus/prometheus.yml",
+        f"{names.edge_stack}_agent": "prometheus/agent.yml",
+    }
+    jobs = 0
+    for scraper, path in scrapers.items():
+        for job in yaml.safe_load(develop[path])["scrape_configs"]:
+            discovery = set(job) & {key for key in job if key.endswith("_configs")}
+            discovery.discard("relabel_configs")
+            assert discovery <= {"static_configs", "dns_sd_configs"}, (path, job["job_name"])
+            for sd in job.get("dns_sd_configs", []):
+                for target in sd["names"]:
+                    service = target.removeprefix("tasks.")
+                    assert networks[service] & networks[scraper], (path, target)
+                    jobs += 1
+    assert jobs == 4  # Traefik, Loki; the backend in blue and in green
+
+
+def test_the_branch_agent_scrapes_what_services_declare_in_both_colours(
+    develop: dict[str, str],
+) -> None:
+    agent = yaml.safe_load(develop["prometheus/agent.yml"])
+    assert agent["global"]["external_labels"] == {"app": "gaia", "branch": "develop"}
+    assert agent["remote_write"] == [{"url": "http://gaia-shared_prometheus:9090/api/v1/write"}]
+    assert [
+        (
+            job["job_name"],
+            job["metrics_path"],
+            job["dns_sd_configs"],
+            {rule["target_label"]: rule["replacement"] for rule in job["relabel_configs"]},
+        )
+        for job in agent["scrape_configs"]
+    ] == [
+        (
+            f"backend-{colour}",
+            "/metrics",
+            [{"names": [f"tasks.gaia-develop-{colour}_backend"], "type": "A", "port": 8000}],
+            {"job": "backend", "service": "backend", "colour": colour},
+        )
+        for colour in naming.COLOURS
+    ]
+    shared = stacks(develop)["stacks/shared.yml"]["services"]["prometheus"]
+    assert "--web.enable-remote-write-receiver" in shared["command"]
+    # nothing it scrapes needs the Swarm API any more
+    assert [v["target"] for v in shared["volumes"]] == ["/prometheus"]
+    edge = stacks(develop)["stacks/edge.yml"]["services"]["agent"]
+    assert edge["command"][0] == "--enable-feature=agent"
+
+
+def test_no_agent_where_no_service_declares_metrics() -> None:
+    local = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
+    files, _ = pipeline.render(local, "develop", RELEASE)
+    assert "prometheus/agent.yml" not in files
+    assert "agent" not in stacks(files)["stacks/edge.yml"]["services"]
+    prometheus = stacks(files)["stacks/shared.yml"]["services"]["prometheus"]
+    assert "--web.enable-remote-write-receiver" not in prometheus["command"]

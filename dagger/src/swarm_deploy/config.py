@@ -56,6 +56,14 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """Where a service serves Prometheus metrics: its branch's agent scrapes every task there."""
+
+    port: int
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
 class Service:
     """A service of the colour stacks (backend, frontend, bot)."""
 
@@ -72,6 +80,7 @@ class Service:
     command: tuple[str, ...] = ()
     migrate: tuple[str, ...] = ()
     max_per_node: int | None = None
+    metrics: Metrics | None = None
 
     @property
     def routed(self) -> bool:
@@ -239,7 +248,7 @@ class Config:
 
 
 # Names of the Swarm configs a branch gets besides its secrets (for the length budget).
-_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay")
+_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay", "agent")
 
 
 def load(path: Path | str) -> Config:
@@ -369,6 +378,7 @@ def _service(
             "command",
             "migrate",
             "max_per_node",
+            "metrics",
         ),
         required=("image",),
     )
@@ -387,6 +397,7 @@ def _service(
         command=_opt(fields, "command", _argv, ()),
         migrate=_opt(fields, "migrate", _argv, ()),
         max_per_node=_opt(fields, "max_per_node", lambda n: n.integer(1, 100), None),
+        metrics=_opt(fields, "metrics", lambda n: _metrics(n, shared), None),
     )
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
@@ -638,3 +649,24 @@ def _limits(node: Node) -> Limits:
             "for; raise it or lower limits/read_timeout"
         )
     return limits
+
+
+# --- Metrics: each branch's agent scrapes what its services declare ---
+
+
+def _metrics(node: Node, shared: tuple[str, ...]) -> Metrics:
+    fields = node.mapping(allowed=("port", "path"), required=("port",))
+    if "prometheus" not in shared:
+        node.fail(
+            "are scraped by the branch's agent for the shared Prometheus, so shared/prometheus "
+            "is needed too"
+        )
+    return Metrics(
+        port=fields["port"].integer(1, 65535),
+        path=_opt(
+            fields,
+            "path",
+            lambda n: n.text(_URL_PATH, "should be a URL path like /metrics"),
+            "/metrics",
+        ),
+    )
