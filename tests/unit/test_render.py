@@ -324,7 +324,6 @@ def test_the_branch_agent_scrapes_what_services_declare_in_both_colours(
     develop: dict[str, str],
 ) -> None:
     agent = yaml.safe_load(develop["prometheus/agent.yml"])
-    assert agent["global"]["external_labels"] == {"app": "gaia", "branch": "develop"}
     assert agent["remote_write"] == [{"url": "http://gaia-shared_prometheus:9090/api/v1/write"}]
     assert [
         (
@@ -339,7 +338,13 @@ def test_the_branch_agent_scrapes_what_services_declare_in_both_colours(
             f"backend-{colour}",
             "/metrics",
             [{"names": [f"tasks.gaia-develop-{colour}_backend"], "type": "A", "port": 8000}],
-            {"job": "backend", "service": "backend", "colour": colour},
+            {
+                "app": "gaia",
+                "branch": "develop",
+                "job": "backend",
+                "service": "backend",
+                "colour": colour,
+            },
         )
         for colour in naming.COLOURS
     ]
