@@ -6,12 +6,7 @@ installs them. A missing tool fails the test; nothing here is skipped.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,13 +16,7 @@ import yaml
 from swarm_deploy import commands, pipeline, render
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, render_branch
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; run `make tools` (see README)")
-    return path
+from tests.tools.edge_nginx import running_edge, tool
 
 
 def run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -70,6 +59,12 @@ def test_prometheus_config_passes_promtool(rendered: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_metrics_agent_config_passes_promtool_in_agent_mode(rendered: Path) -> None:
+    agent = rendered / "prometheus" / "agent.yml"
+    result = run(tool("promtool"), "check", "config", "--agent", str(agent))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_relay_config_passes_haproxy_c(rendered: Path) -> None:
     result = run(tool("haproxy"), "-c", "-f", str(rendered / "relay" / "haproxy.cfg"))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -88,51 +83,12 @@ def test_compose_interpolation_gives_back_the_raw_hostile_branch_name(
     assert labels["swarm-deploy.branch"] == hostile
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def world_readable_dir() -> Iterator[Path]:
-    """nginx workers run as nobody, who cannot enter pytest's own (0700) temp dirs."""
-    path = Path(tempfile.mkdtemp(prefix="swarm-deploy-nginx-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
-
-
 def test_nginx_answers_503_with_retry_after_while_no_colour_is_live(
-    project: pipeline.Project, world_readable_dir: Path
+    project: pipeline.Project,
 ) -> None:
-    """Runs the rendered config in Debian's nginx, moved from the container's paths."""
-    tmp_path = world_readable_dir
-    files = render_branch(project, "develop")
-    port, preview = free_port(), free_port()
-    conf = (
-        files["nginx/nginx.conf"]
-        .replace("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;")
-        .replace("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{preview};")
-        .replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
-        .replace("/usr/share/nginx/maintenance", str(tmp_path / "maintenance"))
-    )
-    (tmp_path / "nginx.conf").write_text(conf)
-    (tmp_path / "maintenance").mkdir()
-    (tmp_path / "maintenance" / "index.html").write_text(files["nginx/maintenance.html"])
-    nginx = subprocess.Popen(
-        [tool("nginx"), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            for _ in range(50):
-                try:
-                    health = client.get("/healthz")
-                    break
-                except httpx.ConnectError:
-                    time.sleep(0.1)
+    with running_edge(render_branch(project, "develop")) as edge:
+        with httpx.Client(base_url=edge.public, timeout=5) as client:
+            health = client.get("/healthz")
             assert health.status_code == 200
             assert health.text == "ok\n"
             for path in ("/", "/api/health"):
@@ -141,11 +97,8 @@ def test_nginx_answers_503_with_retry_after_while_no_colour_is_live(
                 assert page.headers["retry-after"] == "2"
                 assert "is being deployed" in page.text
                 assert page.headers["server"] == "nginx"  # no version: server_tokens off
-            preview_page = httpx.get(f"http://127.0.0.1:{preview}/api/health", timeout=5)
-            assert preview_page.status_code == 503  # no colour named in the header
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
+        preview_page = httpx.get(f"{edge.preview}/api/health", timeout=5)
+        assert preview_page.status_code == 503  # no colour named in the header
 
 
 def test_example_frontend_nginx_config_passes_nginx_t(tmp_path: Path) -> None:

@@ -170,3 +170,20 @@ def test_dockerfiles_take_a_base_image_argument(image: str) -> None:
     arg = next(i for i, line in enumerate(lines) if line.startswith("ARG BASE_IMAGE="))
     assert lines[arg + 1] == "FROM ${BASE_IMAGE}"
     assert "# syntax=" not in dockerfile  # would make BuildKit reach for a registry
+
+
+def test_backend_serves_prometheus_metrics(backend: tuple[str, subprocess.Popen[str]]) -> None:
+    url, _ = backend
+
+    def scrape() -> list[str]:
+        answer = httpx.get(url + "/metrics", timeout=2)
+        assert answer.headers["content-type"] == "text/plain; version=0.0.4"
+        return answer.text.splitlines()
+
+    def served(lines: list[str]) -> int:
+        return int(next(line for line in lines if line.startswith("gaia_requests_total "))[20:])
+
+    before = scrape()
+    assert 'gaia_info{version="abc123"} 1' in before
+    httpx.get(url + "/api/", timeout=2)
+    assert served(scrape()) == served(before) + 2  # /api/ and this scrape

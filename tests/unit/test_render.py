@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from swarm_deploy import naming, pipeline, render
+from swarm_deploy import config, naming, pipeline, render
+from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, RELEASE, SENTINELS, render_branch
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "develop"
@@ -57,6 +58,7 @@ def test_render_writes_every_file_of_the_branch(develop: dict[str, str]) -> None
         "grafana/datasources.yml",
         "nginx/maintenance.html",
         "nginx/nginx.conf",
+        "prometheus/agent.yml",
         "prometheus/prometheus.yml",
         "promtail/config.yml",
         "relay/haproxy.cfg",
@@ -192,3 +194,172 @@ def test_a_hostile_branch_name_reaches_yaml_only_quoted(project: pipeline.Projec
     doc = stacks(render_branch(project, hostile))["stacks/app-blue.yml"]
     # `$` is doubled for compose interpolation; `docker stack config` undoes it (tools tests)
     assert doc["x-labels"]["swarm-deploy.branch"] == hostile.replace("$", "$$")
+
+
+def nginx_http_directives(conf: str) -> dict[str, str]:
+    """The http block's own one-line directives (four spaces deep), by name."""
+    return dict(re.findall(r"^    ([a-z_]+) ([^;{]+);$", conf, flags=re.MULTILINE))
+
+
+def traefik_flags(files: dict[str, str]) -> dict[str, str]:
+    command = stacks(files)["stacks/shared.yml"]["services"]["traefik"]["command"]
+    return dict(flag.removeprefix("--").split("=", 1) for flag in command)
+
+
+def relay_timeouts(files: dict[str, str]) -> dict[str, str]:
+    return dict(re.findall(r"^    timeout (\w+) (\S+)$", files["relay/haproxy.cfg"], re.MULTILINE))
+
+
+def test_every_hop_gets_the_limits_of_the_config(project: pipeline.Project) -> None:
+    text = (ROOT / "swarm-deploy.yml").read_text() + (
+        "\nlimits:\n  body_size: 8m\n  read_timeout: 10m\n  idle_timeout: 2m\n"
+        "  data_idle_timeout: 2h\n"
+    )
+    limited = pipeline.Project(config.parse(text), project.templates)
+    files = render_branch(limited, "develop")
+    nginx = nginx_http_directives(files["nginx/nginx.conf"])
+    assert {key: nginx[key] for key in sorted(nginx) if key.endswith(("_size", "_timeout"))} == {
+        "client_body_timeout": "600s",
+        "client_header_timeout": "600s",
+        "client_max_body_size": "8388608",
+        "keepalive_timeout": "120s",
+        "proxy_connect_timeout": "3s",
+        "proxy_read_timeout": "600s",
+        "proxy_send_timeout": "600s",
+        "resolver_timeout": "2s",
+        "send_timeout": "600s",
+    }
+    traefik = traefik_flags(files)
+    assert {key: value for key, value in traefik.items() if "imeout" in key} == {
+        "entrypoints.web.transport.respondingTimeouts.readTimeout": "600s",
+        "entrypoints.web.transport.respondingTimeouts.idleTimeout": "120s",
+        "entrypoints.websecure.transport.respondingTimeouts.readTimeout": "600s",
+        "entrypoints.websecure.transport.respondingTimeouts.idleTimeout": "120s",
+        "serversTransport.forwardingTimeouts.idleConnTimeout": "60s",
+    }
+    assert relay_timeouts(files) == {"connect": "5s", "client": "7200s", "server": "7200s"}
+
+
+def test_the_default_limits_agree_along_the_request_path(develop: dict[str, str]) -> None:
+    """Traefik's own defaults (60 s to read a request) would cut what nginx still accepts."""
+    nginx = nginx_http_directives(develop["nginx/nginx.conf"])
+    traefik = traefik_flags(develop)
+    relay = relay_timeouts(develop)
+    read, idle = nginx["proxy_read_timeout"], nginx["keepalive_timeout"]
+    assert (read, idle, nginx["client_max_body_size"]) == ("300s", "180s", str(32 * 1024**2))
+    assert nginx["client_body_timeout"] == read
+    for entrypoint in ("web", "websecure"):
+        timeouts = f"entrypoints.{entrypoint}.transport.respondingTimeouts"
+        assert traefik[f"{timeouts}.readTimeout"] == read
+        assert traefik[f"{timeouts}.idleTimeout"] == idle
+    # Traefik lets go of an idle connection to nginx before nginx closes it
+    assert int(traefik["serversTransport.forwardingTimeouts.idleConnTimeout"][:-1]) < int(idle[:-1])
+    assert int(relay["client"][:-1]) >= int(read[:-1])
+
+
+def test_the_acme_email_reaches_yaml_only_quoted(project: pipeline.Project) -> None:
+    text = (
+        (ROOT / "swarm-deploy.yml")
+        .read_text()
+        .replace("acme_email: ops@gaia.example.com", "acme_email: 'o\"p${HOME}s@gaia.example.com'")
+    )
+    files = render_branch(pipeline.Project(config.parse(text), project.templates), "develop")
+    flags = traefik_flags(files)
+    # `$` doubled for compose interpolation, which gives the raw value back
+    assert flags["certificatesresolvers.letsencrypt.acme.email"] == 'o"p$${HOME}s@gaia.example.com'
+
+
+def test_promtail_keeps_its_positions_on_a_volume_of_each_node(develop: dict[str, str]) -> None:
+    """A restarted Promtail must not ship every container's whole log again."""
+    positions = yaml.safe_load(develop["promtail/config.yml"])["positions"]["filename"]
+    shared = stacks(develop)["stacks/shared.yml"]
+    promtail = shared["services"]["promtail"]
+    assert promtail["deploy"]["mode"] == "global"  # one per node, each with its own volume
+    mounts = [v for v in promtail["volumes"] if v["type"] == "volume"]
+    assert [(v["source"], v["target"]) for v in mounts] == [("promtail", "/var/lib/promtail")]
+    assert positions == "/var/lib/promtail/positions.yaml"
+    assert shared["volumes"]["promtail"] == {"name": "gaia-shared-promtail"}
+
+
+def service_networks(files: dict[str, str], names: naming.BranchNames) -> dict[str, set[str]]:
+    """Each Swarm service of the branch and the shared stack, and the networks it is on."""
+    stack_names = {
+        "stacks/shared.yml": "gaia-shared",
+        "stacks/edge.yml": names.edge_stack,
+        **{f"stacks/app-{c}.yml": names.colour_stack(c) for c in naming.COLOURS},
+    }
+    result = {}
+    for path, doc in stacks(files).items():
+        for name, spec in doc["services"].items():
+            nets = {doc["networks"][key]["name"] for key in spec.get("networks", [])}
+            result[f"{stack_names[path]}_{name}"] = nets
+    return result
+
+
+def test_every_scrape_target_shares_a_network_with_its_prometheus(
+    project: pipeline.Project, develop: dict[str, str]
+) -> None:
+    """A job whose targets its Prometheus cannot reach is a promise the stacks cannot keep."""
+    names = project.config.branch("develop").names
+    networks = service_networks(develop, names)
+    scrapers = {
+        "gaia-shared_prometheus": "prometheus/prometheus.yml",
+        f"{names.edge_stack}_agent": "prometheus/agent.yml",
+    }
+    jobs = 0
+    for scraper, path in scrapers.items():
+        for job in yaml.safe_load(develop[path])["scrape_configs"]:
+            discovery = set(job) & {key for key in job if key.endswith("_configs")}
+            discovery.discard("relabel_configs")
+            assert discovery <= {"static_configs", "dns_sd_configs"}, (path, job["job_name"])
+            for sd in job.get("dns_sd_configs", []):
+                for target in sd["names"]:
+                    service = target.removeprefix("tasks.")
+                    assert networks[service] & networks[scraper], (path, target)
+                    jobs += 1
+    assert jobs == 4  # Traefik, Loki; the backend in blue and in green
+
+
+def test_the_branch_agent_scrapes_what_services_declare_in_both_colours(
+    develop: dict[str, str],
+) -> None:
+    agent = yaml.safe_load(develop["prometheus/agent.yml"])
+    assert agent["remote_write"] == [{"url": "http://gaia-shared_prometheus:9090/api/v1/write"}]
+    assert [
+        (
+            job["job_name"],
+            job["metrics_path"],
+            job["dns_sd_configs"],
+            {rule["target_label"]: rule["replacement"] for rule in job["relabel_configs"]},
+        )
+        for job in agent["scrape_configs"]
+    ] == [
+        (
+            f"backend-{colour}",
+            "/metrics",
+            [{"names": [f"tasks.gaia-develop-{colour}_backend"], "type": "A", "port": 8000}],
+            {
+                "app": "gaia",
+                "branch": "develop",
+                "job": "backend",
+                "service": "backend",
+                "colour": colour,
+            },
+        )
+        for colour in naming.COLOURS
+    ]
+    shared = stacks(develop)["stacks/shared.yml"]["services"]["prometheus"]
+    assert "--web.enable-remote-write-receiver" in shared["command"]
+    # nothing it scrapes needs the Swarm API any more
+    assert [v["target"] for v in shared["volumes"]] == ["/prometheus"]
+    edge = stacks(develop)["stacks/edge.yml"]["services"]["agent"]
+    assert edge["command"][0] == "--enable-feature=agent"
+
+
+def test_no_agent_where_no_service_declares_metrics() -> None:
+    local = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
+    files, _ = pipeline.render(local, "develop", RELEASE)
+    assert "prometheus/agent.yml" not in files
+    assert "agent" not in stacks(files)["stacks/edge.yml"]["services"]
+    prometheus = stacks(files)["stacks/shared.yml"]["services"]["prometheus"]
+    assert "--web.enable-remote-write-receiver" not in prometheus["command"]

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from swarm_deploy import naming
-from swarm_deploy._reader import Node, parse_yaml
+from swarm_deploy._reader import Node, describe, parse_yaml
 from swarm_deploy.errors import BranchNotAllowedError, ConfigError, HostConflictError
 from swarm_deploy.secrets import SecretSource
 
@@ -56,6 +56,14 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """Where a service serves Prometheus metrics: its branch's agent scrapes every task there."""
+
+    port: int
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
 class Service:
     """A service of the colour stacks (backend, frontend, bot)."""
 
@@ -72,6 +80,7 @@ class Service:
     command: tuple[str, ...] = ()
     migrate: tuple[str, ...] = ()
     max_per_node: int | None = None
+    metrics: Metrics | None = None
 
     @property
     def routed(self) -> bool:
@@ -142,6 +151,22 @@ class Lock:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How large and how slow a request may be: each rendered into every hop that bounds it."""
+
+    body_size: int = 32 * 1024 * 1024
+    read_timeout: int = 300
+    idle_timeout: int = 180
+    data_idle_timeout: int = 3600
+
+    @property
+    def proxy_idle_timeout(self) -> int:
+        """Traefik drops an idle connection to an edge before nginx closes it, never after:
+        a request sent on a connection the other end just closed fails (502)."""
+        return self.idle_timeout // 2
+
+
+@dataclass(frozen=True)
 class SwarmSettings:
     """How services are reached: the defaults work without IPVS."""
 
@@ -187,6 +212,7 @@ class Config:
     edge: Edge = Edge()
     swarm: SwarmSettings = SwarmSettings()
     lock: Lock = Lock()
+    limits: Limits = Limits()
     root: Path = Path()
 
     @property
@@ -269,7 +295,7 @@ class Config:
 
 
 # Names of the Swarm configs a branch gets besides its secrets (for the length budget).
-_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay")
+_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay", "agent")
 
 
 def load(path: Path | str) -> Config:
@@ -289,7 +315,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
     top = Node(parse_yaml(text, source)).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
-            "branches", "gate", "edge", "swarm", "secrets", "lock",
+            "branches", "gate", "edge", "swarm", "secrets", "lock", "limits",
         ),
         required=("app", "domain", "registry", "images", "services", "branches"),
     )  # fmt: skip
@@ -324,6 +350,7 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         edge=_opt(top, "edge", _edge, Edge()),
         swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
         lock=_opt(top, "lock", _lock, Lock()),
+        limits=_opt(top, "limits", _limits, Limits()),
         root=root,
     )
     _check_fixed_hosts(config, top["branches"])
@@ -412,6 +439,7 @@ def _service(
             "command",
             "migrate",
             "max_per_node",
+            "metrics",
         ),
         required=("image",),
     )
@@ -430,6 +458,7 @@ def _service(
         command=_opt(fields, "command", _argv, ()),
         migrate=_opt(fields, "migrate", _argv, ()),
         max_per_node=_opt(fields, "max_per_node", lambda n: n.integer(1, 100), None),
+        metrics=_opt(fields, "metrics", lambda n: _metrics(n, shared), None),
     )
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
@@ -634,3 +663,76 @@ def _secrets(node: Node) -> dict[str, SecretSource]:
             file=_opt(fields, "file", Node.text, None),
         )
     return result
+
+
+# --- Limits along a request's path: docs/request-path.md draws the chain ---
+
+_SIZE = re.compile(r"([0-9]+)([kKmMgG]?)")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _size(node: Node) -> int:
+    """Bytes, from a number or text like 512k, 32m, 1g (nginx's units)."""
+    value = node.value
+    found = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif found is not None:
+        size = int(found[1]) * _SIZE_UNITS[found[2].lower()]
+    else:
+        node.fail(f"should be a size like 512k, 32m or 1g, got {describe(value)}")
+    if size < 1:
+        node.fail(f"should be at least 1 byte, got {describe(value)}")
+    return size
+
+
+def _seconds(node: Node, low: int = 1) -> int:
+    """A duration of whole seconds: every hop (Traefik, nginx, HAProxy) reads it alike."""
+    seconds = node.duration()
+    if seconds != int(seconds) or seconds < low:
+        node.fail(
+            f"should be a whole number of seconds, at least {low}s, got {describe(node.value)}"
+        )
+    return int(seconds)
+
+
+def _limits(node: Node) -> Limits:
+    fields = node.mapping(
+        allowed=("body_size", "read_timeout", "idle_timeout", "data_idle_timeout")
+    )
+    default = Limits()
+    limits = Limits(
+        body_size=_opt(fields, "body_size", _size, default.body_size),
+        read_timeout=_opt(fields, "read_timeout", _seconds, default.read_timeout),
+        # Traefik's pool to the edges gets half of it, and needs a whole second
+        idle_timeout=_opt(fields, "idle_timeout", lambda n: _seconds(n, 2), default.idle_timeout),
+        data_idle_timeout=_opt(fields, "data_idle_timeout", _seconds, default.data_idle_timeout),
+    )
+    if limits.data_idle_timeout < limits.read_timeout:
+        node.child("data_idle_timeout", None).fail(
+            f"{limits.data_idle_timeout}s is shorter than limits/read_timeout "
+            f"({limits.read_timeout}s): the relay would cut a query the request still waits "
+            "for; raise it or lower limits/read_timeout"
+        )
+    return limits
+
+
+# --- Metrics: each branch's agent scrapes what its services declare ---
+
+
+def _metrics(node: Node, shared: tuple[str, ...]) -> Metrics:
+    fields = node.mapping(allowed=("port", "path"), required=("port",))
+    if "prometheus" not in shared:
+        node.fail(
+            "are scraped by the branch's agent for the shared Prometheus, so shared/prometheus "
+            "is needed too"
+        )
+    return Metrics(
+        port=fields["port"].integer(1, 65535),
+        path=_opt(
+            fields,
+            "path",
+            lambda n: n.text(_URL_PATH, "should be a URL path like /metrics"),
+            "/metrics",
+        ),
+    )

@@ -1,4 +1,4 @@
-"""Templates (stacks/, nginx/, promtail/, prometheus/, grafana/) -> one branch's files.
+"""Templates (stacks/, nginx/, relay/, promtail/, prometheus/, grafana/) -> one branch's files.
 
 Values from the config and the branch reach YAML only through the `q` filter: a JSON
 string (valid YAML) with `$` doubled, because `docker stack deploy` interpolates `$`.
@@ -31,6 +31,7 @@ TEMPLATE_FILES = (
     "prometheus/prometheus.yml",
     "grafana/datasources.yml",
     "relay/haproxy.cfg",
+    "prometheus/agent.yml",
 )
 
 # Where each rendered file goes, relative to the output directory.
@@ -43,6 +44,7 @@ PROMTAIL_CONF = "promtail/config.yml"
 PROMETHEUS_CONF = "prometheus/prometheus.yml"
 GRAFANA_DATASOURCES = "grafana/datasources.yml"
 RELAY_CONF = "relay/haproxy.cfg"
+AGENT_CONF = "prometheus/agent.yml"
 # The data services a branch reaches through its relay, and their ports.
 DATA_PORTS = {"postgres": 5432, "redis": 6379, "mongo": 27017}
 
@@ -253,6 +255,9 @@ class Renderer:
         if relayed:
             files[RELAY_CONF] = self._render(RELAY_CONF, **common, relayed=relayed)
             configs["relay"] = branch.names.secret("relay", fingerprint(files[RELAY_CONF]))
+        if any(service.metrics for service in config.services.values()):
+            files[AGENT_CONF] = self._render_yaml(AGENT_CONF, **common, colours=naming.COLOURS)
+            configs["agent"] = branch.names.secret("agent", fingerprint(files[AGENT_CONF]))
         for kind, path, config_name in _SHARED_CONFIGS:
             if kind in config.shared:
                 files[path] = self._render_yaml(path, **common)
@@ -268,9 +273,8 @@ class Renderer:
                 SHARED_STACK, **common, configs=configs, definitions=shared_definitions
             )
         bare_edge = self._render_yaml(EDGE_STACK, **common, configs=configs, state={})
-        edge_hash = fingerprint(
-            files[NGINX_CONF] + files[MAINTENANCE_PAGE] + files.get(RELAY_CONF, "") + bare_edge
-        )
+        edge_files = (NGINX_CONF, MAINTENANCE_PAGE, RELAY_CONF, AGENT_CONF)
+        edge_hash = fingerprint("".join(files.get(path, "") for path in edge_files) + bare_edge)
         files[EDGE_STACK] = (
             self._render_yaml(EDGE_STACK, **common, configs=configs, state=state)
             if state

@@ -4,6 +4,8 @@ GET /health, /api/health  200 "ok" (or GAIA_HEALTH_STATUS, to rehearse a bad rel
 GET /api/visits           INCR <REDIS_PREFIX>visits as the branch's Redis user: {"visits": n}
 GET /, /api/...           JSON: app, branch, colour, version, database, whether the
                           database password was read (never the password itself)
+GET /metrics              Prometheus text: requests this task answered. The edge does not
+                          route it; the branch's metrics agent scrapes it (`metrics:`)
 """
 
 from __future__ import annotations
@@ -80,12 +82,42 @@ INFO = {
 }
 
 
+class Counter:
+    """A number the handler threads add to."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+SERVED = Counter()
+
+
+def metrics() -> bytes:
+    return (
+        "# HELP gaia_requests_total Requests this task answered.\n"
+        "# TYPE gaia_requests_total counter\n"
+        f"gaia_requests_total {SERVED.value}\n"
+        "# HELP gaia_info The release this task runs.\n"
+        "# TYPE gaia_info gauge\n"
+        # no colour, branch or service label: the branch's metrics agent adds those
+        f'gaia_info{{version="{INFO["version"]}"}} 1\n'
+    ).encode()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gaia-backend"
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.path in ("/health", "/api/health"):
+        SERVED.add()
+        if self.path == "/metrics":
+            self._send(200, metrics(), "text/plain; version=0.0.4")
+        elif self.path in ("/health", "/api/health"):
             status = HEALTH_STATUS if self.path == "/health" else API_HEALTH_STATUS
             self._send(status, b"ok\n" if status == 200 else b"unhealthy\n", "text/plain")
         elif self.path == "/api/visits":

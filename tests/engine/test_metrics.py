@@ -1,0 +1,85 @@
+"""The metrics path on the test bed's real Swarm: a branch whose backend declares
+`metrics` gets an agent in its edge stack, and the backend's samples reach the shared
+Prometheus, labelled with the branch, colour and service (docs/observability.md).
+
+An app of its own (`gaiap`), so that the tests' app keeps deploying what it always did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from bench.testbed import copy_project, scrub
+
+from tests.conftest import ROOT
+from tests.engine.conftest import Bed, Project
+
+APP = "gaiap"
+PORT = 18093
+
+
+@pytest.fixture(scope="module")
+def metered(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = tmp_path_factory.mktemp("metered")
+    copy_project(ROOT, root)
+    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
+    data["app"] = APP
+    data["branches"] = [{"match": "develop", "port": PORT}]
+    data["services"]["backend"]["metrics"] = {"port": 8000}
+    config = root / "swarm-deploy.yml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {**os.environ, "DOCKER_CONFIG": testbed.env["DEPLOYER_DOCKER_CONFIG"]}
+    scrub(APP)
+    yield Project(root, config, env)
+    scrub(APP)
+
+
+def docker(*args: str) -> str:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def query(promql: str) -> list[dict[str, Any]]:
+    """A query to the shared Prometheus, from inside its own container (it publishes no port)."""
+    container = docker(
+        "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={APP}-shared_prometheus"
+    ).split()[0]
+    url = f"http://127.0.0.1:9090/api/v1/query?query={promql}"
+    answer = json.loads(docker("exec", container, "curl", "-fsS", url))
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def test_a_declared_metrics_port_reaches_the_shared_prometheus(metered: Project) -> None:
+    deployed = metered.deploy("develop", "metrics1")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    services = docker("service", "ls", "--format", "{{.Name}}", "--filter", f"name={APP}-")
+    assert f"{APP}-develop-edge_agent" in services.split()
+    deadline = time.monotonic() + 120
+    while not (found := query("gaia_info")) or len(found) < 2:
+        assert time.monotonic() < deadline, f"gaia_info of both backend tasks within 120 s: {found}"
+        time.sleep(2)
+    instances = set()
+    for series in found:
+        labels = series["metric"]
+        instances.add(labels.pop("instance"))
+        assert labels == {
+            "__name__": "gaia_info",
+            "app": APP,
+            "branch": "develop",
+            "colour": "blue",
+            "job": "backend",
+            "service": "backend",
+            "version": "metrics1",
+        }
+    assert len(instances) == 2  # each of the two replicas, by its address on the branch network

@@ -1,0 +1,144 @@
+"""The rendered edge nginx, run in Debian's nginx on 127.0.0.1, with backends of the test's own.
+
+Only what ties the config to a container is moved: the listen ports, the pid file, the
+maintenance page's directory, and each colour service's upstream (Swarm DNS names become
+127.0.0.1 ports of an `EchoBackend`). Everything a request meets is the rendered config.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+_UPSTREAM = re.compile(r'set \$upstream "[^"_]*_(?P<service>[^":]+):\d+";')
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; run `make tools` (see README)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers every method with what it received: method, path, headers, body length."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen: dict[str, Any] = {
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body_length": len(body),
+        }
+        payload = json.dumps(seen).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class EchoBackend(ThreadingHTTPServer):
+    """A colour service stand-in on a free 127.0.0.1 port."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Echo)
+        self.port = int(self.server_address[1])
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@dataclass(frozen=True)
+class RunningEdge:
+    public: str
+    preview: str
+
+
+@contextmanager
+def world_readable_dir() -> Iterator[Path]:
+    """nginx workers run as nobody, who cannot enter pytest's own (0700) temp dirs."""
+    path = Path(tempfile.mkdtemp(prefix="swarm-deploy-nginx-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+@contextmanager
+def serving(conf: Path, probe: str) -> Iterator[None]:
+    """A real nginx on `conf`, answering `probe` before the block runs."""
+    nginx = subprocess.Popen(
+        [tool("nginx"), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(probe, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+
+
+@contextmanager
+def running_edge(
+    files: Mapping[str, str], *, colour: str | None = None, backends: Mapping[str, int] = {}
+) -> Iterator[RunningEdge]:
+    """The branch's nginx.conf in a real nginx; `colour` is written as live, as a switch does."""
+    port, preview = free_port(), free_port()
+    with world_readable_dir() as workdir:
+        conf = (
+            files["nginx/nginx.conf"]
+            .replace("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;")
+            .replace("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{preview};")
+            .replace("pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;")
+            .replace("/usr/share/nginx/maintenance", str(workdir / "maintenance"))
+        )
+        conf = _UPSTREAM.sub(
+            lambda m: f'set $upstream "127.0.0.1:{backends.get(m["service"], 9)}";', conf
+        )
+        (workdir / "nginx.conf").write_text(conf)
+        (workdir / "maintenance").mkdir()
+        (workdir / "maintenance" / "index.html").write_text(files["nginx/maintenance.html"])
+        if colour is not None:
+            (workdir / "live").mkdir()
+            (workdir / "live" / "colour.conf").write_text(f'set $colour "{colour}";\n')
+        public = f"http://127.0.0.1:{port}"
+        with serving(workdir / "nginx.conf", public + "/healthz"):
+            yield RunningEdge(public, f"http://127.0.0.1:{preview}")
