@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,12 +21,12 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import __version__, pipeline, render
+from swarm_deploy import __version__, interrupts, pipeline, render
 from swarm_deploy import status as status_module
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
-from swarm_deploy.engine import Swarm
+from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
@@ -247,7 +248,7 @@ def deploy(
     fails its gate, it is removed and what was live stays live; the exit code is 1.
     """
     reporter = ConsoleReporter(out)
-    with _errors():
+    with interrupts.as_exceptions(), _errors():
         project = Project.load(config_path)
         version = version or git_version(project.config.root)
         environ = environment(secrets_env_file)
@@ -301,7 +302,7 @@ def rollback(
     Migrations do not run backwards. Rolling back twice returns to where you started.
     """
     reporter = ConsoleReporter(out)
-    with _errors():
+    with interrupts.as_exceptions(), _errors():
         project = Project.load(config_path)
         outcome = deploy_branch(
             project,
@@ -384,7 +385,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
         slug = cfg.names(branch).slug if branch is not None else None
         swarm = Swarm(target)
         try:
-            branches, shared = status_module.read(swarm, cfg.app)
+            branches, shared = status_module.read(swarm, Executor(cfg.root), cfg)
         finally:
             swarm.close()
         if slug is not None:
@@ -417,6 +418,11 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
             + ", ".join(f"{s.name} {s.running}/{s.desired}{where(s.nodes)}" for s in shared),
             markup=False,
         )
+    for b in branches:
+        for problem in b.problems:
+            out.print(f"{b.branch}: {problem}", style="yellow", markup=False)
+        if b.problems:
+            out.print(f"  `swarm-deploy deploy --branch {b.branch}` repairs it", markup=False)
     if not branches:
         out.print("no branch of this app is deployed there", markup=False)
 
@@ -467,7 +473,7 @@ def destroy(
     if (branch is None) == (stale_days is None):
         raise click.UsageError("give exactly one of --branch B or --stale DAYS")
     reporter = ConsoleReporter(out)
-    with _errors():
+    with interrupts.as_exceptions(), _errors():
         cfg = Project.load(config_path).config
         target = cfg.target_for(target)
         branches = [branch] if branch is not None else stale_on_target(cfg, stale_days or 0, target)
@@ -580,6 +586,17 @@ def _errors() -> Iterator[None]:
     target; bugs keep their traceback."""
     try:
         yield
+    except interrupts.Aborted as exc:
+        err.print(f"aborted: {exc}", style="red", markup=False)
+        sys.exit(1)
+    except interrupts.Interrupted as exc:
+        err.print(
+            f"interrupted (SIG{exc.name}); the locks were released. Run the same command "
+            "again: it finishes or repairs what this one left.",
+            style="red",
+            markup=False,
+        )
+        sys.exit(128 + signal.Signals[f"SIG{exc.name}"].value)
     except DeployError as exc:
         err.print(f"deploy failed: {exc}", style="red", markup=False)
         sys.exit(1)

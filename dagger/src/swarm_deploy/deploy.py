@@ -17,11 +17,23 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from swarm_deploy import commands, gate, pipeline, stack_secrets
+from swarm_deploy import commands, gate, interrupts, pipeline, stack_secrets
 from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.config import Branch, Config
+from swarm_deploy.edge import (
+    COLOUR_HEADER,
+    LIVE_FILE,
+    PREVIEW,
+    PUBLIC,
+    EdgeTask,
+    edge_task,
+    live_colour_in_nginx,
+    live_line,
+    observe,
+    probe_path,
+    served_colour,
+)
 from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import (
     BranchError,
@@ -31,9 +43,9 @@ from swarm_deploy.errors import (
     TargetError,
 )
 from swarm_deploy.lock import SwarmLock
+from swarm_deploy.naming import LABEL
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
-    LABEL,
     SHARED,
     Facts,
     HealthGate,
@@ -42,85 +54,16 @@ from swarm_deploy.plan import (
     Plan,
     Record,
     RenderFiles,
+    RewriteLive,
     RunJob,
     Switch,
 )
 from swarm_deploy.render import Release, write
 from swarm_deploy.runner import Reporter, Runner
+from swarm_deploy.truth import reconcile
 
-LIVE_FILE = "/etc/nginx/live/colour.conf"
-PREVIEW = "http://127.0.0.1:8081"
-PUBLIC = "http://127.0.0.1"
-COLOUR_HEADER = "X-Swarm-Deploy-Colour"
-STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
 # a deploy holding the shared lock deploys the shared stack and waits for it to converge
 SHARED_LOCK_WAIT = 600.0
-_COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
-
-
-def state_of(edge: Json | None) -> dict[str, str]:
-    """The labels a deploy recorded on the edge service."""
-    labels: dict[str, str] = ((edge or {}).get("Spec") or {}).get("Labels") or {}
-    return {
-        key: value
-        for key, value in labels.items()
-        if key.startswith(f"{LABEL}.") and key not in STATIC_LABELS
-    }
-
-
-@dataclass(frozen=True)
-class EdgeTask:
-    """The running nginx of a branch: its container, and the engine that can exec in it."""
-
-    target: str
-    container: str
-
-
-def edge_task(swarm: Swarm, edge_service: str) -> EdgeTask:
-    """Where the branch's nginx runs. `docker exec` reaches only containers of the engine
-    it talks to, so an edge on another node is reached over ssh to that node's address,
-    with the user and port of the target."""
-    service = swarm.service(edge_service)
-    if service is None:
-        raise TargetError(f"{edge_service} does not exist on {swarm.target}")
-    running = [
-        task
-        for task in swarm.tasks([service["ID"]])
-        if task.get("Status", {}).get("State") == "running"
-        and task.get("DesiredState") == "running"
-    ]
-    if not running:
-        raise TargetError(f"{edge_service} has no running task on {swarm.target}")
-    task = running[0]
-    container: str = task["Status"]["ContainerStatus"]["ContainerID"]
-    if task.get("NodeID") == swarm.info.get("Swarm", {}).get("NodeID"):
-        return EdgeTask(swarm.target, container)
-    return EdgeTask(node_target(swarm, task["NodeID"]), container)
-
-
-def node_target(swarm: Swarm, node_id: str) -> str:
-    """ssh://user@<node address>:port, from the target's user and port."""
-    node = swarm.node(node_id)
-    address = node["Status"]["Addr"]
-    hostname = node["Description"]["Hostname"]
-    if swarm.target == commands.LOCAL:
-        raise TargetError(
-            f"the branch's nginx runs on node {hostname} ({address}), which a local target "
-            "cannot reach: deploy with --host ssh://user@manager, with ssh access to every "
-            "edge node, or pin the edges to the manager (swarm/edge_node_label)"
-        )
-    parts = urlsplit(swarm.target)
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"ssh://{user}{address}{port}"
-
-
-def live_colour_in_nginx(executor: Executor, edge: EdgeTask) -> str | None:
-    result = executor.run(
-        commands.exec_in(edge.target, edge.container, "cat", LIVE_FILE), check=False
-    )
-    found = _COLOUR_LINE.search(result.stdout) if result.returncode == 0 else None
-    return found.group(1) if found else None
 
 
 def read_facts(
@@ -128,33 +71,19 @@ def read_facts(
 ) -> tuple[Facts, list[str]]:
     """What the target holds for this branch, and notes on anything reconciled."""
     swarm.require_manager()
-    notes = []
-    edge = swarm.service(branch.names.edge_service)
-    state = state_of(edge)
-    live = state.get(f"{LABEL}.live-colour")
-    if edge is not None:
-        try:
-            in_nginx = live_colour_in_nginx(executor, edge_task(swarm, branch.names.edge_service))
-        except TargetError as exc:
-            notes.append(f"could not read nginx's live colour ({exc}); using the labels")
-        else:
-            if in_nginx != live:
-                notes.append(
-                    f"nginx serves {in_nginx or 'no colour'} but the labels say "
-                    f"{live or 'none'}: nginx is what users see, so {in_nginx or 'none'} is live"
-                )
-                live = in_nginx
-    if live is not None and not swarm.stack_services(branch.names.colour_stack(live)):
-        notes.append(f"{branch.names.colour_stack(live)} is gone: no colour is live")
-        live = None
+    observed = observe(swarm, executor, config, branch.names)
+    truth = reconcile(observed)
     secrets = swarm.secrets({f"{LABEL}.app": config.app})
     edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
     facts = Facts(
         read=True,
-        live_colour=live,
-        state=state,
+        live_colour=truth.live,
+        state=truth.state,
         existing_secrets=frozenset(s["Spec"]["Name"] for s in secrets),
         nodes=len(swarm.nodes()),
+        stacks=observed.stacks,
+        relabel=truth.relabel,
+        refile=truth.refile,
         others=tuple(
             other_branch(config, edge)
             for edge in edges
@@ -162,7 +91,7 @@ def read_facts(
         ),
         shared_stack=running_shared(swarm, config),
     )
-    return facts, notes
+    return facts, list(truth.notes)
 
 
 def other_branch(config: Config, edge: Json) -> OtherBranch:
@@ -229,41 +158,121 @@ class Deployer(Runner):
             RenderFiles: self._render_files,
             HealthGate: self._health_gate,
             Switch: self._switch,
+            RewriteLive: self._rewrite_live,
             Record: self._record,
             Migrate: self._migrate,
         }
 
     def deploy(self) -> None:
-        new_stack = self.branch.names.colour_stack(self.plan.new_colour)
-        new_colour_deployed = switched = False
+        begun: set[str] = set()
+        done: set[str] = set()
         steps = self.plan.steps
         try:
             numbered = enumerate(steps, start=1)
             for shared, run in groupby(numbered, key=lambda item: item[1].phase == SHARED):
                 with self._holding_shared_lock() if shared else nullcontext():
                     for number, step in run:
-                        new_colour_deployed = new_colour_deployed or step.phase == "colour"
+                        interrupts.point(f"before:{step.phase}")
+                        begun.add(step.phase)
                         with self.timed(number, len(steps), step):
                             for action in step.actions:
                                 self.perform(action)
-                        switched = switched or step.phase == "switch"
+                        done.add(step.phase)
+                        interrupts.point(f"after:{step.phase}")
         except (SwarmDeployError, KeyboardInterrupt) as exc:
-            if not new_colour_deployed or switched:
-                raise
-            self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
-            self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
-            live = self.plan.old_colour
-            kept = (
-                f"{self.branch.names.colour_stack(live)} stays live"
-                if live
-                else "no colour was live: the branch answers 503 (maintenance)"
-            )
-            reason = str(exc) if isinstance(exc, SwarmDeployError) else "interrupted"
+            self._stopped(exc, begun, done)
+
+    def _stopped(
+        self, exc: SwarmDeployError | KeyboardInterrupt, begun: set[str], done: set[str]
+    ) -> None:
+        """The deploy stopped (an error, or a first signal): what nginx serves decides
+        whether the switch happened. If it did, the steps that make it whole (record,
+        singletons) are finished; if not, the new colour is removed. Raises DeployError
+        saying which, and what is left for the next deploy."""
+        reason = str(exc) if isinstance(exc, SwarmDeployError) else interrupted(exc)
+        if "colour" not in begun:
+            if isinstance(exc, SwarmDeployError):
+                raise exc
             raise DeployError(
-                f"{reason}\nrolled back: removed {new_stack}; {kept}.\n"
-                f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
-                f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
+                f"{reason} before the new colour was deployed; "
+                f"{self._kept(self.plan.old_colour)}; nothing else is left to repair"
             ) from None
+        try:
+            try:
+                served: str | None = self._served()
+                known = True
+            except TargetError:
+                served, known = None, False
+            if served == self.plan.new_colour:
+                self._finish(reason, done)
+            if not known and "switch" in begun:
+                raise DeployError(
+                    f"{reason}\ncould not tell which colour nginx serves, so neither colour "
+                    "was removed.\nnext: once the branch's nginx answers, "
+                    f"`swarm-deploy deploy --branch {self.branch.name}` repairs the rest"
+                ) from None
+            self._undo(reason)
+        except interrupts.Aborted as aborted:
+            raise interrupts.Aborted(
+                f"{aborted}; the branch may be left half-switched: run `swarm-deploy deploy "
+                f"--branch {self.branch.name}` to repair it"
+            ) from None
+
+    def _finish(self, reason: str, done: set[str]) -> None:
+        """After the switch: record it and move the singletons, if not done yet."""
+        for step in self.plan.steps:
+            if step.phase in ("record", "singletons") and step.phase not in done:
+                for action in step.actions:
+                    self.perform(action)
+        names = self.branch.names
+        old = self.plan.old_colour
+        left = (
+            f"; {names.colour_stack(old)} still runs and the next deploy removes it"
+            if old is not None and "drain" not in done
+            else ""
+        )
+        raise DeployError(
+            f"{reason}\nthe switch had happened: {names.colour_stack(self.plan.new_colour)} is "
+            f"live with release {self.release.version}, recorded{left}.\n"
+            f"next: `swarm-deploy status --branch {self.branch.name}` shows what runs"
+        ) from None
+
+    def _undo(self, reason: str) -> None:
+        """Before the switch took effect: nginx's file names the old colour again, and the
+        new colour is removed."""
+        names = self.branch.names
+        new_stack = names.colour_stack(self.plan.new_colour)
+        old = self.plan.old_colour
+        try:
+            edge = edge_task(self.swarm, names.edge_service)
+        except TargetError:
+            edge = None
+        if edge is not None and live_colour_in_nginx(self.executor, edge) != old:
+            self._write_live(edge, live_line(old))
+            self.executor.run(
+                commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"),
+                check=False,
+            )
+        self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
+        self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
+        raise DeployError(
+            f"{reason}\nrolled back: removed {new_stack}; {self._kept(old)}.\n"
+            f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
+            f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
+        ) from None
+
+    def _kept(self, live: str | None) -> str:
+        if live is None:
+            return "no colour was live: the branch answers 503 (maintenance)"
+        return f"{self.branch.names.colour_stack(live)} stays live"
+
+    def _served(self) -> str | None:
+        """What nginx serves now; TargetError when it cannot say."""
+        edge = edge_task(self.swarm, self.branch.names.edge_service)
+        path = probe_path(self.project.config)
+        if path is None:
+            return live_colour_in_nginx(self.executor, edge)
+        return served_colour(self.executor, edge, path)
 
     @contextmanager
     def _holding_shared_lock(self) -> Iterator[None]:
@@ -366,12 +375,14 @@ class Deployer(Runner):
     def _switch(self, action: Switch) -> None:
         edge = edge_task(self.swarm, action.edge_service)
         previous = self._exec(edge, "cat", LIVE_FILE)
-        self._write_live(edge, f'set $colour "{action.colour}";\n')
+        self._write_live(edge, live_line(action.colour))
+        interrupts.point("switch:written")
         try:
             self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
             self.executor.run(
                 commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload")
             )
+            interrupts.point("switch:reloaded")
             self._verify_switch(edge, action)
         except SwarmDeployError:
             self.reporter.note("switch failed: putting the previous colour back")
@@ -381,6 +392,12 @@ class Deployer(Runner):
                 check=False,
             )
             raise
+
+    def _rewrite_live(self, action: RewriteLive) -> None:
+        edge = edge_task(self.swarm, action.edge_service)
+        colour = None if action.colour == "none" else action.colour
+        self._write_live(edge, live_line(colour))
+        self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"))
 
     def _write_live(self, edge: EdgeTask, content: str) -> None:
         self.executor.run(
@@ -408,6 +425,11 @@ class Deployer(Runner):
                     f"after the switch to {action.colour}, the public route gave {shown}"
                 )
             self.clock.sleep(0.5)
+
+
+def interrupted(exc: BaseException) -> str:
+    name = exc.name if isinstance(exc, interrupts.Interrupted) else "INT"
+    return f"interrupted (SIG{name})"
 
 
 def clean_workdir(directory: Path) -> None:
@@ -451,6 +473,7 @@ def deploy_branch(
     rollback: bool = False,
     prebuilt: Release | None = None,
     update_shared: bool = False,
+    clock: gate.Clock = gate.Clock(),
 ) -> Outcome:
     """Deploy `version` of a branch; `prebuilt`: images already published elsewhere (the
     Dagger module builds them); `rollback`: the release the live one replaced.
@@ -472,7 +495,7 @@ def deploy_branch(
         reporter.note("docker buildx is not installed: building with the classic builder")
     swarm = Swarm(target)
     action = f"rollback of {branch_name}" if rollback else f"deploy of {branch_name} {version}"
-    lock = SwarmLock(executor, swarm, config.app, branch.slug, deployed_by, action)
+    lock = SwarmLock(executor, swarm, config.app, branch.slug, deployed_by, action, clock=clock)
     shared_lock = replace(lock, scope="shared", subject="the shared stack")
     try:
         swarm.require_manager()
@@ -500,7 +523,7 @@ def deploy_branch(
             if not the_plan.up_to_date:
                 Deployer(
                     project, the_plan, secrets, executor, swarm, reporter,
-                    shared_lock, locking.break_stale,
+                    shared_lock, locking.break_stale, clock,
                 ).deploy()  # fmt: skip
             return Outcome(the_plan, tuple(notes))
     finally:

@@ -21,9 +21,8 @@ from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.gate import parse_time
 from swarm_deploy.lock import SwarmLock
-from swarm_deploy.naming import BranchNames
+from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.plan import (
-    LABEL,
     RemoveIfPresent,
     Step,
     WaitGone,

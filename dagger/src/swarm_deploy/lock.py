@@ -26,7 +26,7 @@ from swarm_deploy import commands
 from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import LockError
 from swarm_deploy.gate import Clock, parse_time
-from swarm_deploy.plan import LABEL
+from swarm_deploy.naming import LABEL
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from swarm_deploy.errors import BranchNameError
 
 COLOURS = ("blue", "green")
+# the prefix of every label swarm-deploy puts on what it creates
+LABEL = "swarm-deploy"
 HASH_LEN = 6
 VERSION_LEN = 10
 RESERVED_SLUGS = frozenset({"shared", "public"})

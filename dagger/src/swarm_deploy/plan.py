@@ -17,12 +17,12 @@ from swarm_deploy import commands
 from swarm_deploy.claims import OtherBranch, RunningShared, uses
 from swarm_deploy.config import Branch, Config, Gate
 from swarm_deploy.errors import TargetError
-from swarm_deploy.naming import BranchNames
+from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file, wiring
 from swarm_deploy.stack_secrets import BranchSecrets, StackSecret
+from swarm_deploy.truth import ColourStack, as_previous, leftovers
 
 WORKDIR = ".swarm-deploy"
-LABEL = "swarm-deploy"
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,18 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class RewriteLive:
+    """Make live/colour.conf name what nginx serves again, and reload (graceful)."""
+
+    target: str
+    edge_service: str
+    colour: str
+
+    def describe(self) -> str:
+        return f"write live/colour.conf = {self.colour} in {self.edge_service}, nginx -s reload"
+
+
+@dataclass(frozen=True)
 class Record:
     """Label the edge service with what is live; images are written as pinned at run time."""
 
@@ -246,7 +258,7 @@ class Prune:
 
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | WaitGone
-    | RemoveIfPresent | Migrate | HealthGate | Switch | Record | Pause | Prune
+    | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Pause | Prune
 )  # fmt: skip
 
 
@@ -272,6 +284,11 @@ class Facts:
     state: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     existing_secrets: frozenset[str] = frozenset()
     nodes: int = 1
+    # each colour whose stack runs; labels that would make the edge's say what nginx
+    # serves; the colour live/colour.conf should name when it names another (truth.py)
+    stacks: Mapping[str, ColourStack] = field(default_factory=lambda: MappingProxyType({}))
+    relabel: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    refile: str | None = None
     # the app's other branches on the target, and its shared stack's services by kind
     others: tuple[OtherBranch, ...] = ()
     shared_stack: Mapping[str, RunningShared] = field(default_factory=lambda: MappingProxyType({}))
@@ -312,7 +329,9 @@ class Plan:
     facts: Facts
     steps: tuple[Step, ...]
     warnings: tuple[str, ...] = ()
+    # the release is live: nothing to do, or (with steps) only repairs
     up_to_date: bool = False
+    repairs_only: bool = False
 
     @property
     def target(self) -> str:
@@ -335,6 +354,7 @@ class Plan:
             "old_colour": self.old_colour,
             "facts_read": self.facts.read,
             "up_to_date": self.up_to_date,
+            "repairs_only": self.repairs_only,
             "warnings": list(self.warnings),
             "steps": [
                 {
@@ -353,6 +373,8 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
     branch = plan.branch
     if plan.up_to_date:
         live = f"{plan.old_colour} is live at release {plan.release.version}: nothing to do"
+    elif plan.repairs_only:
+        live = f"{plan.old_colour} is live at release {plan.release.version}; repairs only"
     elif plan.old_colour:
         live = f"{plan.old_colour} is live; {plan.new_colour} replaces it"
     else:
@@ -411,15 +433,9 @@ def state_labels(
         f"{LABEL}.edge-hash": edge_hash,
         **{f"{LABEL}.image.{name}": ref for name, ref in release.images.items()},
     }
-    previous_prefix = f"{LABEL}.previous."
-    previous = {k: v for k, v in facts.state.items() if k.startswith(previous_prefix)}
+    previous = {k: v for k, v in facts.state.items() if k.startswith(f"{LABEL}.previous.")}
     if facts.live_release and facts.live_release != request.release.version:
-        previous = {
-            previous_prefix + key.removeprefix(f"{LABEL}."): value
-            for key, value in facts.state.items()
-            if key.removeprefix(f"{LABEL}.").split(".")[0]
-            in ("release", "image", "deployed-at", "live-colour")
-        }
+        previous = as_previous(facts.state)
     return {**labels, **previous}
 
 
@@ -453,9 +469,14 @@ def deploy_plan(
         and not request.release.version.endswith("-dirty")
         and not request.force
     ):
-        return Plan(config.app, branch, request, old, old, facts, (), up_to_date=True)
+        repairs = tuple(_repair_steps(config, branch, request.target, facts, whole=True))
+        return Plan(
+            config.app, branch, request, old, old, facts, repairs,
+            up_to_date=not repairs, repairs_only=bool(repairs),
+        )  # fmt: skip
     target = request.target
     steps = [
+        *_repair_steps(config, branch, target, facts, whole=False),
         *_build_steps(config, request),
         *_publish_steps(config, request),
         Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
@@ -495,6 +516,39 @@ def deploy_plan(
         ),
     ]
     return Plan(config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings())
+
+
+def _repair_steps(
+    config: Config, branch: Branch, target: str, facts: Facts, whole: bool
+) -> list[Step]:
+    """What an interrupted deploy left disagreeing with what nginx serves: the file and
+    the labels always; with `whole` (the release is live, no deploy follows), also a
+    colour left running beside the live one and singletons out of place."""
+    names = branch.names
+    steps = []
+    if facts.refile is not None:
+        steps.append(Step("repair", f"point live/colour.conf at {facts.refile} again", (
+            RewriteLive(target, names.edge_service, facts.refile),
+        ), "nginx reads the file on its next reload or restart"))  # fmt: skip
+    if facts.relabel:
+        steps.append(Step("repair", f"record that {facts.live_colour} is live", (
+            run(commands.service_label(target, names.edge_service, facts.relabel)),
+        ), "status and rollback read these labels"))  # fmt: skip
+    if not whole or facts.live_colour is None:
+        return steps
+    for colour in leftovers(facts.live_colour, facts.stacks):
+        stack = names.colour_stack(colour)
+        steps.append(Step("repair", f"remove {stack}: it is not live", (
+            run(commands.stack_rm(target, stack)),
+        )))  # fmt: skip
+    live = facts.stacks[facts.live_colour]
+    for service, replicas in sorted(live.singletons.items()):
+        if replicas != 1:
+            name = names.colour_service(facts.live_colour, service)
+            steps.append(Step("repair", f"run the singleton {name}", (
+                run(commands.service_scale(target, name, 1)),
+            )))  # fmt: skip
+    return steps
 
 
 def _build_steps(config: Config, request: Request) -> list[Step]:

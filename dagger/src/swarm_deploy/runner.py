@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from swarm_deploy import commands, gate
 from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import CommandError, ConvergeError, DeployError, TargetError
+from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import (
-    LABEL,
     Action,
     Command,
     Pause,

@@ -1,4 +1,8 @@
-"""What runs on the target: every branch of an app, its live colour, release and health."""
+"""What runs on the target: every branch of an app, its live colour, release and health.
+
+The live colour is decided as a deploy decides it (truth.reconcile: what nginx serves),
+and what an interrupted deploy left behind is listed, with the command that repairs it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from swarm_deploy.engine import Json, Swarm
+from swarm_deploy.config import Config
+from swarm_deploy.edge import observe
+from swarm_deploy.engine import Executor, Json, Swarm
 from swarm_deploy.gate import parse_time
-from swarm_deploy.naming import SharedNames
-from swarm_deploy.plan import LABEL
+from swarm_deploy.naming import LABEL
+from swarm_deploy.truth import leftovers, reconcile
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class BranchStatus:
     images: dict[str, str]
     services: tuple[ServiceHealth, ...]
     ports: tuple[int, ...]
+    # what disagrees with the desired state: `swarm-deploy deploy --branch B` repairs it
+    problems: tuple[str, ...] = ()
 
     def age(self, now: datetime) -> str:
         if not self.deployed_at:
@@ -65,6 +73,7 @@ class BranchStatus:
             "images": self.images,
             "ports": list(self.ports),
             "services": [s.to_json() for s in self.services],
+            "problems": list(self.problems),
         }
 
 
@@ -95,11 +104,29 @@ def health(
     return tuple(found)
 
 
-def branch_status(swarm: Swarm, app: str, edge: Json, hostnames: Mapping[str, str]) -> BranchStatus:
+def branch_status(
+    swarm: Swarm, executor: Executor, config: Config, edge: Json, hostnames: Mapping[str, str]
+) -> BranchStatus:
     labels: dict[str, str] = edge["Spec"].get("Labels") or {}
     slug = labels.get(f"{LABEL}.slug", "")
-    live = labels.get(f"{LABEL}.live-colour")
-    stack_services = swarm.stack_services(f"{app}-{slug}-{live}") if live else []
+    name = labels.get(f"{LABEL}.branch", slug)
+    names = config.names(name)
+    observed = observe(swarm, executor, config, names)
+    truth = reconcile(observed)
+    state = truth.state
+    live = truth.live
+    stack_services = swarm.stack_services(names.colour_stack(live)) if live else []
+    problems = list(truth.notes)
+    problems += [
+        f"{names.colour_stack(colour)} runs beside the live colour" for colour in
+        leftovers(live, observed.stacks)
+    ]  # fmt: skip
+    if live is not None:
+        problems += [
+            f"singleton {service} runs {replicas} tasks, not 1"
+            for service, replicas in sorted(observed.stacks[live].singletons.items())
+            if replicas != 1
+        ]
     ports = tuple(
         p["PublishedPort"]
         for p in (edge.get("Endpoint", {}).get("Spec", {}).get("Ports") or [])
@@ -107,28 +134,32 @@ def branch_status(swarm: Swarm, app: str, edge: Json, hostnames: Mapping[str, st
     )
     image_prefix = f"{LABEL}.image."
     return BranchStatus(
-        branch=labels.get(f"{LABEL}.branch", slug),
+        branch=name,
         slug=slug,
         live_colour=live,
-        release=labels.get(f"{LABEL}.release"),
-        deployed_at=labels.get(f"{LABEL}.deployed-at"),
-        deployed_by=labels.get(f"{LABEL}.deployed-by"),
+        release=state.get(f"{LABEL}.release") if live else None,
+        deployed_at=state.get(f"{LABEL}.deployed-at") or None,
+        deployed_by=state.get(f"{LABEL}.deployed-by"),
         images={
-            k.removeprefix(image_prefix): v for k, v in labels.items() if k.startswith(image_prefix)
+            k.removeprefix(image_prefix): v for k, v in state.items() if k.startswith(image_prefix)
         },
         services=health(swarm, [edge, *stack_services], hostnames),
         ports=ports,
+        problems=tuple(problems),
     )
 
 
-def read(swarm: Swarm, app: str) -> tuple[list[BranchStatus], tuple[ServiceHealth, ...]]:
-    """Every branch of `app` on the target (by its edge service), and the shared stack."""
+def read(
+    swarm: Swarm, executor: Executor, config: Config
+) -> tuple[list[BranchStatus], tuple[ServiceHealth, ...]]:
+    """Every branch of the app on the target (by its edge service), and the shared stack."""
     hostnames = {n["ID"]: n["Description"]["Hostname"] for n in swarm.nodes()}
-    edges = swarm.services({f"{LABEL}.app": app, f"{LABEL}.service": "nginx"})
+    edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
     branches = sorted(
-        (branch_status(swarm, app, e, hostnames) for e in edges), key=lambda b: b.branch
+        (branch_status(swarm, executor, config, e, hostnames) for e in edges),
+        key=lambda b: b.branch,
     )
-    shared = health(swarm, swarm.stack_services(SharedNames(app).stack), hostnames)
+    shared = health(swarm, swarm.stack_services(config.shared_names.stack), hostnames)
     return branches, shared
 
 

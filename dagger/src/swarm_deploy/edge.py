@@ -1,0 +1,157 @@
+"""The branch's nginx as it runs: where its task is, what it serves, what its
+live/colour.conf says, and each colour's stack: what truth.reconcile weighs. Reads only,
+except `live_line`, the file's content.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from swarm_deploy import commands
+from swarm_deploy.config import Config
+from swarm_deploy.engine import Executor, Json, Swarm
+from swarm_deploy.errors import TargetError
+from swarm_deploy.naming import COLOURS, LABEL, BranchNames
+from swarm_deploy.truth import ColourStack, Observed
+
+LIVE_FILE = "/etc/nginx/live/colour.conf"
+PREVIEW = "http://127.0.0.1:8081"
+PUBLIC = "http://127.0.0.1"
+COLOUR_HEADER = "X-Swarm-Deploy-Colour"
+_COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
+STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
+
+
+def state_of(edge: Json | None) -> dict[str, str]:
+    """The labels a deploy recorded on the edge service."""
+    labels: dict[str, str] = ((edge or {}).get("Spec") or {}).get("Labels") or {}
+    return {
+        key: value
+        for key, value in labels.items()
+        if key.startswith(f"{LABEL}.") and key not in STATIC_LABELS
+    }
+
+
+@dataclass(frozen=True)
+class EdgeTask:
+    """The running nginx of a branch: its container, and the engine that can exec in it."""
+
+    target: str
+    container: str
+
+
+def edge_task(swarm: Swarm, edge_service: str) -> EdgeTask:
+    """Where the branch's nginx runs. `docker exec` reaches only containers of the engine
+    it talks to, so an edge on another node is reached over ssh to that node's address,
+    with the user and port of the target."""
+    service = swarm.service(edge_service)
+    if service is None:
+        raise TargetError(f"{edge_service} does not exist on {swarm.target}")
+    running = [
+        task
+        for task in swarm.tasks([service["ID"]])
+        if task.get("Status", {}).get("State") == "running"
+        and task.get("DesiredState") == "running"
+    ]
+    if not running:
+        raise TargetError(f"{edge_service} has no running task on {swarm.target}")
+    task = running[0]
+    container: str = task["Status"]["ContainerStatus"]["ContainerID"]
+    if task.get("NodeID") == swarm.info.get("Swarm", {}).get("NodeID"):
+        return EdgeTask(swarm.target, container)
+    return EdgeTask(node_target(swarm, task["NodeID"]), container)
+
+
+def node_target(swarm: Swarm, node_id: str) -> str:
+    """ssh://user@<node address>:port, from the target's user and port."""
+    node = swarm.node(node_id)
+    address = node["Status"]["Addr"]
+    hostname = node["Description"]["Hostname"]
+    if swarm.target == commands.LOCAL:
+        raise TargetError(
+            f"the branch's nginx runs on node {hostname} ({address}), which a local target "
+            "cannot reach: deploy with --host ssh://user@manager, with ssh access to every "
+            "edge node, or pin the edges to the manager (swarm/edge_node_label)"
+        )
+    parts = urlsplit(swarm.target)
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"ssh://{user}{address}{port}"
+
+
+def live_colour_in_nginx(executor: Executor, edge: EdgeTask) -> str | None:
+    result = executor.run(
+        commands.exec_in(edge.target, edge.container, "cat", LIVE_FILE), check=False
+    )
+    found = _COLOUR_LINE.search(result.stdout) if result.returncode == 0 else None
+    return found.group(1) if found else None
+
+
+def probe_path(config: Config) -> str | None:
+    """A path every colour routes: the first routed service's health path, or its path."""
+    routed = [s for s in config.services.values() if s.routed]
+    return (routed[0].health or routed[0].path) if routed else None
+
+
+def served_colour(executor: Executor, edge: EdgeTask, path: str) -> str | None:
+    """The colour nginx answers a new request with (None: no colour, the 503 page).
+    Raises TargetError when nginx gives no answer at all."""
+    result = executor.run(
+        commands.exec_in(
+            edge.target, edge.container,
+            "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5", PUBLIC + path,
+        ),
+        check=False,
+    )  # fmt: skip
+    if not result.stdout.startswith("HTTP/"):
+        raise TargetError(f"nginx in {edge.container} gave no answer on {path}")
+    found = re.search(rf"^{COLOUR_HEADER}: (blue|green)\b", result.stdout, re.I | re.M)
+    return found.group(1) if found else None
+
+
+def colour_stack(config: Config, services: list[Json]) -> ColourStack | None:
+    """A colour's stack as it runs (None when it has no service)."""
+    if not services:
+        return None
+    specs = {s["Spec"]["Labels"].get(f"{LABEL}.service"): s["Spec"] for s in services}
+    release = next(iter(specs.values()))["Labels"].get(f"{LABEL}.release")
+    images = {
+        service.image: specs[name]["TaskTemplate"]["ContainerSpec"]["Image"]
+        for name, service in config.services.items()
+        if name in specs
+    }
+    singletons = {
+        name: spec["Mode"].get("Replicated", {}).get("Replicas", 0)
+        for name, spec in specs.items()
+        if name and spec["Labels"].get(f"{LABEL}.singleton") == "true"
+    }
+    return ColourStack(release, images, singletons)
+
+
+def observe(swarm: Swarm, executor: Executor, config: Config, names: BranchNames) -> Observed:
+    """Everything truth.reconcile weighs: the edge's labels, what nginx serves and its
+    file say (when nginx answers), and each colour's stack."""
+    stacks = {
+        colour: stack
+        for colour in COLOURS
+        if (stack := colour_stack(config, swarm.stack_services(names.colour_stack(colour))))
+    }
+    edge = swarm.service(names.edge_service)
+    if edge is None:
+        return Observed({}, stacks)
+    labels = state_of(edge)
+    path = probe_path(config)
+    try:
+        task = edge_task(swarm, names.edge_service)
+        served = served_colour(executor, task, path) if path else None
+        file = live_colour_in_nginx(executor, task)
+    except TargetError:
+        return Observed(labels, stacks)
+    return Observed(labels, stacks, path is not None, served, file)
+
+
+def live_line(colour: str | None) -> str:
+    """live/colour.conf naming a colour; empty for none (nginx then answers 503)."""
+    return f'set $colour "{colour}";\n' if colour else ""

@@ -1,0 +1,117 @@
+"""Which colour of a branch is live, decided from what its edge serves. Pure.
+
+Three things say which colour is live, and an interrupted deploy can leave them
+disagreeing: the colour nginx answers with (its `X-Swarm-Deploy-Colour` header, probed
+through the public route inside the edge), the file nginx reads on its next reload or
+restart (`live/colour.conf`), and the labels the last deploy recorded on the edge
+service. What users get is what nginx serves, so that wins, as long as that colour's
+stack exists; the file and the labels are repaired to match it, never built on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from swarm_deploy.naming import COLOURS, LABEL
+
+# what a deploy records about a release, and keeps under `previous.` for rollback
+RELEASE_KEYS = ("release", "image", "deployed-at", "live-colour")
+
+
+@dataclass(frozen=True)
+class ColourStack:
+    """A colour's stack as it runs: its release label, each service's image, and the
+    replicas of its singletons."""
+
+    release: str | None
+    images: Mapping[str, str]
+    singletons: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a deploy, status or rollback read of one branch's edge and colours.
+
+    `served`: the probe's answer (a colour, or None for none); `reachable`: whether the
+    probe and the file could be read at all (an nginx that is down cannot say)."""
+
+    labels: Mapping[str, str]
+    stacks: Mapping[str, ColourStack]
+    reachable: bool = False
+    served: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The live colour, the labels that describe it, and what disagreed."""
+
+    live: str | None
+    state: Mapping[str, str]
+    # labels to write so the edge service says what is true (empty: they already do)
+    relabel: Mapping[str, str]
+    # the colour live/colour.conf must name, when it names another (None: it is right)
+    refile: str | None
+    notes: tuple[str, ...]
+
+
+def reconcile(observed: Observed) -> Truth:
+    labelled = observed.labels.get(f"{LABEL}.live-colour")
+    notes = []
+    if observed.reachable:
+        live = observed.served if observed.served in observed.stacks else None
+        if observed.served is not None and live is None:
+            notes.append(f"nginx serves {observed.served}, whose stack is gone: no colour is live")
+    else:
+        live = observed.file or labelled
+        live = live if live in observed.stacks else None
+        source = "file" if observed.file else "labels"
+        notes.append(f"could not read what nginx serves; using the {source}")
+    state = dict(observed.labels)
+    relabel: dict[str, str] = {}
+    if live is not None and live != labelled:
+        relabel = recovered_labels(observed.labels, live, observed.stacks[live])
+        state |= relabel
+        notes.append(
+            f"nginx serves {live} (release {relabel[f'{LABEL}.release']}) but the labels say "
+            f"{labelled or 'none'}: the labels are repaired to what users get"
+        )
+    refile = None
+    if observed.reachable and observed.file != live:
+        refile = live or "none"
+        notes.append(
+            f"live/colour.conf names {observed.file or 'no colour'} but nginx serves "
+            f"{live or 'no colour'}: the file is repaired before nginx reads it again"
+        )
+    return Truth(live, MappingProxyType(state), MappingProxyType(relabel), refile, tuple(notes))
+
+
+def recovered_labels(labels: Mapping[str, str], live: str, stack: ColourStack) -> dict[str, str]:
+    """The labels a deploy of `live` would have recorded, from its running stack; what
+    the labels described before becomes `previous.` (rollback goes back one release)."""
+    recovered = {
+        f"{LABEL}.live-colour": live,
+        f"{LABEL}.release": stack.release or "unknown",
+        f"{LABEL}.deployed-at": "",
+        f"{LABEL}.deployed-by": "recovered from what nginx serves",
+        **{f"{LABEL}.image.{name}": ref for name, ref in stack.images.items()},
+    }
+    if labels.get(f"{LABEL}.release") not in (None, stack.release):
+        recovered |= as_previous(labels)
+    return recovered
+
+
+def as_previous(labels: Mapping[str, str]) -> dict[str, str]:
+    """A release's labels, kept under `previous.` once another release replaces it."""
+    return {
+        f"{LABEL}.previous.{key.removeprefix(f'{LABEL}.')}": value
+        for key, value in labels.items()
+        if key.removeprefix(f"{LABEL}.").split(".")[0] in RELEASE_KEYS
+    }
+
+
+def leftovers(live: str | None, stacks: Mapping[str, ColourStack]) -> list[str]:
+    """Colours whose stack runs although they are not live."""
+    return [colour for colour in COLOURS if colour in stacks and colour != live]
