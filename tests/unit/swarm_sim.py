@@ -1,0 +1,417 @@
+"""An in-memory Swarm for the fast tests of the blue/green state machine.
+
+It answers what deploy.py sends through its two doors, `Executor.run` (docker argv) and
+`Swarm` (Engine API reads), with a model just rich enough to judge a deploy: services
+(from the rendered stack files) whose tasks run at once, jobs that complete, secrets
+and configs, and each branch's nginx: the file live/colour.conf and the colour nginx
+serves (read from the file on a reload). Users are modelled by `served`: a request
+fails whenever nginx serves a colour whose stack is gone, and the sim counts those
+moments (`outages`). It proves the decisions, never the engine: the engine tests do that.
+
+`die()` models SIGKILL: the process stops where it was, so nothing it would still send
+(its `finally` blocks, lock releases) reaches the Swarm.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swarm_deploy.engine import Json, Result
+from swarm_deploy.errors import CommandError
+
+LIVE_FILE = "/etc/nginx/live/colour.conf"
+_COLOUR = re.compile(r'set \$colour "(blue|green)";')
+NODE = "node-1"
+STAMP = "2026-11-30T12:00:00.000000000Z"
+
+
+class Dead(BaseException):
+    """The simulated process was killed: nothing after this point happens."""
+
+
+@dataclass
+class Service:
+    name: str
+    image: str
+    labels: dict[str, str]
+    container_labels: dict[str, str]
+    replicas: int
+    job: bool = False
+    id: str = ""
+
+    def to_json(self) -> Json:
+        mode: Json = (
+            {"ReplicatedJob": {}} if self.job else {"Replicated": {"Replicas": self.replicas}}
+        )
+        return {
+            "ID": self.id,
+            "UpdatedAt": STAMP,
+            "Spec": {
+                "Name": self.name,
+                "Labels": dict(self.labels),
+                "TaskTemplate": {
+                    "ContainerSpec": {"Image": self.image, "Labels": dict(self.container_labels)}
+                },
+                "Mode": mode,
+            },
+            "ServiceStatus": {"RunningTasks": self.replicas, "DesiredTasks": self.replicas},
+        }
+
+
+@dataclass
+class Edge:
+    """A branch's nginx: the file it reads, and the colour it serves since its last reload."""
+
+    file: str | None = None
+    served: str | None = None
+
+
+@dataclass
+class Sim:
+    services: dict[str, Service] = field(default_factory=dict)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    configs: dict[str, tuple[dict[str, str], bytes]] = field(default_factory=dict)
+    edges: dict[str, Edge] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    # (what happened, the colour nginx served then) for every moment users failed
+    outages: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    alive: bool = True
+    # where relative paths in argv (rendered stack files) are
+    cwd: Path = Path()
+    # releases whose health paths answer 500 through the preview route
+    failing: set[str] = field(default_factory=set)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    # --- what the tests look at
+
+    def stack(self, name: str) -> dict[str, Service]:
+        return {
+            s.name: s
+            for s in self.services.values()
+            if s.labels.get("com.docker.stack.namespace") == name
+        }
+
+    def edge(self, edge_service: str) -> Edge:
+        return self.edges.setdefault(edge_service, Edge())
+
+    def die(self) -> None:
+        self.alive = False
+        raise Dead
+
+    def reset(self) -> None:
+        """An empty Swarm again."""
+        self.__dict__.update(Sim().__dict__)
+
+    def revive(self) -> None:
+        """A new process: the next command starts."""
+        self.alive = True
+
+    def check_users(self, what: str) -> None:
+        """After every change: would a request to any branch fail now?"""
+        for edge_service, edge in self.edges.items():
+            stack_prefix = edge_service.removesuffix("-edge_nginx")
+            if edge.served and not self.stack(f"{stack_prefix}-{edge.served}"):
+                self.outages.append(f"{what}: {edge_service} serves {edge.served}, gone")
+
+    # --- docker argv
+
+    def run(self, argv: Sequence[str], stdin: bytes | None) -> Result:
+        if not self.alive:
+            raise Dead
+        args = list(argv)
+        assert args[0] == "docker", args
+        args = args[1:]
+        if args[:1] == ["--host"]:
+            args = args[2:]
+        self.log.append(shlex.join(args))
+        result = self._docker(args, stdin or b"")
+        self.check_users(shlex.join(args[:3]))
+        return result
+
+    def _docker(self, args: list[str], stdin: bytes) -> Result:
+        head = tuple(args[:2])
+        if head == ("buildx", "version"):
+            return Result("", "not installed", 1)
+        if args[0] == "build":
+            return ok()
+        if args[0] == "push":
+            ref = args[1]
+            repository = ref.rsplit(":", 1)[0]
+            self.digests[ref] = f"{repository}@sha256:{hashlib.sha256(ref.encode()).hexdigest()}"
+            return ok()
+        if head == ("image", "inspect"):
+            return ok(json.dumps([self.digests[args[-1]]]))
+        if head in (("secret", "create"), ("config", "create")):
+            return self._create(args[0], args[2:], stdin)
+        if head in (("secret", "rm"), ("config", "rm")):
+            store: dict[str, Any] = self.secrets if args[0] == "secret" else self.configs
+            if store.pop(args[2], None) is None:
+                return Result("", f"Error: No such {args[0]}: {args[2]}", 1)
+            return ok()
+        if head == ("stack", "deploy"):
+            return self._stack_deploy(args)
+        if head == ("stack", "rm"):
+            for name in list(self.stack(args[2])):
+                del self.services[name]
+            return ok()
+        if head == ("service", "scale"):
+            name, _, replicas = args[-1].partition("=")
+            self.services[name].replicas = int(replicas)
+            return ok()
+        if head == ("service", "update"):
+            service = self.services[args[-1]]
+            for flag, value in itertools.pairwise(args):
+                if flag == "--label-add":
+                    key, _, label = value.partition("=")
+                    service.labels[key] = label
+            return ok()
+        if head == ("service", "create"):
+            name = args[args.index("--name") + 1]
+            self._add(Service(name, "job", {}, {}, 1, job=True))
+            return ok()
+        if args[0] == "exec":
+            return self._exec([a for a in args[1:] if a != "--interactive"], stdin)
+        if head in (("network", "rm"), ("volume", "rm")):
+            return ok()
+        raise AssertionError(f"the sim cannot answer docker {shlex.join(args)}")
+
+    def _create(self, kind: str, args: list[str], stdin: bytes) -> Result:
+        labels = dict(
+            value.split("=", 1) for flag, value in itertools.pairwise(args)
+            if flag == "--label"
+        )  # fmt: skip
+        name = args[-2]
+        store: dict[str, Any] = self.secrets if kind == "secret" else self.configs
+        if name in store:
+            return Result("", f"Error response from daemon: {kind} {name} already exists", 1)
+        store[name] = labels if kind == "secret" else (labels, stdin)
+        return ok()
+
+    def _stack_deploy(self, args: list[str]) -> Result:
+        stack = args[-1]
+        compose = yaml.safe_load((self.cwd / args[args.index("--compose-file") + 1]).read_text())
+        for key, secret in (compose.get("secrets") or {}).items():
+            if secret.get("external") and secret["name"] not in self.secrets:
+                return Result("", f"secret not found: {secret['name']} ({key})", 1)
+        for key, config in (compose.get("configs") or {}).items():
+            self.configs.setdefault(config.get("name", f"{stack}_{key}"), ({}, b""))
+        wanted = set()
+        for name, spec in compose["services"].items():
+            full = f"{stack}_{name}"
+            wanted.add(full)
+            deploy = spec.get("deploy") or {}
+            labels = {**(deploy.get("labels") or {}), "com.docker.stack.namespace": stack}
+            replicas = 1 if deploy.get("mode") == "global" else deploy.get("replicas", 1)
+            existing = self.services.get(full)
+            container_labels = dict(spec.get("labels") or {})
+            if existing is None:
+                self._add(Service(full, spec["image"], labels, container_labels, replicas))
+            else:
+                existing.image, existing.labels = spec["image"], labels
+                existing.container_labels, existing.replicas = container_labels, replicas
+            if name == "nginx":
+                self.edge(full)
+        for name in set(self.stack(stack)) - wanted:  # --prune
+            del self.services[name]
+        return ok()
+
+    def _add(self, service: Service) -> None:
+        service.id = f"id{next(self._ids)}"
+        self.services[service.name] = service
+
+    def _exec(self, args: list[str], stdin: bytes) -> Result:
+        container, command = args[0], args[1:]
+        edge_service = container.removeprefix("container-of-")
+        edge = self.edge(edge_service)
+        if command == ["cat", LIVE_FILE]:
+            return ok(edge.file) if edge.file is not None else Result("", "No such file", 1)
+        if command == ["tee", LIVE_FILE]:
+            edge.file = stdin.decode()
+            return ok(edge.file)
+        if command == ["nginx", "-t"]:
+            return ok()
+        if command == ["nginx", "-s", "reload"]:
+            found = _COLOUR.search(edge.file or "")
+            edge.served = found.group(1) if found else None
+            return ok()
+        if command[0] == "curl":
+            return self._curl(edge_service, edge, command)
+        raise AssertionError(f"the sim's nginx cannot run {command}")
+
+    def _curl(self, edge_service: str, edge: Edge, command: list[str]) -> Result:
+        url = command[-1]
+        colour = edge.served
+        if url.startswith("http://127.0.0.1:8081"):
+            header = command[command.index("-H") + 1] if "-H" in command else ""
+            colour = header.split(": ", 1)[1] if header else None
+        branch = edge_service.removesuffix("-edge_nginx")
+        if colour is None:
+            code, shown = "503", "none"
+        else:
+            services = self.stack(f"{branch}-{colour}")
+            releases = {s.labels.get("swarm-deploy.release") for s in services.values()}
+            code = "500" if releases & self.failing else "200" if services else "502"
+            shown = colour
+        if "-w" in command:
+            return ok(code)
+        return ok(f"HTTP/1.1 {code} X\r\nX-Swarm-Deploy-Colour: {shown}\r\n\r\n")
+
+    # --- Engine API reads
+
+    def info(self) -> Json:
+        return {"Swarm": {"NodeID": NODE, "LocalNodeState": "active", "ControlAvailable": True}}
+
+    def services_with(self, labels: Mapping[str, str]) -> list[Json]:
+        return [
+            s.to_json()
+            for s in self.services.values()
+            if all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def tasks(self, ids: Sequence[str]) -> list[Json]:
+        tasks = []
+        for service in self.services.values():
+            if service.id not in ids:
+                continue
+            count = 1 if service.job else service.replicas
+            for slot in range(1, count + 1):
+                tasks.append({
+                    "ID": f"{service.id}.{slot}",
+                    "ServiceID": service.id,
+                    "Slot": slot,
+                    "NodeID": NODE,
+                    "CreatedAt": STAMP,
+                    "DesiredState": "shutdown" if service.job else "running",
+                    "Status": {
+                        "State": "complete" if service.job else "running",
+                        "ContainerStatus": {"ContainerID": f"container-of-{service.name}"},
+                    },
+                })  # fmt: skip
+        return tasks
+
+
+def ok(stdout: str = "") -> Result:
+    return Result(stdout, "", 0)
+
+
+class SimExecutor:
+    """Stands in for engine.Executor."""
+
+    def __init__(self, sim: Sim, cwd: Path) -> None:
+        self.sim = sim
+        self.cwd = sim.cwd = cwd
+        self.env: dict[str, str] = {}
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        check: bool = True,
+        timeout: float = 900,
+    ) -> Result:
+        result = self.sim.run(argv, stdin)
+        if check and result.returncode != 0:
+            raise CommandError(shlex.join(argv), result.returncode, result.stderr)
+        return result
+
+    def pipe(self, producer: Sequence[str], consumer: Sequence[str], timeout: float = 1800) -> None:
+        raise AssertionError("the sim streams no images")
+
+
+class SimSwarm:
+    """Stands in for engine.Swarm."""
+
+    def __init__(self, sim: Sim, target: str) -> None:
+        self.sim = sim
+        self.target = target
+        self.info = sim.info()
+
+    def _alive(self) -> None:
+        if not self.sim.alive:
+            raise Dead
+
+    def require_manager(self) -> None:
+        self._alive()
+
+    def services(self, labels: Mapping[str, str]) -> list[Json]:
+        self._alive()
+        return self.sim.services_with(labels)
+
+    def stack_services(self, stack: str) -> list[Json]:
+        return self.services({"com.docker.stack.namespace": stack})
+
+    def service(self, name: str) -> Json | None:
+        self._alive()
+        found = self.sim.services.get(name)
+        return found.to_json() if found else None
+
+    def tasks(self, service_ids: Sequence[str]) -> list[Json]:
+        self._alive()
+        return self.sim.tasks(service_ids)
+
+    def secrets(self, labels: Mapping[str, str]) -> list[Json]:
+        self._alive()
+        return [
+            {"ID": name, "CreatedAt": STAMP, "Spec": {"Name": name, "Labels": dict(found)}}
+            for name, found in self.sim.secrets.items()
+            if all(found.get(k) == v for k, v in labels.items())
+        ]
+
+    def configs(self, labels: Mapping[str, str]) -> list[Json]:
+        self._alive()
+        return [
+            self._config(name)
+            for name, (found, _) in self.sim.configs.items()
+            if all(found.get(k) == v for k, v in labels.items())
+        ]
+
+    def config(self, name: str) -> Json | None:
+        self._alive()
+        return self._config(name) if name in self.sim.configs else None
+
+    def _config(self, name: str) -> Json:
+        labels, data = self.sim.configs[name]
+        return {
+            "ID": name,
+            "CreatedAt": STAMP,
+            "Spec": {"Name": name, "Labels": dict(labels), "Data": base64.b64encode(data).decode()},
+        }
+
+    def volume(self, name: str) -> Json | None:
+        return None
+
+    def containers(self, labels: Mapping[str, str]) -> list[str]:
+        self._alive()
+        return []
+
+    def remove_containers(self, labels: Mapping[str, str]) -> None:
+        self._alive()
+
+    def node(self, node_id: str) -> Json:
+        return {"ID": NODE, "Status": {"Addr": "127.0.0.1"}, "Description": {"Hostname": "sim"}}
+
+    def nodes(self) -> list[Json]:
+        return [self.node(NODE)]
+
+    def remove_service(self, name: str) -> None:
+        self._alive()
+        self.sim.services.pop(name, None)
+
+    def service_logs(self, service_id: str, tail: int = 20) -> str:
+        return ""
+
+    def close(self) -> None:
+        pass

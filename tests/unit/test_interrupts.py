@@ -1,0 +1,246 @@
+"""A deploy stopped at any instant converges, on an in-memory Swarm (tests/unit/swarm_sim.py).
+
+Each test deploys release r1 of the local profile's develop (blue goes live), starts r2
+with a fault point set (interrupts.py: the deployer signals itself there), then runs
+the next command with no fault, as a person or CI would. What must hold: no request
+failed at any moment (the sim counts each instant nginx served a colour whose stack was
+gone), one colour runs, nginx, its file and the labels agree, the singleton runs in the
+live colour, no lock is left, and only then does a rerun say "nothing to do".
+
+A SIGKILL is modelled by the sim dying: nothing the process would still send reaches it.
+SIGTERM is what the signal handler raises (interrupts.Interrupted), so the deployer's own
+clean-up runs, as it does in a real process (tests/engine/test_interrupts.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from swarm_deploy import deploy, gate, interrupts
+from swarm_deploy.deploy import Outcome, deploy_branch
+from swarm_deploy.errors import DeployError
+from swarm_deploy.pipeline import Project
+from swarm_deploy.plan import Step
+from tests.conftest import ROOT
+from tests.unit.swarm_sim import Dead, Sim, SimExecutor, SimSwarm
+
+BRANCH = "develop"
+EDGE = "gaia-develop-edge_nginx"
+
+
+@dataclass
+class Notes:
+    """A Reporter that keeps what it is told."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def begin(self, number: int, total: int, step: Step) -> None:
+        self.lines.append(f"begin {step.phase}")
+
+    def end(self, step: Step, seconds: float, ok: bool) -> None:
+        self.lines.append(f"end {step.phase} {'ok' if ok else 'failed'}")
+
+    def status(self, text: str) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        self.lines.append(f"note {text}")
+
+
+class FakeTime:
+    """gate.Clock that never waits: sleeping moves time on."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def clock(self) -> gate.Clock:
+        return gate.Clock(now=lambda: self.t, sleep=self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    for folder in ("stacks", "nginx", "promtail", "prometheus", "grafana", "relay"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    shutil.copytree(ROOT / "examples/gaia/dev-secrets", tmp_path / "examples/gaia/dev-secrets")
+    shutil.copyfile(ROOT / "swarm-deploy.local.yml", tmp_path / "swarm-deploy.yml")
+    return Project.load(tmp_path / "swarm-deploy.yml")
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
+    the_sim = Sim()
+    monkeypatch.setattr(deploy, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
+    monkeypatch.setattr(deploy, "Swarm", lambda target: SimSwarm(the_sim, target))
+
+    def fire(signal_name: str) -> None:
+        if signal_name == "KILL":
+            the_sim.die()
+        raise interrupts.Interrupted(signal_name)
+
+    monkeypatch.setattr(interrupts, "fire", fire)
+    monkeypatch.setenv(interrupts.FAULT_ENV, "")  # run() sets it; restored after the test
+    return the_sim
+
+
+def run(
+    project: Project, sim: Sim, release: str, fault: str = "", **options: object
+) -> Outcome | BaseException:
+    """One `swarm-deploy deploy` process: its outcome, or what stopped it."""
+    interrupts._fired.clear()
+    sim.revive()
+    os.environ[interrupts.FAULT_ENV] = fault
+    try:
+        return deploy_branch(
+            project,
+            BRANCH,
+            release,
+            Notes(),
+            clock=FakeTime().clock(),
+            **options,  # type: ignore[arg-type]
+        )
+    except (DeployError, Dead, interrupts.Interrupted) as exc:
+        return exc
+
+
+def free_locks_of_the_dead(sim: Sim) -> None:
+    """What a killed deployer leaves: its lock; freed as the lock's message says."""
+    for name in [n for n in sim.configs if n.endswith("_lock")]:
+        del sim.configs[name]
+
+
+def assert_converged(sim: Sim, release: str) -> None:
+    edge = sim.edge(EDGE)
+    stacks = [c for c in ("blue", "green") if sim.stack(f"gaia-develop-{c}")]
+    assert stacks == [edge.served], (stacks, edge)
+    live = edge.served
+    assert edge.file == f'set $colour "{live}";\n'
+    labels = sim.services[EDGE].labels
+    assert labels["swarm-deploy.live-colour"] == live
+    assert labels["swarm-deploy.release"] == release
+    assert sim.services[f"gaia-develop-{live}_bot"].replicas == 1
+    assert not [n for n in sim.configs if n.endswith("_lock")]
+    assert sim.outages == []
+
+
+def first_two_releases(project: Project, sim: Sim) -> None:
+    assert isinstance(run(project, sim, "r1"), Outcome)
+    assert sim.edge(EDGE).served == "blue"
+
+
+def deploy_phases(project: Project, sim: Sim) -> list[str]:
+    """The phases a deploy of r2 over live r1 runs, in order, each once."""
+    first_two_releases(project, sim)
+    notes = Notes()
+    deploy_branch(project, BRANCH, "r2", notes, clock=FakeTime().clock())
+    phases = [line.split()[1] for line in notes.lines if line.startswith("begin ")]
+    return list(dict.fromkeys(phases))
+
+
+def points(project: Project, sim: Sim) -> list[str]:
+    phases = deploy_phases(project, sim)
+    return [
+        *(f"{when}:{phase}" for phase in phases for when in ("before", "after")),
+        "switch:written",
+        "switch:reloaded",
+    ]
+
+
+@pytest.mark.parametrize("signal_name", ["KILL", "TERM"])
+def test_a_deploy_stopped_anywhere_converges_on_the_next_and_nobody_notices(
+    project: Project, sim: Sim, signal_name: str
+) -> None:
+    every = points(project, sim)
+    assert every[::2] == [
+        f"before:{phase}" for phase in (
+            "build", "publish", "render", "shared", "databases", "migrate", "colour", "gate",
+            "switch", "record", "singletons", "drain", "prune",
+        )
+    ] + ["switch:written"]  # fmt: skip
+    for point in every:
+        sim.reset()
+        first_two_releases(project, sim)
+        stopped = run(project, sim, "r2", f"{point}:{signal_name}")
+        assert not isinstance(stopped, Outcome), f"{point}: the fault point never fired"
+        if signal_name == "KILL":
+            free_locks_of_the_dead(sim)
+        else:
+            assert not [n for n in sim.configs if n.endswith("_lock")], point
+        again = run(project, sim, "r2")
+        assert isinstance(again, Outcome), f"{point}: {again}"
+        assert_converged(sim, "r2")
+        rerun = run(project, sim, "r2")
+        assert isinstance(rerun, Outcome)
+        assert rerun.plan.up_to_date, f"{point}: {[s.title for s in rerun.plan.steps]}"
+
+
+def test_a_signal_after_nginx_reloaded_keeps_the_new_colour_live(
+    project: Project, sim: Sim
+) -> None:
+    """Item 1: it used to remove the colour nginx had just switched to: all 503."""
+    first_two_releases(project, sim)
+    stopped = run(project, sim, "r2", "switch:reloaded:TERM")
+    assert isinstance(stopped, DeployError)
+    assert str(stopped).startswith(
+        "interrupted (SIGTERM)\nthe switch had happened: gaia-develop-green is live with "
+        "release r2, recorded; gaia-develop-blue still runs and the next deploy removes it."
+    )
+    assert sim.edge(EDGE).served == "green"
+    assert sim.services[EDGE].labels["swarm-deploy.release"] == "r2"
+    assert sim.outages == []
+
+
+def test_a_file_written_but_never_loaded_is_not_believed(project: Project, sim: Sim) -> None:
+    """Item 2: killed between writing live/colour.conf and the reload, the next deploy
+    took blue (what users were on) for the idle colour and, with a release that failed its
+    gate, removed it: every request 503."""
+    first_two_releases(project, sim)
+    assert isinstance(run(project, sim, "r2", "switch:written:KILL"), Dead)
+    free_locks_of_the_dead(sim)
+    assert (sim.edge(EDGE).file, sim.edge(EDGE).served) == ('set $colour "green";\n', "blue")
+    sim.failing.add("r3")
+    failed = run(project, sim, "r3")
+    assert isinstance(failed, DeployError)
+    assert "gate for green" in str(failed)
+    assert sim.edge(EDGE).served == "blue"
+    assert sim.edge(EDGE).file == 'set $colour "blue";\n'
+    assert sim.outages == []
+
+
+def test_nothing_to_do_only_when_the_whole_desired_state_holds(project: Project, sim: Sim) -> None:
+    """Item 4: killed during the drain, the old colour kept running; killed between the
+    singletons' stop and start, the bot ran nowhere; the rerun said nothing to do."""
+    first_two_releases(project, sim)
+    assert isinstance(run(project, sim, "r2", "before:drain:KILL"), Dead)
+    free_locks_of_the_dead(sim)
+    sim.services["gaia-develop-green_bot"].replicas = 0
+    repair = run(project, sim, "r2")
+    assert isinstance(repair, Outcome)
+    assert repair.plan.repairs_only
+    assert [s.title for s in repair.plan.steps] == [
+        "remove gaia-develop-blue: it is not live",
+        "run the singleton gaia-develop-green_bot",
+    ]
+    assert_converged(sim, "r2")
+
+
+def test_labels_that_disagree_with_nginx_are_repaired_and_rollback_goes_back_one(
+    project: Project, sim: Sim
+) -> None:
+    """Item 5: killed between the switch and the record, status reported the wrong colour
+    and rollback went two releases back."""
+    first_two_releases(project, sim)
+    assert isinstance(run(project, sim, "r2"), Outcome)  # green r2
+    assert isinstance(run(project, sim, "r3", "before:record:KILL"), Dead)  # blue r3, unrecorded
+    free_locks_of_the_dead(sim)
+    back = run(project, sim, "", rollback=True)
+    assert isinstance(back, Outcome), back
+    assert back.plan.release.version == "r2"
+    assert_converged(sim, "r2")
