@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from swarm_deploy import cli
+from swarm_deploy import deploy as deploy_module
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
 
@@ -119,3 +120,47 @@ def test_the_installed_command_runs() -> None:
     result = subprocess.run([command, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "swarm-deploy plan --branch develop" in result.stdout
+
+
+UNUSABLE_SESSION_KEY = (
+    "error: 1 secret value(s) cannot be used:\n"
+    "  - session_key: value from $GAIA_SESSION_KEY is empty\n"
+    "give each its real value (see secrets: in the config); a deploy would stop before "
+    "changing anything\n"
+)
+
+
+@pytest.mark.parametrize("command", [["check"], ["plan", "-b", "develop", "--release", "abc"]])
+def test_a_secret_set_but_empty_fails_check_and_plan(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """What an unset repository secret becomes in the workflow's APP_SECRETS."""
+    monkeypatch.setenv("GAIA_SESSION_KEY", "")
+    result = runner.invoke(cli.main, command)
+    assert result.exit_code == 2
+    assert result.stderr == UNUSABLE_SESSION_KEY
+
+
+def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The value comes from --secrets-env-file (the Dagger module's --app-secrets)."""
+
+    def no_target(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the deploy reached for the target")
+
+    monkeypatch.setattr(deploy_module, "Executor", no_target)
+    monkeypatch.setattr(deploy_module, "Swarm", no_target)
+    env_file = tmp_path / "app-secrets.env"
+    env_file.write_text("GAIA_SESSION_KEY=\nGAIA_TELEGRAM_TOKEN=  \n")
+    result = runner.invoke(
+        cli.main,
+        ["deploy", "-b", "develop", "--release", "abc", "--secrets-env-file", str(env_file)],
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: 2 secret(s) cannot be used, so nothing was changed:\n"
+        "  - session_key: value from $GAIA_SESSION_KEY is empty\n"
+        "  - telegram_token: value from $GAIA_TELEGRAM_TOKEN holds only whitespace (2 bytes)\n"
+        "provide each value (see secrets: in the config) and run again\n"
+    )

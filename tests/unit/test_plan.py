@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
-from swarm_deploy import commands, pipeline
-from swarm_deploy.errors import TargetError
+from swarm_deploy import commands, pipeline, stack_secrets
+from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.plan import (
     SHARED,
     Command,
@@ -22,6 +25,7 @@ from swarm_deploy.plan import (
     plan_lines,
 )
 from swarm_deploy.render import Release
+from swarm_deploy.secrets import SecretSource
 from tests.render_helpers import RELEASE, SENTINELS
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
@@ -256,3 +260,33 @@ def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.
         "redis:7.4.0-bookworm",
         "sh", "-c", commands.ENSURE_REDIS_USER, "redis-job", "gaia_develop", "gaia:develop:",
     )  # fmt: skip
+
+
+def test_a_secret_file_holding_only_a_newline_stops_the_plan(
+    project: pipeline.Project, tmp_path: Path
+) -> None:
+    (tmp_path / "session").write_text("\n")
+    secrets = {**project.config.secrets, "session_key": SecretSource("session_key", file="session")}
+    cfg = replace(project.config, root=tmp_path, secrets=MappingProxyType(secrets))
+    with pytest.raises(SecretValueError) as caught:
+        pipeline.plan(
+            pipeline.Project(cfg, project.templates), "develop", RELEASE, environ=SENTINELS
+        )
+    assert str(caught.value) == (
+        "1 secret value(s) cannot be used:\n"
+        "  - session_key: value from file session holds only whitespace (1 byte)\n"
+        "give each its real value (see secrets: in the config); a deploy would stop before "
+        "changing anything"
+    )
+
+
+def test_a_derived_password_follows_its_unusable_admin_secret(project: pipeline.Project) -> None:
+    branch = project.config.branch("develop")
+    secrets = stack_secrets.resolve(
+        project.config, branch, {**SENTINELS, "GAIA_POSTGRES_ADMIN_PASSWORD": ""}
+    )
+    assert [s.problem() for s in secrets.unresolved()] == [
+        "value from $GAIA_POSTGRES_ADMIN_PASSWORD is empty",
+        "value derived from postgres_admin ($GAIA_POSTGRES_ADMIN_PASSWORD) is empty",
+    ]
+    assert secrets.warnings() == ()

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import __version__, pipeline, render
+from swarm_deploy import __version__, pipeline, render, stack_secrets
 from swarm_deploy import status as status_module
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
@@ -83,9 +83,10 @@ def main() -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the config and the templates next to it."""
+    """Validate the config, the templates next to it, and each secret value that is set."""
     with _errors():
         cfg = Project.load(config_path).config
+        stack_secrets.check_sources(cfg)
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
         f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules"

@@ -6,6 +6,7 @@
     │   ├── BranchNameError          empty, or nothing usable in it
     │   └── BranchNotAllowedError    no branch rule matches it
     ├── SecretSourceError            a secret's env var or file is missing
+    │   └── SecretValueError         it is there, but Swarm cannot take its value
     ├── RenderError                  a template failed to render
     ├── LockError                    another deploy of the branch holds its lock
     ├── TargetError                  the target's engine cannot be reached or used
@@ -47,6 +48,15 @@ class BranchNotAllowedError(BranchError):
 
 class SecretSourceError(SwarmDeployError):
     """A secret's source (environment variable or file) cannot be read."""
+
+
+class SecretValueError(SecretSourceError):
+    """A secret's source is there, but its value is empty, only whitespace or too large;
+    `reason` says which, never the value."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class RenderError(SwarmDeployError):

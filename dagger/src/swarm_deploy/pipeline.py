@@ -75,6 +75,7 @@ def plan(
     cfg = project.config
     branch = cfg.branch(branch_name)
     secrets = stack_secrets.resolve(cfg, branch, environ)
+    secrets.require_usable()
     request = Request(
         target=target or cfg.target,
         release=prebuilt or release(cfg, version),
@@ -103,5 +104,6 @@ def render(
     """The branch's files, and a warning for each secret whose value could not be read."""
     branch = project.config.branch(branch_name)
     secrets = stack_secrets.resolve(project.config, branch, environ)
+    secrets.require_usable()
     rendered = project.render(branch, release(project.config, version), secrets, live_colour)
     return rendered.files, list(secrets.warnings())
