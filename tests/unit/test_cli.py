@@ -71,6 +71,21 @@ def test_a_bad_config_exits_2_with_the_key_path(runner: CliRunner, tmp_path: Pat
     assert "error: services/backend/port: should be an integer, got 'eighty'" in result.output
 
 
+def test_check_shows_every_config_error_with_its_key_path(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    bad = tmp_path / "swarm-deploy.yml"
+    text = EXAMPLE_CONFIG.read_text().replace("port: 8000", "port: eighty")
+    bad.write_text(text.replace("consecutive: 3", "consecutive: three"))
+    result = runner.invoke(cli.main, ["check", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: services/backend/port: should be an integer, got 'eighty'\n"
+        "error: gate/consecutive: should be an integer, got 'three'\n"
+        "2 errors in the config\n"
+    )
+
+
 def test_an_empty_branch_name_is_refused(runner: CliRunner) -> None:
     result = runner.invoke(cli.main, ["plan", "-b", "//"])
     assert result.exit_code == 2

@@ -26,7 +26,7 @@ from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Swarm
-from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
+from swarm_deploy.errors import ConfigError, ConfigErrors, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
 from swarm_deploy.render import Release
@@ -519,6 +519,11 @@ def _errors() -> Iterator[None]:
     except DeployError as exc:
         err.print(f"deploy failed: {exc}", style="red", markup=False)
         sys.exit(1)
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            err.print(f"error: {error}", style="red", markup=False)
+        err.print(f"{len(exc.errors)} errors in the config", style="red", markup=False)
+        sys.exit(2)
     except SwarmDeployError as exc:
         err.print(f"error: {exc}", style="red", markup=False)
         sys.exit(2)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
 from swarm_deploy import naming
-from swarm_deploy._reader import Node, parse_yaml
-from swarm_deploy.errors import BranchNotAllowedError, ConfigError
+from swarm_deploy._reader import Node, attempt, collecting, parse_yaml, recorded, report, settle
+from swarm_deploy.errors import BranchNotAllowedError, ConfigError, ConfigErrors
 from swarm_deploy.secrets import SecretSource
 
 T = TypeVar("T")
@@ -238,40 +239,79 @@ def load(path: Path | str) -> Config:
 
 
 def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> Config:
-    """Validate config text; relative paths in it are relative to `root`."""
-    top = Node(parse_yaml(text, source)).mapping(
+    """Validate config text; relative paths in it are relative to `root`. Every mistake
+    is found in one reading: one raises ConfigError, several ConfigErrors."""
+    data = parse_yaml(text, source)
+    with collecting() as found:
+        config = attempt(lambda: _parse(data, root), None)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        # in the order of the file's sections, as a compiler lists them
+        order = list(data) if isinstance(data, dict) else []
+
+        def rank(error: ConfigError) -> int:
+            section = error.at.split("/")[0]
+            return order.index(section) if section in order else -1
+
+        raise ConfigErrors(sorted(found, key=rank))
+    assert config is not None
+    return config
+
+
+def _parse(data: object, root: Path) -> Config:
+    top = Node(data).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
             "branches", "gate", "edge", "swarm", "secrets", "lock",
         ),
-        required=("app", "domain", "registry", "images", "services", "branches"),
     )  # fmt: skip
+    start = recorded()
+
+    def required(key: str, read: Callable[[Node], T], fallback: T) -> T:
+        if key not in top:
+            report(ConfigError(key, "is required"))
+            return fallback
+        return attempt(lambda: read(top[key]), fallback)
+
     secrets: dict[str, SecretSource] = _opt(top, "secrets", _secrets, {})
-    images = {name: _image(name, node) for name, node in _named(top["images"])}
-    shared: dict[str, SharedService] = _opt(top, "shared", lambda n: _shared(n, tuple(secrets)), {})
-    services = {
-        name: _service(name, node, tuple(images), tuple(shared), tuple(secrets))
-        for name, node in _named(top["services"])
-    }
-    if not services:
-        top["services"].fail("should define at least one service")
+    secret_names = _keys(top, "secrets")
+    images: dict[str, Image] = required("images", lambda n: _entries(n, _image), {})
+    shared: dict[str, SharedService] = _opt(top, "shared", lambda n: _shared(n, secret_names), {})
+    services: dict[str, Service] = required(
+        "services",
+        lambda n: _services(n, _keys(top, "images"), _keys(top, "shared"), secret_names),
+        {},
+    )
     config = Config(
-        app=top["app"].text(
-            _APP,
-            "should be lower-case letters and digits, starting with a letter, "
-            "at most 20 characters",
+        app=required(
+            "app",
+            lambda n: n.text(
+                _APP,
+                "should be lower-case letters and digits, starting with a letter, "
+                "at most 20 characters",
+            ),
+            "",
         ),
-        domain=top["domain"].text(_DOMAIN, "should be a lower-case DNS domain like example.com"),
-        registry=top["registry"].text(
-            _REGISTRY,
-            "should be a lower-case registry path like ghcr.io/owner "
-            "(GHCR wants the owner in lower case)",
+        domain=required(
+            "domain",
+            lambda n: n.text(_DOMAIN, "should be a lower-case DNS domain like example.com"),
+            "",
+        ),
+        registry=required(
+            "registry",
+            lambda n: n.text(
+                _REGISTRY,
+                "should be a lower-case registry path like ghcr.io/owner "
+                "(GHCR wants the owner in lower case)",
+            ),
+            "",
         ),
         target=_opt(top, "target", _target, "local"),
         images=MappingProxyType(images),
         services=MappingProxyType(services),
         shared=MappingProxyType(shared),
-        branches=_branches(top["branches"]),
+        branches=required("branches", _branches, ()),
         secrets=MappingProxyType(secrets),
         gate=_opt(top, "gate", _gate, Gate()),
         edge=_opt(top, "edge", _edge, Edge()),
@@ -279,6 +319,8 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         lock=_opt(top, "lock", _lock, Lock()),
         root=root,
     )
+    # what follows judges the config as a whole: only worth it once its parts are right
+    settle(start)
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
             f"'{config.app}' with the longest service, database and secret names leaves "
@@ -289,15 +331,38 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
 
 
 def _opt(fields: Mapping[str, Node], key: str, read: Callable[[Node], T], default: T) -> T:
-    return read(fields[key]) if key in fields else default
+    return attempt(lambda: read(fields[key]), default) if key in fields else default
+
+
+def _keys(fields: Mapping[str, Node], key: str) -> tuple[str, ...]:
+    """The names a section defines, good or bad: a reference to an entry that has a
+    mistake of its own is not reported again as unknown."""
+    value = fields[key].value if key in fields else None
+    return tuple(str(name) for name in value) if isinstance(value, dict) else ()
 
 
 def _named(node: Node) -> Iterator[tuple[str, Node]]:
     """The entries of a mapping whose keys name things (services, images, secrets)."""
     for name, entry in node.mapping().items():
         if re.fullmatch(_NAME, name) is None:
-            entry.fail(_NAME_HINT)
-        yield name, entry
+            report(ConfigError(entry.path, _NAME_HINT))
+        else:
+            yield name, entry
+
+
+def _entries(node: Node, read: Callable[[str, Node], T]) -> dict[str, T]:
+    """Each named entry read on its own: a mistake in one leaves the others checked."""
+    entries = {name: attempt(partial(read, name, entry), None) for name, entry in _named(node)}
+    return {name: value for name, value in entries.items() if value is not None}
+
+
+def _services(
+    node: Node, images: tuple[str, ...], shared: tuple[str, ...], secrets: tuple[str, ...]
+) -> dict[str, Service]:
+    services = _entries(node, lambda name, entry: _service(name, entry, images, shared, secrets))
+    if not node.value:
+        node.fail("should define at least one service")
+    return services
 
 
 def _url_path(node: Node) -> str:
@@ -355,9 +420,10 @@ def _service(
         required=("image",),
     )
     data_services = [kind for kind in shared if kind in DATA_SERVICES]
+    start = recorded()
     service = Service(
         name=name,
-        image=fields["image"].reference(images, "image"),
+        image=attempt(lambda: fields["image"].reference(images, "image"), ""),
         port=_opt(fields, "port", lambda n: n.integer(1, 65535), None),
         path=_opt(fields, "path", _url_path, None),
         health=_opt(fields, "health", _url_path, None),
@@ -370,6 +436,7 @@ def _service(
         migrate=_opt(fields, "migrate", _argv, ()),
         max_per_node=_opt(fields, "max_per_node", lambda n: n.integer(1, 100), None),
     )
+    settle(start)
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
     if service.singleton and service.path is not None:
@@ -395,87 +462,108 @@ def _argv(node: Node) -> tuple[str, ...]:
 def _shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:
     result: dict[str, SharedService] = {}
     for kind, entry in node.mapping(allowed=SHARED_KINDS).items():
-        needs_password = kind in WITH_ADMIN_PASSWORD
-        fields = entry.mapping(
-            allowed=[
-                "image",
-                *(["databases"] if kind in WITH_DATABASES else []),
-                *(["admin_password"] if needs_password else []),
-                *(["acme_email"] if kind == "traefik" else []),
-            ],
-            required=["image", *(["acme_email"] if kind == "traefik" else [])],
-        )
-        if needs_password and "admin_password" not in fields:
-            entry.child("admin_password", None).fail(
-                "is required: the name of a secret (under secrets:) holding the admin "
-                "password; each branch's password is derived from it"
-            )
-        result[kind] = SharedService(
-            kind=kind,
-            image=fields["image"].text(_IMAGE_REF, "should be an image reference like postgres:16"),
-            databases=_opt(
-                fields,
-                "databases",
-                lambda n: n.names(_NAME, _NAME_HINT),
-                ("main",) if kind in WITH_DATABASES else (),
-            ),
-            admin_password=_opt(
-                fields, "admin_password", lambda n: n.reference(secrets, "secret"), None
-            ),
-            acme_email=_opt(
-                fields,
-                "acme_email",
-                lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
-                None,
-            ),
-        )
+        service = attempt(partial(_shared_service, kind, entry, secrets), None)
+        if service is not None:
+            result[kind] = service
     if "promtail" in result and "loki" not in result:
         node.child("promtail", None).fail("ships logs to Loki, so shared/loki is needed too")
     return result
 
 
+def _shared_service(kind: str, entry: Node, secrets: tuple[str, ...]) -> SharedService:
+    needs_password = kind in WITH_ADMIN_PASSWORD
+    fields = entry.mapping(
+        allowed=[
+            "image",
+            *(["databases"] if kind in WITH_DATABASES else []),
+            *(["admin_password"] if needs_password else []),
+            *(["acme_email"] if kind == "traefik" else []),
+        ],
+        required=["image", *(["acme_email"] if kind == "traefik" else [])],
+    )
+    if needs_password and "admin_password" not in fields:
+        report(
+            ConfigError(
+                entry.child("admin_password", None).path,
+                "is required: the name of a secret (under secrets:) holding the admin "
+                "password; each branch's password is derived from it",
+            )
+        )
+    return SharedService(
+        kind=kind,
+        image=attempt(
+            lambda: fields["image"].text(
+                _IMAGE_REF, "should be an image reference like postgres:16"
+            ),
+            "",
+        ),
+        databases=_opt(
+            fields,
+            "databases",
+            lambda n: n.names(_NAME, _NAME_HINT),
+            ("main",) if kind in WITH_DATABASES else (),
+        ),
+        admin_password=_opt(
+            fields, "admin_password", lambda n: n.reference(secrets, "secret"), None
+        ),
+        acme_email=_opt(
+            fields,
+            "acme_email",
+            lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
+            None,
+        ),
+    )
+
+
 def _branches(node: Node) -> tuple[BranchRule, ...]:
     rules: list[BranchRule] = []
     for item in node.items():
-        fields = item.mapping(
-            allowed=("match", "host", "production", "protected", "port"), required=("match",)
-        )
-        match = fields["match"].text()
-        literal = match.replace("*", "x")
-        if _NOT_IN_GIT_REFS.search(literal) or literal.endswith((".lock", "/", ".")):
-            fields["match"].fail(f"'{match}' can never match a git branch name")
-        for earlier in rules:
-            if earlier.match in ("*", match):
-                fields["match"].fail(
-                    f"'{match}' can never match: rule '{earlier.match}' comes first and "
-                    "takes every branch this one would; move this rule above it"
-                )
-        host = _opt(fields, "host", Node.text, "{slug}")
-        allowed = ["slug", *(str(i + 1) for i in range(match.count("*")))]
-        for placeholder in _HOST_FIELDS.findall(host):
-            if placeholder not in allowed:
-                fields["host"].fail(
-                    f"unknown placeholder {{{placeholder}}} in {host!r}; "
-                    f"use {', '.join('{' + a + '}' for a in allowed)} or '@' for the domain"
-                )
-        production = _opt(fields, "production", Node.boolean, False)
-        protected = _opt(fields, "protected", Node.boolean, production)
-        port = _opt(fields, "port", lambda n: n.integer(1, 65535), None)
-        if port is not None and "*" in match:
-            fields["port"].fail(
-                f"a published port serves one branch, but '{match}' matches many; "
-                "give each such branch a rule of its own"
-            )
-        rules.append(BranchRule(match, host, production, protected, port))
-    if not rules:
+        rule = attempt(partial(_branch_rule, item, rules), None)
+        if rule is not None:
+            rules.append(rule)
+    if not node.value:
         node.fail("should list at least one rule, e.g. '- match: develop'")
     if sum(rule.production for rule in rules) > 1:
         node.fail("only one rule can be production: true")
     return tuple(rules)
 
 
+def _branch_rule(item: Node, earlier_rules: list[BranchRule]) -> BranchRule:
+    fields = item.mapping(
+        allowed=("match", "host", "production", "protected", "port"), required=("match",)
+    )
+    match = fields["match"].text()
+    literal = match.replace("*", "x")
+    if _NOT_IN_GIT_REFS.search(literal) or literal.endswith((".lock", "/", ".")):
+        fields["match"].fail(f"'{match}' can never match a git branch name")
+    for earlier in earlier_rules:
+        if earlier.match in ("*", match):
+            fields["match"].fail(
+                f"'{match}' can never match: rule '{earlier.match}' comes first and "
+                "takes every branch this one would; move this rule above it"
+            )
+    host = _opt(fields, "host", Node.text, "{slug}")
+    allowed = ["slug", *(str(i + 1) for i in range(match.count("*")))]
+    for placeholder in _HOST_FIELDS.findall(host):
+        if placeholder not in allowed:
+            fields["host"].fail(
+                f"unknown placeholder {{{placeholder}}} in {host!r}; "
+                f"use {', '.join('{' + a + '}' for a in allowed)} or '@' for the domain"
+            )
+    production = _opt(fields, "production", Node.boolean, False)
+    protected = _opt(fields, "protected", Node.boolean, production)
+    port = _opt(fields, "port", lambda n: n.integer(1, 65535), None)
+    if port is not None and "*" in match:
+        fields["port"].fail(
+            f"a published port serves one branch, but '{match}' matches many; "
+            "give each such branch a rule of its own"
+        )
+    return BranchRule(match, host, production, protected, port)
+
+
 def _gate(node: Node) -> Gate:
     fields = node.mapping(allowed=("consecutive", "interval", "timeout", "start_grace"))
+    start = recorded()
     default = Gate()
     gate = Gate(
         consecutive=_opt(fields, "consecutive", lambda n: n.integer(1, 100), default.consecutive),
@@ -483,6 +571,7 @@ def _gate(node: Node) -> Gate:
         timeout=_opt(fields, "timeout", Node.duration, default.timeout),
         start_grace=_opt(fields, "start_grace", Node.duration, default.start_grace),
     )
+    settle(start)
     if gate.interval <= 0:
         fields["interval"].fail("should be longer than 0s")
     if gate.timeout < gate.consecutive * gate.interval:
@@ -552,19 +641,20 @@ def _swarm(node: Node) -> SwarmSettings:
 
 
 def _secrets(node: Node) -> dict[str, SecretSource]:
-    result: dict[str, SecretSource] = {}
-    for name, entry in _named(node):
-        if isinstance(entry.value, dict) and "value" in entry.value:
-            entry.child("value", None).fail(
-                "inline secret values are not allowed (they would end up in git); "
-                "use env: VARIABLE or file: PATH"
-            )
-        fields = entry.mapping(allowed=("env", "file"))
-        if len(fields) != 1:
-            entry.fail("should have exactly one of env: VARIABLE or file: PATH")
-        result[name] = SecretSource(
-            name=name,
-            env=_opt(fields, "env", lambda n: n.text(_ENV_VAR, "should be a variable name"), None),
-            file=_opt(fields, "file", Node.text, None),
+    return _entries(node, _secret)
+
+
+def _secret(name: str, entry: Node) -> SecretSource:
+    if isinstance(entry.value, dict) and "value" in entry.value:
+        entry.child("value", None).fail(
+            "inline secret values are not allowed (they would end up in git); "
+            "use env: VARIABLE or file: PATH"
         )
-    return result
+    fields = entry.mapping(allowed=("env", "file"))
+    if len(fields) != 1:
+        entry.fail("should have exactly one of env: VARIABLE or file: PATH")
+    return SecretSource(
+        name=name,
+        env=_opt(fields, "env", lambda n: n.text(_ENV_VAR, "should be a variable name"), None),
+        file=_opt(fields, "file", Node.text, None),
+    )

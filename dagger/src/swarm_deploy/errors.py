@@ -2,6 +2,7 @@
 
     SwarmDeployError                 base: the CLI prints it and exits 2
     ├── ConfigError                  swarm-deploy.yml is unreadable or invalid
+    │   └── ConfigErrors             several mistakes in it, all found in one reading
     ├── BranchError                  a branch name cannot be deployed
     │   ├── BranchNameError          empty, or nothing usable in it
     │   └── BranchNotAllowedError    no branch rule matches it
@@ -28,10 +29,20 @@ class SwarmDeployError(Exception):
 class ConfigError(SwarmDeployError):
     """swarm-deploy.yml is unreadable or invalid; `path` is the key path."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, at: str | None = None) -> None:
         self.path = path
         self.message = message
+        # the key path of the mistake, also when the message names it itself
+        self.at = path if at is None else at
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class ConfigErrors(ConfigError):
+    """Every mistake found in one reading of the config, in order, as a compiler shows them."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("", "\n".join(str(error) for error in errors))
 
 
 class BranchError(SwarmDeployError):
