@@ -14,8 +14,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from swarm_deploy import naming
-from swarm_deploy._reader import Node, attempt, collecting, parse_yaml, recorded, report, settle
+from swarm_deploy import grammars, naming
+from swarm_deploy._reader import (
+    Node,
+    attempt,
+    collecting,
+    describe,
+    parse_yaml,
+    recorded,
+    report,
+    settle,
+)
 from swarm_deploy.errors import BranchNotAllowedError, ConfigError, ConfigErrors
 from swarm_deploy.secrets import SecretSource
 
@@ -27,13 +36,19 @@ SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "tr
 WITH_DATABASES = ("postgres", "mongo")
 WITH_ADMIN_PASSWORD = ("postgres", "mongo", "redis", "grafana")
 
-_NAME = r"[a-z][a-z0-9_]{0,29}"
-_NAME_HINT = "should be a name of lower-case letters, digits and '_' starting with a letter"
+# Names become parts of image references, Swarm service, secret and config names and
+# stack file keys: letters and digits joined by single '_' suit every one (grammars.py);
+# `bot_` or `a___b` would make an image reference no registry takes.
+_NAME = r"(?=.{1,30}$)[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
+_NAME_HINT = (
+    "should be a name of lower-case letters and digits, starting with a letter, with "
+    "single '_' between words, at most 30 characters (it becomes part of image, service "
+    "and secret names)"
+)
 _APP = r"[a-z][a-z0-9]{0,19}"
 _ENV_VAR = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOMAIN = r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 _REGISTRY = r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*"
-_IMAGE_REF = r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?"
 _SSH_TARGET = r"ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 _PLATFORM = r"linux/(amd64|arm64|arm/v7)"
 _URL_PATH = r"/[A-Za-z0-9._~/-]*"
@@ -205,14 +220,15 @@ class Config:
         for rule in self.branches:
             captures = rule.captures(name)
             if captures is not None:
-                return Branch(names, rule, self._host(rule, names, captures))
+                return Branch(names, rule, self.host(rule, names, captures))
         rules = "\n".join(f"  - {r.match}" for r in self.branches)
         raise BranchNotAllowedError(
             f"branch {name!r} matches no rule under 'branches' in the config:\n{rules}\n"
             "deploy one of those, or add a rule for it"
         )
 
-    def _host(self, rule: BranchRule, names: naming.BranchNames, captures: tuple[str, ...]) -> str:
+    def host(self, rule: BranchRule, names: naming.BranchNames, captures: tuple[str, ...]) -> str:
+        """The host a rule gives a branch: `captures` are what each `*` matched."""
         if rule.host == "@":
             return self.domain
         values = {"slug": names.slug, **{str(i + 1): c for i, c in enumerate(captures)}}
@@ -222,8 +238,11 @@ class Config:
         return f"{label}.{self.domain}"
 
 
-# Names of the Swarm configs a branch gets besides its secrets (for the length budget).
-_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay")
+# Per-branch credentials derived from a shared admin secret: key -> shared kind.
+DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
+# Names of the Swarm configs and derived secrets a branch gets besides its own secrets
+# (for the length budget).
+_OBJECT_NAMES = ("nginx_conf", "maintenance", "relay", *DERIVED)
 
 
 def load(path: Path | str) -> Config:
@@ -327,7 +346,63 @@ def _parse(data: object, root: Path) -> Config:
             f"{config.slug_budget} characters for branch names (at least "
             f"{naming.MIN_SLUG_BUDGET} are needed); shorten the app name or those names"
         )
+    # a branch slug of the longest length a branch may get: the worst case of each name
+    probe = naming.BranchNames(config.app, "", "x" * config.slug_budget)
+    refused: set[str] = set()
+    for path, name, grammar in derived_names(config, probe):
+        if path not in refused and not grammar.accepts(name):
+            refused.add(path)
+            shown = name.replace(probe.slug, "<branch>")
+            report(
+                ConfigError(
+                    path,
+                    f"makes {shown!r}, which is not valid as {grammar.consumer} "
+                    f"({grammar.source}); change it, or what it is built with (app, "
+                    "domain, registry)",
+                )
+            )
     return config
+
+
+def derived_names(
+    config: Config, names: naming.BranchNames
+) -> Iterator[tuple[str, str, grammars.Grammar]]:
+    """Every name derived from the config for a branch, with the key it comes from and
+    the grammar of each consumer that reads it: what `check` holds them to."""
+    shared = config.shared_names
+    fingerprint = "0" * naming.VERSION_LEN
+    for image in config.images:
+        # tagged with the release, and with the branch's slug (the Dagger module's publish)
+        reference = f"{config.image_repository(image)}:{names.slug}"
+        yield "registry", reference, grammars.IMAGE_REFERENCE
+    for service in config.services:
+        yield f"services/{service}", service, grammars.COMPOSE_KEY
+        for colour in naming.COLOURS:
+            yield f"services/{service}", names.colour_service(colour, service), grammars.SWARM_NAME
+    for kind in config.shared:
+        yield f"shared/{kind}", shared.service(kind), grammars.SWARM_NAME
+    branch_services = (names.edge_service, names.relay_service, names.network)
+    for name in (*branch_services, shared.network, shared.public_network):
+        yield "app", name, grammars.SWARM_NAME
+    for job in ("db", "redis", "migrate"):
+        yield "app", names.job(job), grammars.SWARM_NAME
+    yield "app", names.live_volume, grammars.VOLUME_NAME
+    yield "app", names.relay_host, grammars.HOST_NAME
+    for key in config.secrets:
+        yield f"secrets/{key}", key, grammars.COMPOSE_KEY
+        yield f"secrets/{key}", names.secret(key, fingerprint), grammars.SWARM_OBJECT_NAME
+        yield f"secrets/{key}", shared.secret(key, fingerprint), grammars.SWARM_OBJECT_NAME
+    for key in _OBJECT_NAMES:
+        yield "app", names.secret(key, fingerprint), grammars.SWARM_OBJECT_NAME
+    yield "app", names.role, grammars.POSTGRES_IDENTIFIER
+    for kind, shared_service in config.shared.items():
+        for database in shared_service.databases:
+            path = f"shared/{kind}/databases"
+            yield path, names.database(database), grammars.POSTGRES_IDENTIFIER
+    for index, rule in enumerate(config.branches):
+        # what each `*` matched, at its longest: the host label is cut to a DNS label
+        longest = ("b" * naming.DNS_LABEL_MAX,) * rule.match.count("*")
+        yield f"branches/{index}/host", config.host(rule, names, longest), grammars.HOST_NAME
 
 
 def _opt(fields: Mapping[str, Node], key: str, read: Callable[[Node], T], default: T) -> T:
@@ -341,11 +416,24 @@ def _keys(fields: Mapping[str, Node], key: str) -> tuple[str, ...]:
     return tuple(str(name) for name in value) if isinstance(value, dict) else ()
 
 
+# Words YAML 1.1 reads as true, false or null: as keys in a stack file they are no names
+# (yaml.v3 under docker takes true, false and null so; PyYAML all of them).
+_YAML_WORDS = ("y", "n", "yes", "no", "on", "off", "true", "false", "null")
+
+
 def _named(node: Node) -> Iterator[tuple[str, Node]]:
     """The entries of a mapping whose keys name things (services, images, secrets)."""
     for name, entry in node.mapping().items():
         if re.fullmatch(_NAME, name) is None:
             report(ConfigError(entry.path, _NAME_HINT))
+        elif name in _YAML_WORDS:
+            report(
+                ConfigError(
+                    entry.path,
+                    f"'{name}' is read by YAML as true, false or null, not as a name, where it "
+                    "becomes a key of the stack files; choose another name",
+                )
+            )
         else:
             yield name, entry
 
@@ -363,6 +451,26 @@ def _services(
     if not node.value:
         node.fail("should define at least one service")
     return services
+
+
+def _image_reference(node: Node, example: str) -> str:
+    reference = node.text()
+    if not grammars.IMAGE_REFERENCE.accepts(reference):
+        node.fail(f"should be an image reference like {example}, got {describe(reference)}")
+    return reference
+
+
+def _variables(node: Node) -> dict[str, str]:
+    """Environment variables (or build args): a name with '=' or a space would be split
+    wrong where docker joins NAME=VALUE."""
+    values = node.string_map()
+    for name in values:
+        if re.fullmatch(_ENV_VAR, name) is None:
+            node.child(name, None).fail(
+                f"should be a variable name (letters, digits and '_', not starting with a "
+                f"digit), got {describe(name)}"
+            )
+    return values
 
 
 def _url_path(node: Node) -> str:
@@ -391,7 +499,7 @@ def _image(name: str, node: Node) -> Image:
             lambda n: n.text(_PLATFORM, "should be a platform like linux/amd64"),
             DEFAULT_PLATFORM,
         ),
-        build_args=MappingProxyType(_opt(fields, "build_args", Node.string_map, {})),
+        build_args=MappingProxyType(_opt(fields, "build_args", _variables, {})),
     )  # fmt: skip
 
 
@@ -431,7 +539,7 @@ def _service(
         singleton=_opt(fields, "singleton", Node.boolean, False),
         uses=_opt(fields, "uses", lambda n: n.references(data_services, "data service"), ()),
         secrets=_opt(fields, "secrets", lambda n: n.references(secrets, "secret"), ()),
-        env=MappingProxyType(_opt(fields, "env", Node.string_map, {})),
+        env=MappingProxyType(_opt(fields, "env", _variables, {})),
         command=_opt(fields, "command", _argv, ()),
         migrate=_opt(fields, "migrate", _argv, ()),
         max_per_node=_opt(fields, "max_per_node", lambda n: n.integer(1, 100), None),
@@ -491,12 +599,7 @@ def _shared_service(kind: str, entry: Node, secrets: tuple[str, ...]) -> SharedS
         )
     return SharedService(
         kind=kind,
-        image=attempt(
-            lambda: fields["image"].text(
-                _IMAGE_REF, "should be an image reference like postgres:16"
-            ),
-            "",
-        ),
+        image=attempt(lambda: _image_reference(fields["image"], "postgres:16"), ""),
         databases=_opt(
             fields,
             "databases",
@@ -589,13 +692,13 @@ def _edge(node: Node) -> Edge:
         relay_image=_opt(
             fields,
             "relay_image",
-            lambda n: n.text(_IMAGE_REF, "should be an image reference like haproxy:2.8"),
+            lambda n: _image_reference(n, "haproxy:2.8"),
             default.relay_image,
         ),
         image=_opt(
             fields,
             "image",
-            lambda n: n.text(_IMAGE_REF, "should be an image reference like nginx:1.27"),
+            lambda n: _image_reference(n, "nginx:1.27"),
             default.image,
         ),
         drain=_opt(fields, "drain", Node.duration, default.drain),

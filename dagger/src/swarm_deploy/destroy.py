@@ -71,7 +71,7 @@ def destroy_plan(
         )))  # fmt: skip
     steps.append(Step("network", f"remove the network {names.network}", (
         RemoveIfPresent(target, "network", (names.network,)),
-        RemoveIfPresent(target, "volume", (f"{names.edge_stack}-live",)),
+        RemoveIfPresent(target, "volume", (names.live_volume,)),
     ), "the volume is on the node this deploy talks to"))  # fmt: skip
     if remains.secrets:
         steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {branch.slug}", (

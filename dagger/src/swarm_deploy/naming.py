@@ -152,6 +152,22 @@ class BranchNames:
         return f"{self.edge_stack}_data"
 
     @property
+    def relay_host(self) -> str:
+        """The relay's name on the branch network, for the services' PGHOST, MONGO_HOST and
+        REDIS_URL: a host name (RFC 1123, no '_'), which URL parsers of client libraries
+        require; the service name has a '_'."""
+        return f"{self.app}-{self.slug}-data"
+
+    @property
+    def live_volume(self) -> str:
+        """The edge's volume holding the live colour."""
+        return f"{self.edge_stack}-live"
+
+    def job(self, kind: str) -> str:
+        """A one-shot Swarm job of the branch: `db`, `redis`, `migrate`."""
+        return f"{self.app}-{self.slug}-{kind}"
+
+    @property
     def network(self) -> str:
         return f"{self.app}-{self.slug}"
 

@@ -621,7 +621,7 @@ def data_job(
         name, args = "db", [names.role, *(names.database(db) for db in service.databases)]
     else:
         name, args = kind, [names.role, names.redis_prefix]
-    job = f"{config.app}-{branch.slug}-{name}"
+    job = names.job(name)
     argv = commands.data_job(
         target,
         kind,
@@ -723,7 +723,7 @@ def _migrate_steps(
         networks = (branch.names.network,)
         job = Migrate(
             request.target,
-            job=f"{config.app}-{branch.slug}-migrate",
+            job=branch.names.job("migrate"),
             image=service.image,
             command=service.migrate,
             env=wired.env,

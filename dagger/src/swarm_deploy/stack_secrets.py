@@ -11,13 +11,11 @@ import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from swarm_deploy.config import Branch, Config
+from swarm_deploy.config import DERIVED, Branch, Config
 from swarm_deploy.errors import SecretSourceError, SecretValueError
 from swarm_deploy.secrets import SecretValue
 
 UNRESOLVED = "unresolved"
-# Per-branch credentials derived from a shared admin secret: key -> shared kind.
-DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
 
 
 @dataclass(frozen=True)
