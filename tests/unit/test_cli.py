@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from swarm_deploy import cli
+from swarm_deploy import cli, pipeline, sources
 from swarm_deploy import deploy as deploy_module
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
@@ -116,17 +116,12 @@ def test_missing_secrets_are_warned_about_on_stderr(monkeypatch: pytest.MonkeyPa
     )
 
 
-def test_release_defaults_to_the_git_commit(tmp_path: Path) -> None:
-    assert cli.git_version(tmp_path) == "dev"
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    (tmp_path / "f").write_text("x")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "add", "f"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = cli.git_version(tmp_path)
-    assert len(sha) == 12
-    (tmp_path / "f").write_text("y")
-    assert cli.git_version(tmp_path) == f"{sha}-dirty"
+def test_the_release_defaults_to_what_the_sources_say(runner: CliRunner) -> None:
+    """The commit when it holds every build input, else a hash of them (test_sources.py)."""
+    result = runner.invoke(cli.main, ["plan", "-b", "develop", "--json"])
+    assert result.exit_code == 0, result.output
+    project = pipeline.Project.load(EXAMPLE_CONFIG)
+    assert json.loads(result.output)["release"] == sources.release_version(project.config)
 
 
 def test_the_installed_command_runs() -> None:

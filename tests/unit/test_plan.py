@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from swarm_deploy.plan import (
     HealthGate,
     Migrate,
     Pause,
+    Record,
     RunJob,
     Switch,
     WaitConverged,
@@ -290,3 +292,50 @@ def test_a_derived_password_follows_its_unusable_admin_secret(project: pipeline.
         "value derived from postgres_admin ($GAIA_POSTGRES_ADMIN_PASSWORD) is empty",
     ]
     assert secrets.warnings() == ()
+
+
+def live_after(the_plan: pipeline.Plan) -> Facts:
+    """The facts a deploy of `the_plan` leaves on the target: the labels it records."""
+    (record,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, Record)]
+    argv = record.argv(the_plan.release)
+    labels = [argv[i + 1] for i, part in enumerate(argv) if part == "--label-add"]
+    state = dict(label.split("=", 1) for label in labels)
+    return Facts(read=True, live_colour=the_plan.new_colour, state=state)
+
+
+def test_the_same_deploy_again_is_nothing_to_do(project: pipeline.Project) -> None:
+    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    again = pipeline.plan(
+        project, "develop", RELEASE, environ=SENTINELS, inputs="a1", facts=live_after(first)
+    )
+    assert again.up_to_date
+    assert again.steps == ()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"inputs": "b2"},  # the release name reused for other sources (--release v1 twice)
+        {"environ": {**SENTINELS, "GAIA_SESSION_KEY": "rotated"}},  # a new secret value
+        {"source_url": "https://github.com/acme/gaia"},  # another image label
+    ],
+    ids=["sources", "secret", "label"],
+)
+def test_the_same_release_name_with_other_content_is_deployed(
+    project: pipeline.Project, change: dict[str, Any]
+) -> None:
+    """Was "already at <release>: nothing to do" while the old code and secrets served."""
+    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    asked: dict[str, Any] = {"environ": SENTINELS, "inputs": "a1", **change}
+    again = pipeline.plan(project, "develop", RELEASE, facts=live_after(first), **asked)
+    assert not again.up_to_date
+    assert again.new_colour == "green"
+
+
+def test_a_release_recorded_without_a_fingerprint_is_deployed_again(
+    project: pipeline.Project,
+) -> None:
+    """What swarm-deploy recorded before: the release name only."""
+    facts = Facts(read=True, live_colour="blue", state={"swarm-deploy.release": RELEASE})
+    again = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    assert not again.up_to_date

@@ -6,7 +6,6 @@ import getpass
 import json
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import __version__, pipeline, render, stack_secrets
+from swarm_deploy import __version__, pipeline, render, sources, stack_secrets
 from swarm_deploy import status as status_module
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
@@ -64,7 +63,8 @@ def release_option(func: F) -> F:
         "version",
         default=None,
         help="Image tag of this release. Default: the git commit of the config's directory "
-        "(12 hex, '-dirty' when there are uncommitted changes).",
+        "(12 hex) when it holds everything the builds read; otherwise it ends in a hash of "
+        "the build contexts: <commit>-dirty-<hash>, or dev-<hash> outside git.",
     )(func)
 
 
@@ -114,7 +114,7 @@ def plan(
     with _errors():
         project = Project.load(config_path)
         the_plan = pipeline.plan(
-            project, branch, version or git_version(project.config.root), target=target
+            project, branch, version or sources.release_version(project.config), target=target
         )
     if as_json:
         out.print_json(json.dumps(the_plan.to_json()))
@@ -138,7 +138,7 @@ def render_command(config_path: Path, branch: str, version: str | None, out_dir:
     with _errors():
         project = Project.load(config_path)
         files, warnings = pipeline.render(
-            project, branch, version or git_version(project.config.root)
+            project, branch, version or sources.release_version(project.config)
         )
     for path in render.write(files, out_dir):
         out.print(str(path))
@@ -221,7 +221,9 @@ def deploy(
     reporter = ConsoleReporter(out)
     with _errors():
         project = Project.load(config_path)
-        version = version or git_version(project.config.root)
+        # what the builds read: a release rebuilt from other sources is not the live one
+        inputs = "" if images else sources.build_inputs(project.config)
+        version = version or sources.release_version(project.config, inputs)
         environ = dict(os.environ)
         if secrets_env_file is not None:
             environ |= read_env_file(secrets_env_file)
@@ -243,6 +245,7 @@ def deploy(
             transfer=transfer,
             force=force,
             prebuilt=published(project, version, images) if images else None,
+            inputs=inputs,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             deployed_by=deployer_name(),
             locking=Locking(lock_wait, break_lock),
@@ -493,21 +496,6 @@ def print_plan(the_plan: Plan) -> None:
 def warn(warnings: Iterable[str]) -> None:
     for warning in warnings:
         err.print(f"warning: {warning}", style="yellow", markup=False)
-
-
-def git_version(root: Path) -> str:
-    """The commit of `root` (12 hex, '-dirty' with uncommitted changes), or 'dev' outside git."""
-
-    def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    sha = git("rev-parse", "--short=12", "HEAD")
-    if not sha:
-        return "dev"
-    return f"{sha}-dirty" if git("status", "--porcelain", "--untracked-files=no") else sha
 
 
 @contextmanager

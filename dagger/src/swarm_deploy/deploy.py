@@ -407,9 +407,11 @@ def deploy_branch(
     locking: Locking = Locking(),
     rollback: bool = False,
     prebuilt: Release | None = None,
+    inputs: str = "",
 ) -> Outcome:
     """Deploy `version` of a branch; `prebuilt`: images already published elsewhere (the
-    Dagger module builds them); `rollback`: the release the live one replaced.
+    Dagger module builds them); `rollback`: the release the live one replaced; `inputs`:
+    what the builds read (sources.build_inputs).
 
     Every secret is read, and the branch's lock taken, before anything changes.
     """
@@ -449,6 +451,7 @@ def deploy_branch(
                 deployed_by=deployed_by,
                 deployed_at=deployed_at(),
                 prebuilt=release,
+                inputs=inputs,
             )
             if not the_plan.up_to_date:
                 Deployer(

@@ -12,7 +12,7 @@ from swarm_deploy import config as config_module
 from swarm_deploy import stack_secrets
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.errors import ConfigError
-from swarm_deploy.plan import Facts, Plan, Request, deploy_plan
+from swarm_deploy.plan import Facts, Plan, Request, deploy_fingerprint, deploy_plan
 from swarm_deploy.render import BranchFiles, Release, Renderer, load_templates
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -70,8 +70,10 @@ def plan(
     deployed_by: str = "",
     deployed_at: str = "",
     prebuilt: Release | None = None,
+    inputs: str = "",
 ) -> Plan:
-    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed."""
+    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed;
+    `inputs`: what the builds read (sources.build_inputs), when this deploy builds."""
     cfg = project.config
     branch = cfg.branch(branch_name)
     secrets = stack_secrets.resolve(cfg, branch, environ)
@@ -85,11 +87,19 @@ def plan(
         force=force,
         deployed_by=deployed_by,
         deployed_at=deployed_at,
+        inputs="" if prebuilt else inputs,
     )
     rendered = project.render(branch, request.release, secrets, None)
     in_use = rendered.config_names | {s.swarm_name for s in secrets.all()}
     return deploy_plan(
-        cfg, branch, secrets, request, facts=facts, edge_hash=rendered.edge_hash, in_use=in_use
+        cfg,
+        branch,
+        secrets,
+        request,
+        facts=facts,
+        edge_hash=rendered.edge_hash,
+        in_use=in_use,
+        fingerprint=deploy_fingerprint(rendered.files, request),
     )
 
 

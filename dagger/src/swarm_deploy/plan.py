@@ -7,6 +7,7 @@ the deployer performs through the Engine API (waiting, gating, switching, prunin
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -168,9 +169,12 @@ class Record:
     edge_hash: str
     request: Request
     facts: Facts
+    fingerprint: str = ""
 
     def argv(self, release: Release) -> list[str]:
-        labels = state_labels(self.request, release, self.colour, self.edge_hash, self.facts)
+        labels = state_labels(
+            self.request, release, self.colour, self.edge_hash, self.facts, self.fingerprint
+        )
         return commands.service_label(self.target, self.edge_service, labels)
 
     def describe(self) -> str:
@@ -276,6 +280,10 @@ class Facts:
     def edge_hash(self) -> str | None:
         return self.state.get(f"{LABEL}.edge-hash")
 
+    @property
+    def fingerprint(self) -> str | None:
+        return self.state.get(f"{LABEL}.fingerprint")
+
 
 @dataclass(frozen=True)
 class Request:
@@ -290,6 +298,8 @@ class Request:
     deployed_at: str = ""
     # a rollback: images already in the registry, pinned; nothing to build or migrate
     prebuilt: bool = False
+    # sha256 of what the builds read (sources.build_inputs), when this deploy builds
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -388,8 +398,24 @@ def run(argv: list[str], stdin_secret: str | None = None, done_if: str | None = 
     return Command(tuple(argv), stdin_secret, done_if)
 
 
+def deploy_fingerprint(files: Mapping[str, str], request: Request) -> str:
+    """sha256 of everything a deploy hands over: the rendered files (images, secrets by
+    their value's hash, configs, the release) and what the builds read. The same again
+    on the target is the only "nothing to do"."""
+    digest = hashlib.sha256()
+    for path, content in sorted(files.items()):
+        digest.update(f"{path}\0{len(content)}\0{content}".encode("utf-8", "surrogateescape"))
+    digest.update(f"inputs\0{request.inputs}\0source\0{request.source_url or ''}".encode())
+    return digest.hexdigest()
+
+
 def state_labels(
-    request: Request, release: Release, colour: str, edge_hash: str, facts: Facts
+    request: Request,
+    release: Release,
+    colour: str,
+    edge_hash: str,
+    facts: Facts,
+    fingerprint: str = "",
 ) -> dict[str, str]:
     """What the edge service's labels record after a switch (images by digest once pinned);
     the release it replaces is kept under `previous.` for rollback."""
@@ -399,6 +425,7 @@ def state_labels(
         f"{LABEL}.deployed-at": request.deployed_at,
         f"{LABEL}.deployed-by": request.deployed_by,
         f"{LABEL}.edge-hash": edge_hash,
+        f"{LABEL}.fingerprint": fingerprint,
         **{f"{LABEL}.image.{name}": ref for name, ref in release.images.items()},
     }
     previous_prefix = f"{LABEL}.previous."
@@ -422,10 +449,13 @@ def deploy_plan(
     facts: Facts = Facts(),
     edge_hash: str = "",
     in_use: frozenset[str] = frozenset(),
+    fingerprint: str = "",
 ) -> Plan:
     """The steps that deploy `request.release` of `branch`, in order.
 
     `in_use` names every secret and config the rendered stacks reference: prune keeps them.
+    `fingerprint` (deploy_fingerprint) is recorded; when the live one equals it, and only
+    then, there is nothing to do.
     """
     if request.transfer and facts.nodes > 1:
         raise TargetError(
@@ -435,12 +465,9 @@ def deploy_plan(
         )
     old = facts.live_colour
     new = "green" if old == "blue" else "blue"
-    if (
-        old is not None
-        and facts.live_release == request.release.version
-        and not request.release.version.endswith("-dirty")
-        and not request.force
-    ):
+    # a release name alone says too little: the same one with another secret value,
+    # config or template, or rebuilt from other sources, is not what runs
+    if old is not None and fingerprint and facts.fingerprint == fingerprint and not request.force:
         return Plan(config.app, branch, request, old, old, facts, (), up_to_date=True)
     target = request.target
     steps = [
@@ -457,7 +484,11 @@ def deploy_plan(
         Step(
             "record",
             "record the live colour and release on the Swarm",
-            (Record(target, branch.names.edge_service, new, edge_hash, request, facts),),
+            (
+                Record(
+                    target, branch.names.edge_service, new, edge_hash, request, facts, fingerprint
+                ),
+            ),
             "right after the switch, so the next deploy knows what is live",
         ),
         *_after_switch_steps(config, branch, request, new, old),
