@@ -315,8 +315,8 @@ class Deployer(Runner):
             if self.clock.now() >= deadline:
                 raise GateError(
                     f"gate for {action.colour}: no {action.gate.consecutive} consecutive 200s "
-                    f"through the preview route within {action.gate.timeout:g}s; "
-                    f"last: {count.status()}"
+                    f"through the preview route within {action.gate.timeout:g}s: "
+                    f"{count.status()}"
                 )
             self.clock.sleep(action.gate.interval)
 
