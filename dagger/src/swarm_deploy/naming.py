@@ -47,11 +47,13 @@ def is_dns_label(text: str) -> bool:
 def slug(name: str, max_len: int = DNS_LABEL_MAX, reserved: Iterable[str] = ()) -> str:
     """A DNS label of at most `max_len` characters that only `name` maps to."""
     if not any(ch.isalnum() for ch in name):
-        shown = repr(name) if name.strip() else "an empty name"
-        raise BranchNameError(
-            f"branch {shown} has no letters or digits, so no name can be derived from it; "
-            "pass the git branch name, e.g. --branch develop"
-        )
+        if not name:
+            problem = "the branch name is empty"
+        elif not name.strip():
+            problem = f"the branch name {name!r} is only whitespace"
+        else:
+            problem = f"branch {name!r} has no letters or digits, so no name can be derived from it"
+        raise BranchNameError(f"{problem}; pass the git branch name, e.g. --branch develop")
     folded = fold(name)
     verbatim = (
         folded == name
