@@ -12,8 +12,11 @@ from click.testing import CliRunner
 
 from swarm_deploy import cli, pipeline, sources
 from swarm_deploy import deploy as deploy_module
+from swarm_deploy.deploy import Outcome
+from swarm_deploy.plan import NO_URL
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
+from tests.unit.test_plan import live_after
 
 
 @pytest.fixture
@@ -177,3 +180,28 @@ def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
         "  - telegram_token: value from $GAIA_TELEGRAM_TOKEN holds only whitespace (2 bytes)\n"
         "provide each value (see secrets: in the config) and run again\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("branch", "again", "line"),
+    [
+        # a port rule without Traefik: the line said https://develop.gaia.localhost
+        ("develop", False, "develop is live: blue, release abc, at http://127.0.0.1:18080\n"),
+        ("feature/y", False, f"feature/y is live: blue, release abc, ({NO_URL})\n"),
+        (
+            "develop",
+            True,
+            "develop is already at abc (blue) on local: nothing to do (--force deploys it "
+            "again); it answers at http://127.0.0.1:18080\n",
+        ),
+    ],
+)
+def test_the_final_line_shows_the_url_that_answers(
+    capsys: pytest.CaptureFixture[str], branch: str, again: bool, line: str
+) -> None:
+    project = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
+    the_plan = pipeline.plan(project, branch, "abc", environ={})
+    if again:
+        the_plan = pipeline.plan(project, branch, "abc", environ={}, facts=live_after(the_plan))
+    cli.report(project, Outcome(the_plan, ()))
+    assert capsys.readouterr().out == line

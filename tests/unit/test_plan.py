@@ -14,6 +14,7 @@ import pytest
 from swarm_deploy import commands, pipeline, stack_secrets
 from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.plan import (
+    NO_URL,
     SHARED,
     Command,
     Facts,
@@ -28,6 +29,7 @@ from swarm_deploy.plan import (
 )
 from swarm_deploy.render import Release
 from swarm_deploy.secrets import SecretSource
+from tests.conftest import ROOT
 from tests.render_helpers import RELEASE, SENTINELS
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
@@ -339,3 +341,41 @@ def test_a_release_recorded_without_a_fingerprint_is_deployed_again(
     facts = Facts(read=True, live_colour="blue", state={"swarm-deploy.release": RELEASE})
     again = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
     assert not again.up_to_date
+
+
+LOCAL = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
+
+
+@pytest.mark.parametrize(
+    ("project_of", "branch", "target", "urls"),
+    [
+        # a port rule without Traefik: https://develop.gaia.localhost answered nothing
+        (LOCAL, "develop", "local", ("http://127.0.0.1:18080",)),
+        (LOCAL, "develop", "ssh://root@vm1.example.com:2222", ("http://vm1.example.com:18080",)),
+        (LOCAL, "feature/y", "local", ()),
+        (None, "develop", "local", ("https://develop.gaia.example.com",)),
+    ],
+)
+def test_the_plan_shows_the_url_that_answers(
+    project: pipeline.Project,
+    project_of: pipeline.Project | None,
+    branch: str,
+    target: str,
+    urls: tuple[str, ...],
+) -> None:
+    the_plan = pipeline.plan(project_of or project, branch, RELEASE, environ={}, target=target)
+    assert the_plan.urls == urls
+    lines = [text for _, text in plan_lines(the_plan)]
+    assert lines[1] == f"  host     {the_plan.branch.host}"
+    assert lines[2] == f"  url      {' and '.join(urls) or NO_URL}"
+    assert the_plan.to_json()["urls"] == list(urls)
+
+
+def test_with_traefik_and_a_port_both_urls_answer(project: pipeline.Project) -> None:
+    rules = (replace(project.config.branches[1], port=18080), *project.config.branches)
+    cfg = replace(project.config, branches=rules)
+    the_plan = pipeline.plan(pipeline.Project(cfg, project.templates), "develop", RELEASE)
+    assert the_plan.urls == (
+        "http://vm1.gaia.example.com:18080",
+        "https://develop.gaia.example.com",
+    )

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -20,8 +19,8 @@ from rich.status import Status
 from rich.table import Table
 
 from swarm_deploy import __version__, pipeline, render, sources, stack_secrets
+from swarm_deploy import plan as plan_module
 from swarm_deploy import status as status_module
-from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Swarm
@@ -322,16 +321,16 @@ def read_env_file(path: Path) -> dict[str, str]:
 def report(project: Project, outcome: Outcome) -> None:
     the_plan = outcome.plan
     branch, version = the_plan.branch.name, the_plan.release.version
-    where = branch_url(project, the_plan)
+    where = plan_module.where(the_plan)
     if the_plan.up_to_date:
         out.print(
             f"{branch} is already at {version} ({the_plan.old_colour}) on {the_plan.target}: "
-            f"nothing to do (--force deploys it again). {where}",
+            f"nothing to do (--force deploys it again); it answers {where}",
             markup=False,
         )
     else:
         out.print(
-            f"{branch} is live: {the_plan.new_colour}, release {version}, at {where}",
+            f"{branch} is live: {the_plan.new_colour}, release {version}, {where}",
             style="bold green",
             markup=False,
         )
@@ -441,14 +440,6 @@ def destroy(
 def where(nodes: tuple[str, ...]) -> str:
     """The nodes a service's tasks run on: ` @ node1, node2`."""
     return f" @ {', '.join(nodes)}" if nodes else ""
-
-
-def branch_url(project: Project, the_plan: Plan) -> str:
-    port = the_plan.branch.rule.port
-    if port is None:
-        return f"https://{the_plan.branch.host}"
-    host = "127.0.0.1" if the_plan.target == LOCAL else urlsplit(the_plan.target).hostname
-    return f"http://{host}:{port}"
 
 
 def deployer_name() -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from swarm_deploy import commands
 from swarm_deploy.config import Branch, Config, Gate
@@ -313,6 +314,8 @@ class Plan:
     steps: tuple[Step, ...]
     warnings: tuple[str, ...] = ()
     up_to_date: bool = False
+    # where users reach the branch (public_urls)
+    urls: tuple[str, ...] = ()
 
     @property
     def target(self) -> str:
@@ -335,6 +338,7 @@ class Plan:
             "old_colour": self.old_colour,
             "facts_read": self.facts.read,
             "up_to_date": self.up_to_date,
+            "urls": list(self.urls),
             "warnings": list(self.warnings),
             "steps": [
                 {
@@ -361,7 +365,8 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
         live += " (target not read: this offline plan assumes no colour is live yet)"
     lines = [("bold", f"Plan: deploy {plan.app} branch {branch.name!r} to {plan.target}")]
     for label, value in (
-        ("host", f"https://{branch.host}"),
+        ("host", branch.host),
+        ("url", " and ".join(plan.urls) or NO_URL),
         ("slug", branch.slug),
         ("stacks", f"{branch.names.edge_stack}, {branch.names.colour_stack('blue')} | green"),
         ("release", plan.release.version),
@@ -377,6 +382,29 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
             prefix = "$ " if isinstance(action, Command | Pipe) else "-> "
             lines.append(("", f"       {prefix}{action.describe()}"))
     return lines
+
+
+NO_URL = (
+    "no URL: the branch's rule has no port and the shared stack no Traefik; "
+    "give the rule a port or add shared/traefik"
+)
+
+
+def public_urls(config: Config, branch: Branch, target: str) -> tuple[str, ...]:
+    """Where users reach a branch: its published port on the target's host, and its host
+    name through Traefik (https). A host name that no Traefik serves answers nothing."""
+    urls = []
+    if branch.rule.port is not None:
+        host = "127.0.0.1" if target == commands.LOCAL else urlsplit(target).hostname
+        urls.append(f"http://{host}:{branch.rule.port}")
+    if "traefik" in config.shared:
+        urls.append(f"https://{branch.host}")
+    return tuple(urls)
+
+
+def where(plan: Plan) -> str:
+    """`at <url> and <url>`, or why there is none."""
+    return f"at {' and '.join(plan.urls)}" if plan.urls else f"({NO_URL})"
 
 
 def _action_json(action: Action) -> dict[str, Any]:
@@ -465,10 +493,11 @@ def deploy_plan(
         )
     old = facts.live_colour
     new = "green" if old == "blue" else "blue"
+    urls = public_urls(config, branch, request.target)
     # a release name alone says too little: the same one with another secret value,
     # config or template, or rebuilt from other sources, is not what runs
     if old is not None and fingerprint and facts.fingerprint == fingerprint and not request.force:
-        return Plan(config.app, branch, request, old, old, facts, (), up_to_date=True)
+        return Plan(config.app, branch, request, old, old, facts, (), up_to_date=True, urls=urls)
     target = request.target
     steps = [
         *_build_steps(config, request),
@@ -503,7 +532,9 @@ def deploy_plan(
             (Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),),
         ),
     ]
-    return Plan(config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings())
+    return Plan(
+        config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings(), urls=urls
+    )
 
 
 def _build_steps(config: Config, request: Request) -> list[Step]:
