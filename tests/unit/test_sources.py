@@ -177,3 +177,12 @@ def test_a_file_git_does_not_track_in_a_context_is_not_named_by_the_commit(
     git(root, "add", "app/.dockerignore")
     git(root, "commit", "-qm", "ignore dist")
     assert sources.release_version(project) == git(root, "rev-parse", "--short=12", "HEAD")
+
+
+def test_a_dockerfile_outside_the_context_counts_too(project: config.Config) -> None:
+    """`docker build --file ../Dockerfile app`: the file is read, though not in the context."""
+    (project.root / "web.Dockerfile").write_text("FROM scratch\n")
+    image = replace(project.images["web"], dockerfile="../web.Dockerfile")
+    before = sources.image_inputs(project.root, image)
+    (project.root / "web.Dockerfile").write_text("FROM scratch\nCOPY . /srv\n")
+    assert sources.image_inputs(project.root, image) != before

@@ -73,7 +73,8 @@ def main() -> None:
     """Deploy a multi-service app to Docker Swarm, one stack per git branch, blue/green.
 
     \b
-    Start with a dry run: it reads nothing but the config and changes nothing.
+    Start with a dry run: it reads the project (config, templates, build contexts) and
+    nothing on the target, and changes nothing.
       swarm-deploy plan --branch develop
       swarm-deploy render --branch develop --out rendered/
     """

@@ -164,8 +164,12 @@ def _context_entries(context: Path, dockerfile: str) -> Iterator[str]:
             elif stat.S_ISDIR(info.st_mode):
                 yield f"{relative}\0dir\0{mode}\0"
             elif stat.S_ISREG(info.st_mode):
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                yield f"{relative}\0file\0{mode}\0{digest}"
+                yield f"{relative}\0file\0{mode}\0{_file_digest(path)}"
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def image_settings(image: Image) -> str:
@@ -178,6 +182,9 @@ def image_inputs(root: Path, image: Image) -> str:
     context = root / image.context
     digest = hashlib.sha256()
     digest.update(image_settings(image).encode())
+    # `--file` may name a Dockerfile outside the context: its content counts all the same
+    dockerfile = context / image.dockerfile
+    digest.update(_file_digest(dockerfile).encode() if dockerfile.is_file() else b"no file")
     if context.is_dir():
         for entry in _context_entries(context, image.dockerfile):
             digest.update(entry.encode("utf-8", "surrogateescape") + b"\n")
@@ -202,20 +209,22 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def _git_holds_the_builds(root: Path, config: Config) -> bool:
-    """No change to a tracked file, and every file a build context sends is tracked."""
+    """No change to a tracked file, and every file a build reads (its context as sent,
+    its Dockerfile) is tracked."""
     if _git(root, "status", "--porcelain", "--untracked-files=no") != "":
         return False
     top = _git(root, "rev-parse", "--show-toplevel")
     for image in config.images.values():
         context = (root / image.context).resolve()
-        tracked = _git(root, "ls-files", "-z", "--full-name", "--", str(context))
+        dockerfile = (context / image.dockerfile).resolve()
+        tracked = _git(root, "ls-files", "-z", "--full-name", "--", str(context), str(dockerfile))
         if tracked is None or top is None:
             return False  # a context outside the work tree
         tracked_paths = {Path(top.strip(), name) for name in tracked.split("\0") if name}
-        for entry in _context_entries(context, image.dockerfile):
-            relative, kind = entry.split("\0")[:2]
-            if kind != "dir" and context / relative not in tracked_paths:
-                return False
+        entries = [entry.split("\0") for entry in _context_entries(context, image.dockerfile)]
+        read = [context / path for path, kind, *_ in entries if kind != "dir"]
+        if any(path not in tracked_paths for path in [*read, dockerfile]):
+            return False
     return True
 
 
