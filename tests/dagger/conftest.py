@@ -8,7 +8,9 @@ records every query as nested data, so tests can read exactly what would be sent
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,9 +44,19 @@ def expand(value: Any) -> Any:
     return value
 
 
+def content_digest(directory: Path) -> str:
+    """What `Directory.digest` stands for: a hash of the directory's files."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(directory)}\0".encode() + path.read_bytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
 class OfflineEngine:
     def __init__(self) -> None:
         self.sent: list[list[dict[str, Any]]] = []
+        # `digest` answers by directory path, instead of the checkout's content
+        self.digests: dict[str, str] = {}
 
     async def execute(self, ctx: Context, return_type: Any = None) -> Any:
         sent = query(ctx)
@@ -52,6 +64,9 @@ class OfflineEngine:
         fields = [step["field"] for step in sent]
         if fields[-2:] == ["file", "contents"] and sent[0]["args"].get("id") == SOURCE_ID:
             return (ROOT / sent[-2]["args"]["path"]).read_text()
+        if fields[-2:] == ["directory", "digest"] and sent[0]["args"].get("id") == SOURCE_ID:
+            path = sent[-2]["args"]["path"]
+            return self.digests.get(path) or content_digest(ROOT / path)
         if fields[-1] == "id":
             return f"offline-id-{len(self.sent)}"
         if fields[-1] == "publish":

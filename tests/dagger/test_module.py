@@ -440,3 +440,18 @@ def test_a_dry_run_deploy_returns_the_plan(engine: OfflineEngine) -> None:
     text = call(engine, "deploy", {"branch": "develop", "dry_run": True})
     assert text.startswith("Plan: deploy gaia branch 'develop'")
     assert not [s for s in engine.sent if s[-1]["field"] in ("publish", "stdout")]
+
+
+def test_without_a_release_the_contexts_content_names_it(engine: OfflineEngine) -> None:
+    """The source has no .git: the release was `dev` whatever the code, so a changed app
+    was "already at dev, nothing to do"."""
+    first = json.loads(call(engine, "plan", {"branch": "develop", "json_output": True}))
+    asked = [s[-2]["args"]["path"] for s in engine.sent if s[-1]["field"] == "digest"]
+    assert sorted(asked) == ["examples/gaia/backend", "examples/gaia/bot", "examples/gaia/frontend"]
+    assert re.fullmatch(r"dev-[0-9a-f]{12}", first["release"])
+    again = json.loads(call(engine, "plan", {"branch": "develop", "json_output": True}))
+    assert again["release"] == first["release"]
+    engine.digests["examples/gaia/bot"] = "sha256:" + "0" * 64  # the bot's code changed
+    changed = json.loads(call(engine, "plan", {"branch": "develop", "json_output": True}))
+    assert changed["release"] != first["release"]
+    assert changed["images"]["bot"] == f"ghcr.io/acme/gaia-bot:{changed['release']}"

@@ -421,6 +421,29 @@ def test_a_missing_secret_fails_before_anything_changes(project: Project) -> Non
     assert secret_names() == names_before
 
 
+def test_an_unusable_secret_value_fails_before_anything_changes(project: Project) -> None:
+    """A file holding only a line break (like an empty variable: what a repository secret
+    that is not set becomes in the workflow) passed every check, and the deploy broke at
+    `docker secret create`, after the shared stack had changed."""
+    (project.root / "examples/gaia/dev-secrets/blank").write_text("\n")
+    secrets = {
+        **raw(project)["secrets"],
+        "session_key": {"file": "examples/gaia/dev-secrets/blank"},
+    }
+    blank = project.write_config("blank.yml", {"secrets": secrets})
+    before = {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()}
+    names_before = secret_names()
+    result = project.deploy("develop", "r6", config=blank)
+    assert result.returncode == 2
+    assert (
+        "  - session_key: value from file examples/gaia/dev-secrets/blank holds only "
+        "whitespace (1 byte)\n" in result.stderr
+    )
+    assert "nothing was changed" in result.stderr
+    assert {name: s["Version"]["Index"] for name, s in services(f"{APP}-").items()} == before
+    assert secret_names() == names_before
+
+
 def test_stale_branches_are_listed_before_anything_is_removed(project: Project) -> None:
     output = ok(project.cli("destroy", "--stale", "0", "--dry-run"))
     assert f"docker stack rm {APP}-develop-blue" in output
@@ -471,6 +494,35 @@ def test_destroy_removes_what_the_target_holds_whatever_the_rules_say(project: P
     assert again == "nothing of feature/ruled-out is on local: nothing to remove\n"
     never = ok(project.cli("destroy", "--branch", "fix/typo"))
     assert never == "nothing of fix/typo is on local: nothing to remove\n"
+
+
+def test_the_same_release_with_another_secret_value_is_deployed(project: Project) -> None:
+    """The release name alone decided: "already at r3, nothing to do", and the old value
+    kept serving."""
+    (project.root / "examples/gaia/dev-secrets/session_key").write_text("rotated-again\n")
+    output = ok(project.deploy("develop", "r3"))
+    assert "develop is live: green, release r3" in output
+    (new,) = {n for n in secret_names() if n.startswith(f"{APP}_develop_session_key_")}
+    backend = services(f"{APP}-develop-green_backend")[f"{APP}-develop-green_backend"]
+    mounted = {s["SecretName"] for s in backend["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]}
+    assert new in mounted
+    again = ok(project.deploy("develop", "r3"))
+    assert "develop is already at r3 (green) on local: nothing to do" in again
+
+
+def test_outside_git_a_changed_app_gets_a_release_of_its_own(project: Project) -> None:
+    """Outside a git work tree every release was `dev`: after an edit, deploy said
+    "already at dev, nothing to do", exit 0, and the old code kept serving."""
+    ok(project.cli("deploy", "--branch", "develop"))
+    first = answers(PORTS["develop"]).json()["version"]
+    assert re.fullmatch(r"dev-[0-9a-f]{12}", first)
+    app = project.root / "examples/gaia/backend/app.py"
+    app.write_text(app.read_text() + "\n# an edit\n")
+    output = ok(project.cli("deploy", "--branch", "develop"))
+    edited = answers(PORTS["develop"]).json()["version"]
+    assert re.fullmatch(r"dev-[0-9a-f]{12}", edited)
+    assert edited != first
+    assert f"develop is live: green, release {edited}" in output
 
 
 def raw(project: Project) -> dict[str, Any]:

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from swarm_deploy import cli, engine
+from swarm_deploy import cli, engine, pipeline, sources
+from swarm_deploy import deploy as deploy_module
+from swarm_deploy.deploy import Outcome
 from swarm_deploy.errors import DeployError
+from swarm_deploy.plan import NO_URL
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import SENTINELS
+from tests.unit.test_plan import live_after
 
 
 @pytest.fixture
@@ -71,10 +75,28 @@ def test_a_bad_config_exits_2_with_the_key_path(runner: CliRunner, tmp_path: Pat
     assert "error: services/backend/port: should be an integer, got 'eighty'" in result.output
 
 
-def test_an_empty_branch_name_is_refused(runner: CliRunner) -> None:
-    result = runner.invoke(cli.main, ["plan", "-b", "//"])
+def test_check_shows_every_config_error_with_its_key_path(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    bad = tmp_path / "swarm-deploy.yml"
+    text = EXAMPLE_CONFIG.read_text().replace("port: 8000", "port: eighty", 1)
+    bad.write_text(text.replace("consecutive: 3", "consecutive: three"))
+    result = runner.invoke(cli.main, ["check", "--config", str(bad)])
     assert result.exit_code == 2
-    assert "has no letters or digits" in result.output
+    assert result.stderr == (
+        "error: services/backend/port: should be an integer, got 'eighty'\n"
+        "error: gate/consecutive: should be an integer, got 'three'\n"
+        "2 errors in the config\n"
+    )
+
+
+def test_an_empty_branch_name_is_refused(runner: CliRunner) -> None:
+    """What `--branch "$BRANCH"` gives when the variable is not set."""
+    result = runner.invoke(cli.main, ["plan", "-b", ""])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: the branch name is empty; pass the git branch name, e.g. --branch develop\n"
+    )
 
 
 def test_a_release_that_is_no_image_tag_is_refused(runner: CliRunner) -> None:
@@ -101,17 +123,12 @@ def test_missing_secrets_are_warned_about_on_stderr(monkeypatch: pytest.MonkeyPa
     )
 
 
-def test_release_defaults_to_the_git_commit(tmp_path: Path) -> None:
-    assert cli.git_version(tmp_path) == "dev"
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    (tmp_path / "f").write_text("x")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "add", "f"], check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    sha = cli.git_version(tmp_path)
-    assert len(sha) == 12
-    (tmp_path / "f").write_text("y")
-    assert cli.git_version(tmp_path) == f"{sha}-dirty"
+def test_the_release_defaults_to_what_the_sources_say(runner: CliRunner) -> None:
+    """The commit when it holds every build input, else a hash of them (test_sources.py)."""
+    result = runner.invoke(cli.main, ["plan", "-b", "develop", "--json"])
+    assert result.exit_code == 0, result.output
+    project = pipeline.Project.load(EXAMPLE_CONFIG)
+    assert json.loads(result.output)["release"] == sources.release_version(project.config)
 
 
 def test_the_installed_command_runs() -> None:
@@ -253,3 +270,72 @@ def test_bad_arguments_are_refused_before_the_target_is_touched(
     result = runner.invoke(cli.main, command)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+UNUSABLE_SESSION_KEY = (
+    "error: 1 secret value(s) cannot be used:\n"
+    "  - session_key: value from $GAIA_SESSION_KEY is empty\n"
+    "give each its real value (see secrets: in the config); a deploy would stop before "
+    "changing anything\n"
+)
+
+
+@pytest.mark.parametrize("command", [["check"], ["plan", "-b", "develop", "--release", "abc"]])
+def test_a_secret_set_but_empty_fails_check_and_plan(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """What an unset repository secret becomes in the workflow's APP_SECRETS."""
+    monkeypatch.setenv("GAIA_SESSION_KEY", "")
+    result = runner.invoke(cli.main, command)
+    assert result.exit_code == 2
+    assert result.stderr == UNUSABLE_SESSION_KEY
+
+
+def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The value comes from --secrets-env-file (the Dagger module's --app-secrets)."""
+
+    def no_target(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the deploy reached for the target")
+
+    monkeypatch.setattr(deploy_module, "Executor", no_target)
+    monkeypatch.setattr(deploy_module, "Swarm", no_target)
+    env_file = tmp_path / "app-secrets.env"
+    env_file.write_text("GAIA_SESSION_KEY=\nGAIA_TELEGRAM_TOKEN=  \n")
+    result = runner.invoke(
+        cli.main,
+        ["deploy", "-b", "develop", "--release", "abc", "--secrets-env-file", str(env_file)],
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: 2 secret(s) cannot be used, so nothing was changed:\n"
+        "  - session_key: value from $GAIA_SESSION_KEY is empty\n"
+        "  - telegram_token: value from $GAIA_TELEGRAM_TOKEN holds only whitespace (2 bytes)\n"
+        "provide each value (see secrets: in the config) and run again\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("branch", "again", "line"),
+    [
+        # a port rule without Traefik: the line said https://develop.gaia.localhost
+        ("develop", False, "develop is live: blue, release abc, at http://127.0.0.1:18080\n"),
+        ("feature/y", False, f"feature/y is live: blue, release abc, ({NO_URL})\n"),
+        (
+            "develop",
+            True,
+            "develop is already at abc (blue) on local: nothing to do (--force deploys it "
+            "again); it answers at http://127.0.0.1:18080\n",
+        ),
+    ],
+)
+def test_the_final_line_shows_the_url_that_answers(
+    capsys: pytest.CaptureFixture[str], branch: str, again: bool, line: str
+) -> None:
+    project = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
+    the_plan = pipeline.plan(project, branch, "abc", environ={})
+    if again:
+        the_plan = pipeline.plan(project, branch, "abc", environ={}, facts=live_after(the_plan))
+    cli.report(project, Outcome(the_plan, ()))
+    assert capsys.readouterr().out == line

@@ -142,4 +142,25 @@ def test_health_needs_consecutive_200s_on_every_path() -> None:
     assert not count.passed
     count.record("/api/health", "200")
     assert count.passed
-    assert count.status() == "/api/health 3/3 (last: 200), /health 5/3 (last: 200)"
+    assert count.status() == (
+        "/api/health: ok, its last 3 of 6 probes answered 200; "
+        "/health: ok, its last 5 of 5 probes answered 200"
+    )
+
+
+def test_a_gate_that_fails_says_how_far_each_path_got_in_words() -> None:
+    """Was `/api/health 0/3 (last: 500), /health 91/3 (last: 200)`: 91 of 3?"""
+    count = gate.HealthCount(("/api/health", "/health", "/ready"), 3)
+    assert count.status() == (
+        "/api/health: not probed yet; /health: not probed yet; /ready: not probed yet"
+    )
+    for status in ("200", "200", "500", "200", "502"):
+        count.record("/api/health", status)
+        count.record("/health", "200")
+    count.record("/ready", "no answer")
+    assert not count.passed
+    assert count.status() == (
+        "/api/health: 5 probes, best run 2 of 3 consecutive 200s, last answer 502; "
+        "/health: ok, its last 5 of 5 probes answered 200; "
+        "/ready: 1 probe, best run 0 of 3 consecutive 200s, last answer no answer"
+    )

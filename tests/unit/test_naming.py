@@ -58,10 +58,22 @@ def test_branches_that_fold_alike_stay_apart() -> None:
     assert "feature-a-b" in slugs  # the one already a DNS label keeps its name
 
 
-@pytest.mark.parametrize("branch", ["", " ", "///", "-_-", "\n\t", "..."])
-def test_names_without_letters_or_digits_are_rejected(branch: str) -> None:
-    with pytest.raises(BranchNameError, match="has no letters or digits"):
+@pytest.mark.parametrize(
+    ("branch", "problem"),
+    [
+        # was "branch an empty name has no letters or digits"
+        ("", "the branch name is empty"),
+        (" ", "the branch name ' ' is only whitespace"),
+        ("\n\t", "the branch name '\\n\\t' is only whitespace"),
+        ("///", "branch '///' has no letters or digits, so no name can be derived from it"),
+        ("-_-", "branch '-_-' has no letters or digits, so no name can be derived from it"),
+        ("...", "branch '...' has no letters or digits, so no name can be derived from it"),
+    ],
+)
+def test_names_without_letters_or_digits_are_rejected_plainly(branch: str, problem: str) -> None:
+    with pytest.raises(BranchNameError) as caught:
         naming.slug(branch)
+    assert str(caught.value) == f"{problem}; pass the git branch name, e.g. --branch develop"
 
 
 def test_derived_names_for_develop() -> None:

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 
-from swarm_deploy import commands, pipeline
-from swarm_deploy.errors import TargetError
+from swarm_deploy import commands, pipeline, stack_secrets
+from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.plan import (
+    NO_URL,
     SHARED,
     Command,
     Facts,
     HealthGate,
     Migrate,
     Pause,
+    Record,
     RunJob,
     Switch,
     WaitConverged,
     plan_lines,
 )
 from swarm_deploy.render import Release
+from swarm_deploy.secrets import SecretSource
+from tests.conftest import ROOT
 from tests.render_helpers import RELEASE, SENTINELS
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
@@ -275,3 +283,118 @@ def test_each_branch_gets_a_mongo_user_of_its_own_databases(project: pipeline.Pr
         "sh", "-c", commands.DATA_ACCESS["mongo"].shell, commands.ENSURE_MONGO_USER,
         "gaia_develop", "gaia_develop_events",
     )  # fmt: skip
+
+
+def test_a_secret_file_holding_only_a_newline_stops_the_plan(
+    project: pipeline.Project, tmp_path: Path
+) -> None:
+    (tmp_path / "session").write_text("\n")
+    secrets = {**project.config.secrets, "session_key": SecretSource("session_key", file="session")}
+    cfg = replace(project.config, root=tmp_path, secrets=MappingProxyType(secrets))
+    with pytest.raises(SecretValueError) as caught:
+        pipeline.plan(
+            pipeline.Project(cfg, project.templates), "develop", RELEASE, environ=SENTINELS
+        )
+    assert str(caught.value) == (
+        "1 secret value(s) cannot be used:\n"
+        "  - session_key: value from file session holds only whitespace (1 byte)\n"
+        "give each its real value (see secrets: in the config); a deploy would stop before "
+        "changing anything"
+    )
+
+
+def test_a_derived_password_follows_its_unusable_admin_secret(project: pipeline.Project) -> None:
+    branch = project.config.branch("develop")
+    secrets = stack_secrets.resolve(
+        project.config, branch, {**SENTINELS, "GAIA_POSTGRES_ADMIN_PASSWORD": ""}
+    )
+    assert [s.problem() for s in secrets.unresolved()] == [
+        "value from $GAIA_POSTGRES_ADMIN_PASSWORD is empty",
+        "value derived from postgres_admin ($GAIA_POSTGRES_ADMIN_PASSWORD) is empty",
+    ]
+    assert secrets.warnings() == ()
+
+
+def live_after(the_plan: pipeline.Plan) -> Facts:
+    """The facts a deploy of `the_plan` leaves on the target: the labels it records."""
+    (record,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, Record)]
+    argv = record.argv(the_plan.release)
+    labels = [argv[i + 1] for i, part in enumerate(argv) if part == "--label-add"]
+    state = dict(label.split("=", 1) for label in labels)
+    return Facts(read=True, live_colour=the_plan.new_colour, state=state)
+
+
+def test_the_same_deploy_again_is_nothing_to_do(project: pipeline.Project) -> None:
+    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    again = pipeline.plan(
+        project, "develop", RELEASE, environ=SENTINELS, inputs="a1", facts=live_after(first)
+    )
+    assert again.up_to_date
+    assert again.steps == ()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"inputs": "b2"},  # the release name reused for other sources (--release v1 twice)
+        {"environ": {**SENTINELS, "GAIA_SESSION_KEY": "rotated"}},  # a new secret value
+        {"source_url": "https://github.com/acme/gaia"},  # another image label
+    ],
+    ids=["sources", "secret", "label"],
+)
+def test_the_same_release_name_with_other_content_is_deployed(
+    project: pipeline.Project, change: dict[str, Any]
+) -> None:
+    """Was "already at <release>: nothing to do" while the old code and secrets served."""
+    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    asked: dict[str, Any] = {"environ": SENTINELS, "inputs": "a1", **change}
+    again = pipeline.plan(project, "develop", RELEASE, facts=live_after(first), **asked)
+    assert not again.up_to_date
+    assert again.new_colour == "green"
+
+
+def test_a_release_recorded_without_a_fingerprint_is_deployed_again(
+    project: pipeline.Project,
+) -> None:
+    """What swarm-deploy recorded before: the release name only."""
+    facts = Facts(read=True, live_colour="blue", state={"swarm-deploy.release": RELEASE})
+    again = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    assert not again.up_to_date
+
+
+LOCAL = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
+
+
+@pytest.mark.parametrize(
+    ("project_of", "branch", "target", "urls"),
+    [
+        # a port rule without Traefik: https://develop.gaia.localhost answered nothing
+        (LOCAL, "develop", "local", ("http://127.0.0.1:18080",)),
+        (LOCAL, "develop", "ssh://root@vm1.example.com:2222", ("http://vm1.example.com:18080",)),
+        (LOCAL, "feature/y", "local", ()),
+        (None, "develop", "local", ("https://develop.gaia.example.com",)),
+    ],
+)
+def test_the_plan_shows_the_url_that_answers(
+    project: pipeline.Project,
+    project_of: pipeline.Project | None,
+    branch: str,
+    target: str,
+    urls: tuple[str, ...],
+) -> None:
+    the_plan = pipeline.plan(project_of or project, branch, RELEASE, environ={}, target=target)
+    assert the_plan.urls == urls
+    lines = [text for _, text in plan_lines(the_plan)]
+    assert lines[1] == f"  host     {the_plan.branch.host}"
+    assert lines[2] == f"  url      {' and '.join(urls) or NO_URL}"
+    assert the_plan.to_json()["urls"] == list(urls)
+
+
+def test_with_traefik_and_a_port_both_urls_answer(project: pipeline.Project) -> None:
+    rules = (replace(project.config.branches[1], port=18080), *project.config.branches)
+    cfg = replace(project.config, branches=rules)
+    the_plan = pipeline.plan(pipeline.Project(cfg, project.templates), "develop", RELEASE)
+    assert the_plan.urls == (
+        "http://vm1.gaia.example.com:18080",
+        "https://develop.gaia.example.com",
+    )

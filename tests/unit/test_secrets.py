@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from swarm_deploy.errors import SecretSourceError
+from swarm_deploy.errors import SecretSourceError, SecretValueError
 from swarm_deploy.secrets import MASK, SecretSource, SecretValue
+
+TOO_LARGE = "is 512000 bytes; a Swarm secret must be smaller than 512000 bytes (500 KiB)"
 
 
 def test_a_secret_value_never_shows_in_repr_str_or_format() -> None:
@@ -38,3 +40,51 @@ def test_file_source_is_relative_to_the_config_and_drops_the_trailing_newline(
     assert source.read(base=tmp_path).reveal() == b"t0ken"
     with pytest.raises(SecretSourceError, match=r"cannot read file .*missing \(No such file"):
         SecretSource("x", file="missing").read(base=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "is empty"),
+        (" \t ", "holds only whitespace (3 bytes)"),
+        ("x" * 512_000, TOO_LARGE),
+    ],
+)
+def test_an_env_value_that_is_set_but_unusable_is_refused_without_showing_it(
+    value: str, reason: str
+) -> None:
+    with pytest.raises(SecretValueError) as caught:
+        SecretSource("session_key", env="GAIA_SESSION_KEY").read({"GAIA_SESSION_KEY": value})
+    assert caught.value.reason == reason
+    assert str(caught.value) == (
+        f"secret 'session_key': environment variable GAIA_SESSION_KEY {reason}; give "
+        "GAIA_SESSION_KEY the secret's value (in CI: set the repository secret) or change "
+        "secrets/session_key in the config"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "is empty"),
+        (b"\n", "holds only whitespace (1 byte)"),
+        (b"\r\n", "holds only whitespace (2 bytes)"),
+        (b"x" * 512_000 + b"\n", TOO_LARGE),
+    ],
+)
+def test_a_file_that_is_there_but_unusable_is_refused(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    (tmp_path / "token").write_bytes(content)
+    with pytest.raises(SecretValueError) as caught:
+        SecretSource("telegram_token", file="token").read(base=tmp_path)
+    assert str(caught.value) == (
+        f"secret 'telegram_token': file {tmp_path / 'token'} {reason}; write the secret's "
+        f"value into {tmp_path / 'token'} or change secrets/telegram_token in the config"
+    )
+
+
+def test_the_largest_value_swarm_takes_is_read() -> None:
+    """511999 bytes: what the test bed's engine took; 512000 it refused."""
+    value = SecretSource("big", env="BIG").read({"BIG": "x" * 511_999})
+    assert len(value.reveal()) == 511_999

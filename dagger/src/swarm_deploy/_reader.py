@@ -1,18 +1,77 @@
-"""Typed reads from parsed YAML, each error carrying its key path."""
+"""Typed reads from parsed YAML, each error carrying its key path.
+
+Inside `collecting()`, reading goes on after an error, as a compiler's does: `attempt`
+records it and gives a fallback, an unknown key is recorded and skipped, and a part
+whose own fields had errors is `Abandoned` (not checked further, so one mistake does
+not show up again as another). Outside it, the first error is raised.
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, NoReturn, TypeVar
 
 import yaml
 
 from swarm_deploy.errors import ConfigError
 
+T = TypeVar("T")
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+_found: ContextVar[list[ConfigError] | None] = ContextVar("config_errors", default=None)
+
+
+class Abandoned(Exception):
+    """A part of the config that is not read further; its errors are recorded already."""
+
+
+@contextmanager
+def collecting() -> Iterator[list[ConfigError]]:
+    """Errors found while reading, in order, instead of only the first."""
+    found: list[ConfigError] = []
+    token = _found.set(found)
+    try:
+        yield found
+    finally:
+        _found.reset(token)
+
+
+def report(error: ConfigError) -> None:
+    """Record the error and go on when collecting; raise it otherwise."""
+    found = _found.get()
+    if found is None:
+        raise error
+    found.append(error)
+
+
+def recorded() -> int:
+    """How many errors were recorded so far (0 when not collecting)."""
+    return len(_found.get() or [])
+
+
+def settle(since: int) -> None:
+    """Abandon the part being read if errors were recorded since `since`: its checks
+    across fields would only repeat them."""
+    if recorded() > since:
+        raise Abandoned
+
+
+def attempt(read: Callable[[], T], fallback: T) -> T:
+    """`read()`; when collecting, an error in it is recorded and `fallback` given instead."""
+    try:
+        return read()
+    except Abandoned:
+        return fallback
+    except ConfigError as exc:
+        report(exc)
+        return fallback
 
 
 def describe(value: object) -> str:
@@ -95,18 +154,24 @@ class Node:
         entries: dict[str, Node] = {}
         for key, value in self.value.items():
             if not isinstance(key, str):
-                self.fail(f"keys should be names, got {describe(key)}")
-            if allowed is not None and key not in allowed:
+                report(ConfigError(self.path, f"keys should be names, got {describe(key)}"))
+            elif allowed is not None and key not in allowed:
                 where = f"{self.path}: " if self.path else ""
-                raise ConfigError(
-                    "",
-                    f"{where}unknown key '{key}'{suggest(key, allowed)}; "
-                    f"valid keys here: {', '.join(allowed)}",
+                report(
+                    ConfigError(
+                        "",
+                        f"{where}unknown key '{key}'{suggest(key, allowed)}; "
+                        f"valid keys here: {', '.join(allowed)}",
+                        at=self.child(key, value).path,
+                    )
                 )
-            entries[key] = self.child(key, value)
-        for key in required:
-            if key not in entries:
-                self.child(key, None).fail("is required")
+            else:
+                entries[key] = self.child(key, value)
+        missing = [key for key in required if key not in entries]
+        for key in missing:
+            report(ConfigError(self.child(key, None).path, "is required"))
+        if missing:
+            raise Abandoned  # reached only when collecting: the part cannot be read
         return entries
 
     def items(self) -> Iterator[Node]:

@@ -7,13 +7,11 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -21,13 +19,13 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import __version__, interrupts, pipeline, render
+from swarm_deploy import __version__, interrupts, pipeline, render, sources, stack_secrets
+from swarm_deploy import plan as plan_module
 from swarm_deploy import status as status_module
-from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Executor, Swarm
-from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
+from swarm_deploy.errors import ConfigError, ConfigErrors, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
 from swarm_deploy.render import Release
@@ -66,7 +64,8 @@ def release_option(func: F) -> F:
         "version",
         default=None,
         help="Image tag of this release. Default: the git commit of the config's directory "
-        "(12 hex, '-dirty' when there are uncommitted changes).",
+        "(12 hex) when it holds everything the builds read; otherwise it ends in a hash of "
+        "the build contexts: <commit>-dirty-<hash>, or dev-<hash> outside git.",
     )(func)
 
 
@@ -76,7 +75,8 @@ def main() -> None:
     """Deploy a multi-service app to Docker Swarm, one stack per git branch, blue/green.
 
     \b
-    Start with a dry run: it reads nothing but the config and changes nothing.
+    Start with a dry run: it reads the project (config, templates, build contexts) and
+    nothing on the target, and changes nothing.
       swarm-deploy plan --branch develop
       swarm-deploy render --branch develop --out rendered/
     """
@@ -85,9 +85,10 @@ def main() -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the config and the templates next to it."""
+    """Validate the config, the templates next to it, and each secret value that is set."""
     with _errors():
         cfg = Project.load(config_path).config
+        stack_secrets.check_sources(cfg)
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
         f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules"
@@ -115,7 +116,7 @@ def plan(
     with _errors():
         project = Project.load(config_path)
         the_plan = pipeline.plan(
-            project, branch, version or git_version(project.config.root), target=target
+            project, branch, version or sources.release_version(project.config), target=target
         )
     if as_json:
         out.print_json(json.dumps(the_plan.to_json()))
@@ -139,7 +140,7 @@ def render_command(config_path: Path, branch: str, version: str | None, out_dir:
     with _errors():
         project = Project.load(config_path)
         files, warnings = pipeline.render(
-            project, branch, version or git_version(project.config.root)
+            project, branch, version or sources.release_version(project.config)
         )
     for path in render.write(files, out_dir):
         out.print(str(path))
@@ -250,7 +251,9 @@ def deploy(
     reporter = ConsoleReporter(out)
     with interrupts.as_exceptions(), _errors():
         project = Project.load(config_path)
-        version = version or git_version(project.config.root)
+        # what the builds read: a release rebuilt from other sources is not the live one
+        inputs = "" if images else sources.build_inputs(project.config)
+        version = version or sources.release_version(project.config, inputs)
         environ = environment(secrets_env_file)
         if environ.get("SWARM_DEPLOY_REGISTRY_TOKEN", "").startswith("ghs_"):
             err.print(
@@ -270,6 +273,7 @@ def deploy(
             transfer=transfer,
             force=force,
             prebuilt=published(project, version, images) if images else None,
+            inputs=inputs,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             deployed_by=actor or deployer_name(),
             locking=Locking(lock_wait, break_lock),
@@ -357,16 +361,16 @@ def read_env_file(path: Path) -> dict[str, str]:
 def report(project: Project, outcome: Outcome) -> None:
     the_plan = outcome.plan
     branch, version = the_plan.branch.name, the_plan.release.version
-    where = branch_url(project, the_plan)
+    where = plan_module.where(the_plan)
     if the_plan.up_to_date:
         out.print(
             f"{branch} is already at {version} ({the_plan.old_colour}) on {the_plan.target}: "
-            f"nothing to do (--force deploys it again). {where}",
+            f"nothing to do (--force deploys it again); it answers {where}",
             markup=False,
         )
     else:
         out.print(
-            f"{branch} is live: {the_plan.new_colour}, release {version}, at {where}",
+            f"{branch} is live: {the_plan.new_colour}, release {version}, {where}",
             style="bold green",
             markup=False,
         )
@@ -500,14 +504,6 @@ def where(nodes: tuple[str, ...]) -> str:
     return f" @ {', '.join(nodes)}" if nodes else ""
 
 
-def branch_url(project: Project, the_plan: Plan) -> str:
-    port = the_plan.branch.rule.port
-    if port is None:
-        return f"https://{the_plan.branch.host}"
-    host = "127.0.0.1" if the_plan.target == LOCAL else urlsplit(the_plan.target).hostname
-    return f"http://{host}:{port}"
-
-
 def deployer_name() -> str:
     """Who deploys, for the record: the GitHub actor and the run's URL in Actions, else
     user@host."""
@@ -565,21 +561,6 @@ def warn(warnings: Iterable[str]) -> None:
         err.print(f"warning: {warning}", style="yellow", markup=False)
 
 
-def git_version(root: Path) -> str:
-    """The commit of `root` (12 hex, '-dirty' with uncommitted changes), or 'dev' outside git."""
-
-    def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    sha = git("rev-parse", "--short=12", "HEAD")
-    if not sha:
-        return "dev"
-    return f"{sha}-dirty" if git("status", "--porcelain", "--untracked-files=no") else sha
-
-
 @contextmanager
 def _errors() -> Iterator[None]:
     """One clear message, exit 1 for a failed deploy and 2 for bad input or an unreachable
@@ -600,6 +581,11 @@ def _errors() -> Iterator[None]:
     except DeployError as exc:
         err.print(f"deploy failed: {exc}", style="red", markup=False)
         sys.exit(1)
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            err.print(f"error: {error}", style="red", markup=False)
+        err.print(f"{len(exc.errors)} errors in the config", style="red", markup=False)
+        sys.exit(2)
     except SwarmDeployError as exc:
         err.print(f"error: {exc}", style="red", markup=False)
         sys.exit(2)

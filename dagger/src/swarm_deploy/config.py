@@ -9,13 +9,28 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from swarm_deploy import naming
-from swarm_deploy._reader import Node, describe, parse_yaml
-from swarm_deploy.errors import BranchNotAllowedError, ConfigError, HostConflictError
+from swarm_deploy import grammars, naming
+from swarm_deploy._reader import (
+    Node,
+    attempt,
+    collecting,
+    describe,
+    parse_yaml,
+    recorded,
+    report,
+    settle,
+)
+from swarm_deploy.errors import (
+    BranchNotAllowedError,
+    ConfigError,
+    ConfigErrors,
+    HostConflictError,
+)
 from swarm_deploy.secrets import SecretSource
 
 T = TypeVar("T")
@@ -26,13 +41,19 @@ SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "tr
 WITH_DATABASES = ("postgres", "mongo")
 WITH_ADMIN_PASSWORD = ("postgres", "mongo", "redis", "grafana")
 
-_NAME = r"[a-z][a-z0-9_]{0,29}"
-_NAME_HINT = "should be a name of lower-case letters, digits and '_' starting with a letter"
+# Names become parts of image references, Swarm service, secret and config names and
+# stack file keys: letters and digits joined by single '_' suit every one (grammars.py);
+# `bot_` or `a___b` would make an image reference no registry takes.
+_NAME = r"(?=.{1,30}$)[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
+_NAME_HINT = (
+    "should be a name of lower-case letters and digits, starting with a letter, with "
+    "single '_' between words, at most 30 characters (it becomes part of image, service "
+    "and secret names)"
+)
 _APP = r"[a-z][a-z0-9]{0,19}"
 _ENV_VAR = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOMAIN = r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 _REGISTRY = r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*"
-_IMAGE_REF = r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?"
 _SSH_TARGET = r"ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 _PLATFORM = r"linux/(amd64|arm64|arm/v7)"
 _URL_PATH = r"/[A-Za-z0-9._~/-]*"
@@ -257,7 +278,7 @@ class Config:
         claimed = {host: f"the shared {kind}" for kind, host in self.shared_hosts.items()}
         for rule in self.branches:
             if rule.fixed_host:
-                claimed.setdefault(self._host(rule, {}), f"branch rule '{rule.match}'")
+                claimed.setdefault(self.host(rule), f"branch rule '{rule.match}'")
         return claimed
 
     def branch(self, name: str) -> Branch:
@@ -268,8 +289,7 @@ class Config:
             captures = rule.captures(name)
             if captures is None:
                 continue
-            values = {"slug": names.slug, **{str(i + 1): c for i, c in enumerate(captures)}}
-            branch = Branch(names, rule, self._host(rule, values))
+            branch = Branch(names, rule, self.host(rule, names, captures))
             holder = None if rule.fixed_host else self.claimed_hosts().get(branch.host)
             if holder is not None:
                 raise HostConflictError(
@@ -284,8 +304,17 @@ class Config:
             "deploy one of those, or add a rule for it"
         )
 
-    def _host(self, rule: BranchRule, values: Mapping[str, str]) -> str:
-        """`values`: the branch's slug and what each `*` of the rule matched."""
+    def host(
+        self,
+        rule: BranchRule,
+        names: naming.BranchNames | None = None,
+        captures: tuple[str, ...] = (),
+    ) -> str:
+        """The host a rule gives a branch: `captures` are what each `*` matched (a fixed
+        host needs neither the branch's names nor captures)."""
+        values = {str(i + 1): c for i, c in enumerate(captures)}
+        if names is not None:
+            values["slug"] = names.slug
         if rule.host == "@":
             return self.domain
         label = _HOST_FIELDS.sub(lambda m: values[m.group(1)], rule.host)
@@ -294,8 +323,11 @@ class Config:
         return f"{label}.{self.domain}"
 
 
-# Names of the Swarm configs a branch gets besides its secrets (for the length budget).
-_OBJECT_NAMES = ("nginx_conf", "maintenance", "pg_password", "relay", "agent")
+# Per-branch credentials derived from a shared admin secret: key -> shared kind.
+DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
+# Names of the Swarm configs and derived secrets a branch gets besides its own secrets
+# (for the length budget).
+_OBJECT_NAMES = ("nginx_conf", "maintenance", "relay", "agent", *DERIVED)
 
 
 def load(path: Path | str) -> Config:
@@ -311,40 +343,79 @@ def load(path: Path | str) -> Config:
 
 
 def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> Config:
-    """Validate config text; relative paths in it are relative to `root`."""
-    top = Node(parse_yaml(text, source)).mapping(
+    """Validate config text; relative paths in it are relative to `root`. Every mistake
+    is found in one reading: one raises ConfigError, several ConfigErrors."""
+    data = parse_yaml(text, source)
+    with collecting() as found:
+        config = attempt(lambda: _parse(data, root), None)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        # in the order of the file's sections, as a compiler lists them
+        order = list(data) if isinstance(data, dict) else []
+
+        def rank(error: ConfigError) -> int:
+            section = error.at.split("/")[0]
+            return order.index(section) if section in order else -1
+
+        raise ConfigErrors(sorted(found, key=rank))
+    assert config is not None
+    return config
+
+
+def _parse(data: object, root: Path) -> Config:
+    top = Node(data).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
             "branches", "gate", "edge", "swarm", "secrets", "lock", "limits",
         ),
-        required=("app", "domain", "registry", "images", "services", "branches"),
     )  # fmt: skip
+    start = recorded()
+
+    def required(key: str, read: Callable[[Node], T], fallback: T) -> T:
+        if key not in top:
+            report(ConfigError(key, "is required"))
+            return fallback
+        return attempt(lambda: read(top[key]), fallback)
+
     secrets: dict[str, SecretSource] = _opt(top, "secrets", _secrets, {})
-    images = {name: _image(name, node) for name, node in _named(top["images"])}
-    shared: dict[str, SharedService] = _opt(top, "shared", lambda n: _shared(n, tuple(secrets)), {})
-    services = {
-        name: _service(name, node, tuple(images), tuple(shared), tuple(secrets))
-        for name, node in _named(top["services"])
-    }
-    if not services:
-        top["services"].fail("should define at least one service")
+    secret_names = _keys(top, "secrets")
+    images: dict[str, Image] = required("images", lambda n: _entries(n, _image), {})
+    shared: dict[str, SharedService] = _opt(top, "shared", lambda n: _shared(n, secret_names), {})
+    services: dict[str, Service] = required(
+        "services",
+        lambda n: _services(n, _keys(top, "images"), _keys(top, "shared"), secret_names),
+        {},
+    )
     config = Config(
-        app=top["app"].text(
-            _APP,
-            "should be lower-case letters and digits, starting with a letter, "
-            "at most 20 characters",
+        app=required(
+            "app",
+            lambda n: n.text(
+                _APP,
+                "should be lower-case letters and digits, starting with a letter, "
+                "at most 20 characters",
+            ),
+            "",
         ),
-        domain=top["domain"].text(_DOMAIN, "should be a lower-case DNS domain like example.com"),
-        registry=top["registry"].text(
-            _REGISTRY,
-            "should be a lower-case registry path like ghcr.io/owner "
-            "(GHCR wants the owner in lower case)",
+        domain=required(
+            "domain",
+            lambda n: n.text(_DOMAIN, "should be a lower-case DNS domain like example.com"),
+            "",
+        ),
+        registry=required(
+            "registry",
+            lambda n: n.text(
+                _REGISTRY,
+                "should be a lower-case registry path like ghcr.io/owner "
+                "(GHCR wants the owner in lower case)",
+            ),
+            "",
         ),
         target=_opt(top, "target", _target, "local"),
         images=MappingProxyType(images),
         services=MappingProxyType(services),
         shared=MappingProxyType(shared),
-        branches=_branches(top["branches"]),
+        branches=required("branches", _branches, ()),
         secrets=MappingProxyType(secrets),
         gate=_opt(top, "gate", _gate, Gate()),
         edge=_opt(top, "edge", _edge, Edge()),
@@ -353,6 +424,8 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
         limits=_opt(top, "limits", _limits, Limits()),
         root=root,
     )
+    # what follows judges the config as a whole: only worth it once its parts are right
+    settle(start)
     _check_fixed_hosts(config, top["branches"])
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
@@ -360,6 +433,21 @@ def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> C
             f"{config.slug_budget} characters for branch names (at least "
             f"{naming.MIN_SLUG_BUDGET} are needed); shorten the app name or those names"
         )
+    # a branch slug of the longest length a branch may get: the worst case of each name
+    probe = naming.BranchNames(config.app, "", "x" * config.slug_budget)
+    refused: set[str] = set()
+    for path, name, grammar in derived_names(config, probe):
+        if path not in refused and not grammar.accepts(name):
+            refused.add(path)
+            shown = name.replace(probe.slug, "<branch>")
+            report(
+                ConfigError(
+                    path,
+                    f"makes {shown!r}, which is not valid as {grammar.consumer} "
+                    f"({grammar.source}); change it, or what it is built with (app, "
+                    "domain, registry)",
+                )
+            )
     return config
 
 
@@ -369,23 +457,121 @@ def _check_fixed_hosts(config: Config, rules: Node) -> None:
     for index, rule in enumerate(config.branches):
         if not rule.fixed_host:
             continue
-        host = config._host(rule, {})
+        host = config.host(rule)
         if host in holders:
             node = rules.child(str(index), None).child("host", rule.host)
             node.fail(f"gives {host}, which {holders[host]} already has; choose another host")
         holders[host] = f"rule '{rule.match}'"
 
 
+def derived_names(
+    config: Config, names: naming.BranchNames
+) -> Iterator[tuple[str, str, grammars.Grammar]]:
+    """Every name derived from the config for a branch, with the key it comes from and
+    the grammar of each consumer that reads it: what `check` holds them to."""
+    shared = config.shared_names
+    fingerprint = "0" * naming.VERSION_LEN
+    for image in config.images:
+        # tagged with the release, and with the branch's slug (the Dagger module's publish)
+        reference = f"{config.image_repository(image)}:{names.slug}"
+        yield "registry", reference, grammars.IMAGE_REFERENCE
+    for service in config.services:
+        yield f"services/{service}", service, grammars.COMPOSE_KEY
+        for colour in naming.COLOURS:
+            yield f"services/{service}", names.colour_service(colour, service), grammars.SWARM_NAME
+    for kind in config.shared:
+        yield f"shared/{kind}", shared.service(kind), grammars.SWARM_NAME
+    agent = f"{names.edge_stack}_agent"  # the metrics agent (stacks/edge.yml)
+    branch_services = (names.edge_service, names.relay_service, agent, names.network)
+    for name in (*branch_services, shared.network, shared.public_network):
+        yield "app", name, grammars.SWARM_NAME
+    for job in ("db", "mongo", "redis", "migrate"):
+        yield "app", names.job(job), grammars.SWARM_NAME
+    yield "app", names.live_volume, grammars.VOLUME_NAME
+    yield "app", names.relay_host, grammars.HOST_NAME
+    for key in config.secrets:
+        yield f"secrets/{key}", key, grammars.COMPOSE_KEY
+        yield f"secrets/{key}", names.secret(key, fingerprint), grammars.SWARM_OBJECT_NAME
+        yield f"secrets/{key}", shared.secret(key, fingerprint), grammars.SWARM_OBJECT_NAME
+    for key in _OBJECT_NAMES:
+        yield "app", names.secret(key, fingerprint), grammars.SWARM_OBJECT_NAME
+    yield "app", names.role, grammars.POSTGRES_IDENTIFIER
+    for kind, shared_service in config.shared.items():
+        for database in shared_service.databases:
+            path = f"shared/{kind}/databases"
+            yield path, names.database(database), grammars.POSTGRES_IDENTIFIER
+    for index, rule in enumerate(config.branches):
+        # what each `*` matched, at its longest: the host label is cut to a DNS label
+        longest = ("b" * naming.DNS_LABEL_MAX,) * rule.match.count("*")
+        yield f"branches/{index}/host", config.host(rule, names, longest), grammars.HOST_NAME
+
+
 def _opt(fields: Mapping[str, Node], key: str, read: Callable[[Node], T], default: T) -> T:
-    return read(fields[key]) if key in fields else default
+    return attempt(lambda: read(fields[key]), default) if key in fields else default
+
+
+def _keys(fields: Mapping[str, Node], key: str) -> tuple[str, ...]:
+    """The names a section defines, good or bad: a reference to an entry that has a
+    mistake of its own is not reported again as unknown."""
+    value = fields[key].value if key in fields else None
+    return tuple(str(name) for name in value) if isinstance(value, dict) else ()
+
+
+# Words YAML 1.1 reads as true, false or null: as keys in a stack file they are no names
+# (yaml.v3 under docker takes true, false and null so; PyYAML all of them).
+_YAML_WORDS = ("y", "n", "yes", "no", "on", "off", "true", "false", "null")
 
 
 def _named(node: Node) -> Iterator[tuple[str, Node]]:
     """The entries of a mapping whose keys name things (services, images, secrets)."""
     for name, entry in node.mapping().items():
         if re.fullmatch(_NAME, name) is None:
-            entry.fail(_NAME_HINT)
-        yield name, entry
+            report(ConfigError(entry.path, _NAME_HINT))
+        elif name in _YAML_WORDS:
+            report(
+                ConfigError(
+                    entry.path,
+                    f"'{name}' is read by YAML as true, false or null, not as a name, where it "
+                    "becomes a key of the stack files; choose another name",
+                )
+            )
+        else:
+            yield name, entry
+
+
+def _entries(node: Node, read: Callable[[str, Node], T]) -> dict[str, T]:
+    """Each named entry read on its own: a mistake in one leaves the others checked."""
+    entries = {name: attempt(partial(read, name, entry), None) for name, entry in _named(node)}
+    return {name: value for name, value in entries.items() if value is not None}
+
+
+def _services(
+    node: Node, images: tuple[str, ...], shared: tuple[str, ...], secrets: tuple[str, ...]
+) -> dict[str, Service]:
+    services = _entries(node, lambda name, entry: _service(name, entry, images, shared, secrets))
+    if not node.value:
+        node.fail("should define at least one service")
+    return services
+
+
+def _image_reference(node: Node, example: str) -> str:
+    reference = node.text()
+    if not grammars.IMAGE_REFERENCE.accepts(reference):
+        node.fail(f"should be an image reference like {example}, got {describe(reference)}")
+    return reference
+
+
+def _variables(node: Node) -> dict[str, str]:
+    """Environment variables (or build args): a name with '=' or a space would be split
+    wrong where docker joins NAME=VALUE."""
+    values = node.string_map()
+    for name in values:
+        if re.fullmatch(_ENV_VAR, name) is None:
+            node.child(name, None).fail(
+                f"should be a variable name (letters, digits and '_', not starting with a "
+                f"digit), got {describe(name)}"
+            )
+    return values
 
 
 def _url_path(node: Node) -> str:
@@ -414,7 +600,7 @@ def _image(name: str, node: Node) -> Image:
             lambda n: n.text(_PLATFORM, "should be a platform like linux/amd64"),
             DEFAULT_PLATFORM,
         ),
-        build_args=MappingProxyType(_opt(fields, "build_args", Node.string_map, {})),
+        build_args=MappingProxyType(_opt(fields, "build_args", _variables, {})),
     )  # fmt: skip
 
 
@@ -444,9 +630,10 @@ def _service(
         required=("image",),
     )
     data_services = [kind for kind in shared if kind in DATA_SERVICES]
+    start = recorded()
     service = Service(
         name=name,
-        image=fields["image"].reference(images, "image"),
+        image=attempt(lambda: fields["image"].reference(images, "image"), ""),
         port=_opt(fields, "port", lambda n: n.integer(1, 65535), None),
         path=_opt(fields, "path", _url_path, None),
         health=_opt(fields, "health", _url_path, None),
@@ -454,12 +641,13 @@ def _service(
         singleton=_opt(fields, "singleton", Node.boolean, False),
         uses=_opt(fields, "uses", lambda n: n.references(data_services, "data service"), ()),
         secrets=_opt(fields, "secrets", lambda n: n.references(secrets, "secret"), ()),
-        env=MappingProxyType(_opt(fields, "env", Node.string_map, {})),
+        env=MappingProxyType(_opt(fields, "env", _variables, {})),
         command=_opt(fields, "command", _argv, ()),
         migrate=_opt(fields, "migrate", _argv, ()),
         max_per_node=_opt(fields, "max_per_node", lambda n: n.integer(1, 100), None),
         metrics=_opt(fields, "metrics", lambda n: _metrics(n, shared), None),
     )
+    settle(start)
     if service.singleton and service.replicas > 1:
         fields["replicas"].fail(f"a singleton runs exactly one task, got {service.replicas}")
     if service.singleton and service.path is not None:
@@ -485,92 +673,108 @@ def _argv(node: Node) -> tuple[str, ...]:
 def _shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:
     result: dict[str, SharedService] = {}
     for kind, entry in node.mapping(allowed=SHARED_KINDS).items():
-        needs_password = kind in WITH_ADMIN_PASSWORD
-        fields = entry.mapping(
-            allowed=[
-                "image",
-                *(["databases"] if kind in WITH_DATABASES else []),
-                *(["admin_password"] if needs_password else []),
-                *(["acme_email"] if kind == "traefik" else []),
-            ],
-            required=["image", *(["acme_email"] if kind == "traefik" else [])],
-        )
-        if needs_password and "admin_password" not in fields:
-            entry.child("admin_password", None).fail(
-                "is required: the name of a secret (under secrets:) holding the admin "
-                "password; each branch's password is derived from it"
-            )
-        result[kind] = SharedService(
-            kind=kind,
-            image=fields["image"].text(_IMAGE_REF, "should be an image reference like postgres:16"),
-            databases=_opt(
-                fields,
-                "databases",
-                lambda n: n.names(_NAME, _NAME_HINT),
-                ("main",) if kind in WITH_DATABASES else (),
-            ),
-            admin_password=_opt(
-                fields, "admin_password", lambda n: n.reference(secrets, "secret"), None
-            ),
-            acme_email=_opt(
-                fields,
-                "acme_email",
-                lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
-                None,
-            ),
-        )
+        service = attempt(partial(_shared_service, kind, entry, secrets), None)
+        if service is not None:
+            result[kind] = service
     if "promtail" in result and "loki" not in result:
         node.child("promtail", None).fail("ships logs to Loki, so shared/loki is needed too")
     return result
 
 
+def _shared_service(kind: str, entry: Node, secrets: tuple[str, ...]) -> SharedService:
+    needs_password = kind in WITH_ADMIN_PASSWORD
+    fields = entry.mapping(
+        allowed=[
+            "image",
+            *(["databases"] if kind in WITH_DATABASES else []),
+            *(["admin_password"] if needs_password else []),
+            *(["acme_email"] if kind == "traefik" else []),
+        ],
+        required=["image", *(["acme_email"] if kind == "traefik" else [])],
+    )
+    if needs_password and "admin_password" not in fields:
+        report(
+            ConfigError(
+                entry.child("admin_password", None).path,
+                "is required: the name of a secret (under secrets:) holding the admin "
+                "password; each branch's password is derived from it",
+            )
+        )
+    return SharedService(
+        kind=kind,
+        image=attempt(lambda: _image_reference(fields["image"], "postgres:16"), ""),
+        databases=_opt(
+            fields,
+            "databases",
+            lambda n: n.names(_NAME, _NAME_HINT),
+            ("main",) if kind in WITH_DATABASES else (),
+        ),
+        admin_password=_opt(
+            fields, "admin_password", lambda n: n.reference(secrets, "secret"), None
+        ),
+        acme_email=_opt(
+            fields,
+            "acme_email",
+            lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
+            None,
+        ),
+    )
+
+
 def _branches(node: Node) -> tuple[BranchRule, ...]:
     rules: list[BranchRule] = []
     for item in node.items():
-        fields = item.mapping(
-            allowed=("match", "host", "production", "protected", "port", "shared"),
-            required=("match",),
-        )
-        match = fields["match"].text()
-        literal = match.replace("*", "x")
-        if _NOT_IN_GIT_REFS.search(literal) or literal.endswith((".lock", "/", ".")):
-            fields["match"].fail(f"'{match}' can never match a git branch name")
-        for earlier in rules:
-            if earlier.match in ("*", match):
-                fields["match"].fail(
-                    f"'{match}' can never match: rule '{earlier.match}' comes first and "
-                    "takes every branch this one would; move this rule above it"
-                )
-        host = _opt(fields, "host", Node.text, "{slug}")
-        allowed = ["slug", *(str(i + 1) for i in range(match.count("*")))]
-        for placeholder in _HOST_FIELDS.findall(host):
-            if placeholder not in allowed:
-                fields["host"].fail(
-                    f"unknown placeholder {{{placeholder}}} in {host!r}; "
-                    f"use {', '.join('{' + a + '}' for a in allowed)} or '@' for the domain"
-                )
-        production = _opt(fields, "production", Node.boolean, False)
-        protected = _opt(fields, "protected", Node.boolean, production)
-        port = _opt(fields, "port", lambda n: n.integer(1, 65535), None)
-        shared = _opt(fields, "shared", Node.boolean, production)
-        rule = BranchRule(match, host, production, protected, port, shared)
-        for key, one_branch_only in (("port", port is not None), ("host", rule.fixed_host)):
-            if one_branch_only and "*" in match and key in fields:
-                what = "published port" if key == "port" else "host without {slug} or {1}"
-                fields[key].fail(
-                    f"a {what} serves one branch, but '{match}' matches many; "
-                    "give each such branch a rule of its own"
-                )
-        rules.append(rule)
-    if not rules:
+        rule = attempt(partial(_branch_rule, item, rules), None)
+        if rule is not None:
+            rules.append(rule)
+    if not node.value:
         node.fail("should list at least one rule, e.g. '- match: develop'")
     if sum(rule.production for rule in rules) > 1:
         node.fail("only one rule can be production: true")
     return tuple(rules)
 
 
+def _branch_rule(item: Node, earlier_rules: list[BranchRule]) -> BranchRule:
+    fields = item.mapping(
+        allowed=("match", "host", "production", "protected", "port", "shared"),
+        required=("match",),
+    )
+    match = fields["match"].text()
+    literal = match.replace("*", "x")
+    if _NOT_IN_GIT_REFS.search(literal) or literal.endswith((".lock", "/", ".")):
+        fields["match"].fail(f"'{match}' can never match a git branch name")
+    for earlier in earlier_rules:
+        if earlier.match in ("*", match):
+            fields["match"].fail(
+                f"'{match}' can never match: rule '{earlier.match}' comes first and "
+                "takes every branch this one would; move this rule above it"
+            )
+    host = _opt(fields, "host", Node.text, "{slug}")
+    allowed = ["slug", *(str(i + 1) for i in range(match.count("*")))]
+    for placeholder in _HOST_FIELDS.findall(host):
+        if placeholder not in allowed:
+            fields["host"].fail(
+                f"unknown placeholder {{{placeholder}}} in {host!r}; "
+                f"use {', '.join('{' + a + '}' for a in allowed)} or '@' for the domain"
+            )
+    production = _opt(fields, "production", Node.boolean, False)
+    protected = _opt(fields, "protected", Node.boolean, production)
+    port = _opt(fields, "port", lambda n: n.integer(1, 65535), None)
+    shared = _opt(fields, "shared", Node.boolean, production)
+    rule = BranchRule(match, host, production, protected, port, shared)
+    for key, one_branch_only in (("port", port is not None), ("host", rule.fixed_host)):
+        if one_branch_only and "*" in match and key in fields:
+            what = "published port" if key == "port" else "host without {slug} or {1}"
+            fields[key].fail(
+                f"a {what} serves one branch, but '{match}' matches many; "
+                "give each such branch a rule of its own"
+            )
+    return rule
+
+
 def _gate(node: Node) -> Gate:
     fields = node.mapping(allowed=("consecutive", "interval", "timeout", "start_grace"))
+    start = recorded()
     default = Gate()
     gate = Gate(
         consecutive=_opt(fields, "consecutive", lambda n: n.integer(1, 100), default.consecutive),
@@ -578,6 +782,7 @@ def _gate(node: Node) -> Gate:
         timeout=_opt(fields, "timeout", Node.duration, default.timeout),
         start_grace=_opt(fields, "start_grace", Node.duration, default.start_grace),
     )
+    settle(start)
     if gate.interval <= 0:
         fields["interval"].fail("should be longer than 0s")
     if gate.timeout < gate.consecutive * gate.interval:
@@ -595,13 +800,13 @@ def _edge(node: Node) -> Edge:
         relay_image=_opt(
             fields,
             "relay_image",
-            lambda n: n.text(_IMAGE_REF, "should be an image reference like haproxy:2.8"),
+            lambda n: _image_reference(n, "haproxy:2.8"),
             default.relay_image,
         ),
         image=_opt(
             fields,
             "image",
-            lambda n: n.text(_IMAGE_REF, "should be an image reference like nginx:1.27"),
+            lambda n: _image_reference(n, "nginx:1.27"),
             default.image,
         ),
         drain=_opt(fields, "drain", Node.duration, default.drain),
@@ -647,22 +852,23 @@ def _swarm(node: Node) -> SwarmSettings:
 
 
 def _secrets(node: Node) -> dict[str, SecretSource]:
-    result: dict[str, SecretSource] = {}
-    for name, entry in _named(node):
-        if isinstance(entry.value, dict) and "value" in entry.value:
-            entry.child("value", None).fail(
-                "inline secret values are not allowed (they would end up in git); "
-                "use env: VARIABLE or file: PATH"
-            )
-        fields = entry.mapping(allowed=("env", "file"))
-        if len(fields) != 1:
-            entry.fail("should have exactly one of env: VARIABLE or file: PATH")
-        result[name] = SecretSource(
-            name=name,
-            env=_opt(fields, "env", lambda n: n.text(_ENV_VAR, "should be a variable name"), None),
-            file=_opt(fields, "file", Node.text, None),
+    return _entries(node, _secret)
+
+
+def _secret(name: str, entry: Node) -> SecretSource:
+    if isinstance(entry.value, dict) and "value" in entry.value:
+        entry.child("value", None).fail(
+            "inline secret values are not allowed (they would end up in git); "
+            "use env: VARIABLE or file: PATH"
         )
-    return result
+    fields = entry.mapping(allowed=("env", "file"))
+    if len(fields) != 1:
+        entry.fail("should have exactly one of env: VARIABLE or file: PATH")
+    return SecretSource(
+        name=name,
+        env=_opt(fields, "env", lambda n: n.text(_ENV_VAR, "should be a variable name"), None),
+        file=_opt(fields, "file", Node.text, None),
+    )
 
 
 # --- Limits along a request's path: docs/request-path.md draws the chain ---

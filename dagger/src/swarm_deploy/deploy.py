@@ -367,8 +367,8 @@ class Deployer(Runner):
             if self.clock.now() >= deadline:
                 raise GateError(
                     f"gate for {action.colour}: no {action.gate.consecutive} consecutive 200s "
-                    f"through the preview route within {action.gate.timeout:g}s; "
-                    f"last: {count.status()}"
+                    f"through the preview route within {action.gate.timeout:g}s: "
+                    f"{count.status()}"
                 )
             self.clock.sleep(action.gate.interval)
 
@@ -474,9 +474,11 @@ def deploy_branch(
     prebuilt: Release | None = None,
     update_shared: bool = False,
     clock: gate.Clock = gate.Clock(),
+    inputs: str = "",
 ) -> Outcome:
     """Deploy `version` of a branch; `prebuilt`: images already published elsewhere (the
-    Dagger module builds them); `rollback`: the release the live one replaced.
+    Dagger module builds them); `rollback`: the release the live one replaced; `inputs`:
+    what the builds read (sources.build_inputs).
 
     Every secret is read, and the branch's lock taken, before anything changes.
     """
@@ -519,6 +521,7 @@ def deploy_branch(
                 deployed_at=deployed_at(),
                 prebuilt=release,
                 update_shared=update_shared,
+                inputs=inputs,
             )
             if not the_plan.up_to_date:
                 Deployer(

@@ -58,7 +58,7 @@ def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
         s["Spec"]["Name"]
         for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
     )
-    volume = edge_volume(names)
+    volume = names.live_volume
     volumes = (volume,) if swarm.volume(volume) is not None else ()
     admins = {}
     for kind in commands.DATA_ACCESS:
@@ -72,10 +72,6 @@ def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
         if found:
             admins[kind] = max(found, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
     return Remains(stacks, secrets, admins, volumes)
-
-
-def edge_volume(names: BranchNames) -> str:
-    return f"{names.edge_stack}-live"
 
 
 def destroy_plan(
@@ -99,7 +95,7 @@ def destroy_plan(
         )))  # fmt: skip
     steps.append(Step("network", f"remove the network {names.network}", (
         RemoveIfPresent(target, "network", (names.network,)),
-        RemoveIfPresent(target, "volume", (edge_volume(names),)),
+        RemoveIfPresent(target, "volume", (names.live_volume,)),
     ), "the volume is on the node this deploy talks to"))  # fmt: skip
     if remains.secrets:
         steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {names.slug}", (

@@ -2,11 +2,13 @@
 
     SwarmDeployError                 base: the CLI prints it and exits 2
     ├── ConfigError                  swarm-deploy.yml is unreadable or invalid
+    │   └── ConfigErrors             several mistakes in it, all found in one reading
     ├── BranchError                  a branch name cannot be deployed
     │   ├── BranchNameError          empty, or nothing usable in it
     │   ├── BranchNotAllowedError    no branch rule matches it
     │   └── HostConflictError        its host belongs to another branch or the shared stack
     ├── SecretSourceError            a secret's env var or file is missing
+    │   └── SecretValueError         it is there, but Swarm cannot take its value
     ├── SharedStackError             this deploy may not change the shared stack as it would
     ├── RenderError                  a template failed to render
     ├── LockError                    another deploy of the branch holds its lock
@@ -29,10 +31,20 @@ class SwarmDeployError(Exception):
 class ConfigError(SwarmDeployError):
     """swarm-deploy.yml is unreadable or invalid; `path` is the key path."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, at: str | None = None) -> None:
         self.path = path
         self.message = message
+        # the key path of the mistake, also when the message names it itself
+        self.at = path if at is None else at
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class ConfigErrors(ConfigError):
+    """Every mistake found in one reading of the config, in order, as a compiler shows them."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("", "\n".join(str(error) for error in errors))
 
 
 class BranchError(SwarmDeployError):
@@ -58,6 +70,15 @@ class SharedStackError(SwarmDeployError):
 
 class SecretSourceError(SwarmDeployError):
     """A secret's source (environment variable or file) cannot be read."""
+
+
+class SecretValueError(SecretSourceError):
+    """A secret's source is there, but its value is empty, only whitespace or too large;
+    `reason` says which, never the value."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class RenderError(SwarmDeployError):

@@ -141,18 +141,32 @@ class HealthCount:
 
     def __post_init__(self) -> None:
         self.streak = dict.fromkeys(self.paths, 0)
-        self.last = dict.fromkeys(self.paths, "not checked yet")
+        self.best = dict.fromkeys(self.paths, 0)
+        self.probes = dict.fromkeys(self.paths, 0)
+        self.last = dict.fromkeys(self.paths, "")
 
     def record(self, path: str, status: str) -> None:
         self.last[path] = status
+        self.probes[path] += 1
         self.streak[path] = self.streak[path] + 1 if status == "200" else 0
+        self.best[path] = max(self.best[path], self.streak[path])
 
     @property
     def passed(self) -> bool:
         return all(count >= self.needed for count in self.streak.values())
 
     def status(self) -> str:
-        return ", ".join(
-            f"{path} {self.streak[path]}/{self.needed} (last: {self.last[path]})"
-            for path in self.paths
+        """Per path, in words: `/api/health: 12 probes, best run 2 of 3 consecutive 200s,
+        last answer 500` or `/health: ok, its last 12 of 12 probes answered 200`."""
+        return "; ".join(self._path_status(path) for path in self.paths)
+
+    def _path_status(self, path: str) -> str:
+        probes = self.probes[path]
+        if probes == 0:
+            return f"{path}: not probed yet"
+        if self.streak[path] >= self.needed:
+            return f"{path}: ok, its last {self.streak[path]} of {probes} probes answered 200"
+        return (
+            f"{path}: {probes} probe{'s' if probes > 1 else ''}, best run {self.best[path]} of "
+            f"{self.needed} consecutive 200s, last answer {self.last[path]}"
         )

@@ -13,6 +13,7 @@ Every function checks all of its arguments before it builds, publishes or connec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Annotated, Any, TypeVar, cast
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
-from swarm_deploy import commands, config, pipeline
+from swarm_deploy import commands, config, pipeline, sources
 from swarm_deploy import deployer_container as container
 from swarm_deploy.destroy import refuse_protected
 from swarm_deploy.plan import plan_lines
@@ -54,7 +55,9 @@ def never_cached(func: F) -> F:
 
 
 Branch = Annotated[str, Doc("The git branch, e.g. develop or feature/login.")]
-Release = Annotated[str, Doc("Image tag of the release, e.g. the git commit.")]
+Release = Annotated[
+    str, Doc("Image tag of the release, e.g. the git commit; default: dev-<hash of the contexts>.")
+]
 Host = Annotated[
     str, Doc("ssh://user@host[:port] (plan also takes local); default: target in the config.")
 ]
@@ -110,12 +113,12 @@ class SwarmDeploy:
     async def plan(
         self,
         branch: Branch,
-        release: Release = "dev",
+        release: Release = "",
         host: Host = "",
         json_output: Annotated[bool, Doc("Return the plan as JSON.")] = False,
     ) -> str:
         """Show the steps a deploy of the branch would run; changes nothing."""
-        return await self._plan(branch, release, host, json_output)
+        return await self._plan(branch, await self._release(release), host, json_output)
 
     async def _plan(self, branch: str, release: str, host: str, json_output: bool = False) -> str:
         project = await self._project()
@@ -127,8 +130,9 @@ class SwarmDeploy:
         return "\n".join(lines) + "\n"
 
     @function
-    async def render(self, branch: Branch, release: Release = "dev") -> dagger.Directory:
+    async def render(self, branch: Branch, release: Release = "") -> dagger.Directory:
         """Render the branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
+        release = await self._release(release)
         files, _ = pipeline.render(await self._project(), branch, release, environ={})
         out = dag.directory()
         for path, content in files.items():
@@ -138,10 +142,11 @@ class SwarmDeploy:
     @function
     async def build(
         self,
-        release: Release = "dev",
+        release: Release = "",
         platform: Annotated[str, Doc("Override every image's platform, e.g. linux/arm64.")] = "",
     ) -> list[dagger.Container]:
         """Build every image of the config, for its platform (linux/amd64 unless set)."""
+        release = await self._release(release)
         cfg = (await self._project()).config
         return [self._image(cfg, name, release, platform) for name in cfg.images]
 
@@ -150,11 +155,12 @@ class SwarmDeploy:
         self,
         registry_user: RegistryUser,
         registry_token: RegistryToken,
-        release: Release = "dev",
+        release: Release = "",
         branch: Annotated[str, Doc("Also tag the images with this branch's slug.")] = "",
         source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
     ) -> list[str]:
         """Push every image tagged with the release (and branch slug); returns NAME=digest refs."""
+        release = await self._release(release)
         return await self._publish(registry_user, registry_token, release, branch, source_url)
 
     async def _publish(
@@ -186,7 +192,7 @@ class SwarmDeploy:
     async def deploy(
         self,
         branch: Branch,
-        release: Release = "dev",
+        release: Release = "",
         host: Host = "",
         ssh_key: SshKey = None,
         ssh_auth_sock: SshAgent = None,
@@ -203,6 +209,7 @@ class SwarmDeploy:
         dry_run: Annotated[bool, Doc("Return the plan instead of deploying.")] = False,
     ) -> str:
         """Build, publish, then deploy the branch blue/green from a deployer container."""
+        release = await self._release(release)
         if dry_run:
             return await self._plan(branch, release, host)
         target = container.check_deploy(
@@ -311,6 +318,19 @@ class SwarmDeploy:
             .with_exec(["python", "-m", "pytest", "-q", "tests/unit", "tests/dagger"])
             .stdout()
         )  # fmt: skip
+
+    async def _release(self, release: str) -> str:
+        """The release asked for, or one the build contexts' content names (the source holds
+        no .git): `dev-<hash>`, which changes whenever what would be built changes."""
+        if release:
+            return release
+        cfg = (await self._project()).config
+        digest = hashlib.sha256()
+        for image in sorted(cfg.images.values(), key=lambda image: image.name):
+            context = PurePosixPath(self.config_path).parent / image.context
+            content = await self.source.directory(str(context)).digest()
+            digest.update(f"{sources.image_settings(image)}\0{content}\n".encode())
+        return f"dev-{digest.hexdigest()[: sources.HASH_LEN]}"
 
     async def _project(self) -> pipeline.Project:
         """The config and its templates, read from the source directory."""

@@ -49,11 +49,13 @@ def is_dns_label(text: str) -> bool:
 def slug(name: str, max_len: int = DNS_LABEL_MAX, reserved: Iterable[str] = ()) -> str:
     """A DNS label of at most `max_len` characters that only `name` maps to."""
     if not any(ch.isalnum() for ch in name):
-        shown = repr(name) if name.strip() else "an empty name"
-        raise BranchNameError(
-            f"branch {shown} has no letters or digits, so no name can be derived from it; "
-            "pass the git branch name, e.g. --branch develop"
-        )
+        if not name:
+            problem = "the branch name is empty"
+        elif not name.strip():
+            problem = f"the branch name {name!r} is only whitespace"
+        else:
+            problem = f"branch {name!r} has no letters or digits, so no name can be derived from it"
+        raise BranchNameError(f"{problem}; pass the git branch name, e.g. --branch develop")
     folded = fold(name)
     verbatim = (
         folded == name
@@ -152,6 +154,22 @@ class BranchNames:
     def relay_service(self) -> str:
         """The branch's door to the shared data services (in the edge stack)."""
         return f"{self.edge_stack}_data"
+
+    @property
+    def relay_host(self) -> str:
+        """The relay's name on the branch network, for the services' PGHOST, MONGO_HOST and
+        REDIS_URL: a host name (RFC 1123, no '_'), which URL parsers of client libraries
+        require; the service name has a '_'."""
+        return f"{self.app}-{self.slug}-data"
+
+    @property
+    def live_volume(self) -> str:
+        """The edge's volume holding the live colour."""
+        return f"{self.edge_stack}-live"
+
+    def job(self, kind: str) -> str:
+        """A one-shot Swarm job of the branch: `db`, `redis`, `migrate`."""
+        return f"{self.app}-{self.slug}-{kind}"
 
     @property
     def network(self) -> str:

@@ -12,7 +12,7 @@ from swarm_deploy import claims, stack_secrets
 from swarm_deploy import config as config_module
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.errors import ConfigError
-from swarm_deploy.plan import Facts, Plan, Request, deploy_plan
+from swarm_deploy.plan import Facts, Plan, Request, deploy_fingerprint, deploy_plan
 from swarm_deploy.render import BranchFiles, Release, Renderer, load_templates
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -71,14 +71,17 @@ def plan(
     deployed_at: str = "",
     prebuilt: Release | None = None,
     update_shared: bool = False,
+    inputs: str = "",
 ) -> Plan:
-    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed.
+    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed;
+    `inputs`: what the builds read (sources.build_inputs), when this deploy builds.
 
     With facts read from the target, a branch that may not claim its host or change the
     shared stack as it would is refused here, before any step (see claims)."""
     cfg = project.config
     branch = cfg.branch(branch_name)
     secrets = stack_secrets.resolve(cfg, branch, environ)
+    secrets.require_usable()
     request = Request(
         target=cfg.target_for(target),
         release=prebuilt or release(cfg, version),
@@ -89,6 +92,7 @@ def plan(
         deployed_by=deployed_by,
         deployed_at=deployed_at,
         update_shared=update_shared,
+        inputs="" if prebuilt else inputs,
     )
     rendered = project.render(branch, request.release, secrets, None)
     in_use = rendered.config_names | {s.swarm_name for s in secrets.all()}
@@ -108,6 +112,7 @@ def plan(
         edge_hash=rendered.edge_hash,
         in_use=in_use,
         shared_changes=tuple(changes),
+        fingerprint=deploy_fingerprint(rendered.files, request),
     )
 
 
@@ -122,5 +127,6 @@ def render(
     """The branch's files, and a warning for each secret whose value could not be read."""
     branch = project.config.branch(branch_name)
     secrets = stack_secrets.resolve(project.config, branch, environ)
+    secrets.require_usable()
     rendered = project.render(branch, release(project.config, version), secrets, live_colour)
     return rendered.files, list(secrets.warnings())

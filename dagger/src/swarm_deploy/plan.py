@@ -7,11 +7,13 @@ the deployer performs through the Engine API (waiting, gating, switching, prunin
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from swarm_deploy import commands
 from swarm_deploy.claims import OtherBranch, RunningShared, uses
@@ -184,9 +186,12 @@ class Record:
     facts: Facts
     # what other deploys read of this branch: the host it serves, the shared services it uses
     claims: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    fingerprint: str = ""
 
     def argv(self, release: Release) -> list[str]:
-        labels = state_labels(self.request, release, self.colour, self.edge_hash, self.facts)
+        labels = state_labels(
+            self.request, release, self.colour, self.edge_hash, self.facts, self.fingerprint
+        )
         labels |= {f"{LABEL}.{key}": value for key, value in self.claims.items()}
         return commands.service_label(self.target, self.edge_service, labels)
 
@@ -301,6 +306,10 @@ class Facts:
     def edge_hash(self) -> str | None:
         return self.state.get(f"{LABEL}.edge-hash")
 
+    @property
+    def fingerprint(self) -> str | None:
+        return self.state.get(f"{LABEL}.fingerprint")
+
 
 @dataclass(frozen=True)
 class Request:
@@ -317,6 +326,8 @@ class Request:
     prebuilt: bool = False
     # change the shared stack although the branch's rule does not say shared: true
     update_shared: bool = False
+    # sha256 of what the builds read (sources.build_inputs), when this deploy builds
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -332,6 +343,8 @@ class Plan:
     # the release is live: nothing to do, or (with steps) only repairs
     up_to_date: bool = False
     repairs_only: bool = False
+    # where users reach the branch (public_urls)
+    urls: tuple[str, ...] = ()
 
     @property
     def target(self) -> str:
@@ -355,6 +368,7 @@ class Plan:
             "facts_read": self.facts.read,
             "up_to_date": self.up_to_date,
             "repairs_only": self.repairs_only,
+            "urls": list(self.urls),
             "warnings": list(self.warnings),
             "steps": [
                 {
@@ -383,7 +397,8 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
         live += " (target not read: this offline plan assumes no colour is live yet)"
     lines = [("bold", f"Plan: deploy {plan.app} branch {branch.name!r} to {plan.target}")]
     for label, value in (
-        ("host", f"https://{branch.host}"),
+        ("host", branch.host),
+        ("url", " and ".join(plan.urls) or NO_URL),
         ("slug", branch.slug),
         ("stacks", f"{branch.names.edge_stack}, {branch.names.colour_stack('blue')} | green"),
         ("release", plan.release.version),
@@ -399,6 +414,29 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
             prefix = "$ " if isinstance(action, Command | Pipe) else "-> "
             lines.append(("", f"       {prefix}{action.describe()}"))
     return lines
+
+
+NO_URL = (
+    "no URL: the branch's rule has no port and the shared stack no Traefik; "
+    "give the rule a port or add shared/traefik"
+)
+
+
+def public_urls(config: Config, branch: Branch, target: str) -> tuple[str, ...]:
+    """Where users reach a branch: its published port on the target's host, and its host
+    name through Traefik (https). A host name that no Traefik serves answers nothing."""
+    urls = []
+    if branch.rule.port is not None:
+        host = "127.0.0.1" if target == commands.LOCAL else urlsplit(target).hostname
+        urls.append(f"http://{host}:{branch.rule.port}")
+    if "traefik" in config.shared:
+        urls.append(f"https://{branch.host}")
+    return tuple(urls)
+
+
+def where(plan: Plan) -> str:
+    """`at <url> and <url>`, or why there is none."""
+    return f"at {' and '.join(plan.urls)}" if plan.urls else f"({NO_URL})"
 
 
 def _action_json(action: Action) -> dict[str, Any]:
@@ -420,8 +458,24 @@ def run(argv: list[str], stdin_secret: str | None = None, done_if: str | None = 
     return Command(tuple(argv), stdin_secret, done_if)
 
 
+def deploy_fingerprint(files: Mapping[str, str], request: Request) -> str:
+    """sha256 of everything a deploy hands over: the rendered files (images, secrets by
+    their value's hash, configs, the release) and what the builds read. The same again
+    on the target is the only "nothing to do"."""
+    digest = hashlib.sha256()
+    for path, content in sorted(files.items()):
+        digest.update(f"{path}\0{len(content)}\0{content}".encode("utf-8", "surrogateescape"))
+    digest.update(f"inputs\0{request.inputs}\0source\0{request.source_url or ''}".encode())
+    return digest.hexdigest()
+
+
 def state_labels(
-    request: Request, release: Release, colour: str, edge_hash: str, facts: Facts
+    request: Request,
+    release: Release,
+    colour: str,
+    edge_hash: str,
+    facts: Facts,
+    fingerprint: str = "",
 ) -> dict[str, str]:
     """What the edge service's labels record after a switch (images by digest once pinned);
     the release it replaces is kept under `previous.` for rollback."""
@@ -431,6 +485,7 @@ def state_labels(
         f"{LABEL}.deployed-at": request.deployed_at,
         f"{LABEL}.deployed-by": request.deployed_by,
         f"{LABEL}.edge-hash": edge_hash,
+        f"{LABEL}.fingerprint": fingerprint,
         **{f"{LABEL}.image.{name}": ref for name, ref in release.images.items()},
     }
     previous = {k: v for k, v in facts.state.items() if k.startswith(f"{LABEL}.previous.")}
@@ -449,11 +504,14 @@ def deploy_plan(
     edge_hash: str = "",
     in_use: frozenset[str] = frozenset(),
     shared_changes: tuple[str, ...] = (),
+    fingerprint: str = "",
 ) -> Plan:
     """The steps that deploy `request.release` of `branch`, in order.
 
     `in_use` names every secret and config the rendered stacks reference: prune keeps them.
     `shared_changes` says how the shared stack will change (what claims.check_shared found).
+    `fingerprint` (deploy_fingerprint) is recorded; when the live one equals it, and only
+    then, there is nothing to do (or only repairs).
     """
     if request.transfer and facts.nodes > 1:
         raise TargetError(
@@ -463,16 +521,14 @@ def deploy_plan(
         )
     old = facts.live_colour
     new = "green" if old == "blue" else "blue"
-    if (
-        old is not None
-        and facts.live_release == request.release.version
-        and not request.release.version.endswith("-dirty")
-        and not request.force
-    ):
+    urls = public_urls(config, branch, request.target)
+    # a release name alone says too little: the same one with another secret value,
+    # config or template, or rebuilt from other sources, is not what runs
+    if old is not None and fingerprint and facts.fingerprint == fingerprint and not request.force:
         repairs = tuple(_repair_steps(config, branch, request.target, facts, whole=True))
         return Plan(
             config.app, branch, request, old, old, facts, repairs,
-            up_to_date=not repairs, repairs_only=bool(repairs),
+            up_to_date=not repairs, repairs_only=bool(repairs), urls=urls,
         )  # fmt: skip
     target = request.target
     steps = [
@@ -498,7 +554,8 @@ def deploy_plan(
                     edge_hash,
                     request,
                     facts,
-                    {"host": branch.host, "uses": ",".join(uses(config))},
+                    claims={"host": branch.host, "uses": ",".join(uses(config))},
+                    fingerprint=fingerprint,
                 ),
             ),
             "right after the switch, so the next deploy knows what is live",
@@ -515,7 +572,9 @@ def deploy_plan(
             (Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),),
         ),
     ]
-    return Plan(config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings())
+    return Plan(
+        config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings(), urls=urls
+    )
 
 
 def _repair_steps(
@@ -541,8 +600,8 @@ def _repair_steps(
         steps.append(Step("repair", f"remove {stack}: it is not live", (
             run(commands.stack_rm(target, stack)),
         )))  # fmt: skip
-    live = facts.stacks[facts.live_colour]
-    for service, replicas in sorted(live.singletons.items()):
+    live = facts.stacks.get(facts.live_colour)
+    for service, replicas in sorted(live.singletons.items() if live else ()):
         if replicas != 1:
             name = names.colour_service(facts.live_colour, service)
             steps.append(Step("repair", f"run the singleton {name}", (
@@ -698,7 +757,7 @@ def data_job(
         args = [names.role, *(names.database(db) for db in service.databases)]
     else:
         args = [names.role, names.redis_prefix]
-    job = f"{config.app}-{names.slug}-{'db' if kind == 'postgres' else kind}"
+    job = names.job("db" if kind == "postgres" else kind)
     argv = commands.data_job(
         target,
         kind,
@@ -800,7 +859,7 @@ def _migrate_steps(
         networks = (branch.names.network,)
         job = Migrate(
             request.target,
-            job=f"{config.app}-{branch.slug}-migrate",
+            job=branch.names.job("migrate"),
             image=service.image,
             command=service.migrate,
             env=wired.env,

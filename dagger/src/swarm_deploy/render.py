@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,7 @@ def wiring(
 ) -> Wiring:
     """The stacks and one-shot jobs (migrations) of a service share this one definition."""
     names = branch.names
-    relay = names.relay_service
+    relay = names.relay_host
     env = {
         "APP_NAME": config.app,
         "APP_BRANCH": branch.name,
@@ -166,11 +167,18 @@ def load_templates(root: Path) -> dict[str, str]:
     return templates
 
 
+# What JSON leaves as it is but YAML does not take as it is: characters outside YAML's
+# printable set (1.2, 5.1: DEL, C1 controls, U+FFFE, U+FFFF, lone surrogates) and those
+# YAML 1.1 reads as line breaks (NEL, U+2028, U+2029). A git branch name may hold them.
+_YAML_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\ud800-\udfff]")
+
+
 def quote(value: object) -> str:
     """A YAML scalar or flow sequence for any value, safe from compose interpolation."""
     if isinstance(value, tuple):
         value = list(value)
-    return json.dumps(value, ensure_ascii=False).replace("$", "$$")
+    text = json.dumps(value, ensure_ascii=False).replace("$", "$$")
+    return _YAML_ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def fingerprint(content: str) -> str:

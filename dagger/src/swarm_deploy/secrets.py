@@ -8,9 +8,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swarm_deploy.errors import ConfigError, SecretSourceError
+from swarm_deploy.errors import ConfigError, SecretSourceError, SecretValueError
 
 MASK = "********"
+# Swarm refuses secret data of 0 bytes or of MAX_SECRET_SIZE bytes and more
+# (moby/swarmkit api/validation/secrets.go, ValidateSecretPayload); measured on the
+# test bed's engine (20.10): 511999 bytes are taken, 512000 refused.
+MAX_SECRET_SIZE = 500 * 1024
+
+
+def unusable(value: bytes) -> str | None:
+    """Why Swarm (or the service reading it) cannot use this value, never showing it."""
+    if not value:
+        return "is empty"
+    if not value.strip():
+        # swarmkit once refused it ("secret data must contain non white space bytes"); the
+        # test bed's 20.10 engine takes it, but no password or token is only whitespace
+        return f"holds only whitespace ({len(value)} byte{'s' if len(value) > 1 else ''})"
+    if len(value) >= MAX_SECRET_SIZE:
+        return (
+            f"is {len(value)} bytes; a Swarm secret must be smaller than "
+            f"{MAX_SECRET_SIZE} bytes (500 KiB)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,8 @@ class SecretSource:
     def read(
         self, environ: Mapping[str, str] | None = None, base: Path | None = None
     ) -> SecretValue:
-        """Read the value now; raises SecretSourceError saying how to provide it."""
+        """Read the value now; raises SecretSourceError saying how to provide it, or
+        SecretValueError when the value is there but unusable (see `unusable`)."""
         if self.env is not None:
             env = os.environ if environ is None else environ
             if self.env not in env:
@@ -59,18 +80,33 @@ class SecretSource:
                     f"export it (for example `export {self.env}=...`) or change "
                     f"secrets/{self.name} in the config"
                 )
-            return SecretValue(env[self.env].encode())
-        assert self.file is not None
-        path = Path(self.file).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        try:
-            return SecretValue(path.read_bytes().rstrip(b"\r\n"))
-        except OSError as exc:
-            raise SecretSourceError(
-                f"secret '{self.name}': cannot read file {path} ({exc.strerror}); "
-                f"create it or change secrets/{self.name} in the config"
-            ) from None
+            where = f"environment variable {self.env}"
+            # a repository secret that is not set reaches a workflow as an empty value
+            fix = f"give {self.env} the secret's value (in CI: set the repository secret)"
+            raw = value = env[self.env].encode()
+        else:
+            assert self.file is not None
+            path = Path(self.file).expanduser()
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise SecretSourceError(
+                    f"secret '{self.name}': cannot read file {path} ({exc.strerror}); "
+                    f"create it or change secrets/{self.name} in the config"
+                ) from None
+            value = raw.rstrip(b"\r\n")
+            where, fix = f"file {path}", f"write the secret's value into {path}"
+        # judged before the newline is dropped: a file of one line break "holds only whitespace"
+        reason = unusable(raw if not raw.strip() else value)
+        if reason is not None:
+            raise SecretValueError(
+                f"secret '{self.name}': {where} {reason}; {fix} "
+                f"or change secrets/{self.name} in the config",
+                reason,
+            )
+        return SecretValue(value)
 
 
 def parse_env(text: str, where: str) -> dict[str, str]:

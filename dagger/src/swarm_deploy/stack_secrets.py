@@ -11,13 +11,11 @@ import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from swarm_deploy.config import Branch, Config
-from swarm_deploy.errors import SecretSourceError
+from swarm_deploy.config import DERIVED, Branch, Config
+from swarm_deploy.errors import SecretSourceError, SecretValueError
 from swarm_deploy.secrets import SecretValue
 
 UNRESOLVED = "unresolved"
-# Per-branch credentials derived from a shared admin secret: key -> shared kind.
-DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
 
 
 @dataclass(frozen=True)
@@ -28,10 +26,16 @@ class StackSecret:
     swarm_name: str
     source: str
     value: SecretValue | None
+    # why a value that is there cannot be used (empty, whitespace, too large); never the value
+    unusable: str | None = None
 
     @property
     def resolved(self) -> bool:
         return self.value is not None
+
+    def problem(self) -> str:
+        """`value from $VAR is empty`: what is wrong with an unresolved secret."""
+        return f"value {self.source} {self.unusable or 'is not available'}"
 
 
 @dataclass(frozen=True)
@@ -50,42 +54,86 @@ class BranchSecrets:
     def warnings(self) -> tuple[str, ...]:
         """One line per value that cannot be read (derived ones follow their admin secret)."""
         return tuple(
-            f"secret {s.key}: value {s.source} is not available; its name ends in "
+            f"secret {s.key}: {s.problem()}; its name ends in "
             f"'_{UNRESOLVED}' and deploy would stop before changing anything"
             for s in self.unresolved()
-            if not s.source.startswith("derived")
+            if not s.source.startswith("derived") and s.unusable is None
         )
 
+    def require_usable(self) -> None:
+        """Raise, naming each, if a value is there but cannot be used: a plan of it would
+        show a secret named after a value no deploy can create."""
+        refuse_unusable([s for s in self.all() if s.unusable is not None])
+
     def require_all(self) -> None:
-        """Raise, naming every missing source, unless every value could be read."""
-        missing = self.unresolved()
-        if missing:
-            lines = "\n".join(f"  - {s.key}: value {s.source} is not available" for s in missing)
+        """Raise, naming every missing or unusable one, unless every value can be used."""
+        problems = self.unresolved()
+        if problems:
+            lines = "\n".join(f"  - {s.key}: {s.problem()}" for s in problems)
             raise SecretSourceError(
-                f"{len(missing)} secret(s) cannot be read, so nothing was changed:\n{lines}\n"
-                "provide them (see secrets: in the config) and run again"
+                f"{len(problems)} secret(s) cannot be used, so nothing was changed:\n{lines}\n"
+                "provide each value (see secrets: in the config) and run again"
             )
+
+
+def refuse_unusable(secrets: list[StackSecret]) -> None:
+    """Raise SecretValueError listing secrets whose values are there but unusable."""
+    if secrets:
+        lines = "\n".join(f"  - {s.key}: {s.problem()}" for s in secrets)
+        raise SecretValueError(
+            f"{len(secrets)} secret value(s) cannot be used:\n{lines}\n"
+            "give each its real value (see secrets: in the config); a deploy would stop "
+            "before changing anything",
+            "; ".join(f"{s.key} {s.unusable}" for s in secrets),
+        )
+
+
+def read_values(
+    config: Config, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, SecretValue | None], dict[str, str]]:
+    """Every secret's value (None when missing or unusable), and why each unusable one is."""
+    values: dict[str, SecretValue | None] = {}
+    unusable: dict[str, str] = {}
+    for name, source in config.secrets.items():
+        try:
+            values[name] = source.read(environ, base=config.root)
+        except SecretValueError as exc:
+            values[name], unusable[name] = None, exc.reason
+        except SecretSourceError:
+            values[name] = None
+    return values, unusable
+
+
+def check_sources(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    """`check`: every secret value that is there must be usable (missing ones are the
+    deployer's business, not the config's)."""
+    _, unusable = read_values(config, environ)
+    refuse_unusable(
+        [
+            StackSecret(name, "", f"from {config.secrets[name].describe()}", None, reason)
+            for name, reason in unusable.items()
+        ]
+    )
 
 
 def resolve(
     config: Config, branch: Branch, environ: Mapping[str, str] | None = None
 ) -> BranchSecrets:
-    """Read every secret the branch's stacks need; a missing source leaves it unresolved."""
-    values: dict[str, SecretValue | None] = {}
-    for name, source in config.secrets.items():
-        try:
-            values[name] = source.read(environ, base=config.root)
-        except SecretSourceError:
-            values[name] = None
+    """Read every secret the branch's stacks need; a missing or unusable value leaves it
+    unresolved (a derived one follows its admin secret)."""
+    values, unusable = read_values(config, environ)
 
     def describe(name: str) -> str:
         return f"from {config.secrets[name].describe()}"
+
+    def secret(key: str, name_for: Callable[[str, str], str]) -> StackSecret:
+        return _secret(key, name_for, describe(key), values[key], unusable.get(key))
 
     shared: dict[str, StackSecret] = {}
     for service in config.shared.values():
         if service.admin_password is not None:
             key = service.admin_password
-            shared[key] = _secret(key, config.shared_names.secret, describe(key), values[key])
+            shared[key] = secret(key, config.shared_names.secret)
 
     branch_secrets: dict[str, StackSecret] = {}
     used_kinds = {kind for s in config.services.values() for kind in s.uses}
@@ -107,15 +155,20 @@ def resolve(
                 branch.names.secret,
                 f"derived from {admin} ({config.secrets[admin].describe()})",
                 derived,
+                unusable.get(admin),
             )
     for app_service in config.services.values():
         for key in app_service.secrets:
-            branch_secrets[key] = _secret(key, branch.names.secret, describe(key), values[key])
+            branch_secrets[key] = secret(key, branch.names.secret)
     return BranchSecrets(shared, dict(sorted(branch_secrets.items())))
 
 
 def _secret(
-    key: str, name_for: Callable[[str, str], str], source: str, value: SecretValue | None
+    key: str,
+    name_for: Callable[[str, str], str],
+    source: str,
+    value: SecretValue | None,
+    unusable: str | None = None,
 ) -> StackSecret:
     version = value.fingerprint() if value is not None else UNRESOLVED
-    return StackSecret(key, name_for(key, version), source, value)
+    return StackSecret(key, name_for(key, version), source, value, unusable)
