@@ -219,10 +219,12 @@ def test_migrations_run_with_the_new_image_and_the_service_wiring(
     assert isinstance(migrate, Migrate)
     pinned = Release(RELEASE, {"backend": "registry/backend@sha256:" + "a" * 64})
     argv = migrate.argv(pinned)
-    assert argv[:8] == [
+    assert argv[:10] == [
         "docker", "service", "create", "--name", "gaia-develop-migrate", "--mode",
-        "replicated-job", "--restart-condition",
+        "replicated-job", "--restart-condition", "none", "--detach",
     ]  # fmt: skip
+    # pulled from the registry with the deployer's credentials, like the colour's images
+    assert argv[10] == "--with-registry-auth"
     assert argv[-4:] == ["registry/backend@sha256:" + "a" * 64, "python3", "/app/app.py", "migrate"]
     assert "PGDATABASE=gaia_develop_main" in argv
     assert "APP_COLOUR=blue" in argv

@@ -311,13 +311,15 @@ def run_job(
     env: Mapping[str, str],
     labels: Mapping[str, str],
 ) -> list[str]:
-    """A one-shot Swarm job: runs on whichever node can take it, unlike `docker exec`."""
+    """A one-shot Swarm job: runs on whichever node can take it, unlike `docker exec`.
+    Its image is pulled with the deployer's registry credentials, as the stacks' images are."""
     return docker(
         target, "service", "create",
         "--name", name,
         "--mode", "replicated-job",
         "--restart-condition", "none",
         "--detach",
+        "--with-registry-auth",
         *_labels("--label", labels),
         *(part for network in networks for part in ("--network", network)),
         *(part for key, swarm_name in secrets.items()
