@@ -168,6 +168,9 @@ def load_templates(root: Path) -> dict[str, str]:
 
 def quote(value: object) -> str:
     """A YAML scalar or flow sequence for any value, safe from compose interpolation."""
+    if isinstance(value, jinja2.Undefined):
+        # what the template names does not exist: jinja's own error says which name
+        value._fail_with_undefined_error()
     if isinstance(value, tuple):
         value = list(value)
     return json.dumps(value, ensure_ascii=False).replace("$", "$$")
