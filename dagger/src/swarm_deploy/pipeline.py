@@ -106,6 +106,7 @@ def plan(
         request,
         facts=facts,
         edge_hash=rendered.edge_hash,
+        nginx_config=rendered.nginx_config,
         in_use=in_use,
         shared_changes=tuple(changes),
     )

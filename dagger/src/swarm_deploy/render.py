@@ -81,12 +81,14 @@ class Release:
 @dataclass(frozen=True)
 class BranchFiles:
     """A branch's rendered files, the hash that says whether its edge changed, the names
-    of the Swarm configs they create, and the hash of each shared service's definition."""
+    of the Swarm configs they create (`nginx_config`: the edge's nginx.conf), and the hash
+    of each shared service's definition."""
 
     files: dict[str, str]
     edge_hash: str
     config_names: frozenset[str]
     shared_definitions: Mapping[str, str]
+    nginx_config: str
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,7 @@ class Renderer:
             edge_hash,
             frozenset(configs.values()),
             shared_definitions,
+            configs["nginx_conf"],
         )
 
 
