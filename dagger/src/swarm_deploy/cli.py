@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from swarm_deploy import status as status_module
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.deploy import Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
-from swarm_deploy.engine import Swarm
+from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import ConfigError, DeployError, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
@@ -84,12 +85,29 @@ def main() -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the config and the templates next to it."""
+    """Validate the config and the templates next to it; offline, no secret value read.
+
+    Every template is rendered for one branch of each rule; where nginx is installed,
+    `nginx -t` parses each rendered nginx.conf (a deploy tests it in the edge's image too).
+    """
     with _errors():
-        cfg = Project.load(config_path).config
+        project = Project.load(config_path)
+        cfg = project.config
+        rendered = pipeline.check(project)
+        nginx = shutil.which("nginx")
+        version = pipeline.nginx_test_locally(Executor(cfg.root), rendered) if nginx else None
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
-        f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules"
+        f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules",
+        markup=False,
+    )
+    out.print(f"templates: ok — rendered for {', '.join(rendered)}", markup=False)
+    where = f"every deploy tests it again in the edge's image, {cfg.edge.image}, first"
+    out.print(
+        f"nginx -t: ok — {version} on this machine; {where}"
+        if version
+        else f"nginx -t: not run, nginx is not installed here; {where}",
+        markup=False,
     )
 
 
