@@ -286,6 +286,22 @@ def test_migrations_run_with_the_new_image_and_the_service_wiring(
     assert "<backend image of this release>" in migrate.describe()
 
 
+def test_published_images_are_migrated_and_a_rollback_is_not(project: pipeline.Project) -> None:
+    """`deploy --image` (how the Dagger module deploys) builds nothing but migrates."""
+    published = Release(
+        RELEASE,
+        {name: f"ghcr.io/acme/gaia-{name}@sha256:{'b' * 64}" for name in project.config.images},
+    )
+    deploy = phases(
+        pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, prebuilt=published)
+    )
+    assert ("build" in deploy, "publish" in deploy, deploy.count("migrate")) == (False, False, 1)
+    back = pipeline.plan(
+        project, "develop", RELEASE, environ=SENTINELS, prebuilt=published, rollback=True
+    )
+    assert "migrate" not in phases(back)
+
+
 def test_without_a_registry_a_multi_node_target_is_refused(project: pipeline.Project) -> None:
     with pytest.raises(TargetError, match="swarm of 3 nodes"):
         pipeline.plan(

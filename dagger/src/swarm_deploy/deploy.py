@@ -495,6 +495,7 @@ def deploy_branch(
                 deployed_by=deployed_by,
                 deployed_at=deployed_at(),
                 prebuilt=release,
+                rollback=rollback,
                 update_shared=update_shared,
             )
             if not the_plan.up_to_date:

@@ -72,9 +72,11 @@ def plan(
     deployed_by: str = "",
     deployed_at: str = "",
     prebuilt: Release | None = None,
+    rollback: bool = False,
     update_shared: bool = False,
 ) -> Plan:
-    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed.
+    """The deploy of `version`, or with `prebuilt` the deploy of images already pushed
+    (`rollback`: those of the release the live one replaced).
 
     With facts read from the target, a branch that may not claim its host or change the
     shared stack as it would is refused here, before any step (see claims)."""
@@ -85,6 +87,7 @@ def plan(
         target=cfg.target_for(target),
         release=prebuilt or release(cfg, version),
         prebuilt=prebuilt is not None,
+        rollback=rollback,
         source_url=source_url,
         transfer=transfer,
         force=force,

@@ -319,8 +319,10 @@ class Request:
     force: bool = False
     deployed_by: str = ""
     deployed_at: str = ""
-    # a rollback: images already in the registry, pinned; nothing to build or migrate
+    # images already in the registry, pinned (--image, or a rollback's): nothing to build
     prebuilt: bool = False
+    # the release the live one replaced: migrations do not run backwards
+    rollback: bool = False
     # change the shared stack although the branch's rule does not say shared: true
     update_shared: bool = False
 
@@ -824,7 +826,7 @@ def _migrate_steps(
 ) -> list[Step]:
     steps = []
     for service in config.services.values():
-        if not service.migrate or request.prebuilt:
+        if not service.migrate or request.rollback:
             continue
         wired = wiring(config, branch, secrets, service, colour, request.release.version)
         networks = (branch.names.network,)
