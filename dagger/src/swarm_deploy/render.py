@@ -77,6 +77,14 @@ class Release:
             version, {name: f"{config.image_repository(name)}:{version}" for name in config.images}
         )
 
+    def fitted(self, config: Config) -> tuple[Release, dict[str, str]]:
+        """This release as the config can run it: its images that the config names, and
+        each service of the config whose image it lacks (service -> image). A release
+        recorded earlier may predate an image the config added, or one it dropped."""
+        images = {name: ref for name, ref in self.images.items() if name in config.images}
+        lacking = {s.name: s.image for s in config.services.values() if s.image not in images}
+        return Release(self.version, images), lacking
+
 
 @dataclass(frozen=True)
 class BranchFiles:
