@@ -8,7 +8,7 @@ import pytest
 from swarm_deploy import pipeline, stack_secrets
 from swarm_deploy.deploy import previous_release
 from swarm_deploy.errors import DeployError
-from swarm_deploy.plan import LABEL, Facts, Plan
+from swarm_deploy.plan import LABEL, Facts, Plan, Record
 from swarm_deploy.render import Release
 from tests.render_helpers import SENTINELS
 
@@ -81,3 +81,21 @@ def test_a_release_with_an_image_the_config_dropped_runs_what_the_config_names(
 
 def secrets(project: pipeline.Project) -> stack_secrets.BranchSecrets:
     return stack_secrets.resolve(project.config, project.config.branch("develop"), SENTINELS)
+
+
+def test_the_record_keeps_no_image_label_of_an_older_release(project: pipeline.Project) -> None:
+    """`docker service update --label-add` keeps what it is not told to remove: an image
+    the new release lacks would stay recorded as its own, then become its rollback's."""
+    facts = recorded(images("backend", "frontend", "bot", "worker", release="2"), images("x"))
+    the_plan = pipeline.plan(project, "develop", "r3", environ=SENTINELS, facts=facts)
+    (record,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, Record)]
+    argv = record.argv(Release("r3", images("backend", "frontend", "bot", release="3")))
+    added = [argv[i + 1] for i, part in enumerate(argv) if part == "--label-add"]
+    removed = [argv[i + 1] for i, part in enumerate(argv) if part == "--label-rm"]
+    assert [a for a in added if ".image." in a] == [
+        f"{LABEL}.image.{name}={digest(name, '3')}" for name in ("backend", "frontend", "bot")
+    ] + [
+        f"{LABEL}.previous.image.{name}={digest(name, '2')}"
+        for name in ("backend", "frontend", "bot", "worker")
+    ]
+    assert removed == [f"{LABEL}.image.worker", f"{LABEL}.previous.image.x"]

@@ -83,11 +83,14 @@ def service_scale(target: str, service: str, replicas: int) -> list[str]:
     return docker(target, "service", "scale", "--detach", f"{service}={replicas}")
 
 
-def service_label(target: str, service: str, labels: Mapping[str, str]) -> list[str]:
+def service_label(
+    target: str, service: str, labels: Mapping[str, str], remove: Sequence[str] = ()
+) -> list[str]:
     """Service labels are outside the task template: changing them restarts no task."""
     return docker(
         target, "service", "update", "--detach", "--no-resolve-image",
         *_labels("--label-add", labels),
+        *(part for key in remove for part in ("--label-rm", key)),
         service,
     )  # fmt: skip
 

@@ -199,7 +199,13 @@ class Record:
     def argv(self, release: Release) -> list[str]:
         labels = state_labels(self.request, release, self.colour, self.edge_hash, self.facts)
         labels |= {f"{LABEL}.{key}": value for key, value in self.claims.items()}
-        return commands.service_label(self.target, self.edge_service, labels)
+        # a label is kept until removed: an image an older release had is no image of these
+        stale = [
+            key
+            for key in self.facts.state
+            if key.startswith((f"{LABEL}.image.", f"{LABEL}.previous.")) and key not in labels
+        ]
+        return commands.service_label(self.target, self.edge_service, labels, stale)
 
     def describe(self) -> str:
         return shlex.join(self.argv(self.request.release)) + "  (images as pinned digests)"
