@@ -7,6 +7,7 @@ back. The deploy tests the config with `nginx -t` in the edge's image first.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +76,12 @@ def test_a_config_nginx_refuses_stops_the_deploy_and_the_edge_keeps_serving(
         "deploy failed: nginx -t in 127.0.0.1:5000/testbed/nginx:bookworm refused the new "
         f"nginx config {APP}_{NAMES.slug}_nginx_conf_"
     ) in result.stderr
-    # nginx's own words, from the job's logs
-    assert (
-        f'[emerg] invalid number of arguments in "server_tokens" directive in '
-        f"/etc/nginx/nginx.conf:{line + 1}"
-    ) in result.stderr
+    # nginx's own words, from the job's logs: `<time> [emerg] <pid>#<tid>: ...`
+    assert re.search(
+        r'\n\S+ \S+ \[emerg\] \d+#\d+: invalid number of arguments in "server_tokens" '
+        rf"directive in /etc/nginx/nginx\.conf:{line + 1}\n",
+        result.stderr,
+    ), result.stderr
     assert "nginx: configuration file /etc/nginx/nginx.conf test failed" in result.stderr
     assert "the edge was not touched" in result.stderr
     assert edge_state() == before, "the edge's spec, its configs: all as they were, no job left"
