@@ -29,7 +29,13 @@ from bench.testbed import copy_project, scrub
 from tests.conftest import ROOT
 
 APP = "gaiat"
-PORTS = {"develop": 18090, "feature/x": 18091, "feature/load": 18092, "feature/kill": 18094}
+PORTS = {
+    "develop": 18090,
+    "feature/x": 18091,
+    "feature/load": 18092,
+    "feature/edge": 18094,
+    "feature/kill": 18096,
+}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bench.testbed import copy_project
 from click.testing import CliRunner
 
 from swarm_deploy import cli, engine, pipeline, sources
@@ -109,6 +110,53 @@ def test_check_reports_what_the_config_holds(runner: CliRunner) -> None:
     result = runner.invoke(cli.main, ["check"])
     assert result.exit_code == 0
     assert "ok — app gaia, 3 services, 8 shared services, 6 branch rules" in result.output
+
+
+def project_copy(to: Path, template: str, change: tuple[str, str]) -> Path:
+    """The example project with one change to one template; returns its config."""
+    copy_project(ROOT, to)
+    shutil.copy(EXAMPLE_CONFIG, to / "swarm-deploy.yml")
+    path = to / template
+    text = path.read_text()
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1], 1))
+    return to / "swarm-deploy.yml"
+
+
+def test_check_renders_the_templates_for_a_branch_of_each_rule(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`check` used to read the templates without rendering them: a deploy found this."""
+    broken = project_copy(
+        tmp_path,
+        "stacks/app.yml",
+        (
+            "    image: {{ release.images[service.image] | q }}",
+            "    image: {{ release.imgae | q }}",
+        ),
+    )
+    result = runner.invoke(cli.main, ["check", "--config", str(broken)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: template stacks/app.yml: 'swarm_deploy.render.Release object' has no attribute "
+        "'imgae'; fix the template\n"
+    )
+    ok = runner.invoke(cli.main, ["check"])
+    assert "templates: ok — rendered for main, develop, feature-x, feature/x, renovate/x, " in (
+        ok.output
+    )
+
+
+def test_check_without_nginx_says_where_the_nginx_config_is_tested(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nginx there
+    result = runner.invoke(cli.main, ["check"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "nginx -t: not run, nginx is not installed here; every deploy tests it again in the "
+        "edge's image, nginx:1.27.2-bookworm, first"
+    )
 
 
 def test_missing_secrets_are_warned_about_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,6 +75,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
         "--mode", "replicated-job",
         "--restart-condition", "none",
         "--detach",
+        "--with-registry-auth",
         "--label", "swarm-deploy.app=gaia",
         "--label", "swarm-deploy.slug=develop",
         "--network", "gaia-shared",

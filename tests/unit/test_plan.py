@@ -13,6 +13,7 @@ import pytest
 
 from swarm_deploy import commands, pipeline, stack_secrets
 from swarm_deploy.errors import SecretValueError, TargetError
+from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import (
     NO_URL,
     SHARED,
@@ -20,6 +21,7 @@ from swarm_deploy.plan import (
     Facts,
     HealthGate,
     Migrate,
+    NginxTest,
     Pause,
     Record,
     RunJob,
@@ -27,10 +29,10 @@ from swarm_deploy.plan import (
     WaitConverged,
     plan_lines,
 )
-from swarm_deploy.render import Release
+from swarm_deploy.render import Release, fingerprint
 from swarm_deploy.secrets import SecretSource
 from tests.conftest import ROOT
-from tests.render_helpers import RELEASE, SENTINELS
+from tests.render_helpers import RELEASE, SENTINELS, render_branch
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
 
@@ -54,6 +56,7 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
     assert the_plan.old_colour is None
     assert phases(the_plan) == [
         "build", "build", "build", "publish", "publish", "publish", "publish", "render",
+        "nginx",
         "shared", "shared", "shared", "shared", "shared", "secrets", "secrets", "secrets",
         "secrets", "secrets", "databases", "databases", "databases",
         "edge", "migrate", "colour", "gate", "switch", "record", "singletons", "prune", "shared",
@@ -166,6 +169,53 @@ def test_with_blue_live_green_is_deployed_then_blue_drained_and_removed(
     assert phases(the_plan).index("drain") > phases(the_plan).index("switch")
 
 
+def test_a_new_nginx_config_is_tested_in_the_edge_image_before_anything_changes(
+    project: pipeline.Project,
+) -> None:
+    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    # right after the files are rendered: before the shared stack, the databases, the edge
+    assert phases(the_plan)[phases(the_plan).index("render") + 1] == "nginx"
+    (step,) = [s for s in the_plan.steps if s.phase == "nginx"]
+    (test,) = step.actions
+    assert isinstance(test, NginxTest)
+    files = render_branch(project, "develop")
+    config = "gaia_develop_nginx_conf_" + fingerprint(files["nginx/nginx.conf"])[:10]
+    # the very config the edge stack names: its deploy adopts it, prune removes it if unused
+    assert f'name: "{config}"' in files["stacks/edge.yml"]
+    assert test.create.argv == (
+        "docker", "config", "create",
+        "--label", "com.docker.stack.namespace=gaia-develop-edge",
+        config, ".swarm-deploy/develop/nginx/nginx.conf",
+    )  # fmt: skip
+    assert test.create.done_if == "already exists"
+    assert test.job.job == "gaia-develop-nginx-t"
+    assert test.job.argv == (
+        "docker", "service", "create",
+        "--name", "gaia-develop-nginx-t",
+        "--mode", "replicated-job",
+        "--restart-condition", "none",
+        "--detach",
+        "--with-registry-auth",
+        "--label", "swarm-deploy.app=gaia",
+        "--label", "swarm-deploy.slug=develop",
+        "--config", f"source={config},target=/etc/nginx/nginx.conf",
+        "nginx:1.27.2-bookworm",
+        "nginx", "-t",
+    )  # fmt: skip
+
+
+def test_an_unchanged_edge_is_neither_tested_nor_redeployed(project: pipeline.Project) -> None:
+    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    (edge_hash,) = [a.edge_hash for s in first.steps for a in s.actions if isinstance(a, Record)]
+    facts = Facts(read=True, live_colour="blue", state={f"{LABEL}.edge-hash": edge_hash})
+    again = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    assert "nginx" not in phases(again)
+    assert "edge" not in phases(again)
+    changed = Facts(read=True, live_colour="blue", state={f"{LABEL}.edge-hash": "older"})
+    redeploy = phases(pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=changed))
+    assert (redeploy.count("nginx"), redeploy.count("edge")) == (1, 1)
+
+
 def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipeline.Project) -> None:
     first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
     existing = frozenset(
@@ -227,10 +277,12 @@ def test_migrations_run_with_the_new_image_and_the_service_wiring(
     assert isinstance(migrate, Migrate)
     pinned = Release(RELEASE, {"backend": "registry/backend@sha256:" + "a" * 64})
     argv = migrate.argv(pinned)
-    assert argv[:8] == [
+    assert argv[:10] == [
         "docker", "service", "create", "--name", "gaia-develop-migrate", "--mode",
-        "replicated-job", "--restart-condition",
+        "replicated-job", "--restart-condition", "none", "--detach",
     ]  # fmt: skip
+    # pulled from the registry with the deployer's credentials, like the colour's images
+    assert argv[10] == "--with-registry-auth"
     assert argv[-4:] == ["registry/backend@sha256:" + "a" * 64, "python3", "/app/app.py", "migrate"]
     assert "PGDATABASE=gaia_develop_main" in argv
     assert "APP_COLOUR=blue" in argv
@@ -239,6 +291,22 @@ def test_migrations_run_with_the_new_image_and_the_service_wiring(
     secrets = [argv[i + 1] for i, part in enumerate(argv) if part == "--secret"]
     assert any(s.startswith("source=gaia_develop_pg_password_") for s in secrets)
     assert "<backend image of this release>" in migrate.describe()
+
+
+def test_published_images_are_migrated_and_a_rollback_is_not(project: pipeline.Project) -> None:
+    """`deploy --image` (how the Dagger module deploys) builds nothing but migrates."""
+    published = Release(
+        RELEASE,
+        {name: f"ghcr.io/acme/gaia-{name}@sha256:{'b' * 64}" for name in project.config.images},
+    )
+    deploy = phases(
+        pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, prebuilt=published)
+    )
+    assert ("build" in deploy, "publish" in deploy, deploy.count("migrate")) == (False, False, 1)
+    back = pipeline.plan(
+        project, "develop", RELEASE, environ=SENTINELS, prebuilt=published, rollback=True
+    )
+    assert "migrate" not in phases(back)
 
 
 def test_without_a_registry_a_multi_node_target_is_refused(project: pipeline.Project) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from swarm_deploy import config, naming, pipeline, render
+from swarm_deploy import config, errors, naming, pipeline, render
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, RELEASE, SENTINELS, render_branch
 
@@ -363,3 +363,18 @@ def test_no_agent_where_no_service_declares_metrics() -> None:
     assert "agent" not in stacks(files)["stacks/edge.yml"]["services"]
     prometheus = stacks(files)["stacks/shared.yml"]["services"]["prometheus"]
     assert "--web.enable-remote-write-receiver" not in prometheus["command"]
+
+
+def test_a_template_that_names_what_does_not_exist_fails_as_a_render_error(
+    project: pipeline.Project,
+) -> None:
+    """Values reach YAML through `q`: an undefined one is jinja's error, not a traceback."""
+    templates = dict(project.templates)
+    templates["stacks/app.yml"] += "x-typo: {{ config.edge.imgae | q }}\n"
+    broken = pipeline.Project(project.config, templates)
+    with pytest.raises(errors.RenderError) as failed:
+        render_branch(broken, "develop")
+    assert str(failed.value) == (
+        "template stacks/app.yml: 'swarm_deploy.config.Edge object' has no attribute 'imgae'; "
+        "fix the template"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -85,13 +86,30 @@ def main() -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the config, the templates next to it, and each secret value that is set."""
+    """Validate the config, the templates next to it, and each secret value that is set.
+
+    Every template is rendered for one branch of each rule; where nginx is installed,
+    `nginx -t` parses each rendered nginx.conf (a deploy tests it in the edge's image too).
+    """
     with _errors():
-        cfg = Project.load(config_path).config
+        project = Project.load(config_path)
+        cfg = project.config
         stack_secrets.check_sources(cfg)
+        rendered = pipeline.check(project)
+        nginx = shutil.which("nginx")
+        version = pipeline.nginx_test_locally(Executor(cfg.root), rendered) if nginx else None
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
-        f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules"
+        f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules",
+        markup=False,
+    )
+    out.print(f"templates: ok — rendered for {', '.join(rendered)}", markup=False)
+    where = f"every deploy tests it again in the edge's image, {cfg.edge.image}, first"
+    out.print(
+        f"nginx -t: ok — {version} on this machine; {where}"
+        if version
+        else f"nginx -t: not run, nginx is not installed here; {where}",
+        markup=False,
     )
 
 

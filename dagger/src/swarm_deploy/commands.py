@@ -83,11 +83,14 @@ def service_scale(target: str, service: str, replicas: int) -> list[str]:
     return docker(target, "service", "scale", "--detach", f"{service}={replicas}")
 
 
-def service_label(target: str, service: str, labels: Mapping[str, str]) -> list[str]:
+def service_label(
+    target: str, service: str, labels: Mapping[str, str], remove: Sequence[str] = ()
+) -> list[str]:
     """Service labels are outside the task template: changing them restarts no task."""
     return docker(
         target, "service", "update", "--detach", "--no-resolve-image",
         *_labels("--label-add", labels),
+        *(part for key in remove for part in ("--label-rm", key)),
         service,
     )  # fmt: skip
 
@@ -310,22 +313,47 @@ def run_job(
     secrets: Mapping[str, str],
     env: Mapping[str, str],
     labels: Mapping[str, str],
+    configs: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """A one-shot Swarm job: runs on whichever node can take it, unlike `docker exec`."""
+    """A one-shot Swarm job: runs on whichever node can take it, unlike `docker exec`.
+    Its image is pulled with the deployer's registry credentials, as the stacks' images are;
+    `configs` maps a path in the container to the Swarm config mounted there."""
     return docker(
         target, "service", "create",
         "--name", name,
         "--mode", "replicated-job",
         "--restart-condition", "none",
         "--detach",
+        "--with-registry-auth",
         *_labels("--label", labels),
         *(part for network in networks for part in ("--network", network)),
         *(part for key, swarm_name in secrets.items()
           for part in ("--secret", f"source={swarm_name},target={key}")),
+        *(part for path, swarm_name in (configs or {}).items()
+          for part in ("--config", f"source={swarm_name},target={path}")),
         *_labels("--env", env),
         image,
         *command,
     )  # fmt: skip
+
+
+def config_create(target: str, name: str, file: str, labels: Mapping[str, str]) -> list[str]:
+    """A Swarm config from a file on the deployer (the docker CLI reads it)."""
+    return docker(target, "config", "create", *_labels("--label", labels), name, file)
+
+
+# What the edge's nginx reads, in its image and in the one-shot job that tests it.
+NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
+
+
+def nginx_test(conf: str | None = None) -> list[str]:
+    """`nginx -t`: the config nginx would start with (its own, or `conf`), parsed and checked."""
+    return ["nginx", "-t", *(["-c", conf] if conf else [])]
+
+
+def nginx_version() -> list[str]:
+    """Prints `nginx version: nginx/1.22.1` (on stderr)."""
+    return ["nginx", "-v"]
 
 
 def login(registry: str, user: str) -> list[str]:

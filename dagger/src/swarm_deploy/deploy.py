@@ -506,7 +506,12 @@ def deploy_branch(
             notes = broken + notes
             for note in notes:
                 reporter.note(note)
-            release = previous_release(facts, branch) if rollback else prebuilt
+            release = prebuilt
+            if rollback:
+                release, dropped = previous_release(facts, branch, config)
+                notes += dropped
+                for note in dropped:
+                    reporter.note(note)
             the_plan = pipeline.plan(
                 project,
                 branch_name,
@@ -520,6 +525,7 @@ def deploy_branch(
                 deployed_by=deployed_by,
                 deployed_at=deployed_at(),
                 prebuilt=release,
+                rollback=rollback,
                 update_shared=update_shared,
                 inputs=inputs,
             )
@@ -533,8 +539,9 @@ def deploy_branch(
         swarm.close()
 
 
-def previous_release(facts: Facts, branch: Branch) -> Release:
-    """The release the live one replaced, with its images by digest, from the labels."""
+def previous_release(facts: Facts, branch: Branch, config: Config) -> tuple[Release, list[str]]:
+    """The release the live one replaced, with its images by digest, from the labels, as
+    this config runs it; and a note for each image of it the config no longer names."""
     prefix = f"{LABEL}.previous."
     version = facts.state.get(f"{prefix}release")
     images = {
@@ -548,4 +555,22 @@ def previous_release(facts: Facts, branch: Branch) -> Release:
             f"nothing to roll back to; deploy one: `swarm-deploy deploy --branch {branch.name} "
             "--release <git sha>`"
         )
-    return Release(version, images)
+    release, lacking = Release(version, images).fitted(config)
+    if lacking:
+        missing = ", ".join(
+            f"no image {image} for the service {name}" for name, image in lacking.items()
+        )
+        raise DeployError(
+            f"cannot roll back {branch.name} to release {version}: that release has "
+            f"{missing}, which this config runs (its images: {', '.join(sorted(images))}). "
+            "Nothing was changed.\n"
+            "next: run the rollback from a checkout of the project as it was at release "
+            f"{version} (its config runs only what that release has), or deploy a release "
+            f"that fixes the live one: `swarm-deploy deploy --branch {branch.name}`"
+        )
+    dropped = sorted(set(images) - set(release.images))
+    return release, [
+        f"release {version} also has the image {name}, which this config no longer names: "
+        "not deployed"
+        for name in dropped
+    ]

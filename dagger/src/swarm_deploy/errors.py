@@ -16,7 +16,8 @@
     │   └── CommandError             a docker command exited non-zero
     └── DeployError                  a deploy stopped; the live colour is untouched
         ├── ConvergeError            a service did not converge (failed task, rollback)
-        └── GateError                the new colour failed its health gate
+        ├── GateError                the new colour failed its health gate
+        └── JobError                 a one-shot job failed; its last log lines with it
 
 Each message says what is wrong, the value observed, and what to do next.
 """
@@ -113,3 +114,13 @@ class ConvergeError(DeployError):
 
 class GateError(DeployError):
     """The new colour did not pass its health gate."""
+
+
+class JobError(DeployError):
+    """A one-shot job failed or did not finish: `failure` says how, `logs` is its output."""
+
+    def __init__(self, job: str, failure: str, logs: str) -> None:
+        self.job = job
+        self.failure = failure
+        self.logs = logs
+        super().__init__(f"job {job} failed: {failure}\n{logs}")

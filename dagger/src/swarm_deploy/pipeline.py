@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from swarm_deploy import claims, stack_secrets
+from swarm_deploy import claims, commands, stack_secrets
 from swarm_deploy import config as config_module
 from swarm_deploy.config import Branch, Config
-from swarm_deploy.errors import ConfigError
+from swarm_deploy.engine import Executor
+from swarm_deploy.errors import ConfigError, RenderError
 from swarm_deploy.plan import Facts, Plan, Request, deploy_fingerprint, deploy_plan
-from swarm_deploy.render import BranchFiles, Release, Renderer, load_templates
+from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer, load_templates
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
@@ -70,11 +72,13 @@ def plan(
     deployed_by: str = "",
     deployed_at: str = "",
     prebuilt: Release | None = None,
+    rollback: bool = False,
     update_shared: bool = False,
     inputs: str = "",
 ) -> Plan:
-    """The deploy of `version`, or with `prebuilt` the redeploy of images already pushed;
-    `inputs`: what the builds read (sources.build_inputs), when this deploy builds.
+    """The deploy of `version`, or with `prebuilt` the deploy of images already pushed
+    (`rollback`: those of the release the live one replaced); `inputs`: what the builds
+    read (sources.build_inputs), when this deploy builds.
 
     With facts read from the target, a branch that may not claim its host or change the
     shared stack as it would is refused here, before any step (see claims)."""
@@ -86,6 +90,7 @@ def plan(
         target=cfg.target_for(target),
         release=prebuilt or release(cfg, version),
         prebuilt=prebuilt is not None,
+        rollback=rollback,
         source_url=source_url,
         transfer=transfer,
         force=force,
@@ -110,6 +115,7 @@ def plan(
         request,
         facts=facts,
         edge_hash=rendered.edge_hash,
+        nginx_config=rendered.nginx_config,
         in_use=in_use,
         shared_changes=tuple(changes),
         fingerprint=deploy_fingerprint(rendered.files, request),
@@ -130,3 +136,39 @@ def render(
     secrets.require_usable()
     rendered = project.render(branch, release(project.config, version), secrets, live_colour)
     return rendered.files, list(secrets.warnings())
+
+
+def sample_branches(config: Config) -> list[str]:
+    """One branch of each branch rule, each `*` standing for `x`: what `check` renders."""
+    return list(dict.fromkeys(rule.match.replace("*", "x") for rule in config.branches))
+
+
+def check(project: Project) -> dict[str, dict[str, str]]:
+    """Every template rendered for one branch of each rule, offline and without secret
+    values: a template error surfaces here, not in a deploy."""
+    return {
+        name: render(project, name, "check", environ={})[0]
+        for name in sample_branches(project.config)
+    }
+
+
+def nginx_test_locally(executor: Executor, rendered: Mapping[str, Mapping[str, str]]) -> str:
+    """`nginx -t` of this machine on each branch's rendered nginx.conf; returns nginx's
+    version. Only what nginx parses counts: opening its pid file, logs or temp paths as
+    this user concerns this machine, not the edge (the deploy tests there, in its image)."""
+    version = executor.run(commands.nginx_version()).stderr.strip().rpartition(" ")[2]
+    with tempfile.TemporaryDirectory(prefix="swarm-deploy-check-") as workdir:
+        conf = Path(workdir) / "nginx.conf"
+        for branch, files in rendered.items():
+            conf.write_text(files[NGINX_CONF])
+            result = executor.run(commands.nginx_test(str(conf)), check=False)
+            if result.returncode == 0 or "syntax is ok" in result.stderr:
+                continue
+            said = result.stderr.strip().replace(str(conf), "nginx.conf")
+            raise RenderError(
+                f"nginx -t ({version} on this machine) refused {NGINX_CONF} as rendered for "
+                f"branch {branch}:\n{said}\n"
+                f"next: fix the template {NGINX_CONF}; `swarm-deploy render --branch {branch} "
+                "--out DIR` writes the rendered file whose lines nginx counts"
+            )
+    return version

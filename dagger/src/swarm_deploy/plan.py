@@ -20,7 +20,14 @@ from swarm_deploy.claims import OtherBranch, RunningShared, uses
 from swarm_deploy.config import Branch, Config, Gate
 from swarm_deploy.errors import TargetError
 from swarm_deploy.naming import LABEL, BranchNames
-from swarm_deploy.render import EDGE_STACK, SHARED_STACK, Release, colour_stack_file, wiring
+from swarm_deploy.render import (
+    EDGE_STACK,
+    NGINX_CONF,
+    SHARED_STACK,
+    Release,
+    colour_stack_file,
+    wiring,
+)
 from swarm_deploy.stack_secrets import BranchSecrets, StackSecret
 from swarm_deploy.truth import ColourStack, as_previous, leftovers
 
@@ -95,6 +102,22 @@ class RunJob:
 
     def describe(self) -> str:
         return f"{shlex.join(self.argv)}  (then wait for the job, at most {self.timeout:g}s)"
+
+
+@dataclass(frozen=True)
+class NginxTest:
+    """`nginx -t` on a new nginx config before the edge redeploys: a one-shot job of the
+    edge's image that mounts the config where the edge will, as the same Swarm config."""
+
+    target: str
+    image: str
+    config: str
+    file: str  # the rendered nginx.conf, relative to the project
+    create: Command  # the Swarm config the edge stack will name; it may exist already
+    job: RunJob
+
+    def describe(self) -> str:
+        return f"{self.create.describe()} (unless it exists); {self.job.describe()}"
 
 
 @dataclass(frozen=True)
@@ -193,7 +216,13 @@ class Record:
             self.request, release, self.colour, self.edge_hash, self.facts, self.fingerprint
         )
         labels |= {f"{LABEL}.{key}": value for key, value in self.claims.items()}
-        return commands.service_label(self.target, self.edge_service, labels)
+        # a label is kept until removed: an image an older release had is no image of these
+        stale = [
+            key
+            for key in self.facts.state
+            if key.startswith((f"{LABEL}.image.", f"{LABEL}.previous.")) and key not in labels
+        ]
+        return commands.service_label(self.target, self.edge_service, labels, stale)
 
     def describe(self) -> str:
         return shlex.join(self.argv(self.request.release)) + "  (images as pinned digests)"
@@ -262,7 +291,7 @@ class Prune:
 
 
 Action = (
-    Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | WaitGone
+    Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | NginxTest | WaitGone
     | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Pause | Prune
 )  # fmt: skip
 
@@ -322,8 +351,10 @@ class Request:
     force: bool = False
     deployed_by: str = ""
     deployed_at: str = ""
-    # a rollback: images already in the registry, pinned; nothing to build or migrate
+    # images already in the registry, pinned (--image, or a rollback's): nothing to build
     prebuilt: bool = False
+    # the release the live one replaced: migrations do not run backwards
+    rollback: bool = False
     # change the shared stack although the branch's rule does not say shared: true
     update_shared: bool = False
     # sha256 of what the builds read (sources.build_inputs), when this deploy builds
@@ -446,6 +477,8 @@ def _action_json(action: Action) -> dict[str, Any]:
         result["stdin_secret"] = action.stdin_secret
     if isinstance(action, RunJob):
         result["argv"] = list(action.argv)
+    if isinstance(action, NginxTest):
+        result["argv"] = list(action.job.argv)
     return result
 
 
@@ -502,12 +535,14 @@ def deploy_plan(
     *,
     facts: Facts = Facts(),
     edge_hash: str = "",
+    nginx_config: str = "",
     in_use: frozenset[str] = frozenset(),
     shared_changes: tuple[str, ...] = (),
     fingerprint: str = "",
 ) -> Plan:
     """The steps that deploy `request.release` of `branch`, in order.
 
+    `nginx_config` is the Swarm config the edge stack names for the rendered nginx.conf.
     `in_use` names every secret and config the rendered stacks reference: prune keeps them.
     `shared_changes` says how the shared stack will change (what claims.check_shared found).
     `fingerprint` (deploy_fingerprint) is recorded; when the live one equals it, and only
@@ -536,6 +571,7 @@ def deploy_plan(
         *_build_steps(config, request),
         *_publish_steps(config, request),
         Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
+        *_nginx_test_steps(config, branch, request, edge_hash, nginx_config, facts),
         *_secret_steps(target, config.app, "shared", secrets.shared.values(), facts, SHARED),
         *_shared_steps(config, branch, request, facts, shared_changes),
         *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
@@ -774,10 +810,66 @@ def data_job(
     return RunJob(tuple(argv), job, config.gate.timeout)
 
 
+def _edge_changes(edge_hash: str, facts: Facts) -> bool:
+    """The edge stack is deployed when it is new or any of its files changed."""
+    return not (facts.read and facts.edge_hash == edge_hash)
+
+
+def _nginx_test_steps(
+    config: Config,
+    branch: Branch,
+    request: Request,
+    edge_hash: str,
+    nginx_config: str,
+    facts: Facts,
+) -> list[Step]:
+    """Before anything changes, the nginx config the edge would restart with is tested
+    where it will run: a config nginx refuses would stop the edge (stop-first) until Swarm
+    rolled it back, refusing every connection meanwhile."""
+    if not _edge_changes(edge_hash, facts):
+        return []
+    names = branch.names
+    file = f"{render_dir(branch)}/{NGINX_CONF}"
+    # the label the edge stack gives its configs: its deploy adopts this one, prune sees it
+    create = commands.config_create(
+        request.target, nginx_config, file, {"com.docker.stack.namespace": names.edge_stack}
+    )
+    job = f"{config.app}-{branch.slug}-nginx-t"
+    argv = commands.run_job(
+        request.target,
+        name=job,
+        image=config.edge.image,
+        command=commands.nginx_test(),
+        networks=[],
+        secrets={},
+        env={},
+        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+        configs={commands.NGINX_CONF_PATH: nginx_config},
+    )
+    test = NginxTest(
+        request.target,
+        config.edge.image,
+        nginx_config,
+        file,
+        run(create, done_if="already exists"),
+        RunJob(tuple(argv), job, config.gate.timeout),
+    )
+    return [
+        Step(
+            "nginx",
+            f"test the new nginx config of {names.edge_stack} with nginx -t",
+            (test,),
+            "in the edge's image, the config mounted as the edge will mount it; if nginx "
+            "refuses it, the deploy stops here with nginx's own error and the edge is untouched"
+            + ("" if facts.read else "; skipped when the edge's files are unchanged"),
+        )
+    ]
+
+
 def _edge_steps(
     config: Config, branch: Branch, request: Request, edge_hash: str, facts: Facts
 ) -> list[Step]:
-    if facts.read and facts.edge_hash == edge_hash:
+    if not _edge_changes(edge_hash, facts):
         return []
     names = branch.names
     deploy = commands.stack_deploy(
@@ -853,7 +945,7 @@ def _migrate_steps(
 ) -> list[Step]:
     steps = []
     for service in config.services.values():
-        if not service.migrate or request.prebuilt:
+        if not service.migrate or request.rollback:
             continue
         wired = wiring(config, branch, secrets, service, colour, request.release.version)
         networks = (branch.names.network,)

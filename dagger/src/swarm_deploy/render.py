@@ -78,16 +78,26 @@ class Release:
             version, {name: f"{config.image_repository(name)}:{version}" for name in config.images}
         )
 
+    def fitted(self, config: Config) -> tuple[Release, dict[str, str]]:
+        """This release as the config can run it: its images that the config names, and
+        each service of the config whose image it lacks (service -> image). A release
+        recorded earlier may predate an image the config added, or one it dropped."""
+        images = {name: ref for name, ref in self.images.items() if name in config.images}
+        lacking = {s.name: s.image for s in config.services.values() if s.image not in images}
+        return Release(self.version, images), lacking
+
 
 @dataclass(frozen=True)
 class BranchFiles:
     """A branch's rendered files, the hash that says whether its edge changed, the names
-    of the Swarm configs they create, and the hash of each shared service's definition."""
+    of the Swarm configs they create (`nginx_config`: the edge's nginx.conf), and the hash
+    of each shared service's definition."""
 
     files: dict[str, str]
     edge_hash: str
     config_names: frozenset[str]
     shared_definitions: Mapping[str, str]
+    nginx_config: str
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,9 @@ _YAML_ESCAPE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\ud800-\udfff]")
 
 def quote(value: object) -> str:
     """A YAML scalar or flow sequence for any value, safe from compose interpolation."""
+    if isinstance(value, jinja2.Undefined):
+        # what the template names does not exist: jinja's own error says which name
+        value._fail_with_undefined_error()
     if isinstance(value, tuple):
         value = list(value)
     text = json.dumps(value, ensure_ascii=False).replace("$", "$$")
@@ -305,6 +318,7 @@ class Renderer:
             edge_hash,
             frozenset(configs.values()),
             shared_definitions,
+            configs["nginx_conf"],
         )
 
 

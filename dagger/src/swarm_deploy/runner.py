@@ -13,11 +13,12 @@ from typing import Any, Protocol
 
 from swarm_deploy import commands, gate
 from swarm_deploy.engine import Executor, Swarm
-from swarm_deploy.errors import CommandError, ConvergeError, DeployError, TargetError
+from swarm_deploy.errors import CommandError, ConvergeError, DeployError, JobError, TargetError
 from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import (
     Action,
     Command,
+    NginxTest,
     Pause,
     Pipe,
     Prune,
@@ -83,6 +84,7 @@ class Runner:
             Pipe: lambda a: self.executor.pipe(a.producer, a.consumer),
             WaitConverged: self.wait_converged,
             RunJob: self.run_job,
+            NginxTest: self.nginx_test,
             WaitGone: self.wait_gone,
             RemoveIfPresent: self.remove_if_present,
             Pause: lambda a: self.sleep(a.seconds, a.reason),
@@ -137,8 +139,32 @@ class Runner:
                 return
             if not (gate.engine_glitch(verdict.failure) and attempt == 1):
                 what = verdict.failure or f"still {verdict.status} after {action.timeout:g}s"
-                raise DeployError(f"job {action.job} failed: {what}\n{logs}")
+                raise JobError(action.job, what, logs)
             self.reporter.note(f"job {action.job}: the engine could not start it; once more")
+
+    def nginx_test(self, action: NginxTest) -> None:
+        """nginx -t in its job; nginx's refusal stops the deploy with nginx's own words."""
+        self.command(action.create)
+        try:
+            self.run_job(action.job)
+        except JobError as exc:
+            # nothing uses the config yet; one a service does use Swarm refuses to remove
+            self.executor.run(commands.config_rm(action.target, action.config), check=False)
+            untouched = "the edge was not touched (a running edge keeps the config it has)"
+            if not exc.logs:  # nginx never ran: the job's own failure says why
+                raise DeployError(
+                    f"nginx -t in {action.image} could not test the new nginx config "
+                    f"{action.config}: {exc.failure}\n{untouched}.\n"
+                    f"next: check that the target can run {action.image} (edge.image in the "
+                    "config), then deploy again"
+                ) from None
+            raise DeployError(
+                f"nginx -t in {action.image} refused the new nginx config {action.config}:\n"
+                f"{exc.logs}\n{untouched}.\n"
+                "next: fix the template nginx/nginx.conf (line numbers are of the rendered "
+                f"{action.file}; `swarm-deploy check` runs nginx -t where nginx is installed), "
+                "then deploy again"
+            ) from None
 
     def _run_job_once(self, action: RunJob) -> tuple[gate.Verdict, str]:
         """The job's verdict, and its last log lines when it did not complete."""
