@@ -89,11 +89,13 @@ def wait_for(url: str, query: str) -> list[dict[str, Any]]:
     while True:
         try:
             answer = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5)
+        except httpx.TransportError:
+            answer = None
+        # a Prometheus still starting answers 503 "Service Unavailable", not JSON
+        if answer is not None and answer.status_code == 200:
             found: list[dict[str, Any]] = answer.json()["data"]["result"]
             if found:
                 return found
-        except httpx.TransportError:
-            pass
         assert time.monotonic() < deadline, f"no {query} at {url} within 90 s"
         time.sleep(0.5)
 
