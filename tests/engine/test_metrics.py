@@ -55,8 +55,13 @@ def query(promql: str) -> list[dict[str, Any]]:
         "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={APP}-shared_prometheus"
     ).split()[0]
     url = f"http://127.0.0.1:9090/api/v1/query?query={promql}"
-    answer = json.loads(docker("exec", container, "curl", "-fsS", url))
-    result: list[dict[str, Any]] = answer["data"]["result"]
+    answer = subprocess.run(
+        ["docker", "exec", container, "curl", "-fsS", url],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    if answer.returncode != 0:
+        return []  # still starting: Prometheus answers 503 until its storage is ready
+    result: list[dict[str, Any]] = json.loads(answer.stdout)["data"]["result"]
     return result
 
 
