@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from swarm_deploy.engine import Json, Swarm
-from swarm_deploy.gate import parse_time
+from swarm_deploy.engine import Json, Swarm, parse_time
 from swarm_deploy.naming import SharedNames
 from swarm_deploy.plan import LABEL
 
@@ -48,7 +47,8 @@ class BranchStatus:
     def age(self, now: datetime) -> str:
         if not self.deployed_at:
             return "-"
-        seconds = (now - parse_time(self.deployed_at)).total_seconds()
+        # on the manager's clock; a label a skewed deployer once stamped is not "-40m"
+        seconds = max(0.0, (now - parse_time(self.deployed_at)).total_seconds())
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds >= size:
                 return f"{seconds / size:.0f}{unit}"
@@ -130,7 +130,3 @@ def read(swarm: Swarm, app: str) -> tuple[list[BranchStatus], tuple[ServiceHealt
     )
     shared = health(swarm, swarm.stack_services(SharedNames(app).stack), hostnames)
     return branches, shared
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
