@@ -12,6 +12,8 @@ import base64
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -304,3 +306,29 @@ def test_the_heartbeat_stamps_the_lock_on_the_managers_clock() -> None:
         assert config["Spec"]["Labels"]["swarm-deploy.heartbeat"] == "1"
         assert config["UpdatedAt"] == stamp(MANAGER_NOW + timedelta(seconds=25))
     assert isinstance(lease, Lease)
+
+
+def test_destroy_runs_its_data_jobs_under_the_shared_lock() -> None:
+    """`destroy --drop-data` logs in with the shared admin secrets: its data jobs take
+    the shared lock (one hold), its stacks and secrets do not."""
+    events: list[str] = []
+
+    @contextmanager
+    def shared_lock() -> Iterator[None]:
+        events.append("take the shared lock")
+        yield
+        events.append("release it")
+
+    swarm = FakeSwarm()
+    runner = Runner(swarm, swarm, Heard())  # type: ignore[arg-type]
+    runner.perform = events.append  # type: ignore[method-assign]
+    steps = [
+        Step("stacks", "remove the stacks", ("stack rm",)),
+        Step("secrets", "remove the secrets", ("secret rm",)),
+        Step("data", "drop the databases", ("postgres job",)),
+        Step("data", "drop the Redis keys", ("redis job",)),
+    ]
+    runner.run(steps, shared_lock)  # type: ignore[arg-type]
+    assert events == [
+        "stack rm", "secret rm", "take the shared lock", "postgres job", "redis job", "release it",
+    ]  # fmt: skip
