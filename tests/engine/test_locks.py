@@ -160,7 +160,7 @@ def test_a_checkout_with_another_shared_secret_value_is_refused_before_any_chang
     assert f"  redis_admin: the value from file {other} is not the one redis runs with" in (
         result.stderr
     )
-    assert "build" not in result.stdout
+    assert "] build " not in result.stdout, "refused before it builds"
 
 
 def test_unlock_frees_a_lock_that_sends_no_heartbeat(project: Project, quick: Path) -> None:
