@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 
 from swarm_deploy import config as config_module
-from swarm_deploy import gate
+from swarm_deploy import deploy, destroy, gate, pipeline
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import LockError, LockLostError
 from swarm_deploy.lock import Lease, SwarmLock, unlock
 from swarm_deploy.plan import Step
 from swarm_deploy.runner import Runner
 from tests.conftest import EXAMPLE_CONFIG
+from tests.render_helpers import SENTINELS
 
 # The manager's clock in these tests; the deployer's own (the machine running the tests)
 # is some 40 minutes ahead of it, and must not matter.
@@ -332,3 +333,38 @@ def test_destroy_runs_its_data_jobs_under_the_shared_lock() -> None:
     assert events == [
         "stack rm", "secret rm", "take the shared lock", "postgres job", "redis job", "release it",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["destroy", "rollback"])
+def test_destroy_and_rollback_wait_for_the_branchs_lock(
+    command: str, monkeypatch: pytest.MonkeyPatch, project: pipeline.Project
+) -> None:
+    """Both take the branch's lock before they read or change anything."""
+    swarm = FakeSwarm()
+    swarm.target = CONFIG.target
+    swarm.put("gaia_develop_lock", holder(), ago(4), ago(1))
+    swarm.require_manager = lambda: None  # type: ignore[attr-defined]
+    for module in (destroy, deploy):
+        monkeypatch.setattr(module, "Swarm", lambda target: swarm)
+        monkeypatch.setattr(module, "Executor", lambda root, env=None: swarm)
+    monkeypatch.setattr(destroy, "read_remains", forbidden)
+    monkeypatch.setattr(deploy, "read_facts", forbidden)
+
+    def run() -> None:
+        if command == "destroy":
+            destroy.destroy_branch(CONFIG, "develop", Heard(), locking=deploy.Locking(0))
+        else:
+            deploy.deploy_branch(
+                project, "develop", "", Heard(), environ=SENTINELS, rollback=True,
+                locking=deploy.Locking(0),
+            )  # fmt: skip
+
+    with pytest.raises(LockError) as refused:
+        run()
+    assert str(refused.value).startswith(
+        "another deploy of develop abc holds the lock of branch develop: "
+    )
+
+
+def forbidden(*_: object) -> None:
+    raise AssertionError("read before the lock was taken")
