@@ -51,8 +51,8 @@ def test_every_function_and_argument_is_registered_with_a_description(
     registered = functions(engine)
     assert set(registered) == {
         "",  # the constructor
-        "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "status",
-        "unit_tests",
+        "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "unlock",
+        "status", "unit_tests",
     }  # fmt: skip
     for name, function_query in registered.items():
         if name:
@@ -301,6 +301,8 @@ def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
             {"branch": "develop", "app_secrets": "app-secrets-secret-id", "update_shared": True},
         ),
         ("destroy", {"branch": "feature/x", "drop_data": True}),
+        ("unlock", {"branch": "feature/x"}),
+        ("unlock", {"shared": True}),
         ("status", {}),
     ],
 )
@@ -309,17 +311,23 @@ def test_the_deployer_runs_arguments_the_cli_accepts(
 ) -> None:
     """Every command the deployer runs parses, with what crossed the container boundary:
     the app secrets' file, the lock, who runs it."""
-    call(engine, function, {**SSH, **inputs, "break_lock": True} if function != "status" else SSH)
+    waits = function not in ("status", "unlock")
+    call(engine, function, {**SSH, **inputs, **({"lock_wait": 30} if waits else {})})
     args = command_argv(the_deployer(engine))[1:]
     context = cli.main.make_context("swarm-deploy", list(args))
     sub = cli.main.get_command(context, args[0])
     assert sub is not None
     parsed = sub.make_context(args[0], list(args[1:]), parent=context)
     assert parsed.params["target"] == "ssh://deploy@vm1"
-    if function == "status":
+    if function == "unlock":
+        assert (parsed.params["branch"], parsed.params["shared"]) == (
+            inputs.get("branch"),
+            inputs.get("shared", False),
+        )
+    if not waits:
         return
     assert parsed.params["actor"] == "unknown (dagger call without --actor)"
-    assert parsed.params["break_lock"] is True
+    assert parsed.params["lock_wait"] == 30
     if "app_secrets" in inputs:
         assert parsed.params["secrets_env_file"] == Path("/run/swarm-deploy/app-secrets.env")
     if "update_shared" in inputs:

@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 from swarm_deploy.interrupts import FAULT_ENV
 from tests.engine.conftest import PORTS, Project, Traffic, answers
@@ -36,15 +37,17 @@ POINTS = [
 ]
 
 
-def status(project: Project) -> dict[str, object]:
-    result = project.cli("status", "--branch", BRANCH, "--json")
+def status(project: Project, config: Path) -> dict[str, object]:
+    result = project.cli("status", "--branch", BRANCH, "--json", config=config)
     assert result.returncode == 0, result.stderr
     (branch,) = json.loads(result.stdout)["branches"]
     return dict(branch)
 
 
 def test_a_deploy_stopped_at_each_point_converges_and_nobody_notices(project: Project) -> None:
-    first = project.deploy(BRANCH, "k0")
+    # a killed deployer's lock is taken over once its heartbeat is this old
+    config = project.write_config("kill.yml", {"lock": {"stale_after": "10s"}})
+    first = project.deploy(BRANCH, "k0", config=config)
     assert first.returncode == 0, first.stdout + first.stderr
     rows = []
     with Traffic(PORT) as traffic:
@@ -53,14 +56,14 @@ def test_a_deploy_stopped_at_each_point_converges_and_nobody_notices(project: Pr
             began = time.time()
             stopped = subprocess.run(
                 [SWARM_DEPLOY, "deploy", "--branch", BRANCH, "--release", release,
-                 "--config", str(project.config)],
+                 "--config", str(config)],
                 cwd=project.root, env=project.env | {FAULT_ENV: f"{point}:{signal}"},
                 capture_output=True, text=True, timeout=600, check=False,
             )  # fmt: skip
             assert stopped.returncode != 0, f"{point}: the fault point never fired"
-            again = project.deploy(BRANCH, release, "--lock-wait", "120")
+            again = project.deploy(BRANCH, release, "--lock-wait", "120", config=config)
             assert again.returncode == 0, f"{point} {signal}: {again.stdout}{again.stderr}"
-            seen = status(project)
+            seen = status(project, config)
             assert (seen["release"], seen["problems"]) == (release, []), (point, signal, seen)
             assert answers(PORT).json()["version"] == release
             rows.append((point, signal, stopped.returncode, began, time.time()))

@@ -22,6 +22,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,22 @@ LIVE_FILE = "/etc/nginx/live/colour.conf"
 _COLOUR = re.compile(r'set \$colour "(blue|green)";')
 NODE = "node-1"
 STAMP = "2026-11-30T12:00:00.000000000Z"
+START = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+@dataclass
+class Config:
+    """A Swarm config: labels can change (the manager stamps UpdatedAt), data cannot."""
+
+    labels: dict[str, str]
+    data: bytes
+    created: datetime
+    updated: datetime
+    version: int = 1
 
 
 class Dead(BaseException):
@@ -81,13 +98,15 @@ class Edge:
 class Sim:
     services: dict[str, Service] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
-    configs: dict[str, tuple[dict[str, str], bytes]] = field(default_factory=dict)
+    configs: dict[str, Config] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     # (what happened, the colour nginx served then) for every moment users failed
     outages: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     alive: bool = True
+    # the manager's clock: CreatedAt, UpdatedAt and /info's SystemTime
+    now: datetime = START
     # where relative paths in argv (rendered stack files) are
     cwd: Path = Path()
     # releases whose health paths answer 500 through the preview route
@@ -113,6 +132,10 @@ class Sim:
     def reset(self) -> None:
         """An empty Swarm again."""
         self.__dict__.update(Sim().__dict__)
+
+    def advance(self, seconds: float) -> None:
+        """Time passes on the manager (a killed holder's heartbeat goes stale)."""
+        self.now += timedelta(seconds=seconds)
 
     def revive(self) -> None:
         """A new process: the next command starts."""
@@ -196,8 +219,8 @@ class Sim:
         store: dict[str, Any] = self.secrets if kind == "secret" else self.configs
         if name in store:
             return Result("", f"Error response from daemon: {kind} {name} already exists", 1)
-        store[name] = labels if kind == "secret" else (labels, stdin)
-        return ok()
+        store[name] = labels if kind == "secret" else Config(labels, stdin, self.now, self.now)
+        return ok(name)  # its ID
 
     def _stack_deploy(self, args: list[str]) -> Result:
         stack = args[-1]
@@ -206,7 +229,8 @@ class Sim:
             if secret.get("external") and secret["name"] not in self.secrets:
                 return Result("", f"secret not found: {secret['name']} ({key})", 1)
         for key, config in (compose.get("configs") or {}).items():
-            self.configs.setdefault(config.get("name", f"{stack}_{key}"), ({}, b""))
+            name = config.get("name", f"{stack}_{key}")
+            self.configs.setdefault(name, Config({}, b"", self.now, self.now))
         wanted = set()
         for name, spec in compose["services"].items():
             full = f"{stack}_{name}"
@@ -374,20 +398,45 @@ class SimSwarm:
         self._alive()
         return [
             self._config(name)
-            for name, (found, _) in self.sim.configs.items()
-            if all(found.get(k) == v for k, v in labels.items())
+            for name, found in self.sim.configs.items()
+            if all(found.labels.get(k) == v for k, v in labels.items())
         ]
 
     def config(self, name: str) -> Json | None:
         self._alive()
         return self._config(name) if name in self.sim.configs else None
 
+    def config_by_id(self, config_id: str) -> Json | None:
+        return self.config(config_id)
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> bool:
+        self._alive()
+        found = self.sim.configs.get(config_id)
+        if found is None:
+            return False
+        found.labels |= labels
+        found.updated, found.version = self.sim.now, found.version + 1
+        return True
+
+    def now(self) -> datetime:
+        self._alive()
+        return self.sim.now
+
+    def another(self, timeout: int) -> SimSwarm:
+        return SimSwarm(self.sim, self.target)
+
     def _config(self, name: str) -> Json:
-        labels, data = self.sim.configs[name]
+        found = self.sim.configs[name]
         return {
             "ID": name,
-            "CreatedAt": STAMP,
-            "Spec": {"Name": name, "Labels": dict(labels), "Data": base64.b64encode(data).decode()},
+            "Version": {"Index": found.version},
+            "CreatedAt": stamp(found.created),
+            "UpdatedAt": stamp(found.updated),
+            "Spec": {
+                "Name": name,
+                "Labels": dict(found.labels),
+                "Data": base64.b64encode(found.data).decode(),
+            },
         }
 
     def volume(self, name: str) -> Json | None:

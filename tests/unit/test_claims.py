@@ -155,3 +155,76 @@ def test_the_record_step_labels_the_host_and_the_shared_services_the_branch_uses
     argv = record.argv(the_plan.release)
     assert "swarm-deploy.host=develop.gaia.example.com" in argv
     assert "swarm-deploy.uses=postgres,mongo,redis,traefik" in argv
+
+
+def mounting_secrets(
+    project: pipeline.Project, running: dict[str, RunningShared]
+) -> dict[str, RunningShared]:
+    """`running`, each service mounting its admin secret of the sentinel values."""
+    secrets = pipeline.stack_secrets.resolve(
+        project.config, project.config.branch("develop"), SENTINELS
+    ).shared
+    return {
+        kind: replace(
+            now,
+            secrets=frozenset(
+                {secrets[key].swarm_name}
+                if (key := project.config.shared[kind].admin_password)
+                else set()
+            ),
+        )
+        for kind, now in running.items()
+    }
+
+
+def test_a_checkout_with_another_shared_secret_value_never_rotates_it_silently(
+    project: pipeline.Project, running: dict[str, RunningShared]
+) -> None:
+    """A secret value comes from the deployer's environment, not from git: a checkout of
+    any branch, the production one too, whose value differs from what runs would rotate
+    it for every branch. Only --update-shared does, and the plan says so."""
+    facts = Facts(read=True, shared_stack=mounting_secrets(project, running))
+    stale = {**SENTINELS, "GAIA_REDIS_ADMIN_PASSWORD": "an-older-value"}
+    for branch in ("main", "feature/login"):
+        with pytest.raises(SharedStackError) as caught:
+            pipeline.plan(project, branch, RELEASE, environ=stale, facts=facts)
+        assert str(caught.value) == (
+            f"deploying {branch!r} would rotate shared secrets of gaia-shared for every branch "
+            "(and every branch's credentials derived from them):\n"
+            "  redis_admin: the value from $GAIA_REDIS_ADMIN_PASSWORD is not the one redis "
+            "runs with\n"
+            "next: if this deploy's value is stale, give it the value the target runs with; to "
+            "rotate on purpose, pass --update-shared"
+        )
+    the_plan = pipeline.plan(
+        project, "main", RELEASE, environ=stale, facts=facts, update_shared=True
+    )
+    (shared,) = [s for s in the_plan.steps if s.title.startswith("ensure the shared stack")]
+    # the definition names the secret by its key: only the mounted name tells the value
+    assert shared.note.endswith(
+        "are not restarted; secret redis_admin: rotated (redis runs with another value; every "
+        "branch's credentials derived from it follow at their next deploy)"
+    )
+    same = pipeline.plan(project, "feature/login", RELEASE, environ=SENTINELS, facts=facts)
+    assert not same.up_to_date
+
+
+def test_what_changed_in_the_shared_stack_while_a_deploy_waited() -> None:
+    """Checked when a deploy takes the shared lock: the plan was judged against the first."""
+    before = {
+        "postgres": RunningShared("a", "postgres:16", frozenset({"pg_1"})),
+        "redis": RunningShared("b", "redis:7", frozenset({"redis_1"})),
+        "loki": RunningShared("c", "loki:3"),
+    }
+    after = {
+        "postgres": RunningShared("a", "postgres:17", frozenset({"pg_1"})),
+        "redis": RunningShared("b2", "redis:7", frozenset({"redis_2"})),
+        "mongo": RunningShared("d", "mongo:7"),
+    }
+    assert claims.changed_since(before, before) == []
+    assert claims.changed_since(before, after) == [
+        "loki: removed",
+        "mongo: added (runs mongo:7)",
+        "postgres: image postgres:16 -> postgres:17",
+        "redis: runs with other secrets (a shared secret was rotated)",
+    ]

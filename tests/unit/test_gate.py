@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarm_deploy import gate
+from swarm_deploy.engine import parse_time
 
 T0 = "2026-11-27T06:00:00.123456789Z"
 LATER = "2026-11-27T06:00:05.5Z"
@@ -105,10 +106,16 @@ def test_jobs_complete_or_fail() -> None:
     assert gate.judge_job([]) == gate.Verdict(False, None, "pending")
 
 
-def test_engine_timestamps_keep_their_order() -> None:
-    assert gate.parse_time("2026-11-27T06:00:00.9Z") > gate.parse_time(
-        "2026-11-27T06:00:00.123456789Z"
+def test_the_daemons_clock_is_read_with_its_offset() -> None:
+    """`/info`'s SystemTime is in the daemon's own time zone; CreatedAt is in UTC."""
+    assert parse_time("2026-11-30T13:44:53.953592653+01:00") == parse_time(
+        "2026-11-30T12:44:53.953592Z"
     )
+    assert parse_time("2026-11-30T07:44:53-05:00").isoformat() == "2026-11-30T12:44:53+00:00"
+
+
+def test_engine_timestamps_keep_their_order() -> None:
+    assert parse_time("2026-11-27T06:00:00.9Z") > parse_time("2026-11-27T06:00:00.123456789Z")
 
 
 class FakeClock:

@@ -16,7 +16,6 @@ from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import (
     NO_URL,
-    SHARED,
     Command,
     Facts,
     HealthGate,
@@ -27,6 +26,7 @@ from swarm_deploy.plan import (
     RunJob,
     Switch,
     WaitConverged,
+    lock_runs,
     plan_lines,
 )
 from swarm_deploy.render import Release, fingerprint
@@ -57,8 +57,8 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
     assert phases(the_plan) == [
         "build", "build", "build", "publish", "publish", "publish", "publish", "render",
         "nginx",
-        "shared", "shared", "shared", "shared", "shared", "secrets", "secrets", "secrets",
-        "secrets", "secrets", "databases", "databases", "databases",
+        "secrets", "secrets", "secrets", "secrets", "secrets",
+        "shared", "shared", "shared", "shared", "shared", "databases", "databases", "databases",
         "edge", "migrate", "colour", "gate", "switch", "record", "singletons", "prune", "shared",
     ]  # fmt: skip
 
@@ -66,17 +66,28 @@ def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> No
 def test_only_the_steps_that_touch_shared_things_take_the_shared_lock(
     project: pipeline.Project,
 ) -> None:
-    """The deployer holds the shared lock through each run of `shared` steps: the shared
-    secrets and stack before the branch's own, and the pruning of shared leftovers."""
+    """The deployer holds the shared lock through each run of such steps: the shared
+    secrets, the shared stack and the data jobs that log in with those secrets, in one
+    hold (a rotation between them would lock the jobs out: WRONGPASS), and the pruning
+    of shared leftovers."""
     the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
-    shared = [step.title for step in the_plan.steps if step.phase == SHARED]
-    assert [title.rsplit("_", 1)[0] for title in shared] == [
-        "create secret gaia_shared_postgres_admin",
-        "create secret gaia_shared_mongo_admin",
-        "create secret gaia_shared_redis_admin",
-        "create secret gaia_shared_grafana_admin",
-        "ensure the shared stack gaia-shared",
-        "remove shared secrets and configs nothing uses any more",
+    held = [
+        [re.sub(r"_[0-9a-f]{10}$", "", step.title) for _, step in run]
+        for shared, run in lock_runs(the_plan.steps)
+        if shared
+    ]
+    assert held == [
+        [
+            "create secret gaia_shared_postgres_admin",
+            "create secret gaia_shared_mongo_admin",
+            "create secret gaia_shared_redis_admin",
+            "create secret gaia_shared_grafana_admin",
+            "ensure the shared stack gaia-shared",
+            "ensure PostgreSQL role gaia_develop and its databases",
+            "ensure MongoDB user gaia_develop with readWrite on gaia_develop_events",
+            "ensure Redis user gaia_develop for keys gaia:develop:*",
+        ],
+        ["remove shared secrets and configs nothing uses any more"],
     ]
 
 

@@ -7,6 +7,8 @@ to the shared stack. Pure: facts in, a refusal (an exception) or nothing out.
   stack renders differently from what runs is refused before any change, with the
   difference shown. Creating the stack where none runs is no change to anyone.
 - A shared service another branch still uses is never removed, whoever deploys.
+- A shared secret whose value differs from the one its service runs with is rotated
+  only with `--update-shared`, whoever deploys.
 
 What runs is read from labels: each shared service carries the hash of its rendered
 definition (`swarm-deploy.definition`), each branch's edge the host it serves and the
@@ -39,10 +41,12 @@ class OtherBranch:
 @dataclass(frozen=True)
 class RunningShared:
     """A service of the shared stack as it runs: its definition's hash (None when it was
-    deployed before hashes were recorded) and its image, without a pinned digest."""
+    deployed before hashes were recorded), its image without a pinned digest, and the
+    Swarm secrets it mounts (their names carry their values' hashes)."""
 
     definition: str | None
     image: str
+    secrets: frozenset[str] = frozenset()
 
 
 def uses(config: Config) -> tuple[str, ...]:
@@ -81,6 +85,45 @@ def shared_changes(
     return changes
 
 
+def rotated_secrets(
+    config: Config, names: Mapping[str, str], running: Mapping[str, RunningShared]
+) -> dict[str, str]:
+    """The shared secrets whose value differs from the one their service runs with, key
+    -> kind. `names`: each shared secret's Swarm name as this deploy has it (it carries
+    the hash of the value this deploy read)."""
+    rotated = {}
+    for kind, service in config.shared.items():
+        key = service.admin_password
+        now = running.get(kind)
+        if key is None or key not in names or now is None or not now.secrets:
+            continue
+        if names[key] not in now.secrets:
+            rotated[key] = kind
+    return rotated
+
+
+def changed_since(
+    planned: Mapping[str, RunningShared], running: Mapping[str, RunningShared]
+) -> list[str]:
+    """How the shared stack changed between two looks at it, one line per service."""
+    lines = []
+    for kind in sorted(set(planned) | set(running)):
+        before, now = planned.get(kind), running.get(kind)
+        if before == now:
+            continue
+        if before is None and now is not None:
+            lines.append(f"{kind}: added (runs {now.image})")
+        elif now is None:
+            lines.append(f"{kind}: removed")
+        elif before is not None and before.image != now.image:
+            lines.append(f"{kind}: image {before.image} -> {now.image}")
+        elif before is not None and before.secrets != now.secrets:
+            lines.append(f"{kind}: runs with other secrets (a shared secret was rotated)")
+        else:
+            lines.append(f"{kind}: definition changed")
+    return lines
+
+
 def check_shared(
     config: Config,
     branch: Branch,
@@ -88,11 +131,30 @@ def check_shared(
     running: Mapping[str, RunningShared],
     others: Sequence[OtherBranch],
     update_shared: bool,
+    secret_names: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The changes this deploy makes to the shared stack; raises when it may not."""
+    """The changes this deploy makes to the shared stack; raises when it may not.
+
+    `secret_names`: the shared secrets' Swarm names as this deploy has them. A secret
+    whose value differs from what runs is rotated only with --update-shared, whatever
+    the branch's rule: secret values come from the deployer's environment, not from git,
+    so a stale checkout of any branch would otherwise rotate it for every branch."""
     if not running:
         return []
     stack = config.shared_names.stack
+    rotated = rotated_secrets(config, secret_names or {}, running)
+    if rotated and not update_shared:
+        listed = "\n".join(
+            f"  {key}: the value from {config.secrets[key].describe()} is not the one {kind} "
+            "runs with"
+            for key, kind in rotated.items()
+        )
+        raise SharedStackError(
+            f"deploying {branch.name!r} would rotate shared secrets of {stack} for every "
+            f"branch (and every branch's credentials derived from them):\n{listed}\n"
+            "next: if this deploy's value is stale, give it the value the target runs "
+            "with; to rotate on purpose, pass --update-shared"
+        )
     removed = sorted(set(running) - set(definitions))
     holders = {
         kind: [o.name for o in others if o.name != branch.name and kind in (o.uses or DEPENDABLE)]
@@ -106,7 +168,11 @@ def check_shared(
             "keep those services in shared: until no branch uses them (`swarm-deploy destroy` "
             "the branches, or deploy them without the service)"
         )
-    changes = shared_changes(config, definitions, running)
+    changes = shared_changes(config, definitions, running) + [
+        f"secret {key}: rotated ({kind} runs with another value; every branch's credentials "
+        "derived from it follow at their next deploy)"
+        for key, kind in rotated.items()
+    ]
     if changes and not (branch.rule.shared or update_shared):
         owners = [f"'{rule.match}'" for rule in config.branches if rule.shared]
         who = f"branches of rule {' or '.join(owners)}" if owners else "no branch rule"

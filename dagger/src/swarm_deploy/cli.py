@@ -23,10 +23,12 @@ from rich.table import Table
 from swarm_deploy import __version__, interrupts, pipeline, render, sources, stack_secrets
 from swarm_deploy import plan as plan_module
 from swarm_deploy import status as status_module
-from swarm_deploy.deploy import Locking, Outcome, deploy_branch
+from swarm_deploy.deploy import LOCK_WAIT, Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import ConfigError, ConfigErrors, DeployError, SwarmDeployError
+from swarm_deploy.lock import SwarmLock
+from swarm_deploy.lock import unlock as unlock_lock
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
 from swarm_deploy.render import Release
@@ -166,19 +168,16 @@ def render_command(config_path: Path, branch: str, version: str | None, out_dir:
 
 
 def lock_options(func: F) -> F:
-    func = click.option(
-        "--break-lock",
-        is_flag=True,
-        help="Remove another deploy's lock on the branch if it is older than lock.stale_after "
-        "(default 30m). A lock whose deploy died on this machine is removed without it.",
-    )(func)
     return click.option(
         "--lock-wait",
-        type=float,
-        default=0.0,
+        type=click.FloatRange(min=0),
+        default=LOCK_WAIT,
         show_default=True,
         metavar="SECONDS",
-        help="How long to wait for another deploy of the same branch to finish.",
+        help="The longest to wait for each lock another command holds: the branch's (another "
+        "deploy, rollback or destroy of it) and the shared stack's (another branch changing "
+        "what they share); 0 refuses at once. A lock whose holder stopped sending "
+        "heartbeats (lock.stale_after, default 30s) is taken over without waiting.",
     )(func)
 
 
@@ -257,7 +256,6 @@ def deploy(
     secrets_env_file: Path | None,
     update_shared: bool,
     lock_wait: float,
-    break_lock: bool,
     actor: str | None,
 ) -> None:
     """Build, publish and deploy a branch blue/green; switch only after the health gate.
@@ -294,7 +292,7 @@ def deploy(
             inputs=inputs,
             source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             deployed_by=actor or deployer_name(),
-            locking=Locking(lock_wait, break_lock),
+            locking=Locking(lock_wait),
             update_shared=update_shared,
         )
     report(project, outcome)
@@ -315,7 +313,6 @@ def rollback(
     update_shared: bool,
     secrets_env_file: Path | None,
     lock_wait: float,
-    break_lock: bool,
     actor: str | None,
 ) -> None:
     """Put the release before the live one back, through the same gate and switch.
@@ -334,7 +331,7 @@ def rollback(
             target=target,
             environ=environment(secrets_env_file),
             deployed_by=actor or deployer_name(),
-            locking=Locking(lock_wait, break_lock),
+            locking=Locking(lock_wait),
             rollback=True,
             update_shared=update_shared,
         )
@@ -408,6 +405,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
         swarm = Swarm(target)
         try:
             branches, shared = status_module.read(swarm, Executor(cfg.root), cfg)
+            now = swarm.now()
         finally:
             swarm.close()
         if slug is not None:
@@ -426,7 +424,6 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     table = Table(title=f"{cfg.app} on {target}", title_justify="left")
     for column in ("branch", "live", "release", "age", "by", "tasks", "ports"):
         table.add_column(column)
-    now = status_module.now()
     for b in branches:
         tasks = ", ".join(f"{s.name.split('_', 1)[-1]} {s.running}/{s.desired}" for s in b.services)
         table.add_row(
@@ -479,7 +476,6 @@ def destroy(
     dry_run: bool,
     force: bool,
     lock_wait: float,
-    break_lock: bool,
     actor: str | None,
 ) -> None:
     """Remove a branch's stacks, network and secrets; other branches keep running.
@@ -504,7 +500,7 @@ def destroy(
         for name in branches:
             steps = destroy_branch(
                 cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run,
-                force=force, actor=actor or deployer_name(), locking=Locking(lock_wait, break_lock),
+                force=force, actor=actor or deployer_name(), locking=Locking(lock_wait),
             )  # fmt: skip
             if not steps:
                 out.print(f"nothing of {name} is on {target}: nothing to remove", markup=False)
@@ -515,6 +511,39 @@ def destroy(
                         out.print(f"       {action.describe()}", markup=False)
             else:
                 out.print(f"{name} removed from {target}", style="bold", markup=False)
+
+
+@main.command()
+@config_option
+@host_option
+@click.option("--branch", "-b", default=None, help="Free the lock of this branch.")
+@click.option("--shared", is_flag=True, help="Free the lock of the shared stack.")
+def unlock(config_path: Path, target: str | None, branch: str | None, shared: bool) -> None:
+    """Free a lock whose holder is gone; a lock whose holder is alive stays.
+
+    \b
+    A holder is alive while it sends heartbeats (every lock.stale_after / 6); one that
+    stopped is taken over by the next command anyway. Use this for a lock it cannot judge:
+    one taken by a swarm-deploy that sends no heartbeat.
+      swarm-deploy unlock --branch feature/login
+      swarm-deploy unlock --shared
+    """
+    if (branch is None) == (not shared):
+        raise click.UsageError("give exactly one of --branch B or --shared")
+    with _errors():
+        cfg = Project.load(config_path).config
+        swarm = Swarm(cfg.target_for(target))
+        try:
+            swarm.require_manager()
+            executor = Executor(cfg.root)
+            lock = (
+                SwarmLock.of_branch(executor, swarm, cfg, branch, "", "unlock")
+                if branch is not None
+                else SwarmLock.of_shared(executor, swarm, cfg, "", "unlock")
+            )
+            out.print(unlock_lock(lock), markup=False)
+        finally:
+            swarm.close()
 
 
 def where(nodes: tuple[str, ...]) -> str:

@@ -166,9 +166,10 @@ class Edge:
 
 @dataclass(frozen=True)
 class Lock:
-    """The per-branch deploy lock: how old a lock must be before --break-lock may remove it."""
+    """The locks a command holds on the Swarm: a lock whose holder has sent no heartbeat
+    for `stale_after` belongs to a command that is gone (lock.py)."""
 
-    stale_after: float = 1800.0
+    stale_after: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -821,7 +822,17 @@ def _edge(node: Node) -> Edge:
 
 def _lock(node: Node) -> Lock:
     fields = node.mapping(allowed=("stale_after",))
-    return Lock(stale_after=_opt(fields, "stale_after", Node.duration, Lock().stale_after))
+    return Lock(stale_after=_opt(fields, "stale_after", _stale_after, Lock().stale_after))
+
+
+def _stale_after(node: Node) -> float:
+    seconds = node.duration()
+    if seconds < 10:
+        node.fail(
+            f"should be at least 10s (six heartbeats fit in it, one every stale_after/6), "
+            f"got {node.value}"
+        )
+    return seconds
 
 
 def _label_key(node: Node) -> str:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from swarm_deploy import commands, gate, interrupts, pipeline, stack_secrets
-from swarm_deploy.claims import OtherBranch, RunningShared
+from swarm_deploy.claims import OtherBranch, RunningShared, changed_since
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.edge import (
     COLOUR_HEADER,
@@ -39,14 +37,15 @@ from swarm_deploy.errors import (
     BranchError,
     DeployError,
     GateError,
+    LockLostError,
+    SharedStackError,
     SwarmDeployError,
     TargetError,
 )
-from swarm_deploy.lock import SwarmLock
+from swarm_deploy.lock import Lease, SwarmLock
 from swarm_deploy.naming import LABEL
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
-    SHARED,
     Facts,
     HealthGate,
     Migrate,
@@ -57,13 +56,11 @@ from swarm_deploy.plan import (
     RewriteLive,
     RunJob,
     Switch,
+    lock_runs,
 )
 from swarm_deploy.render import Release, write
 from swarm_deploy.runner import Reporter, Runner
 from swarm_deploy.truth import reconcile
-
-# a deploy holding the shared lock deploys the shared stack and waits for it to converge
-SHARED_LOCK_WAIT = 600.0
 
 
 def read_facts(
@@ -117,9 +114,11 @@ def running_shared(swarm: Swarm, config: Config) -> dict[str, RunningShared]:
     running = {}
     for service in swarm.stack_services(config.shared_names.stack):
         spec = service["Spec"]
-        image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@", 1)[0]
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        image = container["Image"].split("@", 1)[0]
         definition = (spec.get("Labels") or {}).get(f"{LABEL}.definition")
-        running[spec["Name"].removeprefix(prefix)] = RunningShared(definition, image)
+        mounted = frozenset(s["SecretName"] for s in container.get("Secrets") or [])
+        running[spec["Name"].removeprefix(prefix)] = RunningShared(definition, image, mounted)
     return running
 
 
@@ -135,17 +134,21 @@ class Deployer(Runner):
         swarm: Swarm,
         reporter: Reporter,
         shared_lock: SwarmLock,
-        break_stale: bool = False,
+        lock_wait: float,
+        lease: Lease | None = None,
         clock: gate.Clock = gate.Clock(),
     ) -> None:
         values = {s.key: s.value.reveal() for s in secrets.all() if s.value is not None}
-        super().__init__(executor, swarm, reporter, clock, values)
+        super().__init__(executor, swarm, reporter, clock, values, self._still_locked)
         self.project = project
         self.plan = plan
         self.secrets = secrets
         self.release: Release = plan.release
         self.shared_lock = shared_lock
-        self.break_stale = break_stale
+        self.lock_wait = lock_wait
+        # the branch's lock, and the shared one while it is held
+        self.leases = [lease] if lease is not None else []
+        self.shared_checked = False
 
     @property
     def branch(self) -> Branch:
@@ -168,8 +171,7 @@ class Deployer(Runner):
         done: set[str] = set()
         steps = self.plan.steps
         try:
-            numbered = enumerate(steps, start=1)
-            for shared, run in groupby(numbered, key=lambda item: item[1].phase == SHARED):
+            for shared, run in lock_runs(steps):
                 with self._holding_shared_lock() if shared else nullcontext():
                     for number, step in run:
                         interrupts.point(f"before:{step.phase}")
@@ -189,6 +191,8 @@ class Deployer(Runner):
         whether the switch happened. If it did, the steps that make it whole (record,
         singletons) are finished; if not, the new colour is removed. Raises DeployError
         saying which, and what is left for the next deploy."""
+        if isinstance(exc, LockLostError):
+            raise exc  # another command holds the branch now, and its new colour too
         reason = str(exc) if isinstance(exc, SwarmDeployError) else interrupted(exc)
         if "colour" not in begun:
             if isinstance(exc, SwarmDeployError):
@@ -274,22 +278,33 @@ class Deployer(Runner):
             return live_colour_in_nginx(self.executor, edge)
         return served_colour(self.executor, edge, path)
 
+    def _still_locked(self) -> None:
+        for lease in self.leases:
+            lease.check()
+
     @contextmanager
     def _holding_shared_lock(self) -> Iterator[None]:
-        """While steps change what every branch uses, other deploys wait for them."""
-        waiting: list[str] = []
-
-        def note_once(message: str) -> None:
-            if not waiting:
-                waiting.append(message)
-                self.reporter.note(message)
-
-        with self.shared_lock.held(
-            SHARED_LOCK_WAIT, self.project.config.lock.stale_after, self.break_stale, note_once
-        ) as broken:
-            for note in broken:
-                self.reporter.note(note)
-            yield
+        """While steps change or use what every branch shares, other commands wait for
+        them. The first time, what the plan was checked against (claims) must still be
+        what runs: another deploy may have changed the shared stack meanwhile."""
+        with self.shared_lock.held(self.lock_wait, self.reporter) as lease:
+            if not self.shared_checked and self.plan.facts.read:
+                changed = changed_since(
+                    self.plan.facts.shared_stack, running_shared(self.swarm, self.project.config)
+                )
+                if changed:
+                    listed = "\n".join(f"  {line}" for line in changed)
+                    raise SharedStackError(
+                        f"the shared stack changed while this deploy ran, before it reached "
+                        f"its shared steps:\n{listed}\nnothing of the shared stack was changed "
+                        f"by it; run it again: it is checked against what runs now"
+                    )
+            self.shared_checked = True
+            self.leases.append(lease)
+            try:
+                yield
+            finally:
+                self.leases.remove(lease)
 
     def _migrate(self, action: Migrate) -> None:
         self.run_job(RunJob(tuple(action.argv(self.release)), action.job, action.timeout))
@@ -439,8 +454,9 @@ def clean_workdir(directory: Path) -> None:
             path.unlink() if path.is_file() else path.rmdir()
 
 
-def deployed_at() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def deployed_at(swarm: Swarm) -> str:
+    """Now, on the manager's clock: what `status` and `destroy --stale` measure ages on."""
+    return f"{swarm.now():%Y-%m-%dT%H:%M:%SZ}"
 
 
 @dataclass(frozen=True)
@@ -449,12 +465,15 @@ class Outcome:
     notes: tuple[str, ...]
 
 
+# How long a command waits, by default, for each lock another command holds.
+LOCK_WAIT = 600
+
+
 @dataclass(frozen=True)
 class Locking:
-    """How to treat another deploy's lock on the branch."""
+    """How to treat the locks of other commands: `wait` bounds every wait for one."""
 
-    wait: float = 0.0
-    break_stale: bool = False
+    wait: float = LOCK_WAIT
 
 
 def deploy_branch(
@@ -497,13 +516,11 @@ def deploy_branch(
         reporter.note("docker buildx is not installed: building with the classic builder")
     swarm = Swarm(target)
     action = f"rollback of {branch_name}" if rollback else f"deploy of {branch_name} {version}"
-    lock = SwarmLock(executor, swarm, config.app, branch.slug, deployed_by, action, clock=clock)
-    shared_lock = replace(lock, scope="shared", subject="the shared stack")
     try:
         swarm.require_manager()
-        with lock.held(locking.wait, config.lock.stale_after, locking.break_stale) as broken:
+        lock = SwarmLock.of_branch(executor, swarm, config, branch_name, deployed_by, action)
+        with lock.held(locking.wait, reporter) as lease:
             facts, notes = read_facts(swarm, executor, config, branch)
-            notes = broken + notes
             for note in notes:
                 reporter.note(note)
             release = prebuilt
@@ -523,7 +540,7 @@ def deploy_branch(
                 transfer=transfer,
                 force=force or rollback,
                 deployed_by=deployed_by,
-                deployed_at=deployed_at(),
+                deployed_at=deployed_at(swarm),
                 prebuilt=release,
                 rollback=rollback,
                 update_shared=update_shared,
@@ -532,7 +549,7 @@ def deploy_branch(
             if not the_plan.up_to_date:
                 Deployer(
                     project, the_plan, secrets, executor, swarm, reporter,
-                    shared_lock, locking.break_stale, clock,
+                    lock.shared(config), locking.wait, lease, clock,
                 ).deploy()  # fmt: skip
             return Outcome(the_plan, tuple(notes))
     finally:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from swarm_deploy import commands
 from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.deploy import Locking
-from swarm_deploy.engine import Executor, Json, Swarm
+from swarm_deploy.engine import Executor, Json, Swarm, parse_time
 from swarm_deploy.errors import BranchError, TargetError
-from swarm_deploy.gate import parse_time
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.plan import (
@@ -197,12 +196,10 @@ def destroy_branch(
             remains = read_remains(swarm, config, names)
             return destroy_plan(config, names, target, remains, drop_data)
         executor = Executor(config.root)
-        lock = SwarmLock(
-            executor, swarm, config.app, names.slug, actor, f"destroy of {branch_name}"
+        lock = SwarmLock.of_branch(
+            executor, swarm, config, branch_name, actor, f"destroy of {branch_name}"
         )
-        with lock.held(locking.wait, config.lock.stale_after, locking.break_stale) as broken:
-            for note in broken:
-                reporter.note(note)
+        with lock.held(locking.wait, reporter) as lease:
             steps = destroy_plan(
                 config, names, target, read_remains(swarm, config, names), drop_data
             )
@@ -210,16 +207,20 @@ def destroy_branch(
                 reporter.note(
                     f"no rule allows {branch_name} any more: removing what it left on {target}"
                 )
-            Runner(executor, swarm, reporter).run(steps)
+            # the data jobs log in with the shared admin secrets: not while one rotates
+            runner = Runner(executor, swarm, reporter, fence=lease.check)
+            runner.run(steps, lambda: lock.shared(config).held(locking.wait, reporter))
         return steps
     finally:
         swarm.close()
 
 
 def stale_on_target(config: Config, days: float, target: str | None = None) -> list[str]:
+    """Branches not deployed for `days`, both times on the manager's clock."""
     swarm = Swarm(config.target_for(target))
     try:
         edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
+        now = swarm.now()
     finally:
         swarm.close()
-    return stale(config, deployed_branches(edges), days, datetime.now(UTC))
+    return stale(config, deployed_branches(edges), days, now)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,19 @@ from swarm_deploy.commands import LOCAL
 from swarm_deploy.errors import CommandError, TargetError
 
 Json = dict[str, Any]
+
+_STAMP = re.compile(r"(?P<head>[^.Z+]+T[\d:]+)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)?")
+
+
+def parse_time(stamp: str) -> datetime:
+    """An Engine timestamp, in UTC. It carries nanoseconds (Python keeps microseconds)
+    and `Z`, or the daemon's own offset (`/info`'s SystemTime: `+01:00`)."""
+    found = _STAMP.fullmatch(stamp)
+    if found is None:
+        raise ValueError(f"not an Engine timestamp: {stamp!r}")
+    micro = ((found["fraction"] or "") + "000000")[:6]
+    zone = found["zone"] if found["zone"] not in (None, "Z") else "+00:00"
+    return datetime.fromisoformat(f"{found['head']}.{micro}{zone}").astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -201,6 +216,46 @@ class Swarm:
             "listing configs", self.api.configs, filters={"name": [name]}
         )
         return next((c for c in found if c["Spec"]["Name"] == name), None)
+
+    def config_by_id(self, config_id: str) -> Json | None:
+        result: Json | None = self._call(
+            "inspecting a config", self.api.inspect_config, config_id, missing_ok=True
+        )
+        return result
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> bool:
+        """Set labels on a config, the one part of it that can change; the manager stamps
+        its UpdatedAt. The write names the version it read (the Engine refuses a stale
+        one). False when the config is gone."""
+
+        api: Any = self.api  # docker-py has no call for this endpoint: its own helpers
+
+        def update() -> bool:
+            current = api.inspect_config(config_id)
+            spec = {
+                "Name": current["Spec"]["Name"],
+                "Labels": {**(current["Spec"].get("Labels") or {}), **labels},
+            }
+            response = api._post_json(
+                api._url("/configs/{0}/update", config_id),
+                params={"version": current["Version"]["Index"]},
+                data=spec,
+            )
+            api._raise_for_status(response)
+            return True
+
+        found: bool | None = self._call(f"updating the config {config_id}", update, missing_ok=True)
+        return found is not None
+
+    def now(self) -> datetime:
+        """The manager's clock (`/info` SystemTime), which stamps CreatedAt and UpdatedAt:
+        ages of Swarm objects are measured on it, never on the deployer's."""
+        info: Json = self._call("reading the manager's clock", self.api.info)
+        return parse_time(info["SystemTime"])
+
+    def another(self, timeout: int) -> Swarm:
+        """A second connection to the same engine, for a thread of its own."""
+        return Swarm(self.target, timeout)
 
     def volume(self, name: str) -> Json | None:
         """A volume on the node this client talks to."""

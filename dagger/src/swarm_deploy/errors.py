@@ -11,7 +11,8 @@
     │   └── SecretValueError         it is there, but Swarm cannot take its value
     ├── SharedStackError             this deploy may not change the shared stack as it would
     ├── RenderError                  a template failed to render
-    ├── LockError                    another deploy of the branch holds its lock
+    ├── LockError                    another command holds a lock this one needs
+    │   └── LockLostError            a lock was taken over while this command held it
     ├── TargetError                  the target's engine cannot be reached or used
     │   └── CommandError             a docker command exited non-zero
     └── DeployError                  a deploy stopped; the live colour is untouched
@@ -87,7 +88,12 @@ class RenderError(SwarmDeployError):
 
 
 class LockError(SwarmDeployError):
-    """Another deploy of the branch holds its lock; the message says who, since when."""
+    """Another command holds a lock this one needs; the message says who, since when."""
+
+
+class LockLostError(LockError):
+    """Another command took over a lock this one held (its heartbeats stopped reaching
+    the Swarm): this one stops where it is and changes nothing more."""
 
 
 class TargetError(SwarmDeployError):

@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from swarm_deploy.engine import Json
+from swarm_deploy.engine import Json, parse_time
 
 FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
 BAD_UPDATES = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
@@ -30,13 +29,6 @@ class Verdict:
     done: bool
     failure: str | None
     status: str
-
-
-def parse_time(stamp: str) -> datetime:
-    """Engine timestamps carry nanoseconds; Python keeps microseconds."""
-    head, _, fraction = stamp.rstrip("Z").partition(".")
-    micro = (fraction + "000000")[:6]
-    return datetime.fromisoformat(f"{head}.{micro}").replace(tzinfo=UTC)
 
 
 def describe_task(task: Json) -> str:

@@ -1,12 +1,42 @@
-"""One deploy per branch at a time, held on the Swarm itself.
+"""One command per branch at a time, held on the Swarm itself, alive by its heartbeat.
 
 A lock is a Swarm config named `<app>_<scope>_lock`: creating a config whose name
 exists fails, atomically, on the managers' raft store, so two deployers on two machines
-cannot both hold it. Its content says who holds it and since when. Each branch has its
-own lock (the scope is its slug), held for the whole deploy, so different branches
-deploy concurrently. What they share (the `shared` scope: shared secrets, the shared
-stack and its configs) has one more lock, held only while a deploy changes it: two
-`docker stack deploy` of one stack at once fail with "update out of sequence".
+cannot both hold it. Its content says who holds it (who, what, pid and host: shown to
+people, never used to judge). Each branch has its own lock (the scope is its slug),
+held by deploy, rollback and destroy for their whole run, so different branches deploy
+concurrently. What they share (the `shared` scope: shared secrets, the shared stack and
+its configs, the data jobs that log in with the shared admin secrets) has one more
+lock, held only while a command changes or uses it.
+
+Liveness is a heartbeat. A config's data is immutable, but its labels are not: the
+Engine's `POST /configs/{id}/update` rewrites the labels of the version it is given
+(a stale version is refused: "update out of sequence") and the manager stamps
+UpdatedAt. The holder rewrites a `swarm-deploy.heartbeat` label every
+`lock.stale_after / 6` seconds from a thread of its own, on a connection of its own.
+A lock whose UpdatedAt is `stale_after` old (six heartbeats missed) belongs to a holder
+that is gone, wherever it ran (another machine, another PID namespace, a zombie, a
+machine asleep): the next command that wants it removes it, by ID (so two of them
+cannot remove each other's new lock), and takes it. Every age is the manager's clock
+(`/info` SystemTime) minus the manager's stamps (CreatedAt, UpdatedAt): the deployer's
+clock never enters, so a deployer 40 minutes ahead sees a 4-second-old lock as 4
+seconds old, and a deploy longer than `stale_after` keeps its lock while it beats.
+
+Failure modes, and what they cost:
+
+- The holder cannot reach the manager for `stale_after` (cut network, laptop asleep):
+  another command takes the lock over. The holder finds out at its next step, when
+  its heartbeat names a config that is gone: it stops there and changes nothing more
+  (`LockLostError`); the step that was running when the heartbeats stopped may have
+  finished meanwhile.
+- The holder hangs but its process lives: its heartbeat goes on and the lock is held;
+  stop that process (its lock frees itself `stale_after` later).
+- Several managers: UpdatedAt is stamped by the raft leader, SystemTime read from the
+  manager the deployer talks to; a skew between managers' clocks adds to or takes from
+  an age, so keep them in NTP sync, well within `stale_after`.
+- A lock written by a swarm-deploy without heartbeats (no `stale_after` in its
+  content) cannot be judged: it is never taken over; `swarm-deploy unlock` frees it.
+- Each held lock costs one raft write per heartbeat.
 """
 
 from __future__ import annotations
@@ -15,60 +45,143 @@ import base64
 import json
 import os
 import secrets
+import shlex
 import socket
-import time
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from swarm_deploy import commands
-from swarm_deploy.engine import Executor, Swarm
-from swarm_deploy.errors import LockError
-from swarm_deploy.gate import Clock, parse_time
+from swarm_deploy.config import Config
+from swarm_deploy.engine import Executor, Json, Swarm, parse_time
+from swarm_deploy.errors import LockError, LockLostError, TargetError
+from swarm_deploy.gate import Clock
 from swarm_deploy.naming import LABEL
+from swarm_deploy.runner import Reporter
+
+# A holder that missed this many heartbeats in a row is gone.
+BEATS = 6
+# How often a waiting command looks again, and says again that it waits.
+POLL = 2.0
+PROGRESS_EVERY = 30.0
 
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a lock: shown to whoever waits for it."""
+    """Who holds a lock, as its content says; `stale_after` is None in a lock taken by
+    a swarm-deploy without heartbeats."""
 
     who: str
-    host: str
-    pid: int
-    started_at: str
     action: str
-    token: str
+    host: str = "?"
+    pid: int = 0
+    token: str = ""
+    stale_after: float | None = None
 
-    def describe(self, now: datetime) -> str:
-        return (
-            f"{self.who} ({self.action}, pid {self.pid} on {self.host}) since "
-            f"{self.started_at}, {self.age(now):.0f}s ago"
+    @classmethod
+    def parse(cls, data: str) -> Holder | None:
+        """The holder a lock's content names; None when it is not a swarm-deploy lock."""
+        try:
+            fields = json.loads(data)
+            return cls(
+                who=str(fields["who"]),
+                action=str(fields["action"]),
+                host=str(fields.get("host", "?")),
+                pid=int(fields.get("pid", 0)),
+                token=str(fields.get("token", "")),
+                stale_after=(
+                    float(fields["stale_after"]) if fields.get("stale_after") is not None else None
+                ),
+            )
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def content(self) -> bytes:
+        return json.dumps(self.__dict__).encode()
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A lock as one look at the Swarm found it, every time on the manager's clock:
+    `since` its creation, `beat` its holder's last heartbeat, `now` the look."""
+
+    config_id: str
+    holder: Holder | None
+    since: datetime
+    beat: datetime
+    now: datetime
+
+    @classmethod
+    def of(cls, config: Json, now: datetime) -> Seen:
+        data = config["Spec"].get("Data") or ""
+        try:
+            text = base64.b64decode(data).decode()
+        except ValueError:
+            text = ""
+        return cls(
+            config["ID"],
+            Holder.parse(text),
+            parse_time(config["CreatedAt"]),
+            parse_time(config.get("UpdatedAt") or config["CreatedAt"]),
+            now,
         )
 
-    def age(self, now: datetime) -> float:
-        return (now - parse_time(self.started_at)).total_seconds()
+    @property
+    def age(self) -> float:
+        return max(0.0, (self.now - self.since).total_seconds())
+
+    @property
+    def silence(self) -> float:
+        """Seconds since the last heartbeat (never negative: the stamp may be the
+        leader's, a little ahead of the manager that answered)."""
+        return max(0.0, (self.now - self.beat).total_seconds())
+
+    @property
+    def gone(self) -> bool:
+        """Its holder missed BEATS heartbeats: it stopped, wherever it ran."""
+        limit = self.holder.stale_after if self.holder is not None else None
+        return limit is not None and self.silence >= limit
+
+    @property
+    def alive(self) -> bool:
+        """Its holder's heartbeat is fresh."""
+        return self.holder is not None and self.holder.stale_after is not None and not self.gone
+
+    def describe(self) -> str:
+        holder = self.holder
+        if holder is None:
+            return f"not a swarm-deploy lock, created {self.since:%Y-%m-%dT%H:%M:%SZ}"
+        beat = (
+            f"last heartbeat {self.silence:.0f}s ago"
+            if holder.stale_after is not None
+            else "no heartbeat (taken by a swarm-deploy that sends none)"
+        )
+        return (
+            f"{holder.who} ({holder.action}, pid {holder.pid} on {holder.host}) since "
+            f"{self.since:%Y-%m-%dT%H:%M:%SZ}, {self.age:.0f}s ago; {beat}"
+        )
 
 
 def lock_name(app: str, scope: str) -> str:
     return f"{app}_{scope}_lock"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def unlock_command(config: Config, target: str, *which: str) -> str:
+    """The command that frees a lock whose holder is gone: `which` is `--branch B` or
+    `--shared`; `--host` when the target is not the config's."""
+    host = ["--host", target] if target != config.target else []
+    return shlex.join(["swarm-deploy", "unlock", *which, *host])
 
 
 @dataclass
 class SwarmLock:
     """Acquire with `held()`; the lock is released when the block ends, however it ends.
 
-    `scope` is a branch's slug or `shared`; `subject` names it in messages."""
+    `scope` is a branch's slug or `shared`; `subject` names it in messages; `unlock` is
+    the command that frees it; `stale_after` is how long without a heartbeat makes this
+    holder gone (written into the lock, so waiters judge it by the holder's own word)."""
 
     executor: Executor
     swarm: Swarm
@@ -76,97 +189,209 @@ class SwarmLock:
     scope: str
     who: str
     action: str
-    subject: str = "this branch"
-    clock: Clock = Clock()
+    subject: str
+    unlock: str
+    stale_after: float = 30.0
+    clock: Clock = field(default_factory=Clock)
+
+    @classmethod
+    def of_branch(
+        cls, executor: Executor, swarm: Swarm, config: Config, branch: str, who: str, action: str
+    ) -> SwarmLock:
+        return cls(
+            executor, swarm, config.app, config.names(branch).slug, who, action,
+            subject=f"branch {branch}",
+            unlock=unlock_command(config, swarm.target, "--branch", branch),
+            stale_after=config.lock.stale_after,
+        )  # fmt: skip
+
+    @classmethod
+    def of_shared(
+        cls, executor: Executor, swarm: Swarm, config: Config, who: str, action: str
+    ) -> SwarmLock:
+        return cls(
+            executor, swarm, config.app, "shared", who, action,
+            subject="the shared stack",
+            unlock=unlock_command(config, swarm.target, "--shared"),
+            stale_after=config.lock.stale_after,
+        )  # fmt: skip
+
+    def shared(self, config: Config) -> SwarmLock:
+        """The lock of what every branch shares, taken by the same command."""
+        shared = SwarmLock.of_shared(self.executor, self.swarm, config, self.who, self.action)
+        return replace(shared, clock=self.clock)
 
     @property
     def name(self) -> str:
         return lock_name(self.app, self.scope)
 
-    def holder(self) -> Holder | None:
+    @property
+    def interval(self) -> float:
+        return self.stale_after / BEATS
+
+    def look(self) -> Seen | None:
+        """The lock as it is now; the clock is read first, so an age is never too high."""
+        now = self.swarm.now()
         config = self.swarm.config(self.name)
-        if config is None:
-            return None
-        try:
-            return Holder(**json.loads(base64.b64decode(config["Spec"]["Data"])))
-        except (ValueError, TypeError):
-            raise LockError(
-                f"{self.name} exists on the Swarm but is not a swarm-deploy lock; remove it "
-                f"(`docker config rm {self.name}`) if nothing else uses that name"
-            ) from None
+        return None if config is None else Seen.of(config, now)
 
     @contextmanager
-    def held(
-        self,
-        wait: float = 0.0,
-        stale_after: float = 1800.0,
-        break_stale: bool = False,
-        on_wait: Callable[[str], None] = lambda _: None,
-    ) -> Iterator[list[str]]:
-        """Yields notes (a lock broken on the way); raises LockError with the holder.
-
-        While it waits, `on_wait` hears who holds the lock."""
-        notes: list[str] = []
+    def held(self, wait: float, reporter: Reporter) -> Iterator[Lease]:
+        """Take the lock, waiting at most `wait` seconds for a live holder (a gone one is
+        taken over at once); raise LockError naming the holder. The reporter hears every
+        lock taken over, and, while it waits, who holds it and how long it has waited."""
         mine = Holder(
-            who=self.who,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            action=self.action,
-            token=secrets.token_hex(8),
-        )
-        deadline = self.clock.now() + wait
-        while not self._create(mine):
-            holder = self.holder()
-            if holder is None:
+            self.who, self.action, socket.gethostname(), os.getpid(), secrets.token_hex(8),
+            self.stale_after,
+        )  # fmt: skip
+        started = self.clock.now()
+        told: tuple[str, float] | None = None
+        while (config_id := self._create(mine)) is None:
+            found = self.look()
+            if found is None:
                 continue  # released between our two calls: try again
-            now = datetime.now(UTC)
-            if holder.host == mine.host and not pid_alive(holder.pid):
-                notes.append(f"broke the lock of a deploy that is gone: {holder.describe(now)}")
-                self._remove()
+            if found.gone:
+                reporter.note(
+                    f"took over the lock of {self.subject} from a holder that is gone: "
+                    f"{found.describe()}"
+                )
+                self._remove(found.config_id)
                 continue
-            if break_stale and holder.age(now) >= stale_after:
-                notes.append(f"broke a stale lock: {holder.describe(now)}")
-                self._remove()
-                continue
-            if self.clock.now() >= deadline:
-                raise LockError(self._refusal(holder, now, wait, stale_after))
-            on_wait(f"waiting for the lock of {self.subject}: {holder.describe(now)}")
-            self.clock.sleep(2.0)
+            waited = self.clock.now() - started
+            if waited >= wait:
+                raise LockError(self.refusal(found, wait))
+            holder = found.holder.token if found.holder else found.config_id
+            if told is None or told[0] != holder or waited - told[1] >= PROGRESS_EVERY:
+                reporter.note(
+                    f"waiting for the lock of {self.subject} ({waited:.0f}s of {wait:g}s): "
+                    f"{found.describe()}"
+                )
+                told = (holder, waited)
+            reporter.status(f"waiting for the lock of {self.subject}: {waited:.0f}s of {wait:g}s")
+            self.clock.sleep(min(POLL, wait - waited))
+        lease = Lease(self, config_id)
+        lease.start()
         try:
-            yield notes
+            yield lease
         finally:
-            current = self.holder()
-            if current is not None and current.token == mine.token:
-                self._remove()
+            lease.stop()
+            self._remove(config_id)
 
-    def _create(self, holder: Holder) -> bool:
+    def _create(self, holder: Holder) -> str | None:
+        """The new lock's ID, or None when the lock exists."""
         argv = commands.docker(
             self.swarm.target, "config", "create",
             "--label", f"{LABEL}.lock={self.name}",
             "--label", f"{LABEL}.app={self.app}",
             self.name, "-",
         )  # fmt: skip
-        data = json.dumps(holder.__dict__).encode()
-        result = self.executor.run(argv, stdin=data, check=False)
+        result = self.executor.run(argv, stdin=holder.content(), check=False)
         if result.returncode == 0:
-            return True
+            return result.stdout.strip()
         if "already exists" in result.stderr or "AlreadyExists" in result.stderr:
-            return False
+            return None
         raise LockError(f"could not take the lock {self.name}: {result.stderr.strip()}")
 
-    def _remove(self) -> None:
-        self.executor.run(commands.config_rm(self.swarm.target, self.name), check=False)
+    def _remove(self, config_id: str) -> None:
+        """Remove that very lock: by ID, so a lock taken again meanwhile stays."""
+        self.executor.run(commands.config_rm(self.swarm.target, config_id), check=False)
 
-    def _refusal(self, holder: Holder, now: datetime, wait: float, stale_after: float) -> str:
+    def refusal(self, found: Seen, wait: float) -> str:
         waited = f" after waiting {wait:g}s" if wait else ""
-        breakable = (
-            "it is older than the lock limit, so `--break-lock` may remove it"
-            if holder.age(now) >= stale_after
-            else f"`--break-lock` may remove it once it is older than {stale_after:g}s"
+        holder = found.holder
+        if holder is None:
+            return (
+                f"{self.name} exists on the Swarm{waited} but is not a swarm-deploy lock "
+                f"({found.describe()}); if nothing else uses that name, free it: "
+                f"`{self.unlock}`"
+            )
+        head = (
+            f"another {holder.action} holds the lock of {self.subject}{waited}: {found.describe()}."
         )
+        if holder.stale_after is None:
+            return (
+                f"{head}\nIt was taken by a swarm-deploy that sends no heartbeat, so whether it "
+                f"still runs cannot be told. If it is gone, free it with `{self.unlock}`, then "
+                "run this again."
+            )
+        left = max(0.0, holder.stale_after - found.silence)
         return (
-            f"another {holder.action} holds the lock of {self.subject}{waited}: "
-            f"{holder.describe(now)}.\n"
-            f"Wait for it (--lock-wait SECONDS), or, if it is dead, {breakable}."
+            f"{head}\nIt is alive: it refreshes its lock every {holder.stale_after / BEATS:g}s. "
+            "Wait for it with --lock-wait SECONDS. If it was stopped (killed, or its machine "
+            f"is off), its lock frees itself {holder.stale_after:g}s after its last heartbeat, "
+            f"in at most {left:.0f}s: run again with --lock-wait {left + POLL * 2:.0f} or more."
         )
+
+
+def unlock(lock: SwarmLock) -> str:
+    """Free a lock whose holder is gone (or cannot be judged); a live one is refused."""
+    found = lock.look()
+    if found is None:
+        return f"{lock.subject} is not locked ({lock.name} is not on {lock.swarm.target})"
+    holder = found.holder
+    if found.alive and holder is not None:
+        raise LockError(
+            f"the lock of {lock.subject} is held by a {holder.action} that is alive: "
+            f"{found.describe()}.\nStop it where it runs (Ctrl-C, or cancel its CI job): "
+            f"its lock then frees itself {holder.stale_after or 0:g}s after its last heartbeat"
+        )
+    lock._remove(found.config_id)
+    return f"freed the lock of {lock.subject}: {found.describe()}"
+
+
+class Lease:
+    """A lock while it is held: a thread refreshes it every `interval`; `check()` proves
+    with a heartbeat of its own that it is still this command's."""
+
+    def __init__(self, lock: SwarmLock, config_id: str) -> None:
+        self.lock = lock
+        self.config_id = config_id
+        self.beats = 0
+        self.lost = False
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat of {lock.name}", daemon=True
+        )
+
+    def beat(self, swarm: Swarm) -> bool:
+        """One heartbeat; False once the lock is no longer this command's."""
+        with self._mutex:
+            if not self.lost:
+                self.beats += 1
+                labels = {f"{LABEL}.heartbeat": str(self.beats)}
+                self.lost = not swarm.relabel_config(self.config_id, labels)
+            return not self.lost
+
+    def check(self) -> None:
+        """Raise LockLostError when another command took the lock over."""
+        if not self.beat(self.lock.swarm):
+            lock = self.lock
+            raise LockLostError(
+                f"the lock of {lock.subject} was taken over by another command while this "
+                f"{lock.action} ran: its heartbeats did not reach the Swarm for "
+                f"{lock.stale_after:g}s (the machine slept, or the connection to "
+                f"{lock.swarm.target} was cut). It stopped here and changes nothing more; "
+                "the command that holds the lock now, or the next one, finds what it left"
+            )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.lock.interval + 5)
+
+    def _run(self) -> None:
+        swarm: Swarm | None = None
+        try:
+            while not self._stop.wait(self.lock.interval):
+                try:
+                    swarm = swarm or self.lock.swarm.another(max(2, int(self.lock.interval)))
+                    if not self.beat(swarm):
+                        return
+                except TargetError:
+                    continue  # a missed beat: the next one may land
+        finally:
+            if swarm is not None and swarm is not self.lock.swarm:
+                swarm.close()

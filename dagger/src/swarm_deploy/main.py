@@ -25,7 +25,9 @@ from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object
 
 from swarm_deploy import commands, config, pipeline, sources
 from swarm_deploy import deployer_container as container
+from swarm_deploy.deploy import LOCK_WAIT
 from swarm_deploy.destroy import refuse_protected
+from swarm_deploy.errors import ConfigError
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
 from swarm_deploy.secrets import parse_env
@@ -78,9 +80,8 @@ RegistryToken = Annotated[
 AppSecrets = Annotated[
     dagger.Secret | None, Doc("KEY=VALUE lines for the config's env: secret sources.")
 ]
-LockWait = Annotated[int, Doc("Seconds to wait for another deploy of the branch.")]
-BreakLock = Annotated[
-    bool, Doc("Remove another deploy's lock on the branch once it is older than lock.stale_after.")
+LockWait = Annotated[
+    int, Doc("The longest to wait for each lock another command holds (seconds; 0: refuse).")
 ]
 UpdateShared = Annotated[
     bool,
@@ -201,8 +202,7 @@ class SwarmDeploy:
         registry_token: RegistryToken = None,
         app_secrets: AppSecrets = None,
         source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
-        lock_wait: LockWait = 0,
-        break_lock: BreakLock = False,
+        lock_wait: LockWait = LOCK_WAIT,
         force: Annotated[bool, Doc("Deploy even when this release is already live.")] = False,
         update_shared: UpdateShared = False,
         actor: Actor = "",
@@ -221,7 +221,7 @@ class SwarmDeploy:
         images = await self._publish(registry_user, registry_token, release, branch, source_url)
         args = ["deploy", "--branch", branch, "--release", release]
         args += [part for image in images for part in ("--image", image)]
-        args += self._common_args(app_secrets, lock_wait, break_lock, actor)
+        args += self._common_args(app_secrets, lock_wait, actor)
         args += ["--force"] if force else []
         args += ["--update-shared"] if update_shared else []
         deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
@@ -239,8 +239,7 @@ class SwarmDeploy:
         registry_user: RegistryUser = "",
         registry_token: RegistryToken = None,
         app_secrets: AppSecrets = None,
-        lock_wait: LockWait = 0,
-        break_lock: BreakLock = False,
+        lock_wait: LockWait = LOCK_WAIT,
         update_shared: UpdateShared = False,
         actor: Actor = "",
     ) -> str:
@@ -254,7 +253,7 @@ class SwarmDeploy:
         deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
                                   registry_token, app_secrets)  # fmt: skip
         args = ["rollback", "--branch", branch]
-        args += self._common_args(app_secrets, lock_wait, break_lock, actor)
+        args += self._common_args(app_secrets, lock_wait, actor)
         args += ["--update-shared"] if update_shared else []
         return await self._run(deployer, target, args)
 
@@ -268,8 +267,7 @@ class SwarmDeploy:
         known_hosts: KnownHosts = None,
         drop_data: Annotated[bool, Doc("Also drop the branch's databases and Redis keys.")] = False,
         force: Annotated[bool, Doc("Also remove a protected branch.")] = False,
-        lock_wait: LockWait = 0,
-        break_lock: BreakLock = False,
+        lock_wait: LockWait = LOCK_WAIT,
         actor: Actor = "",
     ) -> str:
         """Remove what the target holds of a branch; other branches keep running."""
@@ -281,8 +279,28 @@ class SwarmDeploy:
         deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
         args = ["destroy", "--branch", branch, *(["--drop-data"] if drop_data else [])]
         args += ["--force"] if force else []
-        args += self._common_args(None, lock_wait, break_lock, actor)
+        args += self._common_args(None, lock_wait, actor)
         return await self._run(deployer, target, args)
+
+    @never_cached
+    async def unlock(
+        self,
+        branch: Annotated[str, Doc("Free the lock of this branch (empty: see shared).")] = "",
+        shared: Annotated[bool, Doc("Free the lock of the shared stack instead.")] = False,
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+    ) -> str:
+        """Free a lock whose holder is gone; a lock whose holder is alive stays."""
+        if (branch == "") == (not shared):
+            raise ConfigError("unlock", "give exactly one of --branch B or --shared")
+        target = container.target(
+            (await self._project()).config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+        )
+        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
+        which = ["--shared"] if shared else ["--branch", branch]
+        return await self._run(deployer, target, ["unlock", *which])
 
     @never_cached
     async def status(
@@ -375,12 +393,10 @@ class SwarmDeploy:
         return parse_env(await app_secrets.plaintext(), "--app-secrets")
 
     @staticmethod
-    def _common_args(
-        app_secrets: dagger.Secret | None, lock_wait: int, break_lock: bool, actor: str
-    ) -> list[str]:
+    def _common_args(app_secrets: dagger.Secret | None, lock_wait: int, actor: str) -> list[str]:
         """What every command the deployer runs passes on: secrets, lock, who."""
         args = ["--secrets-env-file", container.APP_SECRETS_FILE] if app_secrets else []
-        args += ["--lock-wait", str(lock_wait), *(["--break-lock"] if break_lock else [])]
+        args += ["--lock-wait", str(lock_wait)]
         return [*args, "--actor", actor or container.UNNAMED_ACTOR]
 
     def _deployer(

@@ -106,7 +106,7 @@ def plan(
         claims.check_host(branch, facts.others, request.target)
         changes = claims.check_shared(
             cfg, branch, rendered.shared_definitions, facts.shared_stack, facts.others,
-            update_shared,
+            update_shared, {key: s.swarm_name for key, s in secrets.shared.items()},
         )  # fmt: skip
     return deploy_plan(
         cfg,

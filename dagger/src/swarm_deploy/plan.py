@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -297,8 +298,11 @@ Action = (
 
 
 # Steps of this phase change what every branch uses (shared secrets, the shared stack and
-# its configs); the deployer runs each contiguous run of them under the shared lock.
+# its configs).
 SHARED = "shared"
+# What runs under the shared lock: those steps, and the data jobs, which log in with a
+# shared service's admin secret (a rotation between the two would lock them out).
+UNDER_SHARED_LOCK = frozenset({SHARED, "databases", "data"})
 
 
 @dataclass(frozen=True)
@@ -307,6 +311,16 @@ class Step:
     title: str
     actions: tuple[Action, ...]
     note: str = ""
+
+
+def lock_runs(steps: Sequence[Step]) -> list[tuple[bool, list[tuple[int, Step]]]]:
+    """The steps, numbered from 1, in contiguous runs that do or do not hold the shared
+    lock (one hold per run)."""
+    numbered = enumerate(steps, start=1)
+    return [
+        (shared, list(run))
+        for shared, run in groupby(numbered, key=lambda item: item[1].phase in UNDER_SHARED_LOCK)
+    ]
 
 
 @dataclass(frozen=True)
@@ -572,9 +586,10 @@ def deploy_plan(
         *_publish_steps(config, request),
         Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
         *_nginx_test_steps(config, branch, request, edge_hash, nginx_config, facts),
+        *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
+        # one hold of the shared lock: the data jobs log in with the secrets just ensured
         *_secret_steps(target, config.app, "shared", secrets.shared.values(), facts, SHARED),
         *_shared_steps(config, branch, request, facts, shared_changes),
-        *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
         *_database_steps(config, branch, secrets, request),
         *_edge_steps(config, branch, request, edge_hash, facts),
         *_migrate_steps(config, branch, secrets, request, new),

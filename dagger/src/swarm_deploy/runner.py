@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol
 
 from swarm_deploy import commands, gate
@@ -27,6 +27,7 @@ from swarm_deploy.plan import (
     Step,
     WaitConverged,
     WaitGone,
+    lock_runs,
 )
 
 _NOT_FOUND = re.compile(r"not found|no such", re.IGNORECASE)
@@ -54,21 +55,32 @@ class Runner:
         reporter: Reporter,
         clock: gate.Clock = gate.Clock(),
         secret_values: Mapping[str, bytes] | None = None,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
         self.executor = executor
         self.swarm = swarm
         self.reporter = reporter
         self.clock = clock
         self.secret_values = dict(secret_values or {})
+        # before each step: raises when a lock this command holds was taken over
+        self.fence = fence
 
-    def run(self, steps: Sequence[Step]) -> None:
-        for number, step in enumerate(steps, start=1):
-            with self.timed(number, len(steps), step):
-                for action in step.actions:
-                    self.perform(action)
+    def run(
+        self,
+        steps: Sequence[Step],
+        shared_lock: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
+        """The steps in order, each run of UNDER_SHARED_LOCK steps inside `shared_lock()`."""
+        for shared, run in lock_runs(steps):
+            with shared_lock() if shared else nullcontext():
+                for number, step in run:
+                    with self.timed(number, len(steps), step):
+                        for action in step.actions:
+                            self.perform(action)
 
     @contextmanager
     def timed(self, number: int, total: int, step: Step) -> Iterator[None]:
+        self.fence()
         self.reporter.begin(number, total, step)
         started = self.clock.now()
         ok = False

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from swarm_deploy.config import Config
 from swarm_deploy.edge import observe
-from swarm_deploy.engine import Executor, Json, Swarm
-from swarm_deploy.gate import parse_time
+from swarm_deploy.engine import Executor, Json, Swarm, parse_time
 from swarm_deploy.naming import LABEL
 from swarm_deploy.truth import leftovers, reconcile
 
@@ -56,7 +55,8 @@ class BranchStatus:
     def age(self, now: datetime) -> str:
         if not self.deployed_at:
             return "-"
-        seconds = (now - parse_time(self.deployed_at)).total_seconds()
+        # on the manager's clock; a label a skewed deployer once stamped is not "-40m"
+        seconds = max(0.0, (now - parse_time(self.deployed_at)).total_seconds())
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds >= size:
                 return f"{seconds / size:.0f}{unit}"
@@ -161,7 +161,3 @@ def read(
     )
     shared = health(swarm, swarm.stack_services(config.shared_names.stack), hostnames)
     return branches, shared
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
