@@ -24,6 +24,11 @@ from dagger.client.base import Type
 from tests.conftest import ROOT
 
 SOURCE_ID = "source-directory-id"
+# every function the module registers ("": its constructor)
+FUNCTIONS = frozenset({
+    "", "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "unlock",
+    "status", "unit_tests",
+})  # fmt: skip
 
 
 def query(ctx: Context) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from swarm_deploy import cli, config, pipeline
 from swarm_deploy import deployer_container as container
 from swarm_deploy.main import SwarmDeploy
 from tests.conftest import EXAMPLE_CONFIG, ROOT
-from tests.dagger.conftest import SOURCE_ID, OfflineEngine, query
+from tests.dagger.conftest import FUNCTIONS, SOURCE_ID, OfflineEngine, query
 
 MODULE = SwarmDeploy.__dagger_module__
 
@@ -49,11 +49,7 @@ def test_every_function_and_argument_is_registered_with_a_description(
     engine: OfflineEngine,
 ) -> None:
     registered = functions(engine)
-    assert set(registered) == {
-        "",  # the constructor
-        "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "unlock",
-        "status", "unit_tests",
-    }  # fmt: skip
+    assert set(registered) == FUNCTIONS
     for name, function_query in registered.items():
         if name:
             (description,) = select(function_query, "withDescription")

@@ -29,14 +29,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.dagger.conftest import FUNCTIONS
 
 SCRIPT = ROOT / "scripts" / "dagger-sdk"
 MODULE_SOURCE = ROOT / "dagger"
-FUNCTIONS = {
-    "",  # the constructor
-    "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "status",
-    "unit_tests",
-}  # fmt: skip
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
