@@ -1,9 +1,11 @@
 """Runs a plan on the target: the blue/green state machine.
 
 The plan decides; this module performs its actions, in order, through the one
-executor (docker argv) and the Engine API (reads). Before the switch, any failure
-removes the new colour and leaves what was live serving; the error names the check
-that failed, what it last saw, and the command to run next.
+executor (docker argv) and the Engine API (reads). When a deploy stops (an error, or a
+first INT, TERM or HUP), what nginx serves decides what happened: if the switch has not
+taken effect, the new colour is removed and what was live stays live; if it has, the
+switch is recorded and the singletons moved. The error names the check that failed,
+what it last saw, and the command to run next.
 """
 
 from __future__ import annotations
