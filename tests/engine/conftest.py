@@ -16,9 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,22 +102,36 @@ class Project:
         return path
 
 
-@pytest.fixture(scope="session")
-def project(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("project")
+@contextmanager
+def app_project(
+    testbed: Bed, root: Path, app: str, shape: Callable[[dict[str, Any]], None]
+) -> Iterator[Project]:
+    """A copy of the project whose local profile deploys `app`, its config changed by
+    `shape`; every object of the app is removed before and after."""
     copy_project(ROOT, root)
     data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
-    data["app"] = APP
-    data["branches"] = [
-        *({"match": branch, "port": port} for branch, port in PORTS.items()),
-        {"match": "feature/*"},
-    ]
+    data["app"] = app
+    shape(data)
     config = root / "swarm-deploy.yml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     env = {**os.environ, "DOCKER_CONFIG": testbed.env["DEPLOYER_DOCKER_CONFIG"]}
-    scrub(APP)
-    yield Project(root, config, env)
-    scrub(APP)
+    scrub(app)
+    try:
+        yield Project(root, config, env)
+    finally:
+        scrub(app)
+
+
+@pytest.fixture(scope="session")
+def project(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    def branches(data: dict[str, Any]) -> None:
+        data["branches"] = [
+            *({"match": branch, "port": port} for branch, port in PORTS.items()),
+            {"match": "feature/*"},
+        ]
+
+    with app_project(testbed, tmp_path_factory.mktemp("project"), APP, branches) as project:
+        yield project
 
 
 def get(port: int, path: str = "/api/") -> httpx.Response:

@@ -8,18 +8,14 @@ An app of its own (`gaiap`), so that the tests' app keeps deploying what it alwa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
-from bench.testbed import copy_project, scrub
 
-from tests.conftest import ROOT
-from tests.engine.conftest import Bed, Project
+from tests.engine.conftest import Bed, Project, app_project
 
 APP = "gaiap"
 PORT = 18093
@@ -27,18 +23,12 @@ PORT = 18093
 
 @pytest.fixture(scope="module")
 def metered(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("metered")
-    copy_project(ROOT, root)
-    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
-    data["app"] = APP
-    data["branches"] = [{"match": "develop", "port": PORT}]
-    data["services"]["backend"]["metrics"] = {"port": 8000}
-    config = root / "swarm-deploy.yml"
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    env = {**os.environ, "DOCKER_CONFIG": testbed.env["DEPLOYER_DOCKER_CONFIG"]}
-    scrub(APP)
-    yield Project(root, config, env)
-    scrub(APP)
+    def metrics(data: dict[str, Any]) -> None:
+        data["branches"] = [{"match": "develop", "port": PORT}]
+        data["services"]["backend"]["metrics"] = {"port": 8000}
+
+    with app_project(testbed, tmp_path_factory.mktemp("metered"), APP, metrics) as project:
+        yield project
 
 
 def docker(*args: str) -> str:
