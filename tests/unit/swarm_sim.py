@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -92,6 +93,13 @@ class Edge:
 
     file: str | None = None
     served: str | None = None
+    # a reload that fails with this error (nginx keeps serving what it served)
+    reload_error: str | None = None
+    # what `nginx -t` says of a file it refuses
+    test_error: str | None = None
+    # a reload that succeeds but changes nothing nginx serves (a worker that kept the old
+    # configuration)
+    stuck: bool = False
 
 
 @dataclass
@@ -111,6 +119,12 @@ class Sim:
     cwd: Path = Path()
     # releases whose health paths answer 500 through the preview route
     failing: set[str] = field(default_factory=set)
+    # (release, path) -> what the preview route answers on that health path, one answer a
+    # probe, the last one repeating: "200", "500", ..., or "timeout" (curl gives up)
+    answers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # service -> (state, error) of its tasks when not "running": "starting" (a health
+    # check not passed yet) or "failed" (the container exited)
+    task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- what the tests look at
@@ -265,8 +279,12 @@ class Sim:
             edge.file = stdin.decode()
             return ok(edge.file)
         if command == ["nginx", "-t"]:
-            return ok()
+            return ok() if edge.test_error is None else Result("", edge.test_error, 1)
         if command == ["nginx", "-s", "reload"]:
+            if edge.reload_error is not None:
+                return Result("", edge.reload_error, 1)
+            if edge.stuck:
+                return ok()
             found = _COLOUR.search(edge.file or "")
             edge.served = found.group(1) if found else None
             return ok()
@@ -287,10 +305,29 @@ class Sim:
             services = self.stack(f"{branch}-{colour}")
             releases = {s.labels.get("swarm-deploy.release") for s in services.values()}
             code = "500" if releases & self.failing else "200" if services else "502"
+            if url.startswith("http://127.0.0.1:8081") and code == "200":
+                code = self._answer(releases, urlsplit(url).path)
+            if code == "timeout":
+                return Result("000", "curl: (28) Operation timed out", 28)
             shown = colour
         if "-w" in command:
             return ok(code)
         return ok(f"HTTP/1.1 {code} X\r\nX-Swarm-Deploy-Colour: {shown}\r\n\r\n")
+
+    def _answer(self, releases: set[str | None], path: str) -> str:
+        """The next scripted answer of a release's health path through the preview route."""
+        for release in releases:
+            script = self.answers.get((release or "", path))
+            if script:
+                return script.pop(0) if len(script) > 1 else script[0]
+        return "200"
+
+    def service_json(self, service: Service) -> Json:
+        """A service as the Engine shows it: tasks that are not running are not counted."""
+        found = service.to_json()
+        if service.name in self.task_states:
+            found["ServiceStatus"]["RunningTasks"] = 0
+        return found
 
     # --- Engine API reads
 
@@ -299,7 +336,7 @@ class Sim:
 
     def services_with(self, labels: Mapping[str, str]) -> list[Json]:
         return [
-            s.to_json()
+            self.service_json(s)
             for s in self.services.values()
             if all(s.labels.get(k) == v for k, v in labels.items())
         ]
@@ -310,6 +347,7 @@ class Sim:
             if service.id not in ids:
                 continue
             count = 1 if service.job else service.replicas
+            state, error = self.task_states.get(service.name, ("running", ""))
             for slot in range(1, count + 1):
                 tasks.append({
                     "ID": f"{service.id}.{slot}",
@@ -319,8 +357,12 @@ class Sim:
                     "CreatedAt": STAMP,
                     "DesiredState": "shutdown" if service.job else "running",
                     "Status": {
-                        "State": "complete" if service.job else "running",
-                        "ContainerStatus": {"ContainerID": f"container-of-{service.name}"},
+                        "State": "complete" if service.job else state,
+                        "Err": error,
+                        "ContainerStatus": {
+                            "ContainerID": f"container-of-{service.name}",
+                            "ExitCode": 1 if state == "failed" else 0,
+                        },
                     },
                 })  # fmt: skip
         return tasks
@@ -380,7 +422,7 @@ class SimSwarm:
     def service(self, name: str) -> Json | None:
         self._alive()
         found = self.sim.services.get(name)
-        return found.to_json() if found else None
+        return self.sim.service_json(found) if found else None
 
     def tasks(self, service_ids: Sequence[str]) -> list[Json]:
         self._alive()
