@@ -155,6 +155,16 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """How long each wait of a deploy besides the gate may take, each on its own."""
+
+    shared_start: float = 120.0
+    edge_start: float = 120.0
+    data_jobs: float = 120.0
+    migrate: float = 120.0
+
+
+@dataclass(frozen=True)
 class Edge:
     """The branch's nginx, where the blue/green switch happens."""
 
@@ -231,6 +241,7 @@ class Config:
     branches: tuple[BranchRule, ...]
     secrets: Mapping[str, SecretSource]
     gate: Gate = Gate()
+    timeouts: Timeouts = Timeouts()
     edge: Edge = Edge()
     swarm: SwarmSettings = SwarmSettings()
     lock: Lock = Lock()
@@ -368,7 +379,7 @@ def _parse(data: object, root: Path) -> Config:
     top = Node(data).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
-            "branches", "gate", "edge", "swarm", "secrets", "lock", "limits",
+            "branches", "gate", "timeouts", "edge", "swarm", "secrets", "lock", "limits",
         ),
     )  # fmt: skip
     start = recorded()
@@ -419,6 +430,7 @@ def _parse(data: object, root: Path) -> Config:
         branches=required("branches", _branches, ()),
         secrets=MappingProxyType(secrets),
         gate=_opt(top, "gate", _gate, Gate()),
+        timeouts=_opt(top, "timeouts", _timeouts, Timeouts()),
         edge=_opt(top, "edge", _edge, Edge()),
         swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
         lock=_opt(top, "lock", _lock, Lock()),
@@ -779,19 +791,46 @@ def _gate(node: Node) -> Gate:
     default = Gate()
     gate = Gate(
         consecutive=_opt(fields, "consecutive", lambda n: n.integer(1, 100), default.consecutive),
-        interval=_opt(fields, "interval", Node.duration, default.interval),
+        interval=_opt(fields, "interval", _positive_duration, default.interval),
         timeout=_opt(fields, "timeout", Node.duration, default.timeout),
         start_grace=_opt(fields, "start_grace", Node.duration, default.start_grace),
     )
     settle(start)
-    if gate.interval <= 0:
-        fields["interval"].fail("should be longer than 0s")
-    if gate.timeout < gate.consecutive * gate.interval:
+    if gate.consecutive > 1 and gate.timeout <= _last_but_one_check(gate):
+        seen = _last_but_one_check(gate)
         node.child("timeout", None).fail(
-            f"{gate.timeout:g}s is shorter than {gate.consecutive} checks every "
-            f"{gate.interval:g}s; raise it or lower gate/consecutive"
+            f"{gate.timeout:g}s is too short for the gate ever to pass: after "
+            f"{gate.start_grace:g}s of start_grace, {gate.consecutive} checks every "
+            f"{gate.interval:g}s put check {gate.consecutive - 1} at {seen:g}s at the "
+            f"earliest, and the gate gives up after any check from {gate.timeout:g}s on, "
+            f"before check {gate.consecutive}; raise it above {seen:g}s, or lower "
+            "gate/start_grace, gate/interval or gate/consecutive"
         )
     return gate
+
+
+def _last_but_one_check(gate: Gate) -> float:
+    """When, at the earliest, the check before the gate's last needed one comes."""
+    # Deployer._health_gate sets its deadline, waits for the tasks (at best no time), sleeps
+    # start_grace, then checks every interval; after a check that did not pass it gives up
+    # once the deadline is reached, so the last needed check comes only if the one before
+    # it came before the deadline.
+    return gate.start_grace + (gate.consecutive - 2) * gate.interval
+
+
+def _timeouts(node: Node) -> Timeouts:
+    keys = ("shared_start", "edge_start", "data_jobs", "migrate")
+    fields = node.mapping(allowed=keys)
+    default = Timeouts()
+    values = {key: _opt(fields, key, _positive_duration, getattr(default, key)) for key in keys}
+    return Timeouts(**values)
+
+
+def _positive_duration(node: Node) -> float:
+    seconds = node.duration()
+    if seconds <= 0:
+        node.fail("should be longer than 0s")
+    return seconds
 
 
 def _edge(node: Node) -> Edge:

@@ -749,7 +749,7 @@ def _shared_steps(
         Step(
             SHARED,
             f"ensure the shared stack {stack}",
-            (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
+            (deploy, WaitConverged(request.target, stack, config.timeouts.shared_start)),
             "stateful services update stop-first; unchanged services are not restarted"
             + found
             + (
@@ -822,7 +822,7 @@ def data_job(
         labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug},
         branch_secret=branch_secret,
     )
-    return RunJob(tuple(argv), job, config.gate.timeout)
+    return RunJob(tuple(argv), job, config.timeouts.data_jobs)
 
 
 def _edge_changes(edge_hash: str, facts: Facts) -> bool:
@@ -867,7 +867,7 @@ def _nginx_test_steps(
         nginx_config,
         file,
         run(create, done_if="already exists"),
-        RunJob(tuple(argv), job, config.gate.timeout),
+        RunJob(tuple(argv), job, config.timeouts.edge_start),
     )
     return [
         Step(
@@ -894,7 +894,10 @@ def _edge_steps(
         Step(
             "edge",
             f"deploy the edge stack {names.edge_stack}",
-            (run(deploy), WaitConverged(request.target, names.edge_stack, config.gate.timeout)),
+            (
+                run(deploy),
+                WaitConverged(request.target, names.edge_stack, config.timeouts.edge_start),
+            ),
             (
                 "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
                 if facts.read
@@ -973,7 +976,7 @@ def _migrate_steps(
             secrets={key: secrets.branch[key].swarm_name for key in wired.secrets},
             networks=networks,
             labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
-            timeout=config.gate.timeout,
+            timeout=config.timeouts.migrate,
         )
         steps.append(
             Step(
