@@ -7,7 +7,7 @@ the closest valid one: `services/backend/port: should be an integer, got 'eighty
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,7 +20,6 @@ from swarm_deploy._reader import (
     attempt,
     collecting,
     describe,
-    parse_yaml,
     recorded,
     report,
     settle,
@@ -31,6 +30,7 @@ from swarm_deploy.errors import (
     ConfigErrors,
     HostConflictError,
 )
+from swarm_deploy.profiles import Layer, merge_layers, read_layers
 from swarm_deploy.secrets import SecretSource
 
 T = TypeVar("T")
@@ -343,34 +343,35 @@ _OBJECT_NAMES = ("nginx_conf", "maintenance", "relay", "agent", *DERIVED)
 
 
 def load(path: Path | str) -> Config:
-    """Read and validate a config file."""
+    """Read and validate a config file (a profile merged onto its base)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            str(path), f"cannot read the config ({exc.strerror}); pass --config PATH"
-        ) from None
-    return parse(text, root=path.resolve().parent, source=str(path))
+    return parse_layers(read_layers(path), root=path.resolve().parent)
 
 
 def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> Config:
-    """Validate config text; relative paths in it are relative to `root`. Every mistake
-    is found in one reading: one raises ConfigError, several ConfigErrors."""
-    data = parse_yaml(text, source)
+    """Validate config text; relative paths in it are relative to `root`."""
+    return parse_layers([Layer(source, text)], root)
+
+
+def parse_layers(layers: Sequence[Layer], root: Path = Path()) -> Config:
+    """Validate a config read from files merged in order (a profile onto its base). Every
+    mistake is found in one reading: one raises ConfigError, several ConfigErrors."""
+    merged = merge_layers(layers)
+    data = merged.data
     with collecting() as found:
         config = attempt(lambda: _parse(data, root), None)
-    if len(found) == 1:
-        raise found[0]
-    if found:
-        # in the order of the file's sections, as a compiler lists them
-        order = list(data) if isinstance(data, dict) else []
+    # in the order of the file's sections, as a compiler lists them
+    order = list(data) if isinstance(data, dict) else []
 
-        def rank(error: ConfigError) -> int:
-            section = error.at.split("/")[0]
-            return order.index(section) if section in order else -1
+    def rank(error: ConfigError) -> int:
+        section = error.at.split("/")[0]
+        return order.index(section) if section in order else -1
 
-        raise ConfigErrors(sorted(found, key=rank))
+    errors = [merged.locate(error) for error in sorted(found, key=rank)]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
     assert config is not None
     return config
 
