@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.errors import CommandError, TargetError
+from swarm_deploy.naming import STACK_NAMESPACE
 
 Json = dict[str, Any]
 
@@ -181,7 +182,7 @@ class Swarm:
         return result
 
     def stack_services(self, stack: str) -> list[Json]:
-        return self.services({"com.docker.stack.namespace": stack})
+        return self.services({STACK_NAMESPACE: stack})
 
     def service(self, name: str) -> Json | None:
         result: Json | None = self._call(

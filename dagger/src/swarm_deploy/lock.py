@@ -41,7 +41,6 @@ Failure modes, and what they cost:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -53,9 +52,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from swarm_deploy import commands
+from swarm_deploy import commands, facts, naming
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Executor, Json, Swarm, parse_time
+from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import LockError, LockLostError, TargetError
 from swarm_deploy.gate import Clock
 from swarm_deploy.naming import LABEL
@@ -114,17 +113,12 @@ class Seen:
     now: datetime
 
     @classmethod
-    def of(cls, config: Json, now: datetime) -> Seen:
-        data = config["Spec"].get("Data") or ""
-        try:
-            text = base64.b64decode(data).decode()
-        except ValueError:
-            text = ""
+    def of(cls, config: facts.Stored, now: datetime) -> Seen:
         return cls(
-            config["ID"],
-            Holder.parse(text),
-            parse_time(config["CreatedAt"]),
-            parse_time(config.get("UpdatedAt") or config["CreatedAt"]),
+            config.id,
+            Holder.parse(config.data.decode(errors="replace")),
+            config.created_at,
+            config.updated_at,
             now,
         )
 
@@ -162,10 +156,6 @@ class Seen:
             f"{holder.who} ({holder.action}, pid {holder.pid} on {holder.host}) since "
             f"{self.since:%Y-%m-%dT%H:%M:%SZ}, {self.age:.0f}s ago; {beat}"
         )
-
-
-def lock_name(app: str, scope: str) -> str:
-    return f"{app}_{scope}_lock"
 
 
 def unlock_command(config: Config, target: str, *which: str) -> str:
@@ -223,7 +213,7 @@ class SwarmLock:
 
     @property
     def name(self) -> str:
-        return lock_name(self.app, self.scope)
+        return naming.lock(self.app, self.scope)
 
     @property
     def interval(self) -> float:
@@ -232,7 +222,7 @@ class SwarmLock:
     def look(self) -> Seen | None:
         """The lock as it is now; the clock is read first, so an age is never too high."""
         now = self.swarm.now()
-        config = self.swarm.config(self.name)
+        config = facts.config(self.swarm, self.name)
         return None if config is None else Seen.of(config, now)
 
     @contextmanager
