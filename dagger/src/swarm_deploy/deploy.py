@@ -34,7 +34,7 @@ from swarm_deploy.edge import (
     probe_path,
     served_colour,
 )
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import ArgvRunner, Executor, Swarm, SwarmApi
 from swarm_deploy.errors import (
     DeployError,
     GateError,
@@ -64,7 +64,7 @@ from swarm_deploy.runner import Reporter, Runner
 
 
 def read_facts(
-    swarm: Swarm, executor: Executor, config: Config, branch: Branch
+    swarm: SwarmApi, executor: ArgvRunner, config: Config, branch: Branch
 ) -> tuple[Facts, list[str]]:
     """What the target holds for this branch, and notes on anything reconciled."""
     swarm.require_manager()
@@ -97,8 +97,8 @@ class Deployer(Runner):
         project: Project,
         plan: Plan,
         secrets: stack_secrets.BranchSecrets,
-        executor: Executor,
-        swarm: Swarm,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
         reporter: Reporter,
         shared_lock: SwarmLock,
         lock_wait: float,
@@ -422,7 +422,7 @@ def clean_workdir(directory: Path) -> None:
             path.unlink() if path.is_file() else path.rmdir()
 
 
-def deployed_at(swarm: Swarm) -> str:
+def deployed_at(swarm: SwarmApi) -> str:
     """Now, on the manager's clock: what `status` and `destroy --stale` measure ages on."""
     return f"{swarm.now():%Y-%m-%dT%H:%M:%SZ}"
 

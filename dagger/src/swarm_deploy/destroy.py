@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from swarm_deploy import commands, facts
 from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.deploy import Locking
-from swarm_deploy.engine import Executor, Swarm, parse_time
+from swarm_deploy.engine import Executor, Swarm, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import LABEL, BranchNames
@@ -50,7 +50,7 @@ class Remains:
         return not (self.stacks or self.secrets or self.volumes)
 
 
-def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
+def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
     candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
     stacks = tuple(stack for stack in candidates if facts.stack(swarm, stack))
     secrets = tuple(

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from swarm_deploy import commands, facts
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import TargetError
 from swarm_deploy.naming import COLOURS, LABEL, BranchNames
 from swarm_deploy.truth import Observed, Truth, reconcile
@@ -42,7 +42,7 @@ class EdgeTask:
     container: str
 
 
-def edge_task(swarm: Swarm, edge_service: str) -> EdgeTask:
+def edge_task(swarm: SwarmApi, edge_service: str) -> EdgeTask:
     """Where the branch's nginx runs. `docker exec` reaches only containers of the engine
     it talks to, so an edge on another node is reached over ssh to that node's address,
     with the user and port of the target."""
@@ -57,7 +57,7 @@ def edge_task(swarm: Swarm, edge_service: str) -> EdgeTask:
     return EdgeTask(node_target(swarm, task.node_id), task.container_id)
 
 
-def node_target(swarm: Swarm, node_id: str) -> str:
+def node_target(swarm: SwarmApi, node_id: str) -> str:
     """ssh://user@<node address>:port, from the target's user and port."""
     node = facts.node(swarm, node_id)
     address, hostname = node.address, node.hostname
@@ -73,7 +73,7 @@ def node_target(swarm: Swarm, node_id: str) -> str:
     return f"ssh://{user}{address}{port}"
 
 
-def live_colour_in_nginx(executor: Executor, edge: EdgeTask) -> str | None:
+def live_colour_in_nginx(executor: ArgvRunner, edge: EdgeTask) -> str | None:
     result = executor.run(
         commands.exec_in(edge.target, edge.container, "cat", LIVE_FILE), check=False
     )
@@ -87,7 +87,7 @@ def probe_path(config: Config) -> str | None:
     return (routed[0].health or routed[0].path) if routed else None
 
 
-def served_colour(executor: Executor, edge: EdgeTask, path: str) -> str | None:
+def served_colour(executor: ArgvRunner, edge: EdgeTask, path: str) -> str | None:
     """The colour nginx answers a new request with (None: no colour, the 503 page).
     Raises TargetError when nginx gives no answer at all."""
     result = executor.run(
@@ -103,7 +103,7 @@ def served_colour(executor: Executor, edge: EdgeTask, path: str) -> str | None:
     return found.group(1) if found else None
 
 
-def observe(swarm: Swarm, executor: Executor, config: Config, names: BranchNames) -> Observed:
+def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames) -> Observed:
     """Everything truth.reconcile weighs: the edge's labels, what nginx serves and its
     file say (when nginx answers), and each colour's stack."""
     stacks = {
@@ -131,7 +131,7 @@ def live_line(colour: str | None) -> str:
 
 
 def live(
-    swarm: Swarm, executor: Executor, config: Config, names: BranchNames
+    swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames
 ) -> tuple[Observed, Truth]:
     """The branch's live colour by the one rule deploy, rollback and status share
     (truth.reconcile: what nginx serves wins), and what it was decided from."""

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Json, Swarm, parse_time
+from swarm_deploy.engine import Json, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError
 from swarm_deploy.naming import LABEL, STACK_NAMESPACE
 from swarm_deploy.truth import ColourStack
@@ -153,57 +153,57 @@ class Stored:
 # --- reads
 
 
-def services(swarm: Swarm, labels: Mapping[str, str]) -> list[Service]:
+def services(swarm: SwarmApi, labels: Mapping[str, str]) -> list[Service]:
     """Services whose labels include all of `labels`."""
     return [Service.parse(raw) for raw in swarm.services(labels)]
 
 
-def stack(swarm: Swarm, name: str) -> list[Service]:
+def stack(swarm: SwarmApi, name: str) -> list[Service]:
     """The services of a stack."""
     return services(swarm, {STACK_NAMESPACE: name})
 
 
-def service(swarm: Swarm, name: str) -> Service | None:
+def service(swarm: SwarmApi, name: str) -> Service | None:
     raw = swarm.service(name)
     return None if raw is None else Service.parse(raw)
 
 
-def tasks(swarm: Swarm, service_ids: Sequence[str]) -> list[Task]:
+def tasks(swarm: SwarmApi, service_ids: Sequence[str]) -> list[Task]:
     return [Task.parse(raw) for raw in swarm.tasks(service_ids)]
 
 
-def tasks_of(swarm: Swarm, found: Sequence[Service]) -> list[Task]:
+def tasks_of(swarm: SwarmApi, found: Sequence[Service]) -> list[Task]:
     return tasks(swarm, [s.id for s in found])
 
 
-def secrets(swarm: Swarm, labels: Mapping[str, str]) -> list[Stored]:
+def secrets(swarm: SwarmApi, labels: Mapping[str, str]) -> list[Stored]:
     return [Stored.parse(raw) for raw in swarm.secrets(labels)]
 
 
-def configs(swarm: Swarm, labels: Mapping[str, str]) -> list[Stored]:
+def configs(swarm: SwarmApi, labels: Mapping[str, str]) -> list[Stored]:
     return [Stored.parse(raw) for raw in swarm.configs(labels)]
 
 
-def config(swarm: Swarm, name: str) -> Stored | None:
+def config(swarm: SwarmApi, name: str) -> Stored | None:
     raw = swarm.config(name)
     return None if raw is None else Stored.parse(raw)
 
 
-def nodes(swarm: Swarm) -> list[Node]:
+def nodes(swarm: SwarmApi) -> list[Node]:
     return [Node.parse(raw) for raw in swarm.nodes()]
 
 
-def node(swarm: Swarm, node_id: str) -> Node:
+def node(swarm: SwarmApi, node_id: str) -> Node:
     return Node.parse(swarm.node(node_id))
 
 
-def local_node(swarm: Swarm) -> str | None:
+def local_node(swarm: SwarmApi) -> str | None:
     """The ID of the node the client talks to."""
     node_id: str | None = swarm.info.get("Swarm", {}).get("NodeID")
     return node_id
 
 
-def edges(swarm: Swarm, app: str) -> list[Service]:
+def edges(swarm: SwarmApi, app: str) -> list[Service]:
     """The edge (nginx) service of each branch of the app on the target."""
     return services(swarm, {f"{LABEL}.app": app, f"{LABEL}.service": "nginx"})
 
@@ -246,7 +246,7 @@ def other_branch(config: Config, edge: Service) -> OtherBranch:
     )
 
 
-def running_shared(swarm: Swarm, config: Config) -> dict[str, RunningShared]:
+def running_shared(swarm: SwarmApi, config: Config) -> dict[str, RunningShared]:
     """The shared stack's services by kind, as they run."""
     prefix = config.shared_names.service("")
     return {

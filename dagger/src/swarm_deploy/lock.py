@@ -54,7 +54,7 @@ from datetime import datetime
 
 from swarm_deploy import commands, facts, naming
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import LockError, LockLostError, TargetError
 from swarm_deploy.gate import Clock
 from swarm_deploy.naming import LABEL
@@ -173,8 +173,8 @@ class SwarmLock:
     the command that frees it; `stale_after` is how long without a heartbeat makes this
     holder gone (written into the lock, so waiters judge it by the holder's own word)."""
 
-    executor: Executor
-    swarm: Swarm
+    executor: ArgvRunner
+    swarm: SwarmApi
     app: str
     scope: str
     who: str
@@ -186,7 +186,13 @@ class SwarmLock:
 
     @classmethod
     def of_branch(
-        cls, executor: Executor, swarm: Swarm, config: Config, branch: str, who: str, action: str
+        cls,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
+        config: Config,
+        branch: str,
+        who: str,
+        action: str,
     ) -> SwarmLock:
         return cls(
             executor, swarm, config.app, config.names(branch).slug, who, action,
@@ -197,7 +203,7 @@ class SwarmLock:
 
     @classmethod
     def of_shared(
-        cls, executor: Executor, swarm: Swarm, config: Config, who: str, action: str
+        cls, executor: ArgvRunner, swarm: SwarmApi, config: Config, who: str, action: str
     ) -> SwarmLock:
         return cls(
             executor, swarm, config.app, "shared", who, action,
@@ -344,7 +350,7 @@ class Lease:
             target=self._run, name=f"heartbeat of {lock.name}", daemon=True
         )
 
-    def beat(self, swarm: Swarm) -> bool:
+    def beat(self, swarm: SwarmApi) -> bool:
         """One heartbeat; False once the lock is no longer this command's."""
         with self._mutex:
             if not self.lost:
@@ -373,7 +379,7 @@ class Lease:
         self._thread.join(timeout=self.lock.interval + 5)
 
     def _run(self) -> None:
-        swarm: Swarm | None = None
+        swarm: SwarmApi | None = None
         try:
             while not self._stop.wait(self.lock.interval):
                 try:

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol
 
 from swarm_deploy import commands, facts, gate
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import CommandError, ConvergeError, DeployError, JobError, TargetError
 from swarm_deploy.naming import LABEL, STACK_NAMESPACE
 from swarm_deploy.plan import (
@@ -50,8 +50,8 @@ class Runner:
 
     def __init__(
         self,
-        executor: Executor,
-        swarm: Swarm,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
         reporter: Reporter,
         clock: gate.Clock = gate.Clock(),
         secret_values: Mapping[str, bytes] | None = None,

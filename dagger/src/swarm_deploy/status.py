@@ -14,7 +14,7 @@ from typing import Any
 from swarm_deploy import facts
 from swarm_deploy.config import Config
 from swarm_deploy.edge import live as live_colour
-from swarm_deploy.engine import Executor, Swarm, parse_time
+from swarm_deploy.engine import ArgvRunner, SwarmApi, parse_time
 from swarm_deploy.naming import LABEL
 from swarm_deploy.truth import leftovers
 
@@ -79,7 +79,7 @@ class BranchStatus:
 
 
 def health(
-    swarm: Swarm, services: list[facts.Service], hostnames: Mapping[str, str]
+    swarm: SwarmApi, services: list[facts.Service], hostnames: Mapping[str, str]
 ) -> tuple[ServiceHealth, ...]:
     """Task counts of each service, and the nodes (by `hostnames`, node ID -> hostname)
     its running tasks are on."""
@@ -102,8 +102,8 @@ def health(
 
 
 def branch_status(
-    swarm: Swarm,
-    executor: Executor,
+    swarm: SwarmApi,
+    executor: ArgvRunner,
     config: Config,
     edge: facts.Service,
     hostnames: Mapping[str, str],
@@ -144,7 +144,7 @@ def branch_status(
 
 
 def read(
-    swarm: Swarm, executor: Executor, config: Config
+    swarm: SwarmApi, executor: ArgvRunner, config: Config
 ) -> tuple[list[BranchStatus], tuple[ServiceHealth, ...]]:
     """Every branch of the app on the target (by its edge service), and the shared stack."""
     hostnames = {n.id: n.hostname for n in facts.nodes(swarm)}
