@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from swarm_deploy import commands
 from swarm_deploy.config import BranchRule, Config
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.deploy import Locking
 from swarm_deploy.engine import Executor, Json, Swarm, parse_time
 from swarm_deploy.errors import BranchError, TargetError
@@ -60,7 +61,7 @@ def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
     volume = names.live_volume
     volumes = (volume,) if swarm.volume(volume) is not None else ()
     admins = {}
-    for kind in commands.DATA_ACCESS:
+    for kind in KINDS:
         service = config.shared.get(kind)
         if service is None or service.admin_password is None:
             continue
@@ -109,9 +110,7 @@ def _drop_data_steps(
     config: Config, names: BranchNames, target: str, remains: Remains
 ) -> list[Step]:
     missing = [
-        kind
-        for kind in commands.DATA_ACCESS
-        if kind in config.shared and kind not in remains.admin_secrets
+        kind for kind in KINDS if kind in config.shared and kind not in remains.admin_secrets
     ]
     if missing:
         raise TargetError(
@@ -121,11 +120,11 @@ def _drop_data_steps(
     return [
         Step(
             "data",
-            data_title(access.drop_title, config, names, kind),
-            (data_job(config, names, target, kind, access.drop, remains.admin_secrets[kind]),),
+            data_title(kind.drop_title, config, names, kind),
+            (data_job(config, names, target, kind, kind.drop, remains.admin_secrets[kind.name]),),
         )
-        for kind, access in commands.DATA_ACCESS.items()
-        if kind in config.shared
+        for kind in KINDS.values()
+        if kind.name in config.shared
     ]
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from swarm_deploy import commands
 from swarm_deploy.claims import OtherBranch, RunningShared, uses
 from swarm_deploy.config import Branch, Config, Gate
+from swarm_deploy.datakinds import KINDS, DataKind
 from swarm_deploy.errors import TargetError
 from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.render import (
@@ -765,50 +766,43 @@ def _database_steps(
     config: Config, branch: Branch, secrets: BranchSecrets, request: Request
 ) -> list[Step]:
     steps = []
-    for kind, access in commands.DATA_ACCESS.items():
-        if access.branch_key not in secrets.branch:
+    for kind in KINDS.values():
+        if kind.branch_key not in secrets.branch:
             continue  # no service of the branch uses it
-        admin = config.shared[kind].admin_password
+        admin = config.shared[kind.name].admin_password
         assert admin is not None
         job = data_job(
             config,
             branch.names,
             request.target,
             kind,
-            access.ensure,
+            kind.ensure,
             secrets.shared[admin].swarm_name,
-            secrets.branch[access.branch_key].swarm_name,
+            secrets.branch[kind.branch_key].swarm_name,
         )
-        title = data_title(access.ensure_title, config, branch.names, kind)
-        note = f"a one-shot job on the shared network; {access.note}"
+        title = data_title(kind.ensure_title, config, branch.names, kind)
+        note = f"a one-shot job on the shared network; {kind.note}"
         steps.append(Step("databases", title, (job,), note))
     return steps
 
 
-def data_title(template: str, config: Config, names: BranchNames, kind: str) -> str:
-    databases = ", ".join(names.database(db) for db in config.shared[kind].databases)
-    return template.format(
-        role=names.role, databases=databases, prefix=names.redis_prefix, slug=names.slug
-    )
+def data_title(template: str, config: Config, names: BranchNames, kind: DataKind) -> str:
+    return kind.title(template, names, config.shared[kind.name].databases)
 
 
 def data_job(
     config: Config,
     names: BranchNames,
     target: str,
-    kind: str,
+    kind: DataKind,
     script: str,
     admin_secret: str,
     branch_secret: str | None = None,
 ) -> RunJob:
-    """A one-shot job that runs `script` for the branch against the shared `kind` (postgres,
-    mongo: its role and databases; redis: its user and key prefix), as the service's admin."""
-    service = config.shared[kind]
-    if service.databases:
-        args = [names.role, *(names.database(db) for db in service.databases)]
-    else:
-        args = [names.role, names.redis_prefix]
-    job = names.job("db" if kind == "postgres" else kind)
+    """A one-shot job that runs `script` (the kind's ensure or drop) for the branch against
+    the shared service of `kind`, as that service's admin."""
+    service = config.shared[kind.name]
+    job = names.job(kind.job)
     argv = commands.data_job(
         target,
         kind,
@@ -816,9 +810,9 @@ def data_job(
         name=job,
         image=service.image,
         network=config.shared_names.network,
-        host=config.shared_names.service(kind),
+        host=config.shared_names.service(kind.name),
         admin_secret=admin_secret,
-        args=args,
+        args=kind.job_args(names, service.databases),
         labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug},
         branch_secret=branch_secret,
     )
