@@ -23,6 +23,7 @@ from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.plan import (
+    Phase,
     RemoveIfPresent,
     Step,
     WaitGone,
@@ -84,21 +85,21 @@ def destroy_plan(
     colours = tuple(s for s in remains.stacks if s != names.edge_stack)
     steps = []
     if colours:
-        steps.append(Step("stacks", f"remove {', '.join(colours)}", (
+        steps.append(Step(Phase.STACKS, f"remove {', '.join(colours)}", (
             *(run(commands.stack_rm(target, stack)) for stack in colours),
             WaitGone(target, colours, STOP_TIMEOUT),
         )))  # fmt: skip
     if names.edge_stack in remains.stacks:
-        steps.append(Step("stacks", f"remove {names.edge_stack}", (
+        steps.append(Step(Phase.STACKS, f"remove {names.edge_stack}", (
             run(commands.stack_rm(target, names.edge_stack)),
             WaitGone(target, (names.edge_stack,), STOP_TIMEOUT),
         )))  # fmt: skip
-    steps.append(Step("network", f"remove the network {names.network}", (
+    steps.append(Step(Phase.NETWORK, f"remove the network {names.network}", (
         RemoveIfPresent(target, "network", (names.network,)),
         RemoveIfPresent(target, "volume", (names.live_volume,)),
     ), "the volume is on the node this deploy talks to"))  # fmt: skip
     if remains.secrets:
-        steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {names.slug}", (
+        steps.append(Step(Phase.SECRETS, f"remove {len(remains.secrets)} secrets of {names.slug}", (
             RemoveIfPresent(target, "secret", remains.secrets),
         )))  # fmt: skip
     if drop_data:
@@ -119,7 +120,7 @@ def _drop_data_steps(
         )
     return [
         Step(
-            "data",
+            Phase.DATA,
             data_title(kind.drop_title, config, names, kind),
             (data_job(config, names, target, kind, kind.drop, remains.admin_secrets[kind.name]),),
         )

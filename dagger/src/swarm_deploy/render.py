@@ -240,7 +240,7 @@ class Renderer:
             "names": branch.names,
             "shared": config.shared_names,
             "secrets": secrets,
-            "labels": _labels(config, branch),
+            "labels": branch.names.labels,
             "data_kinds": list(KINDS),
         }
         files = {
@@ -299,15 +299,6 @@ class Renderer:
             shared_definitions,
             configs["nginx_conf"],
         )
-
-
-def _labels(config: Config, branch: Branch) -> dict[str, str]:
-    """Labels every branch service and container carries (Promtail and status read them)."""
-    return {
-        "swarm-deploy.app": config.app,
-        "swarm-deploy.branch": branch.name,
-        "swarm-deploy.slug": branch.slug,
-    }
 
 
 def write(files: Mapping[str, str], out: Path) -> list[Path]:
