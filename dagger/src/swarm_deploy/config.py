@@ -24,6 +24,7 @@ from swarm_deploy._reader import (
     report,
     settle,
 )
+from swarm_deploy.datakinds import DERIVED, KINDS
 from swarm_deploy.errors import (
     BranchNotAllowedError,
     ConfigError,
@@ -36,10 +37,10 @@ from swarm_deploy.secrets import SecretSource
 T = TypeVar("T")
 
 DEFAULT_PLATFORM = "linux/amd64"
-DATA_SERVICES = ("postgres", "mongo", "redis")
+DATA_SERVICES = tuple(KINDS)
 SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "traefik")
-WITH_DATABASES = ("postgres", "mongo")
-WITH_ADMIN_PASSWORD = ("postgres", "mongo", "redis", "grafana")
+WITH_DATABASES = tuple(kind.name for kind in KINDS.values() if kind.has_databases)
+WITH_ADMIN_PASSWORD = (*DATA_SERVICES, "grafana")
 
 # Names become parts of image references, Swarm service, secret and config names and
 # stack file keys: letters and digits joined by single '_' suit every one (grammars.py);
@@ -335,8 +336,6 @@ class Config:
         return f"{label}.{self.domain}"
 
 
-# Per-branch credentials derived from a shared admin secret: key -> shared kind.
-DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
 # Names of the Swarm configs and derived secrets a branch gets besides its own secrets
 # (for the length budget).
 _OBJECT_NAMES = ("nginx_conf", "maintenance", "relay", "agent", *DERIVED)
@@ -499,7 +498,7 @@ def derived_names(
     branch_services = (names.edge_service, names.relay_service, agent, names.network)
     for name in (*branch_services, shared.network, shared.public_network):
         yield "app", name, grammars.SWARM_NAME
-    for job in ("db", "mongo", "redis", "migrate"):
+    for job in (*(kind.job for kind in KINDS.values()), "migrate"):
         yield "app", names.job(job), grammars.SWARM_NAME
     yield "app", names.live_volume, grammars.VOLUME_NAME
     yield "app", names.relay_host, grammars.HOST_NAME
