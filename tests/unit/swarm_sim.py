@@ -210,6 +210,10 @@ class Sim:
             return ok()
         if head == ("service", "scale"):
             name, _, replicas = args[-1].partition("=")
+            if name not in self.services:
+                return Result(
+                    "", f"{name}: Error response from daemon: service {name} not found", 1
+                )
             self.services[name].replicas = int(replicas)
             return ok()
         if head == ("service", "update"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import yaml
 
 from swarm_deploy.deploy import Outcome, deploy_branch
 from swarm_deploy.errors import DeployError
@@ -225,3 +226,21 @@ def test_a_file_written_that_nginx_refuses_to_load_is_put_back(
         f"exec container-of-{EDGE} cat /etc/nginx/live/colour.conf",
         "stack rm gaia-develop-green",
     ]  # then the lock is freed
+
+
+def test_a_singleton_added_to_the_config_starts_although_the_old_colour_never_had_it(
+    project: Project, sim: Sim
+) -> None:
+    """r1 ran without the bot; r2's config adds it. Moving the singletons stopped the old
+    colour's bot, which does not exist: after the switch, the deploy failed with docker's
+    "not found", left the bot stopped in green and blue running beside it."""
+    path = project.config.root / "swarm-deploy.yml"
+    with_bot = path.read_text()
+    data = yaml.safe_load(with_bot)
+    del data["services"]["bot"], data["images"]["bot"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert isinstance(run(Project.load(path), sim, "r1"), Outcome)
+    path.write_text(with_bot)
+    outcome = run(Project.load(path), sim, "r2")
+    assert isinstance(outcome, Outcome), outcome
+    assert_converged(sim, "r2")
