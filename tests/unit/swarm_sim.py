@@ -222,6 +222,8 @@ class Sim:
                 if flag == "--label-add":
                     key, _, label = value.partition("=")
                     service.labels[key] = label
+                if flag == "--label-rm":
+                    service.labels.pop(value, None)
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
