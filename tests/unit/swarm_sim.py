@@ -207,6 +207,7 @@ class Sim:
         if head == ("stack", "rm"):
             for name in list(self.stack(args[2])):
                 del self.services[name]
+            self.edges.pop(f"{args[2]}_nginx", None)  # a branch's nginx goes with its edge
             return ok()
         if head == ("service", "scale"):
             name, _, replicas = args[-1].partition("=")
