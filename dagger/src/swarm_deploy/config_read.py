@@ -7,6 +7,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
+from swarm_deploy import config_keys as keys
 from swarm_deploy import grammars, naming
 from swarm_deploy._reader import Node, attempt, recorded, report, settle
 from swarm_deploy.config import OBJECT_NAMES, Config, Image, Service, SharedService
@@ -39,12 +40,7 @@ T = TypeVar("T")
 
 
 def read_config(data: object, root: Path) -> Config:
-    top = Node(data).mapping(
-        allowed=(
-            "app", "domain", "registry", "target", "images", "services", "shared",
-            "branches", "gate", "timeouts", "edge", "swarm", "secrets", "lock", "limits",
-        ),
-    )  # fmt: skip
+    top = Node(data).mapping(allowed=keys.TOP.allowed)
     start = recorded()
 
     def required(key: str, read: Callable[[Node], T], fallback: T) -> T:

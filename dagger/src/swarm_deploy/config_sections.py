@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 from types import MappingProxyType
 
+from swarm_deploy import config_keys as keys
 from swarm_deploy._reader import Node, attempt, recorded, report, settle
 from swarm_deploy.config import (
     DATA_SERVICES,
@@ -20,6 +21,7 @@ from swarm_deploy.config import (
     SharedService,
 )
 from swarm_deploy.config_values import (
+    EMAIL,
     ENV_VAR,
     HOST_FIELDS,
     NAME,
@@ -48,9 +50,7 @@ def read_services(
 
 
 def read_image(name: str, node: Node) -> Image:
-    fields = node.mapping(
-        allowed=("context", "dockerfile", "platform", "build_args"), required=("context",)
-    )
+    fields = node.mapping(allowed=keys.IMAGE.allowed, required=keys.IMAGE.required)
     return Image(
         name=name,
         context=fields["context"].text(),
@@ -72,22 +72,8 @@ def _service(
     secrets: tuple[str, ...],
 ) -> Service:
     fields = node.mapping(
-        allowed=(
-            "image",
-            "port",
-            "path",
-            "health",
-            "replicas",
-            "singleton",
-            "uses",
-            "secrets",
-            "env",
-            "command",
-            "migrate",
-            "max_per_node",
-            "metrics",
-        ),
-        required=("image",),
+        allowed=keys.SERVICE.allowed,
+        required=keys.SERVICE.required,
     )
     data_services = [kind for kind in shared if kind in DATA_SERVICES]
     start = recorded()
@@ -123,6 +109,15 @@ def _service(
     return service
 
 
+def shared_section(kind: str) -> keys.Section:
+    """The keys a kind of shared service accepts."""
+    return keys.shared_service(
+        databases=kind in WITH_DATABASES,
+        admin_password=kind in WITH_ADMIN_PASSWORD,
+        acme_email=kind == "traefik",
+    )
+
+
 def read_shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService]:
     result: dict[str, SharedService] = {}
     for kind, entry in node.mapping(allowed=SHARED_KINDS).items():
@@ -136,14 +131,11 @@ def read_shared(node: Node, secrets: tuple[str, ...]) -> dict[str, SharedService
 
 def _shared_service(kind: str, entry: Node, secrets: tuple[str, ...]) -> SharedService:
     needs_password = kind in WITH_ADMIN_PASSWORD
+    section = shared_section(kind)
     fields = entry.mapping(
-        allowed=[
-            "image",
-            *(["databases"] if kind in WITH_DATABASES else []),
-            *(["admin_password"] if needs_password else []),
-            *(["acme_email"] if kind == "traefik" else []),
-        ],
-        required=["image", *(["acme_email"] if kind == "traefik" else [])],
+        allowed=section.allowed,
+        # a missing admin_password has a message of its own, below
+        required=tuple(key for key in section.required if key != "admin_password"),
     )
     if needs_password and "admin_password" not in fields:
         report(
@@ -168,7 +160,7 @@ def _shared_service(kind: str, entry: Node, secrets: tuple[str, ...]) -> SharedS
         acme_email=opt(
             fields,
             "acme_email",
-            lambda n: n.text(r"[^@\s]+@[^@\s]+\.[^@\s]+", "should be an e-mail address"),
+            lambda n: n.text(EMAIL, "should be an e-mail address"),
             None,
         ),
     )
@@ -189,8 +181,8 @@ def read_branches(node: Node) -> tuple[BranchRule, ...]:
 
 def _branch_rule(item: Node, earlier_rules: list[BranchRule]) -> BranchRule:
     fields = item.mapping(
-        allowed=("match", "host", "production", "protected", "port", "shared"),
-        required=("match",),
+        allowed=keys.BRANCH_RULE.allowed,
+        required=keys.BRANCH_RULE.required,
     )
     match = fields["match"].text()
     literal = match.replace("*", "x")
@@ -235,7 +227,7 @@ def _secret(name: str, entry: Node) -> SecretSource:
             "inline secret values are not allowed (they would end up in git); "
             "use env: VARIABLE or file: PATH"
         )
-    fields = entry.mapping(allowed=("env", "file"))
+    fields = entry.mapping(allowed=keys.SECRET.allowed)
     if len(fields) != 1:
         entry.fail("should have exactly one of env: VARIABLE or file: PATH")
     return SecretSource(
@@ -249,7 +241,7 @@ def _secret(name: str, entry: Node) -> SecretSource:
 
 
 def _metrics(node: Node, shared: tuple[str, ...]) -> Metrics:
-    fields = node.mapping(allowed=("port", "path"), required=("port",))
+    fields = node.mapping(allowed=keys.METRICS.allowed, required=keys.METRICS.required)
     if "prometheus" not in shared:
         node.fail(
             "are scraped by the branch's agent for the shared Prometheus, so shared/prometheus "

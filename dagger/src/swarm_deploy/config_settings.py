@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from swarm_deploy import config_keys as keys
 from swarm_deploy._reader import Node, describe, recorded, settle
 from swarm_deploy.config_values import (
     SUBNET,
@@ -82,7 +83,7 @@ class SwarmSettings:
 
 
 def read_gate(node: Node) -> Gate:
-    fields = node.mapping(allowed=("consecutive", "interval", "timeout", "start_grace"))
+    fields = node.mapping(allowed=keys.GATE.allowed)
     start = recorded()
     default = Gate()
     gate = Gate(
@@ -115,15 +116,17 @@ def _last_but_one_check(gate: Gate) -> float:
 
 
 def read_timeouts(node: Node) -> Timeouts:
-    keys = ("shared_start", "edge_start", "data_jobs", "migrate")
-    fields = node.mapping(allowed=keys)
+    fields = node.mapping(allowed=keys.TIMEOUTS.allowed)
     default = Timeouts()
-    values = {key: opt(fields, key, positive_duration, getattr(default, key)) for key in keys}
+    values = {
+        key: opt(fields, key, positive_duration, getattr(default, key))
+        for key in keys.TIMEOUTS.allowed
+    }
     return Timeouts(**values)
 
 
 def read_edge(node: Node) -> Edge:
-    fields = node.mapping(allowed=("image", "relay_image", "drain", "public_subnet"))
+    fields = node.mapping(allowed=keys.EDGE.allowed)
     default = Edge()
     return Edge(
         relay_image=opt(
@@ -149,7 +152,7 @@ def read_edge(node: Node) -> Edge:
 
 
 def read_lock(node: Node) -> Lock:
-    fields = node.mapping(allowed=("stale_after",))
+    fields = node.mapping(allowed=keys.LOCK.allowed)
     return Lock(stale_after=opt(fields, "stale_after", _stale_after, Lock().stale_after))
 
 
@@ -164,9 +167,7 @@ def _stale_after(node: Node) -> float:
 
 
 def read_swarm(node: Node) -> SwarmSettings:
-    fields = node.mapping(
-        allowed=("endpoint_mode", "publish_mode", "data_node_label", "edge_node_label")
-    )
+    fields = node.mapping(allowed=keys.SWARM.allowed)
     default = SwarmSettings()
     return SwarmSettings(
         data_node_label=opt(fields, "data_node_label", label_key, None),
@@ -218,9 +219,7 @@ def _seconds(node: Node, low: int = 1) -> int:
 
 
 def read_limits(node: Node) -> Limits:
-    fields = node.mapping(
-        allowed=("body_size", "read_timeout", "idle_timeout", "data_idle_timeout")
-    )
+    fields = node.mapping(allowed=keys.LIMITS.allowed)
     default = Limits()
     limits = Limits(
         body_size=opt(fields, "body_size", _size, default.body_size),

@@ -33,6 +33,7 @@ URL_PATH = r"/[A-Za-z0-9._~/-]*"
 EDGE_HEALTH = "/healthz"
 SUBNET = r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}"
 LABEL_KEY = r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?"
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 HOST_FIELDS = re.compile(r"\{([^{}]*)\}")
 # characters git refuses in a branch name (git check-ref-format)
 NOT_IN_GIT_REFS = re.compile(r"[\x00-\x20~^:?\[\\\x7f]|\.\.|@\{|//")
