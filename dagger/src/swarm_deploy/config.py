@@ -16,6 +16,7 @@ from swarm_deploy import naming
 from swarm_deploy._reader import Node, attempt, collecting
 from swarm_deploy.config_settings import Edge, Gate, Limits, Lock, SwarmSettings, Timeouts
 from swarm_deploy.config_values import HOST_FIELDS, read_target
+from swarm_deploy.datakinds import DERIVED, KINDS
 from swarm_deploy.errors import (
     BranchNotAllowedError,
     ConfigError,
@@ -25,13 +26,14 @@ from swarm_deploy.errors import (
 from swarm_deploy.profiles import Layer, merge_layers, read_layers
 from swarm_deploy.secrets import SecretSource
 
-__all__ = ["Edge", "Gate", "Limits", "Lock", "SwarmSettings", "Timeouts"]
+# the settings classes, read by their own module, are part of the model too
+__all__ = ("Edge", "Gate", "Limits", "Lock", "SwarmSettings", "Timeouts")
 
 DEFAULT_PLATFORM = "linux/amd64"
-DATA_SERVICES = ("postgres", "mongo", "redis")
+DATA_SERVICES = tuple(KINDS)
 SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "traefik")
-WITH_DATABASES = ("postgres", "mongo")
-WITH_ADMIN_PASSWORD = ("postgres", "mongo", "redis", "grafana")
+WITH_DATABASES = tuple(kind.name for kind in KINDS.values() if kind.has_databases)
+WITH_ADMIN_PASSWORD = (*DATA_SERVICES, "grafana")
 
 
 @dataclass(frozen=True)
@@ -238,8 +240,6 @@ class Config:
         return f"{label}.{self.domain}"
 
 
-# Per-branch credentials derived from a shared admin secret: key -> shared kind.
-DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
 # Names of the Swarm configs and derived secrets a branch gets besides its own secrets
 # (for the length budget).
 OBJECT_NAMES = ("nginx_conf", "maintenance", "relay", "agent", *DERIVED)

@@ -33,6 +33,7 @@ from swarm_deploy.config_settings import (
     read_timeouts,
 )
 from swarm_deploy.config_values import APP, DOMAIN, REGISTRY, entries, keys_of, opt, read_target
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import ConfigError
 from swarm_deploy.secrets import SecretSource
 
@@ -159,7 +160,7 @@ def derived_names(
     branch_services = (names.edge_service, names.relay_service, agent, names.network)
     for name in (*branch_services, shared.network, shared.public_network):
         yield "app", name, grammars.SWARM_NAME
-    for job in ("db", "mongo", "redis", "migrate"):
+    for job in (*(kind.job for kind in KINDS.values()), "migrate"):
         yield "app", names.job(job), grammars.SWARM_NAME
     yield "app", names.live_volume, grammars.VOLUME_NAME
     yield "app", names.relay_host, grammars.HOST_NAME
