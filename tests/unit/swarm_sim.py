@@ -69,6 +69,8 @@ class Service:
     replicas: int
     job: bool = False
     id: str = ""
+    # a job's task status, when it does not simply complete
+    outcome: Json | None = None
 
     def to_json(self) -> Json:
         mode: Json = (
@@ -114,6 +116,10 @@ class Sim:
     cwd: Path = Path()
     # releases whose health paths answer 500 through the preview route
     failing: set[str] = field(default_factory=set)
+    # how the next jobs (`docker service create`) end, in order: a task's Status; after
+    # these, jobs complete; and the last log lines of a job that did not
+    jobs: list[Json] = field(default_factory=list)
+    job_logs: str = ""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- what the tests look at
@@ -207,7 +213,8 @@ class Sim:
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
-            self._add(Service(name, "job", {}, {}, 1, job=True))
+            outcome = self.jobs.pop(0) if self.jobs else None
+            self._add(Service(name, "job", {}, {}, 1, job=True, outcome=outcome))
             return ok()
         if args[0] == "exec":
             return self._exec([a for a in args[1:] if a != "--interactive"], stdin)
@@ -339,7 +346,7 @@ class Sim:
                     "NodeID": NODE,
                     "CreatedAt": STAMP,
                     "DesiredState": "shutdown" if service.job else "running",
-                    "Status": {
+                    "Status": service.outcome or {
                         "State": "complete" if service.job else "running",
                         "ContainerStatus": {"ContainerID": f"container-of-{service.name}"},
                     },
@@ -475,7 +482,7 @@ class SimSwarm:
         self.sim.services.pop(name, None)
 
     def service_logs(self, service_id: str, tail: int = 20) -> str:
-        return ""
+        return self.sim.job_logs
 
     def close(self) -> None:
         pass
