@@ -71,6 +71,7 @@ class Service:
     id: str = ""
     # a job's task status, when it does not simply complete
     outcome: Json | None = None
+    ports: tuple[int, ...] = ()
 
     def to_json(self) -> Json:
         mode: Json = (
@@ -88,6 +89,7 @@ class Service:
                 "Mode": mode,
             },
             "ServiceStatus": {"RunningTasks": self.replicas, "DesiredTasks": self.replicas},
+            "Endpoint": {"Spec": {"Ports": [{"PublishedPort": p} for p in self.ports]}},
         }
 
 
@@ -278,6 +280,22 @@ class Sim:
         config_id = f"id{next(self._ids)}"
         self.configs[name] = Config(dict(labels or {}), data, created, updated, id=config_id)
         return config_id
+
+    def run_service(
+        self,
+        stack: str,
+        name: str,
+        image: str,
+        labels: Mapping[str, str],
+        ports: tuple[int, ...] = (),
+    ) -> Service:
+        """A service of a stack, as `docker stack deploy` would have left it."""
+        service = Service(
+            f"{stack}_{name}", image, {**labels, "com.docker.stack.namespace": stack}, {}, 1,
+            ports=ports,
+        )  # fmt: skip
+        self._add(service)
+        return service
 
     def _add(self, service: Service) -> None:
         service.id = f"id{next(self._ids)}"
