@@ -24,7 +24,7 @@ from swarm_deploy import config as config_module
 from swarm_deploy import deploy, destroy, gate, pipeline
 from swarm_deploy.errors import LockError, LockLostError
 from swarm_deploy.lock import Lease, SwarmLock, unlock
-from swarm_deploy.plan import Step, run
+from swarm_deploy.plan import Phase, Step, run
 from swarm_deploy.runner import Runner
 from tests.conftest import EXAMPLE_CONFIG
 from tests.render_helpers import SENTINELS
@@ -238,11 +238,11 @@ def test_a_command_whose_lock_was_taken_over_stops_at_its_next_step() -> None:
     lock = branch_lock(sim)
     with lock.held(0, Heard()) as lease:
         runner = Runner(lock.executor, lock.swarm, Heard(), fence=lease.check)
-        runner.run([Step("a", "one", (run(["docker", "network", "rm", "first"]),))])
+        runner.run([Step(Phase.STACKS, "one", (run(["docker", "network", "rm", "first"]),))])
         del sim.configs["gaia_develop_lock"]
         put(sim, holder(), MANAGER_NOW, MANAGER_NOW)
         with pytest.raises(LockLostError) as lost:
-            runner.run([Step("b", "two", (run(["docker", "network", "rm", "second"]),))])
+            runner.run([Step(Phase.NETWORK, "two", (run(["docker", "network", "rm", "second"]),))])
     assert [line for line in sim.log if line.startswith("network")] == ["network rm first"]
     assert str(lost.value).startswith(
         "the lock of branch develop was taken over by another command while this deploy of "
@@ -275,10 +275,10 @@ def test_destroy_runs_its_data_jobs_under_the_shared_lock() -> None:
 
     runner = Runner(SimExecutor(sim, Path()), SimSwarm(sim, "local"), Heard())
     steps = [
-        Step("stacks", "remove the stacks", (run(["docker", "stack", "rm", "s"]),)),
-        Step("secrets", "remove the secrets", (run(["docker", "network", "rm", "n"]),)),
-        Step("data", "drop the databases", (run(["docker", "volume", "rm", "postgres"]),)),
-        Step("data", "drop the Redis keys", (run(["docker", "volume", "rm", "redis"]),)),
+        Step(Phase.STACKS, "remove the stacks", (run(["docker", "stack", "rm", "s"]),)),
+        Step(Phase.SECRETS, "remove the secrets", (run(["docker", "network", "rm", "n"]),)),
+        Step(Phase.DATA, "drop the databases", (run(["docker", "volume", "rm", "postgres"]),)),
+        Step(Phase.DATA, "drop the Redis keys", (run(["docker", "volume", "rm", "redis"]),)),
     ]
     runner.run(steps, shared_lock)
     assert sim.log == [

@@ -50,6 +50,7 @@ from swarm_deploy.plan import (
     Facts,
     HealthGate,
     Migrate,
+    Phase,
     PinDigests,
     Plan,
     Record,
@@ -134,8 +135,8 @@ class Deployer(Runner):
         }
 
     def deploy(self) -> None:
-        begun: set[str] = set()
-        done: set[str] = set()
+        begun: set[Phase] = set()
+        done: set[Phase] = set()
         steps = self.plan.steps
         try:
             for shared, run in lock_runs(steps):
@@ -152,7 +153,7 @@ class Deployer(Runner):
             self._stopped(exc, begun, done)
 
     def _stopped(
-        self, exc: SwarmDeployError | KeyboardInterrupt, begun: set[str], done: set[str]
+        self, exc: SwarmDeployError | KeyboardInterrupt, begun: set[Phase], done: set[Phase]
     ) -> None:
         """The deploy stopped (an error, or a first signal): what nginx serves decides
         whether the switch happened. If it did, the steps that make it whole (record,
@@ -161,7 +162,7 @@ class Deployer(Runner):
         if isinstance(exc, LockLostError):
             raise exc  # another command holds the branch now, and its new colour too
         reason = str(exc) if isinstance(exc, SwarmDeployError) else interrupted(exc)
-        if "colour" not in begun:
+        if Phase.COLOUR not in begun:
             if isinstance(exc, SwarmDeployError):
                 raise exc
             raise DeployError(
@@ -176,7 +177,7 @@ class Deployer(Runner):
                 served, known = None, False
             if served == self.plan.new_colour:
                 self._finish(reason, done)
-            if not known and "switch" in begun:
+            if not known and Phase.SWITCH in begun:
                 raise DeployError(
                     f"{reason}\ncould not tell which colour nginx serves, so neither colour "
                     "was removed.\nnext: once the branch's nginx answers, "
@@ -189,17 +190,17 @@ class Deployer(Runner):
                 f"--branch {self.branch.name}` to repair it"
             ) from None
 
-    def _finish(self, reason: str, done: set[str]) -> None:
+    def _finish(self, reason: str, done: set[Phase]) -> None:
         """After the switch: record it and move the singletons, if not done yet."""
         for step in self.plan.steps:
-            if step.phase in ("record", "singletons") and step.phase not in done:
+            if step.phase in (Phase.RECORD, Phase.SINGLETONS) and step.phase not in done:
                 for action in step.actions:
                     self.perform(action)
         names = self.branch.names
         old = self.plan.old_colour
         left = (
             f"; {names.colour_stack(old)} still runs and the next deploy removes it"
-            if old is not None and "drain" not in done
+            if old is not None and Phase.DRAIN not in done
             else ""
         )
         raise DeployError(

@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 
 from swarm_deploy import commands, facts
 from swarm_deploy.config import BranchRule, Config
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.deploy import Locking
 from swarm_deploy.engine import Executor, Swarm, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import COLOURS, LABEL, BranchNames
 from swarm_deploy.plan import (
+    Phase,
     RemoveIfPresent,
     Step,
     WaitGone,
@@ -60,7 +62,7 @@ def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains
     volume = names.live_volume
     volumes = (volume,) if swarm.volume(volume) is not None else ()
     admins = {}
-    for kind in commands.DATA_ACCESS:
+    for kind in KINDS:
         service = config.shared.get(kind)
         if service is None or service.admin_password is None:
             continue
@@ -83,21 +85,21 @@ def destroy_plan(
     colours = tuple(s for s in remains.stacks if s != names.edge_stack)
     steps = []
     if colours:
-        steps.append(Step("stacks", f"remove {', '.join(colours)}", (
+        steps.append(Step(Phase.STACKS, f"remove {', '.join(colours)}", (
             *(run(commands.stack_rm(target, stack)) for stack in colours),
             WaitGone(target, colours, STOP_TIMEOUT),
         )))  # fmt: skip
     if names.edge_stack in remains.stacks:
-        steps.append(Step("stacks", f"remove {names.edge_stack}", (
+        steps.append(Step(Phase.STACKS, f"remove {names.edge_stack}", (
             run(commands.stack_rm(target, names.edge_stack)),
             WaitGone(target, (names.edge_stack,), STOP_TIMEOUT),
         )))  # fmt: skip
-    steps.append(Step("network", f"remove the network {names.network}", (
+    steps.append(Step(Phase.NETWORK, f"remove the network {names.network}", (
         RemoveIfPresent(target, "network", (names.network,)),
         RemoveIfPresent(target, "volume", (names.live_volume,)),
     ), "the volume is on the node this deploy talks to"))  # fmt: skip
     if remains.secrets:
-        steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {names.slug}", (
+        steps.append(Step(Phase.SECRETS, f"remove {len(remains.secrets)} secrets of {names.slug}", (
             RemoveIfPresent(target, "secret", remains.secrets),
         )))  # fmt: skip
     if drop_data:
@@ -109,9 +111,7 @@ def _drop_data_steps(
     config: Config, names: BranchNames, target: str, remains: Remains
 ) -> list[Step]:
     missing = [
-        kind
-        for kind in commands.DATA_ACCESS
-        if kind in config.shared and kind not in remains.admin_secrets
+        kind for kind in KINDS if kind in config.shared and kind not in remains.admin_secrets
     ]
     if missing:
         raise TargetError(
@@ -120,12 +120,12 @@ def _drop_data_steps(
         )
     return [
         Step(
-            "data",
-            data_title(access.drop_title, config, names, kind),
-            (data_job(config, names, target, kind, access.drop, remains.admin_secrets[kind]),),
+            Phase.DATA,
+            data_title(kind.drop_title, config, names, kind),
+            (data_job(config, names, target, kind, kind.drop, remains.admin_secrets[kind.name]),),
         )
-        for kind, access in commands.DATA_ACCESS.items()
-        if kind in config.shared
+        for kind in KINDS.values()
+        if kind.name in config.shared
     ]
 
 

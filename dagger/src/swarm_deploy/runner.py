@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from swarm_deploy import commands, facts, gate
 from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import CommandError, ConvergeError, DeployError, JobError, TargetError
-from swarm_deploy.naming import LABEL, STACK_NAMESPACE
+from swarm_deploy.naming import STACK_NAMESPACE, owner_labels
 from swarm_deploy.plan import (
     Action,
     Command,
@@ -232,7 +232,7 @@ class Runner:
             self.clock.sleep(min(1.0, left))
 
     def prune(self, action: Prune) -> None:
-        labels = {f"{LABEL}.app": action.app, f"{LABEL}.slug": action.scope}
+        labels = owner_labels(action.app, action.scope)
         candidates = [
             commands.secret_rm(action.target, secret.name)
             for secret in facts.secrets(self.swarm, labels)
