@@ -105,6 +105,8 @@ class Edge:
 class Sim:
     services: dict[str, Service] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    # when each secret was created, on the manager's clock
+    secrets_created: dict[str, datetime] = field(default_factory=dict)
     configs: dict[str, Config] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
@@ -235,6 +237,7 @@ class Sim:
             return Result("", f"Error response from daemon: {kind} {name} already exists", 1)
         if kind == "secret":
             self.secrets[name] = labels
+            self.secrets_created[name] = self.now
             return ok(name)  # its ID
         return ok(self.add_config(name, stdin, self.now, self.now, labels))
 
@@ -432,7 +435,11 @@ class SimSwarm:
     def secrets(self, labels: Mapping[str, str]) -> list[Json]:
         self._alive()
         return [
-            {"ID": name, "CreatedAt": STAMP, "Spec": {"Name": name, "Labels": dict(found)}}
+            {
+                "ID": name,
+                "CreatedAt": stamp(self.sim.secrets_created.get(name, START)),
+                "Spec": {"Name": name, "Labels": dict(found)},
+            }
             for name, found in self.sim.secrets.items()
             if all(found.get(k) == v for k, v in labels.items())
         ]
