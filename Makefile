@@ -37,7 +37,9 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 	$(BIN)/ruff check --config dagger/pyproject.toml dagger/src tests bench
 	$(BIN)/ruff format --check --config dagger/pyproject.toml dagger/src tests bench
 	cd dagger && ../$(BIN)/mypy
-	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py tests/unit/test_interrupts.py
+	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py \
+		tests/unit/test_interrupts.py tests/unit/test_runner.py tests/unit/test_engine.py \
+		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger

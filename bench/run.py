@@ -41,7 +41,7 @@ import yaml
 
 from bench.load import Sample, read, summarize
 from bench.testbed import copy_project, scrub
-from swarm_deploy import gate, profiles
+from swarm_deploy import facts, gate, profiles
 from swarm_deploy.deploy import deploy_branch
 from swarm_deploy.errors import DeployError
 from swarm_deploy.naming import BranchNames
@@ -204,12 +204,14 @@ def remove_and_redeploy(project: Project, count: int, changes: list[Change]) -> 
             )
 
             def look() -> gate.Verdict:
-                found = client.api.services(
-                    filters={"label": f"com.docker.stack.namespace={stack}"}, status=True
-                )
-                return gate.judge_services(
-                    found, client.api.tasks(filters={"service": [s["ID"] for s in found]})
-                )
+                found = [
+                    facts.Service.parse(s)
+                    for s in client.api.services(
+                        filters={"label": f"com.docker.stack.namespace={stack}"}, status=True
+                    )
+                ]
+                tasks = client.api.tasks(filters={"service": [s.id for s in found]})
+                return gate.judge_services(found, [facts.Task.parse(t) for t in tasks])
 
             verdict = gate.poll(look, 120)
             change.end = time.time()

@@ -21,7 +21,7 @@ from swarm_deploy.deploy import Locking
 from swarm_deploy.engine import Executor, Swarm, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.lock import SwarmLock
-from swarm_deploy.naming import LABEL, BranchNames
+from swarm_deploy.naming import COLOURS, LABEL, BranchNames
 from swarm_deploy.plan import (
     Phase,
     RemoveIfPresent,
@@ -53,7 +53,7 @@ class Remains:
 
 
 def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
-    candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
+    candidates = (*(names.colour_stack(colour) for colour in COLOURS), names.edge_stack)
     stacks = tuple(stack for stack in candidates if facts.stack(swarm, stack))
     secrets = tuple(
         s.name
