@@ -113,7 +113,7 @@ def migrate_steps(
             secrets={key: secrets.branch[key].swarm_name for key in wired.secrets},
             networks=networks,
             labels=branch.names.owner_labels,
-            timeout=config.gate.timeout,
+            timeout=config.timeouts.migrate,
         )
         steps.append(
             Step(

@@ -111,7 +111,7 @@ def shared_steps(
         Step(
             SHARED,
             f"ensure the shared stack {stack}",
-            (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
+            (deploy, WaitConverged(request.target, stack, config.timeouts.shared_start)),
             "stateful services update stop-first; unchanged services are not restarted"
             + found
             + (
@@ -177,7 +177,7 @@ def data_job(
         labels=names.owner_labels,
         branch_secret=branch_secret,
     )
-    return RunJob(tuple(argv), job, config.gate.timeout)
+    return RunJob(tuple(argv), job, config.timeouts.data_jobs)
 
 
 def edge_changes(edge_hash: str, facts: Facts) -> bool:
@@ -222,7 +222,7 @@ def nginx_test_steps(
         nginx_config,
         file,
         run(create, done_if="already exists"),
-        RunJob(tuple(argv), job, config.gate.timeout),
+        RunJob(tuple(argv), job, config.timeouts.edge_start),
     )
     return [
         Step(
@@ -249,7 +249,10 @@ def edge_steps(
         Step(
             Phase.EDGE,
             f"deploy the edge stack {names.edge_stack}",
-            (run(deploy), WaitConverged(request.target, names.edge_stack, config.gate.timeout)),
+            (
+                run(deploy),
+                WaitConverged(request.target, names.edge_stack, config.timeouts.edge_start),
+            ),
             (
                 "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
                 if facts.read

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from swarm_deploy import commands
+from swarm_deploy import commands, facts
 from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.deploy import Locking
-from swarm_deploy.engine import Executor, Json, Swarm, parse_time
+from swarm_deploy.engine import Executor, Swarm, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import LABEL, BranchNames
@@ -52,12 +52,12 @@ class Remains:
         return not (self.stacks or self.secrets or self.volumes)
 
 
-def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
+def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
     candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
-    stacks = tuple(stack for stack in candidates if swarm.stack_services(stack))
+    stacks = tuple(stack for stack in candidates if facts.stack(swarm, stack))
     secrets = tuple(
-        s["Spec"]["Name"]
-        for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
+        s.name
+        for s in facts.secrets(swarm, {f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
     )
     volume = names.live_volume
     volumes = (volume,) if swarm.volume(volume) is not None else ()
@@ -68,10 +68,10 @@ def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
             continue
         labels = {f"{LABEL}.app": config.app, f"{LABEL}.key": service.admin_password}
         found = [
-            s for s in swarm.secrets(labels) if s["Spec"]["Labels"].get(f"{LABEL}.slug") == "shared"
+            s for s in facts.secrets(swarm, labels) if s.labels.get(f"{LABEL}.slug") == "shared"
         ]
         if found:
-            admins[kind] = max(found, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
+            admins[kind] = max(found, key=lambda s: s.created_at).name
     return Remains(stacks, secrets, admins, volumes)
 
 
@@ -135,14 +135,13 @@ class Deployed:
     deployed_at: datetime | None
 
 
-def deployed_branches(edges: Sequence[Json]) -> list[Deployed]:
+def deployed_branches(edges: Sequence[facts.Service]) -> list[Deployed]:
     """The branches an app has on the target, from their edge services' labels."""
     found = []
     for edge in edges:
-        labels = edge["Spec"].get("Labels") or {}
-        stamp = labels.get(f"{LABEL}.deployed-at")
+        stamp = edge.labels.get(f"{LABEL}.deployed-at")
         found.append(
-            Deployed(labels.get(f"{LABEL}.branch", ""), parse_time(stamp) if stamp else None)
+            Deployed(edge.labels.get(f"{LABEL}.branch", ""), parse_time(stamp) if stamp else None)
         )
     return sorted(found, key=lambda d: d.branch)
 
@@ -219,7 +218,7 @@ def stale_on_target(config: Config, days: float, target: str | None = None) -> l
     """Branches not deployed for `days`, both times on the manager's clock."""
     swarm = Swarm(config.target_for(target))
     try:
-        edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
+        edges = facts.edges(swarm, config.app)
         now = swarm.now()
     finally:
         swarm.close()

@@ -21,6 +21,8 @@ from swarm_deploy.errors import BranchNameError
 COLOURS = ("blue", "green")
 # the prefix of every label swarm-deploy puts on what it creates
 LABEL = "swarm-deploy"
+# the label `docker stack deploy` puts on each service, config and container of a stack
+STACK_NAMESPACE = "com.docker.stack.namespace"
 HASH_LEN = 6
 VERSION_LEN = 10
 RESERVED_SLUGS = frozenset({"shared", "public"})
@@ -78,6 +80,11 @@ def slug(name: str, max_len: int = DNS_LABEL_MAX, reserved: Iterable[str] = ()) 
     tail = f"-{short_hash(name)}"
     head = folded[: max_len - len(tail)].rstrip("-") or "b"
     return head + tail
+
+
+def lock(app: str, scope: str) -> str:
+    """The Swarm config that is the lock of a scope: a branch's slug, or `shared`."""
+    return f"{app}_{scope}_lock"
 
 
 def versioned(prefix: str, fingerprint: str) -> str:
