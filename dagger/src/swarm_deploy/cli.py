@@ -26,7 +26,15 @@ from swarm_deploy import status as status_module
 from swarm_deploy.deploy import LOCK_WAIT, Locking, Outcome, deploy_branch
 from swarm_deploy.destroy import destroy_branch, stale_on_target
 from swarm_deploy.engine import Executor, Swarm
-from swarm_deploy.errors import ConfigError, ConfigErrors, DeployError, SwarmDeployError
+from swarm_deploy.errors import (
+    CommandFailedError,
+    ConfigError,
+    ConfigErrors,
+    LockError,
+    SwarmDeployError,
+    UnlockError,
+    named,
+)
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.lock import unlock as unlock_lock
 from swarm_deploy.pipeline import Project
@@ -541,7 +549,9 @@ def unlock(config_path: Path, target: str | None, branch: str | None, shared: bo
                 if branch is not None
                 else SwarmLock.of_shared(executor, swarm, cfg, "", "unlock")
             )
-            out.print(unlock_lock(lock), markup=False)
+            with named(UnlockError, LockError):
+                freed = unlock_lock(lock)
+            out.print(freed, markup=False)
         finally:
             swarm.close()
 
@@ -610,8 +620,8 @@ def warn(warnings: Iterable[str]) -> None:
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """One clear message, exit 1 for a failed deploy and 2 for bad input or an unreachable
-    target; bugs keep their traceback."""
+    """One clear message, exit 1 for a failed command (named by it: "destroy failed: ...")
+    and 2 for bad input or an unreachable target; bugs keep their traceback."""
     try:
         yield
     except interrupts.Aborted as exc:
@@ -625,9 +635,9 @@ def _errors() -> Iterator[None]:
             markup=False,
         )
         sys.exit(128 + signal.Signals[f"SIG{exc.name}"].value)
-    except DeployError as exc:
-        err.print(f"deploy failed: {exc}", style="red", markup=False)
-        sys.exit(1)
+    except CommandFailedError as exc:
+        err.print(f"{exc.command} failed: {exc}", style="red", markup=False)
+        sys.exit(exc.exit_code)
     except ConfigErrors as exc:
         for error in exc.errors:
             err.print(f"error: {error}", style="red", markup=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,11 @@ from swarm_deploy.errors import (
     DeployError,
     GateError,
     LockLostError,
+    RollbackError,
     SharedStackError,
     SwarmDeployError,
     TargetError,
+    named,
 )
 from swarm_deploy.lock import Lease, SwarmLock
 from swarm_deploy.naming import LABEL
@@ -518,7 +520,8 @@ def deploy_branch(
         reporter.note("docker buildx is not installed: building with the classic builder")
     swarm = Swarm(target)
     action = f"rollback of {branch_name}" if rollback else f"deploy of {branch_name} {version}"
-    try:
+    failure = named(RollbackError) if rollback else nullcontext()
+    with closing(swarm), failure:
         swarm.require_manager()
         lock = SwarmLock.of_branch(executor, swarm, config, branch_name, deployed_by, action)
         with lock.held(locking.wait, reporter) as lease:
@@ -554,8 +557,6 @@ def deploy_branch(
                     lock.shared(config), locking.wait, lease, clock,
                 ).deploy()  # fmt: skip
             return Outcome(the_plan, tuple(notes))
-    finally:
-        swarm.close()
 
 
 def previous_release(facts: Facts, branch: Branch, config: Config) -> tuple[Release, list[str]]:
@@ -569,7 +570,7 @@ def previous_release(facts: Facts, branch: Branch, config: Config) -> tuple[Rele
         if key.startswith(f"{prefix}image.")
     }
     if facts.live_colour is None or version is None or not images:
-        raise DeployError(
+        raise RollbackError(
             f"no earlier release of {branch.name} is recorded on the target, so there is "
             f"nothing to roll back to; deploy one: `swarm-deploy deploy --branch {branch.name} "
             "--release <git sha>`"
@@ -579,7 +580,7 @@ def previous_release(facts: Facts, branch: Branch, config: Config) -> tuple[Rele
         missing = ", ".join(
             f"no image {image} for the service {name}" for name, image in lacking.items()
         )
-        raise DeployError(
+        raise RollbackError(
             f"cannot roll back {branch.name} to release {version}: that release has "
             f"{missing}, which this config runs (its images: {', '.join(sorted(images))}). "
             "Nothing was changed.\n"

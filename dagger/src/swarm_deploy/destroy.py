@@ -18,7 +18,7 @@ from swarm_deploy import commands
 from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.deploy import Locking
 from swarm_deploy.engine import Executor, Json, Swarm, parse_time
-from swarm_deploy.errors import BranchError, TargetError
+from swarm_deploy.errors import BranchError, DestroyError, TargetError, named
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.plan import (
@@ -209,7 +209,8 @@ def destroy_branch(
                 )
             # the data jobs log in with the shared admin secrets: not while one rotates
             runner = Runner(executor, swarm, reporter, fence=lease.check)
-            runner.run(steps, lambda: lock.shared(config).held(locking.wait, reporter))
+            with named(DestroyError):
+                runner.run(steps, lambda: lock.shared(config).held(locking.wait, reporter))
         return steps
     finally:
         swarm.close()
