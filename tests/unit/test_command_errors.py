@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from swarm_deploy import cli, deploy, destroy
+from swarm_deploy import cli, usecases
 from swarm_deploy.errors import DeployError, JobError, RollbackError
 from swarm_deploy.naming import LABEL
 from swarm_deploy.pipeline import Project
@@ -35,9 +35,8 @@ def config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
     the_sim = Sim()
-    for module in (deploy, destroy):
-        monkeypatch.setattr(module, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
-        monkeypatch.setattr(module, "Swarm", lambda target: SimSwarm(the_sim, target))
+    monkeypatch.setattr(usecases, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
+    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(the_sim, target))
     return the_sim
 
 
@@ -85,8 +84,8 @@ def test_an_unlock_refused_says_unlock_failed(
     swarm = test_lock.FakeSwarm()
     swarm.put("gaia_develop_lock", test_lock.holder(), test_lock.ago(60), test_lock.ago(10))
     swarm.require_manager = lambda: None  # type: ignore[attr-defined]
-    monkeypatch.setattr(cli, "Swarm", lambda target: swarm)
-    monkeypatch.setattr(cli, "Executor", lambda root: swarm)
+    monkeypatch.setattr(usecases, "Swarm", lambda target: swarm)
+    monkeypatch.setattr(usecases, "Executor", lambda root: swarm)
     code, said = invoke(config_path, "unlock", "-b", "develop")
     since = f"{test_lock.ago(60):%Y-%m-%dT%H:%M:%SZ}"
     assert (code, said) == (
@@ -103,12 +102,11 @@ def test_a_rollback_the_gate_stops_is_a_rollback_error_caused_by_the_deploys(
 ) -> None:
     project = Project.load(config_path)
     for release in ("r1", "r2"):
-        deploy.deploy_branch(project, "develop", release, Notes(), clock=FakeTime().clock())
+        request = usecases.DeployRequest(project, "develop", release)
+        usecases.deploy(request, Notes(), FakeTime().clock())
     sim.failing.add("r1")
     with pytest.raises(RollbackError) as stopped:
-        deploy.deploy_branch(
-            project, "develop", "", Notes(), rollback=True, clock=FakeTime().clock()
-        )
+        usecases.rollback(usecases.RollbackRequest(project, "develop"), Notes(), FakeTime().clock())
     assert type(stopped.value.__cause__) is DeployError  # the Deployer's, after its undo
     assert str(stopped.value) == str(stopped.value.__cause__)
     assert str(stopped.value).startswith("gate for blue: no 3 consecutive 200s")

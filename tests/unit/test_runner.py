@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from swarm_deploy import gate, pipeline
+from swarm_deploy import gate, pipeline, usecases
 from swarm_deploy.engine import Result
 from swarm_deploy.errors import DeployError
 from swarm_deploy.plan import NginxTest, RunJob, Step
@@ -111,7 +111,9 @@ def nginx_test(
     project: pipeline.Project, outcome: dict[str, Any], logs: str = NGINX_REFUSAL
 ) -> tuple[Docker, NginxTest, DeployError | None]:
     """The plan's nginx test, run against a job that ends as `outcome`."""
-    the_plan = pipeline.plan(project, "develop", "r1", environ={}, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", "r1", environ={}, host="local")
+    )
     (test,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, NginxTest)]
     engine = Docker([outcome], logs)
     clock = gate.Clock(now=lambda: 0.0, sleep=lambda _: None)
