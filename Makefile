@@ -33,10 +33,11 @@ lock: ## after editing dagger/pyproject.toml: dagger/uv.lock as the engine write
 tools: ## nginx and promtool, the validators the tests run (apt; needs root or sudo)
 	scripts/install-tools
 
-lint: venv ## ruff and mypy --strict
+lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as the engine's stand-in)
 	$(BIN)/ruff check --config dagger/pyproject.toml dagger/src tests bench
 	$(BIN)/ruff format --check --config dagger/pyproject.toml dagger/src tests bench
 	cd dagger && ../$(BIN)/mypy
+	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py tests/unit/test_interrupts.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger

@@ -41,7 +41,7 @@ import yaml
 
 from bench.load import Sample, read, summarize
 from bench.testbed import copy_project, scrub
-from swarm_deploy import gate, usecases
+from swarm_deploy import gate, profiles, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.naming import BranchNames
 from swarm_deploy.pipeline import Project
@@ -92,7 +92,7 @@ def make_project(root: Path, crashing: bool = False) -> Project:
     """A copy of the project for the benchmark's app; `crashing`: its backend exits at start.
     Each copy renders into its own directory, so the crash never leaks into the others."""
     copy_project(ROOT, root)
-    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
+    data = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     data["app"] = APP
     data["branches"] = [{"match": BRANCH, "port": PORT}]
     if crashing:

@@ -22,7 +22,7 @@ from docker.errors import NotFound
 
 from bench.run import ROOT, Recorder, machine, sh
 from bench.testbed import copy_project, scrub
-from swarm_deploy import usecases
+from swarm_deploy import profiles, usecases
 from swarm_deploy.naming import BranchNames
 from swarm_deploy.pipeline import Project
 
@@ -31,7 +31,7 @@ APP = "gaias"
 
 def make_project(root: Path) -> Project:
     copy_project(ROOT, root)
-    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
+    data = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     data["app"] = APP
     data["branches"] = [{"match": "feature/*"}]
     (root / "swarm-deploy.yml").write_text(yaml.safe_dump(data, sort_keys=False))

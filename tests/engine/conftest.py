@@ -28,6 +28,7 @@ import yaml
 from bench.load import Sample, read
 from bench.testbed import copy_project, scrub
 
+from swarm_deploy import profiles
 from tests.conftest import ROOT
 
 APP = "gaiat"
@@ -109,7 +110,7 @@ def app_project(
     """A copy of the project whose local profile deploys `app`, its config changed by
     `shape`; every object of the app is removed before and after."""
     copy_project(ROOT, root)
-    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
+    data = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     data["app"] = app
     shape(data)
     config = root / "swarm-deploy.yml"

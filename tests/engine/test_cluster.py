@@ -24,6 +24,7 @@ import pytest
 import yaml
 from bench.testbed import copy_project
 
+from swarm_deploy import profiles
 from tests.conftest import ROOT
 from tests.engine.conftest import Bed, Traffic, start_deploy, until_step
 
@@ -105,7 +106,7 @@ def cluster(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env = dict(line.split("=", 1) for line in up.stdout.splitlines() if "=" in line)
     root = tmp_path_factory.mktemp("cluster-project")
     copy_project(ROOT, root)
-    data = yaml.safe_load((ROOT / "swarm-deploy.local.yml").read_text())
+    data = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     registry = env["CLUSTER_REGISTRY"]
     data["app"] = APP
     data["branches"] = [{"match": "develop", "port": PORT}]

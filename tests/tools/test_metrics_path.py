@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from swarm_deploy import config, pipeline, render
+from swarm_deploy import config, pipeline, profiles, render
 from tests.conftest import ROOT
 from tests.tools.edge_nginx import free_port, tool
 
@@ -101,15 +101,9 @@ def wait_for(url: str, query: str) -> list[dict[str, Any]]:
 
 
 def test_a_declared_metrics_port_reaches_the_shared_prometheus(tmp_path: Path) -> None:
-    text = (
-        (ROOT / "swarm-deploy.local.yml")
-        .read_text()
-        .replace(
-            "    secrets: [session_key]\n",
-            "    secrets: [session_key]\n    metrics: {port: 8000}\n",
-            1,
-        )
-    )
+    data = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
+    data["services"]["backend"]["metrics"] = {"port": 8000}
+    text = yaml.safe_dump(data, sort_keys=False)
     project = pipeline.Project(config.parse(text, root=ROOT), render.load_templates(ROOT))
     files, _ = pipeline.render(project, "develop", "0123456789ab")
     backend, receiver, agent_port = free_port(), free_port(), free_port()

@@ -13,7 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from swarm_deploy import commands, pipeline, render
+from swarm_deploy import pipeline, render
+from swarm_deploy.datakinds import KINDS
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, render_branch
 from tests.tools.edge_nginx import running_edge, tool
@@ -106,11 +107,11 @@ def test_example_frontend_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("kind", sorted(commands.DATA_ACCESS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_data_job_script_parses(kind: str, tmp_path: Path) -> None:
     """As far as this machine goes for MongoDB (no server here): every shell script passes
     `sh -n`, and the MongoDB scripts, which mongosh runs as JavaScript, `node --check`."""
-    access = commands.DATA_ACCESS[kind]
+    access = KINDS[kind]
     shells = [access.shell] if access.shell else [access.ensure, access.drop]
     checks = [("sh", "-n", "-c", script) for script in shells]
     if access.shell:

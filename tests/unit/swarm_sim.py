@@ -1,12 +1,14 @@
 """An in-memory Swarm for the fast tests of the blue/green state machine.
 
-It answers what deploy.py sends through its two doors, `Executor.run` (docker argv) and
-`Swarm` (Engine API reads), with a model just rich enough to judge a deploy: services
-(from the rendered stack files) whose tasks run at once, jobs that complete, secrets
-and configs, and each branch's nginx: the file live/colour.conf and the colour nginx
-serves (read from the file on a reload). Users are modelled by `served`: a request
-fails whenever nginx serves a colour whose stack is gone, and the sim counts those
-moments (`outages`). It proves the decisions, never the engine: the engine tests do that.
+It answers what deploy.py sends through its two doors, engine.ArgvRunner (docker argv)
+and engine.SwarmApi (Engine API reads), which SimExecutor and SimSwarm implement (`make
+lint` type-checks that they do, through tests/unit/test_lock.py), with a model just
+rich enough to judge a deploy: services (from the rendered stack files) whose tasks run
+at once, jobs that complete, secrets and configs, and each branch's nginx: the file
+live/colour.conf and the colour nginx serves (read from the file on a reload). Users
+are modelled by `served`: a request fails whenever nginx serves a colour whose stack is
+gone, and the sim counts those moments (`outages`). It proves the decisions, never the
+engine: the engine tests do that.
 
 `die()` models SIGKILL: the process stops where it was, so nothing it would still send
 (its `finally` blocks, lock releases) reaches the Swarm.
@@ -51,6 +53,7 @@ class Config:
     created: datetime
     updated: datetime
     version: int = 1
+    id: str = ""
 
 
 class Dead(BaseException):
@@ -180,7 +183,9 @@ class Sim:
             return self._create(args[0], args[2:], stdin)
         if head in (("secret", "rm"), ("config", "rm")):
             store: dict[str, Any] = self.secrets if args[0] == "secret" else self.configs
-            if store.pop(args[2], None) is None:
+            # a config is removed by its name or its ID, as docker does
+            ids = {c.id: name for name, c in self.configs.items()} if args[0] == "config" else {}
+            if store.pop(ids.get(args[2], args[2]), None) is None:
                 return Result("", f"Error: No such {args[0]}: {args[2]}", 1)
             return ok()
         if head == ("stack", "deploy"):
@@ -219,8 +224,10 @@ class Sim:
         store: dict[str, Any] = self.secrets if kind == "secret" else self.configs
         if name in store:
             return Result("", f"Error response from daemon: {kind} {name} already exists", 1)
-        store[name] = labels if kind == "secret" else Config(labels, stdin, self.now, self.now)
-        return ok(name)  # its ID
+        if kind == "secret":
+            self.secrets[name] = labels
+            return ok(name)  # its ID
+        return ok(self.add_config(name, stdin, self.now, self.now, labels))
 
     def _stack_deploy(self, args: list[str]) -> Result:
         stack = args[-1]
@@ -230,7 +237,8 @@ class Sim:
                 return Result("", f"secret not found: {secret['name']} ({key})", 1)
         for key, config in (compose.get("configs") or {}).items():
             name = config.get("name", f"{stack}_{key}")
-            self.configs.setdefault(name, Config({}, b"", self.now, self.now))
+            if name not in self.configs:
+                self.add_config(name, b"", self.now, self.now)
         wanted = set()
         for name, spec in compose["services"].items():
             full = f"{stack}_{name}"
@@ -250,6 +258,19 @@ class Sim:
         for name in set(self.stack(stack)) - wanted:  # --prune
             del self.services[name]
         return ok()
+
+    def add_config(
+        self,
+        name: str,
+        data: bytes,
+        created: datetime,
+        updated: datetime,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """A config as the manager stores it (with stamps a test may set); its ID."""
+        config_id = f"id{next(self._ids)}"
+        self.configs[name] = Config(dict(labels or {}), data, created, updated, id=config_id)
+        return config_id
 
     def _add(self, service: Service) -> None:
         service.id = f"id{next(self._ids)}"
@@ -331,7 +352,7 @@ def ok(stdout: str = "") -> Result:
 
 
 class SimExecutor:
-    """Stands in for engine.Executor."""
+    """An engine.ArgvRunner: stands in for engine.Executor."""
 
     def __init__(self, sim: Sim, cwd: Path) -> None:
         self.sim = sim
@@ -356,7 +377,7 @@ class SimExecutor:
 
 
 class SimSwarm:
-    """Stands in for engine.Swarm."""
+    """An engine.SwarmApi: stands in for engine.Swarm."""
 
     def __init__(self, sim: Sim, target: str) -> None:
         self.sim = sim
@@ -373,9 +394,6 @@ class SimSwarm:
     def services(self, labels: Mapping[str, str]) -> list[Json]:
         self._alive()
         return self.sim.services_with(labels)
-
-    def stack_services(self, stack: str) -> list[Json]:
-        return self.services({"com.docker.stack.namespace": stack})
 
     def service(self, name: str) -> Json | None:
         self._alive()
@@ -406,12 +424,9 @@ class SimSwarm:
         self._alive()
         return self._config(name) if name in self.sim.configs else None
 
-    def config_by_id(self, config_id: str) -> Json | None:
-        return self.config(config_id)
-
     def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> bool:
         self._alive()
-        found = self.sim.configs.get(config_id)
+        found = next((c for c in self.sim.configs.values() if c.id == config_id), None)
         if found is None:
             return False
         found.labels |= labels
@@ -428,7 +443,7 @@ class SimSwarm:
     def _config(self, name: str) -> Json:
         found = self.sim.configs[name]
         return {
-            "ID": name,
+            "ID": found.id,
             "Version": {"Index": found.version},
             "CreatedAt": stamp(found.created),
             "UpdatedAt": stamp(found.updated),

@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
-from swarm_deploy import cli, usecases
+from swarm_deploy import cli, profiles, usecases
 from swarm_deploy.errors import DeployError, JobError, RollbackError
 from swarm_deploy.naming import LABEL
 from swarm_deploy.pipeline import Project
@@ -28,7 +29,8 @@ def config_path(tmp_path: Path) -> Path:
     for folder in ("stacks", "nginx", "promtail", "prometheus", "grafana", "relay"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.copytree(ROOT / "examples/gaia/dev-secrets", tmp_path / "examples/gaia/dev-secrets")
-    shutil.copyfile(ROOT / "swarm-deploy.local.yml", tmp_path / "swarm-deploy.yml")
+    merged = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
+    (tmp_path / "swarm-deploy.yml").write_text(yaml.safe_dump(merged, sort_keys=False))
     return tmp_path / "swarm-deploy.yml"
 
 
@@ -81,11 +83,11 @@ def test_a_rollback_with_nothing_to_go_back_to_says_rollback_failed(
 def test_an_unlock_refused_says_unlock_failed(
     config_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    swarm = test_lock.FakeSwarm()
-    swarm.put("gaia_develop_lock", test_lock.holder(), test_lock.ago(60), test_lock.ago(10))
-    swarm.require_manager = lambda: None  # type: ignore[attr-defined]
-    monkeypatch.setattr(usecases, "Swarm", lambda target: swarm)
-    monkeypatch.setattr(usecases, "Executor", lambda root: swarm)
+    """It said "error:", the refusal being a LockError like any other."""
+    sim = test_lock.manager()
+    test_lock.put(sim, test_lock.holder(), test_lock.ago(60), test_lock.ago(10))
+    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(sim, target))
+    monkeypatch.setattr(usecases, "Executor", lambda root: SimExecutor(sim, root))
     code, said = invoke(config_path, "unlock", "-b", "develop")
     since = f"{test_lock.ago(60):%Y-%m-%dT%H:%M:%SZ}"
     assert (code, said) == (

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from swarm_deploy import commands, pipeline
+from swarm_deploy import pipeline
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.destroy import Deployed, Remains, destroy_plan, stale
 from swarm_deploy.errors import TargetError
 from swarm_deploy.plan import Command, RemoveIfPresent, RunJob, WaitGone
@@ -64,7 +65,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
     assert mongo.argv[-9:] == (
         "--env", "MONGO_HOST=gaia-shared_mongo",
         "mongo:7.0.14",
-        "sh", "-c", commands.DATA_ACCESS["mongo"].shell, commands.DROP_MONGO_USER,
+        "sh", "-c", KINDS["mongo"].shell, KINDS["mongo"].drop,
         "gaia_develop", "gaia_develop_events",
     )  # fmt: skip
     redis = steps[6].actions[0]
@@ -82,7 +83,7 @@ def test_colours_go_first_then_the_edge_that_owns_the_network(project: pipeline.
         "--secret", "source=gaia_shared_redis_admin_0123456789,target=redis_admin",
         "--env", "REDIS_HOST=gaia-shared_redis",
         "redis:7.4.0-bookworm",
-        "sh", "-c", commands.DROP_REDIS_USER, "redis-job", "gaia_develop", "gaia:develop:",
+        "sh", "-c", KINDS["redis"].drop, "redis-job", "gaia_develop", "gaia:develop:",
     )  # fmt: skip
 
 

@@ -1,48 +1,80 @@
-"""The Engine API wrapper: what a failed call becomes."""
+"""The Engine API wrapper, through its public reads, against an Engine API of the test's
+own on 127.0.0.1: what a dropped connection and a missing object become."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
-import requests
-from docker.errors import NotFound
 
 from swarm_deploy import engine
 from swarm_deploy.errors import TargetError
 
 
+class FakeEngineApi(BaseHTTPRequestHandler):
+    """Answers /version and /info; drops the connection of the first `drops` service
+    listings; knows no node."""
+
+    drops = 0
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path.endswith("/services") and FakeEngineApi.drops > 0:
+            FakeEngineApi.drops -= 1
+            self.close_connection = True  # no answer at all: a connection cut mid-call
+            return
+        if path == "/version":
+            self.answer(200, {"ApiVersion": "1.45", "Version": "27.0.0"})
+        elif path.endswith("/info"):
+            self.answer(200, {"Swarm": {"LocalNodeState": "active"}})
+        elif path.endswith("/services"):
+            self.answer(200, [{"ID": "s1"}])
+        else:
+            self.answer(404, {"message": f"{path.rsplit('/', 1)[-1]} not found"})
+
+    def answer(self, code: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None: ...
+
+
 @pytest.fixture
-def swarm(monkeypatch: pytest.MonkeyPatch) -> engine.Swarm:
+def swarm(monkeypatch: pytest.MonkeyPatch) -> Iterator[engine.Swarm]:
     monkeypatch.setattr(engine.time, "sleep", lambda _: None)
-    bare = engine.Swarm.__new__(engine.Swarm)  # no engine: only _call is exercised
-    bare.target = "ssh://deploy@vm1"
-    return bare
-
-
-def failing(times: int, error: Exception) -> object:
-    calls = []
-
-    def call() -> str:
-        calls.append(1)
-        if len(calls) <= times:
-            raise error
-        return "answer"
-
-    return call
+    FakeEngineApi.drops = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEngineApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = engine.Swarm(f"tcp://127.0.0.1:{server.server_address[1]}")
+    yield client
+    client.close()
+    server.shutdown()
+    server.server_close()
 
 
 def test_a_dropped_connection_is_retried_once(swarm: engine.Swarm) -> None:
-    dropped = requests.exceptions.ConnectionError("Connection aborted.")
-    assert swarm._call("listing services", failing(1, dropped)) == "answer"
+    FakeEngineApi.drops = 1
+    assert swarm.services({}) == [{"ID": "s1"}]
+    FakeEngineApi.drops = 2
     with pytest.raises(TargetError) as lost:
-        swarm._call("listing services", failing(2, dropped))
+        swarm.services({})
     assert str(lost.value) == (
-        "lost the connection to ssh://deploy@vm1 while listing services (Connection aborted.); "
+        f"lost the connection to {swarm.target} while listing services (('Connection "
+        "aborted.', RemoteDisconnected('Remote end closed connection without response'))); "
         "run the same command again: it picks up from what the target holds"
     )
 
 
 def test_missing_is_none_only_when_that_is_fine(swarm: engine.Swarm) -> None:
-    gone = NotFound("service x not found", explanation="service x not found")
-    assert swarm._call("inspecting x", failing(1, gone), missing_ok=True) is None
-    with pytest.raises(TargetError, match="inspecting x failed on ssh://deploy@vm1: service x"):
-        swarm._call("inspecting x", failing(1, gone))
+    assert swarm.service("x") is None
+    with pytest.raises(TargetError) as failed:
+        swarm.node("n1")
+    assert str(failed.value) == f"inspecting a node failed on {swarm.target}: n1 not found"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swarm_deploy import gate
+from swarm_deploy import facts, gate
 from swarm_deploy.engine import parse_time
 
 T0 = "2026-11-27T06:00:00.123456789Z"
@@ -17,7 +17,7 @@ def service(
 ) -> dict[str, Any]:
     found: dict[str, Any] = {
         "ID": f"id-{name}",
-        "Spec": {"Name": name},
+        "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": {"Image": "app:1"}}},
         "UpdatedAt": T0,
         "ServiceStatus": {"RunningTasks": running, "DesiredTasks": desired},
     }
@@ -32,22 +32,36 @@ def task(
     status: dict[str, Any] = {"State": state, "Err": err}
     if code is not None:
         status["ContainerStatus"] = {"ExitCode": code}
-    return {"ServiceID": f"id-{name}", "Slot": 1, "CreatedAt": created, "Status": status}
+    return {
+        "ID": f"task-{name}", "ServiceID": f"id-{name}", "Slot": 1, "CreatedAt": created,
+        "Status": status,
+    }  # fmt: skip
+
+
+def judge_services(services: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> gate.Verdict:
+    """The gate's judgement of what the Engine reported, read as facts.py reads it."""
+    return gate.judge_services(
+        [facts.Service.parse(s) for s in services], [facts.Task.parse(t) for t in tasks]
+    )
+
+
+def judge_job(tasks: list[dict[str, Any]]) -> gate.Verdict:
+    return gate.judge_job([facts.Task.parse(t) for t in tasks])
 
 
 def test_converged_when_every_task_runs() -> None:
-    verdict = gate.judge_services([service("a", 2, 2), service("b", 1, 1)], [])
+    verdict = judge_services([service("a", 2, 2), service("b", 1, 1)], [])
     assert verdict == gate.Verdict(True, None, "all tasks running")
 
 
 def test_waiting_names_what_is_missing() -> None:
-    verdict = gate.judge_services([service("a", 1, 2), service("b", 1, 1)], [task("a", "starting")])
+    verdict = judge_services([service("a", 1, 2), service("b", 1, 1)], [task("a", "starting")])
     assert verdict == gate.Verdict(False, None, "a 1/2")
 
 
 def test_a_failed_task_of_the_current_spec_fails_at_once() -> None:
     tasks = [task("a", "failed", err="task: non-zero exit (3)", code=3)]
-    verdict = gate.judge_services([service("a", 0, 2)], tasks)
+    verdict = judge_services([service("a", 0, 2)], tasks)
     assert verdict.failure == "a: task.1 failed: task: non-zero exit (3) (exit code 3)"
 
 
@@ -58,10 +72,10 @@ GLITCH = (
 
 
 def test_one_engine_glitch_is_waited_out_a_second_is_a_failure() -> None:
-    once = gate.judge_services([service("a", 1, 2)], [task("a", "failed", err=GLITCH, code=128)])
+    once = judge_services([service("a", 1, 2)], [task("a", "failed", err=GLITCH, code=128)])
     assert once == gate.Verdict(False, None, "a 1/2")
     twice = [task("a", "failed", err=GLITCH, code=128)] * 2
-    verdict = gate.judge_services([service("a", 1, 2)], twice)
+    verdict = judge_services([service("a", 1, 2)], twice)
     assert verdict.failure == f"a: task.1 failed: {GLITCH} (exit code 128)"
 
 
@@ -70,40 +84,38 @@ def test_a_real_failure_beside_a_glitch_is_the_one_reported() -> None:
         task("a", "failed", err=GLITCH, code=128),
         task("a", "failed", err="task: non-zero exit (3)", code=3),
     ]
-    verdict = gate.judge_services([service("a", 0, 2)], tasks)
+    verdict = judge_services([service("a", 0, 2)], tasks)
     assert verdict.failure == "a: task.1 failed: task: non-zero exit (3) (exit code 3)"
 
 
 def test_a_failed_task_from_before_the_update_is_history() -> None:
     tasks = [task("a", "failed", created=EARLIER, err="old crash", code=1)]
-    assert gate.judge_services([service("a", 2, 2)], tasks).done
+    assert judge_services([service("a", 2, 2)], tasks).done
 
 
 def test_a_rejected_task_fails_with_its_error() -> None:
     tasks = [task("a", "rejected", err="No such image: registry/app@sha256:abc")]
-    verdict = gate.judge_services([service("a", 0, 1)], tasks)
+    verdict = judge_services([service("a", 0, 1)], tasks)
     assert verdict.failure == "a: task.1 rejected: No such image: registry/app@sha256:abc"
 
 
 def test_a_rolled_back_update_is_a_failure_not_a_success() -> None:
     rolled = {"State": "rollback_completed", "Message": "rollback completed"}
-    verdict = gate.judge_services([service("a", 2, 2, rolled)], [])
+    verdict = judge_services([service("a", 2, 2, rolled)], [])
     assert verdict.failure == "a: update rollback_completed (rollback completed)"
     assert not verdict.done
 
 
 def test_an_update_in_progress_is_not_done() -> None:
     updating = {"State": "updating", "Message": "update in progress"}
-    assert gate.judge_services([service("a", 2, 2, updating)], []) == gate.Verdict(
-        False, None, "a 2/2"
-    )
+    assert judge_services([service("a", 2, 2, updating)], []) == gate.Verdict(False, None, "a 2/2")
 
 
 def test_jobs_complete_or_fail() -> None:
-    assert gate.judge_job([task("j", "complete")]).done
-    failed = gate.judge_job([task("j", "failed", err="task: non-zero exit (2)", code=2)])
+    assert judge_job([task("j", "complete")]).done
+    failed = judge_job([task("j", "failed", err="task: non-zero exit (2)", code=2)])
     assert failed.failure == "task.1 failed: task: non-zero exit (2) (exit code 2)"
-    assert gate.judge_job([]) == gate.Verdict(False, None, "pending")
+    assert judge_job([]) == gate.Verdict(False, None, "pending")
 
 
 def test_the_daemons_clock_is_read_with_its_offset() -> None:

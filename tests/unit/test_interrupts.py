@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
-from swarm_deploy import gate, interrupts, usecases
+from swarm_deploy import gate, interrupts, profiles, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Step
@@ -70,7 +71,8 @@ def project(tmp_path: Path) -> Project:
     for folder in ("stacks", "nginx", "promtail", "prometheus", "grafana", "relay"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.copytree(ROOT / "examples/gaia/dev-secrets", tmp_path / "examples/gaia/dev-secrets")
-    shutil.copyfile(ROOT / "swarm-deploy.local.yml", tmp_path / "swarm-deploy.yml")
+    merged = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
+    (tmp_path / "swarm-deploy.yml").write_text(yaml.safe_dump(merged, sort_keys=False))
     return Project.load(tmp_path / "swarm-deploy.yml")
 
 

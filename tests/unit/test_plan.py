@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from swarm_deploy import commands, pipeline, stack_secrets, usecases
+from swarm_deploy import pipeline, stack_secrets, usecases
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import (
@@ -374,7 +375,7 @@ def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.
     ]
     assert job.argv[-7:] == (
         "redis:7.4.0-bookworm",
-        "sh", "-c", commands.ENSURE_REDIS_USER, "redis-job", "gaia_develop", "gaia:develop:",
+        "sh", "-c", KINDS["redis"].ensure, "redis-job", "gaia_develop", "gaia:develop:",
     )  # fmt: skip
 
 
@@ -394,7 +395,7 @@ def test_each_branch_gets_a_mongo_user_of_its_own_databases(project: pipeline.Pr
     assert job.argv[-9:] == (
         "--env", "MONGO_HOST=gaia-shared_mongo",
         "mongo:7.0.14",
-        "sh", "-c", commands.DATA_ACCESS["mongo"].shell, commands.ENSURE_MONGO_USER,
+        "sh", "-c", KINDS["mongo"].shell, KINDS["mongo"].ensure,
         "gaia_develop", "gaia_develop_events",
     )  # fmt: skip
 

@@ -7,7 +7,8 @@ import pytest
 
 from swarm_deploy import pipeline, stack_secrets, usecases
 from swarm_deploy.errors import DeployError
-from swarm_deploy.plan import LABEL, Facts, Plan, Record
+from swarm_deploy.naming import LABEL
+from swarm_deploy.plan import Facts, Plan, Record
 from swarm_deploy.render import Release
 from swarm_deploy.usecases import previous_release
 from tests.render_helpers import SENTINELS

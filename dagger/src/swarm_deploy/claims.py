@@ -21,11 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from swarm_deploy.config import Branch, Config
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import HostConflictError, SharedStackError
 from swarm_deploy.render import relayed_kinds
 
 # What a branch may depend on in the shared stack: its data, and Traefik's routing.
-DEPENDABLE = ("postgres", "mongo", "redis", "traefik")
+DEPENDABLE = (*KINDS, "traefik")
 
 
 @dataclass(frozen=True)

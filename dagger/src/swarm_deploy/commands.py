@@ -7,9 +7,9 @@ docker as `--host` so that every command shows where it goes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from swarm_deploy.config import Image
+from swarm_deploy.datakinds import DataKind
 
 LOCAL = "local"
 
@@ -115,165 +115,9 @@ def config_rm(target: str, name: str) -> list[str]:
     return docker(target, "config", "rm", name)
 
 
-# Runs in the shared PostgreSQL image. psql reads the role's password from its secret
-# file itself (\set ... `cat`), so the password is never in an argv.
-ENSURE_DATABASES = r"""set -eu
-role=$1; shift
-export PGPASSWORD="$(cat /run/secrets/postgres_admin)" PGUSER=postgres PGDATABASE=postgres
-for attempt in $(seq 1 60); do pg_isready -q -h "$PGHOST" && break; sleep 1; done
-psql -v ON_ERROR_STOP=1 -v role="$role" <<'SQL'
-\set password `cat /run/secrets/pg_password`
-SELECT format('CREATE ROLE %I LOGIN', :'role')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
-ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
-SQL
-for db in "$@"; do
-psql -v ON_ERROR_STOP=1 -v role="$role" -v db="$db" <<'SQL'
-SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
-REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
-GRANT ALL ON DATABASE :"db" TO :"role";
-SQL
-done
-echo "role $role owns: $*"
-"""
-
-
-DROP_DATABASES = r"""set -eu
-role=$1; shift
-export PGPASSWORD="$(cat /run/secrets/postgres_admin)" PGUSER=postgres PGDATABASE=postgres
-for db in "$@"; do
-psql -v ON_ERROR_STOP=1 -v db="$db" <<'SQL'
-SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec
-SQL
-done
-psql -v ON_ERROR_STOP=1 -v role="$role" <<'SQL'
-SELECT format('DROP ROLE IF EXISTS %I', :'role') \gexec
-SQL
-echo "dropped $* and role $role"
-"""
-
-
-# Redis: each branch a user whose keys and channels are its prefix only; no command that
-# could touch another branch's data (FLUSHALL, KEYS, CONFIG, ... are all @dangerous).
-# Passwords never reach an argv: the admin's through REDISCLI_AUTH, the branch's (hex,
-# derived) on redis-cli's stdin. ACL SAVE keeps the users in the server's aclfile.
-ENSURE_REDIS_USER = r"""set -eu
-user=$1 prefix=$2
-REDISCLI_AUTH="$(cat /run/secrets/redis_admin)"; export REDISCLI_AUTH
-for attempt in $(seq 1 60); do
-    [ "$(redis-cli -h "$REDIS_HOST" PING 2>/dev/null)" = PONG ] && break; sleep 1
-done
-replies=$({
-    printf 'ACL SETUSER %s reset on >%s ~%s* &%s* +@all -@dangerous\n' \
-        "$user" "$(cat /run/secrets/redis_password)" "$prefix" "$prefix"
-    echo 'ACL SAVE'
-} | redis-cli -h "$REDIS_HOST" 2>&1)
-[ "$replies" = "$(printf 'OK\nOK')" ] || { echo "redis refused: $replies" >&2; exit 1; }
-echo "redis user $user: keys and channels $prefix*"
-"""
-
-DROP_REDIS_USER = r"""set -eu
-user=$1 prefix=$2
-REDISCLI_AUTH="$(cat /run/secrets/redis_admin)"; export REDISCLI_AUTH
-redis-cli -h "$REDIS_HOST" --scan --pattern "$prefix*" \
-    | xargs -r -d '\n' -n 100 redis-cli -h "$REDIS_HOST" UNLINK >/dev/null
-redis-cli -h "$REDIS_HOST" ACL DELUSER "$user" >/dev/null
-[ "$(redis-cli -h "$REDIS_HOST" ACL SAVE)" = OK ]
-echo "dropped the keys $prefix* and user $user"
-"""
-
-
-# MongoDB: each branch a user of its first database (the default authSource of a
-# mongodb:// URL naming that database) with readWrite on its databases only. mongosh
-# reads both passwords from their files itself: no password reaches an argv. The image's
-# entrypoint reads the admin password file the same way (trailing newlines dropped).
-_MONGO_SH = r"""set -eu
-export ROLE="$1"; shift; export DATABASES="$*"
-for attempt in $(seq 1 60); do
-    mongosh --quiet --host "$MONGO_HOST" --eval 'db.runCommand({ping: 1}).ok' >/dev/null 2>&1 \
-        && break
-    sleep 1
-done
-exec mongosh --quiet --host "$MONGO_HOST" --eval "$0"
-"""
-_MONGO_JS_AUTH = """const fs = require("fs");
-const secret = (key) => fs.readFileSync(`/run/secrets/${key}`, "utf8").replace(/\\n+$/, "");
-const admin = db.getSiblingDB("admin");
-if (!admin.auth("admin", secret("mongo_admin")).ok) { throw new Error("admin login refused"); }
-const role = process.env.ROLE;
-const names = process.env.DATABASES.split(" ");
-const home = db.getSiblingDB(names[0]);
-"""
-ENSURE_MONGO_USER = (
-    _MONGO_JS_AUTH
-    + """const roles = names.map((name) => ({role: "readWrite", db: name}));
-const password = secret("mongo_password");
-if (home.getUser(role)) { home.updateUser(role, {pwd: password, roles: roles}); }
-else { home.createUser({user: role, pwd: password, roles: roles}); }
-print(`mongo user ${role}: readWrite on ${names.join(", ")}`);
-"""
-)
-DROP_MONGO_USER = (
-    _MONGO_JS_AUTH
-    + """if (home.getUser(role)) { home.dropUser(role); }
-names.forEach((name) => db.getSiblingDB(name).dropDatabase());
-print(`dropped ${names.join(", ")} and user ${role}`);
-"""
-)
-
-
-@dataclass(frozen=True)
-class DataAccess:
-    """How a job reaches a shared data service: the variable naming its host, where the
-    admin's and the branch's passwords are mounted (/run/secrets/<key>), the scripts that
-    make (deploy) and remove (destroy --drop-data) the branch's part of it, and how the
-    plan names those steps ({role}, {databases}, {prefix}, {slug} filled in)."""
-
-    host_env: str
-    admin_key: str
-    branch_key: str
-    ensure: str
-    drop: str
-    ensure_title: str
-    drop_title: str
-    note: str
-    # the job runs `sh -c SHELL SCRIPT ...`; None: the script itself is the shell script
-    shell: str | None = None
-
-    def command(self, script: str, kind: str, args: Sequence[str]) -> list[str]:
-        if self.shell is None:
-            return ["sh", "-c", script, f"{kind}-job", *args]
-        return ["sh", "-c", self.shell, script, *args]
-
-
-DATA_ACCESS = {
-    "postgres": DataAccess(
-        "PGHOST", "postgres_admin", "pg_password", ENSURE_DATABASES, DROP_DATABASES,
-        ensure_title="ensure PostgreSQL role {role} and its databases",
-        drop_title="drop the databases and role of {slug}",
-        note="other branches' roles cannot connect to these databases",
-    ),
-    "mongo": DataAccess(
-        "MONGO_HOST", "mongo_admin", "mongo_password", ENSURE_MONGO_USER, DROP_MONGO_USER,
-        ensure_title="ensure MongoDB user {role} with readWrite on {databases}",
-        drop_title="drop the MongoDB databases {databases} and user {role}",
-        note="the user can read and write these databases only",
-        shell=_MONGO_SH,
-    ),
-    "redis": DataAccess(
-        "REDIS_HOST", "redis_admin", "redis_password", ENSURE_REDIS_USER, DROP_REDIS_USER,
-        ensure_title="ensure Redis user {role} for keys {prefix}*",
-        drop_title="drop the Redis keys {prefix}* and user {role}",
-        note="the user can touch no other branch's keys and run no @dangerous command "
-        "(FLUSHALL, KEYS, CONFIG, ...)",
-    ),
-}  # fmt: skip
-
-
 def data_job(
     target: str,
-    kind: str,
+    kind: DataKind,
     *,
     script: str,
     name: str,
@@ -285,20 +129,19 @@ def data_job(
     labels: Mapping[str, str],
     branch_secret: str | None = None,
 ) -> list[str]:
-    """A script of DATA_ACCESS run as a shared data service's admin, with the branch's
-    names as its arguments."""
-    access = DATA_ACCESS[kind]
-    secrets = {access.admin_key: admin_secret}
+    """A script of a data kind run as its shared service's admin, with the branch's names
+    as its arguments."""
+    secrets = {kind.admin_key: admin_secret}
     if branch_secret is not None:
-        secrets[access.branch_key] = branch_secret
+        secrets[kind.branch_key] = branch_secret
     return run_job(
         target,
         name=name,
         image=image,
-        command=access.command(script, kind, args),
+        command=kind.command(script, args),
         networks=[network],
         secrets=secrets,
-        env={access.host_env: host},
+        env={kind.host_env: host},
         labels=labels,
     )
 

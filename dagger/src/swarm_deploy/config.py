@@ -7,7 +7,7 @@ the closest valid one: `services/backend/port: should be an integer, got 'eighty
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,26 +20,27 @@ from swarm_deploy._reader import (
     attempt,
     collecting,
     describe,
-    parse_yaml,
     recorded,
     report,
     settle,
 )
+from swarm_deploy.datakinds import DERIVED, KINDS
 from swarm_deploy.errors import (
     BranchNotAllowedError,
     ConfigError,
     ConfigErrors,
     HostConflictError,
 )
+from swarm_deploy.profiles import Layer, merge_layers, read_layers
 from swarm_deploy.secrets import SecretSource
 
 T = TypeVar("T")
 
 DEFAULT_PLATFORM = "linux/amd64"
-DATA_SERVICES = ("postgres", "mongo", "redis")
+DATA_SERVICES = tuple(KINDS)
 SHARED_KINDS = (*DATA_SERVICES, "loki", "promtail", "prometheus", "grafana", "traefik")
-WITH_DATABASES = ("postgres", "mongo")
-WITH_ADMIN_PASSWORD = ("postgres", "mongo", "redis", "grafana")
+WITH_DATABASES = tuple(kind.name for kind in KINDS.values() if kind.has_databases)
+WITH_ADMIN_PASSWORD = (*DATA_SERVICES, "grafana")
 
 # Names become parts of image references, Swarm service, secret and config names and
 # stack file keys: letters and digits joined by single '_' suit every one (grammars.py);
@@ -155,6 +156,16 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """How long each wait of a deploy besides the gate may take, each on its own."""
+
+    shared_start: float = 120.0
+    edge_start: float = 120.0
+    data_jobs: float = 120.0
+    migrate: float = 120.0
+
+
+@dataclass(frozen=True)
 class Edge:
     """The branch's nginx, where the blue/green switch happens."""
 
@@ -231,6 +242,7 @@ class Config:
     branches: tuple[BranchRule, ...]
     secrets: Mapping[str, SecretSource]
     gate: Gate = Gate()
+    timeouts: Timeouts = Timeouts()
     edge: Edge = Edge()
     swarm: SwarmSettings = SwarmSettings()
     lock: Lock = Lock()
@@ -324,42 +336,41 @@ class Config:
         return f"{label}.{self.domain}"
 
 
-# Per-branch credentials derived from a shared admin secret: key -> shared kind.
-DERIVED = {"pg_password": "postgres", "mongo_password": "mongo", "redis_password": "redis"}
 # Names of the Swarm configs and derived secrets a branch gets besides its own secrets
 # (for the length budget).
 _OBJECT_NAMES = ("nginx_conf", "maintenance", "relay", "agent", *DERIVED)
 
 
 def load(path: Path | str) -> Config:
-    """Read and validate a config file."""
+    """Read and validate a config file (a profile merged onto its base)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(
-            str(path), f"cannot read the config ({exc.strerror}); pass --config PATH"
-        ) from None
-    return parse(text, root=path.resolve().parent, source=str(path))
+    return parse_layers(read_layers(path), root=path.resolve().parent)
 
 
 def parse(text: str, root: Path = Path(), source: str = "swarm-deploy.yml") -> Config:
-    """Validate config text; relative paths in it are relative to `root`. Every mistake
-    is found in one reading: one raises ConfigError, several ConfigErrors."""
-    data = parse_yaml(text, source)
+    """Validate config text; relative paths in it are relative to `root`."""
+    return parse_layers([Layer(source, text)], root)
+
+
+def parse_layers(layers: Sequence[Layer], root: Path = Path()) -> Config:
+    """Validate a config read from files merged in order (a profile onto its base). Every
+    mistake is found in one reading: one raises ConfigError, several ConfigErrors."""
+    merged = merge_layers(layers)
+    data = merged.data
     with collecting() as found:
         config = attempt(lambda: _parse(data, root), None)
-    if len(found) == 1:
-        raise found[0]
-    if found:
-        # in the order of the file's sections, as a compiler lists them
-        order = list(data) if isinstance(data, dict) else []
+    # in the order of the file's sections, as a compiler lists them
+    order = list(data) if isinstance(data, dict) else []
 
-        def rank(error: ConfigError) -> int:
-            section = error.at.split("/")[0]
-            return order.index(section) if section in order else -1
+    def rank(error: ConfigError) -> int:
+        section = error.at.split("/")[0]
+        return order.index(section) if section in order else -1
 
-        raise ConfigErrors(sorted(found, key=rank))
+    errors = [merged.locate(error) for error in sorted(found, key=rank)]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
     assert config is not None
     return config
 
@@ -368,7 +379,7 @@ def _parse(data: object, root: Path) -> Config:
     top = Node(data).mapping(
         allowed=(
             "app", "domain", "registry", "target", "images", "services", "shared",
-            "branches", "gate", "edge", "swarm", "secrets", "lock", "limits",
+            "branches", "gate", "timeouts", "edge", "swarm", "secrets", "lock", "limits",
         ),
     )  # fmt: skip
     start = recorded()
@@ -419,6 +430,7 @@ def _parse(data: object, root: Path) -> Config:
         branches=required("branches", _branches, ()),
         secrets=MappingProxyType(secrets),
         gate=_opt(top, "gate", _gate, Gate()),
+        timeouts=_opt(top, "timeouts", _timeouts, Timeouts()),
         edge=_opt(top, "edge", _edge, Edge()),
         swarm=_opt(top, "swarm", _swarm, SwarmSettings()),
         lock=_opt(top, "lock", _lock, Lock()),
@@ -486,7 +498,7 @@ def derived_names(
     branch_services = (names.edge_service, names.relay_service, agent, names.network)
     for name in (*branch_services, shared.network, shared.public_network):
         yield "app", name, grammars.SWARM_NAME
-    for job in ("db", "mongo", "redis", "migrate"):
+    for job in (*(kind.job for kind in KINDS.values()), "migrate"):
         yield "app", names.job(job), grammars.SWARM_NAME
     yield "app", names.live_volume, grammars.VOLUME_NAME
     yield "app", names.relay_host, grammars.HOST_NAME
@@ -779,19 +791,46 @@ def _gate(node: Node) -> Gate:
     default = Gate()
     gate = Gate(
         consecutive=_opt(fields, "consecutive", lambda n: n.integer(1, 100), default.consecutive),
-        interval=_opt(fields, "interval", Node.duration, default.interval),
+        interval=_opt(fields, "interval", _positive_duration, default.interval),
         timeout=_opt(fields, "timeout", Node.duration, default.timeout),
         start_grace=_opt(fields, "start_grace", Node.duration, default.start_grace),
     )
     settle(start)
-    if gate.interval <= 0:
-        fields["interval"].fail("should be longer than 0s")
-    if gate.timeout < gate.consecutive * gate.interval:
+    if gate.consecutive > 1 and gate.timeout <= _last_but_one_check(gate):
+        seen = _last_but_one_check(gate)
         node.child("timeout", None).fail(
-            f"{gate.timeout:g}s is shorter than {gate.consecutive} checks every "
-            f"{gate.interval:g}s; raise it or lower gate/consecutive"
+            f"{gate.timeout:g}s is too short for the gate ever to pass: after "
+            f"{gate.start_grace:g}s of start_grace, {gate.consecutive} checks every "
+            f"{gate.interval:g}s put check {gate.consecutive - 1} at {seen:g}s at the "
+            f"earliest, and the gate gives up after any check from {gate.timeout:g}s on, "
+            f"before check {gate.consecutive}; raise it above {seen:g}s, or lower "
+            "gate/start_grace, gate/interval or gate/consecutive"
         )
     return gate
+
+
+def _last_but_one_check(gate: Gate) -> float:
+    """When, at the earliest, the check before the gate's last needed one comes."""
+    # Deployer._health_gate sets its deadline, waits for the tasks (at best no time), sleeps
+    # start_grace, then checks every interval; after a check that did not pass it gives up
+    # once the deadline is reached, so the last needed check comes only if the one before
+    # it came before the deadline.
+    return gate.start_grace + (gate.consecutive - 2) * gate.interval
+
+
+def _timeouts(node: Node) -> Timeouts:
+    keys = ("shared_start", "edge_start", "data_jobs", "migrate")
+    fields = node.mapping(allowed=keys)
+    default = Timeouts()
+    values = {key: _opt(fields, key, _positive_duration, getattr(default, key)) for key in keys}
+    return Timeouts(**values)
+
+
+def _positive_duration(node: Node) -> float:
+    seconds = node.duration()
+    if seconds <= 0:
+        node.fail("should be longer than 0s")
+    return seconds
 
 
 def _edge(node: Node) -> Edge:

@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from swarm_deploy import commands, gate, interrupts, stack_secrets
-from swarm_deploy.claims import OtherBranch, RunningShared, changed_since
+from swarm_deploy import commands, facts, gate, interrupts, stack_secrets
+from swarm_deploy.claims import changed_since
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.edge import (
     COLOUR_HEADER,
@@ -28,15 +28,14 @@ from swarm_deploy.edge import (
     PUBLIC,
     EdgeTask,
     edge_task,
+    live,
     live_colour_in_nginx,
     live_line,
-    observe,
     probe_path,
     served_colour,
 )
-from swarm_deploy.engine import Executor, Json, Swarm
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import (
-    BranchError,
     DeployError,
     GateError,
     LockLostError,
@@ -51,6 +50,7 @@ from swarm_deploy.plan import (
     Facts,
     HealthGate,
     Migrate,
+    Phase,
     PinDigests,
     Plan,
     Record,
@@ -62,66 +62,32 @@ from swarm_deploy.plan import (
 )
 from swarm_deploy.render import Release, write
 from swarm_deploy.runner import Reporter, Runner
-from swarm_deploy.truth import reconcile
 
 
 def read_facts(
-    swarm: Swarm, executor: Executor, config: Config, branch: Branch
+    swarm: SwarmApi, executor: ArgvRunner, config: Config, branch: Branch
 ) -> tuple[Facts, list[str]]:
     """What the target holds for this branch, and notes on anything reconciled."""
     swarm.require_manager()
-    observed = observe(swarm, executor, config, branch.names)
-    truth = reconcile(observed)
-    secrets = swarm.secrets({f"{LABEL}.app": config.app})
-    edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
-    facts = Facts(
+    observed, truth = live(swarm, executor, config, branch.names)
+    secrets = facts.secrets(swarm, {f"{LABEL}.app": config.app})
+    found = Facts(
         read=True,
         live_colour=truth.live,
         state=truth.state,
-        existing_secrets=frozenset(s["Spec"]["Name"] for s in secrets),
-        nodes=len(swarm.nodes()),
+        existing_secrets=frozenset(s.name for s in secrets),
+        nodes=len(facts.nodes(swarm)),
         stacks=observed.stacks,
         relabel=truth.relabel,
         refile=truth.refile,
         others=tuple(
-            other_branch(config, edge)
-            for edge in edges
-            if edge["Spec"]["Name"] != branch.names.edge_service
+            facts.other_branch(config, edge)
+            for edge in facts.edges(swarm, config.app)
+            if edge.name != branch.names.edge_service
         ),
-        shared_stack=running_shared(swarm, config),
+        shared_stack=facts.running_shared(swarm, config),
     )
-    return facts, list(truth.notes)
-
-
-def other_branch(config: Config, edge: Json) -> OtherBranch:
-    """Another branch, from its edge service's labels; one deployed before its host was
-    recorded gets the host this config's rules give it."""
-    labels: dict[str, str] = edge["Spec"].get("Labels") or {}
-    name = labels.get(f"{LABEL}.branch", "")
-    host = labels.get(f"{LABEL}.host")
-    if host is None:
-        try:
-            host = config.branch(name).host
-        except BranchError:
-            host = None
-    uses = labels.get(f"{LABEL}.uses")
-    return OtherBranch(
-        name, host, None if uses is None else frozenset(filter(None, uses.split(",")))
-    )
-
-
-def running_shared(swarm: Swarm, config: Config) -> dict[str, RunningShared]:
-    """The shared stack's services by kind, as they run."""
-    prefix = f"{config.shared_names.stack}_"
-    running = {}
-    for service in swarm.stack_services(config.shared_names.stack):
-        spec = service["Spec"]
-        container = spec["TaskTemplate"]["ContainerSpec"]
-        image = container["Image"].split("@", 1)[0]
-        definition = (spec.get("Labels") or {}).get(f"{LABEL}.definition")
-        mounted = frozenset(s["SecretName"] for s in container.get("Secrets") or [])
-        running[spec["Name"].removeprefix(prefix)] = RunningShared(definition, image, mounted)
-    return running
+    return found, list(truth.notes)
 
 
 class Deployer(Runner):
@@ -132,8 +98,8 @@ class Deployer(Runner):
         project: Project,
         plan: Plan,
         secrets: stack_secrets.BranchSecrets,
-        executor: Executor,
-        swarm: Swarm,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
         reporter: Reporter,
         shared_lock: SwarmLock,
         lock_wait: float,
@@ -169,8 +135,8 @@ class Deployer(Runner):
         }
 
     def deploy(self) -> None:
-        begun: set[str] = set()
-        done: set[str] = set()
+        begun: set[Phase] = set()
+        done: set[Phase] = set()
         steps = self.plan.steps
         try:
             for shared, run in lock_runs(steps):
@@ -187,7 +153,7 @@ class Deployer(Runner):
             self._stopped(exc, begun, done)
 
     def _stopped(
-        self, exc: SwarmDeployError | KeyboardInterrupt, begun: set[str], done: set[str]
+        self, exc: SwarmDeployError | KeyboardInterrupt, begun: set[Phase], done: set[Phase]
     ) -> None:
         """The deploy stopped (an error, or a first signal): what nginx serves decides
         whether the switch happened. If it did, the steps that make it whole (record,
@@ -196,7 +162,7 @@ class Deployer(Runner):
         if isinstance(exc, LockLostError):
             raise exc  # another command holds the branch now, and its new colour too
         reason = str(exc) if isinstance(exc, SwarmDeployError) else interrupted(exc)
-        if "colour" not in begun:
+        if Phase.COLOUR not in begun:
             if isinstance(exc, SwarmDeployError):
                 raise exc
             raise DeployError(
@@ -211,7 +177,7 @@ class Deployer(Runner):
                 served, known = None, False
             if served == self.plan.new_colour:
                 self._finish(reason, done)
-            if not known and "switch" in begun:
+            if not known and Phase.SWITCH in begun:
                 raise DeployError(
                     f"{reason}\ncould not tell which colour nginx serves, so neither colour "
                     "was removed.\nnext: once the branch's nginx answers, "
@@ -224,17 +190,17 @@ class Deployer(Runner):
                 f"--branch {self.branch.name}` to repair it"
             ) from None
 
-    def _finish(self, reason: str, done: set[str]) -> None:
+    def _finish(self, reason: str, done: set[Phase]) -> None:
         """After the switch: record it and move the singletons, if not done yet."""
         for step in self.plan.steps:
-            if step.phase in ("record", "singletons") and step.phase not in done:
+            if step.phase in (Phase.RECORD, Phase.SINGLETONS) and step.phase not in done:
                 for action in step.actions:
                     self.perform(action)
         names = self.branch.names
         old = self.plan.old_colour
         left = (
             f"; {names.colour_stack(old)} still runs and the next deploy removes it"
-            if old is not None and "drain" not in done
+            if old is not None and Phase.DRAIN not in done
             else ""
         )
         raise DeployError(
@@ -292,7 +258,8 @@ class Deployer(Runner):
         with self.shared_lock.held(self.lock_wait, self.reporter) as lease:
             if not self.shared_checked and self.plan.facts.read:
                 changed = changed_since(
-                    self.plan.facts.shared_stack, running_shared(self.swarm, self.project.config)
+                    self.plan.facts.shared_stack,
+                    facts.running_shared(self.swarm, self.project.config),
                 )
                 if changed:
                     listed = "\n".join(f"  {line}" for line in changed)

@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from swarm_deploy import commands
+from swarm_deploy import commands, facts
 from swarm_deploy.config import BranchRule, Config
-from swarm_deploy.engine import Json, Swarm, parse_time
+from swarm_deploy.datakinds import KINDS
+from swarm_deploy.engine import SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.naming import LABEL, BranchNames
 from swarm_deploy.plan import (
+    Phase,
     RemoveIfPresent,
     Step,
     WaitGone,
@@ -47,26 +49,26 @@ class Remains:
         return not (self.stacks or self.secrets or self.volumes)
 
 
-def read_remains(swarm: Swarm, config: Config, names: BranchNames) -> Remains:
+def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
     candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
-    stacks = tuple(stack for stack in candidates if swarm.stack_services(stack))
+    stacks = tuple(stack for stack in candidates if facts.stack(swarm, stack))
     secrets = tuple(
-        s["Spec"]["Name"]
-        for s in swarm.secrets({f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
+        s.name
+        for s in facts.secrets(swarm, {f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
     )
     volume = names.live_volume
     volumes = (volume,) if swarm.volume(volume) is not None else ()
     admins = {}
-    for kind in commands.DATA_ACCESS:
+    for kind in KINDS:
         service = config.shared.get(kind)
         if service is None or service.admin_password is None:
             continue
         labels = {f"{LABEL}.app": config.app, f"{LABEL}.key": service.admin_password}
         found = [
-            s for s in swarm.secrets(labels) if s["Spec"]["Labels"].get(f"{LABEL}.slug") == "shared"
+            s for s in facts.secrets(swarm, labels) if s.labels.get(f"{LABEL}.slug") == "shared"
         ]
         if found:
-            admins[kind] = max(found, key=lambda s: s["CreatedAt"])["Spec"]["Name"]
+            admins[kind] = max(found, key=lambda s: s.created_at).name
     return Remains(stacks, secrets, admins, volumes)
 
 
@@ -80,21 +82,21 @@ def destroy_plan(
     colours = tuple(s for s in remains.stacks if s != names.edge_stack)
     steps = []
     if colours:
-        steps.append(Step("stacks", f"remove {', '.join(colours)}", (
+        steps.append(Step(Phase.STACKS, f"remove {', '.join(colours)}", (
             *(run(commands.stack_rm(target, stack)) for stack in colours),
             WaitGone(target, colours, STOP_TIMEOUT),
         )))  # fmt: skip
     if names.edge_stack in remains.stacks:
-        steps.append(Step("stacks", f"remove {names.edge_stack}", (
+        steps.append(Step(Phase.STACKS, f"remove {names.edge_stack}", (
             run(commands.stack_rm(target, names.edge_stack)),
             WaitGone(target, (names.edge_stack,), STOP_TIMEOUT),
         )))  # fmt: skip
-    steps.append(Step("network", f"remove the network {names.network}", (
+    steps.append(Step(Phase.NETWORK, f"remove the network {names.network}", (
         RemoveIfPresent(target, "network", (names.network,)),
         RemoveIfPresent(target, "volume", (names.live_volume,)),
     ), "the volume is on the node this deploy talks to"))  # fmt: skip
     if remains.secrets:
-        steps.append(Step("secrets", f"remove {len(remains.secrets)} secrets of {names.slug}", (
+        steps.append(Step(Phase.SECRETS, f"remove {len(remains.secrets)} secrets of {names.slug}", (
             RemoveIfPresent(target, "secret", remains.secrets),
         )))  # fmt: skip
     if drop_data:
@@ -106,9 +108,7 @@ def _drop_data_steps(
     config: Config, names: BranchNames, target: str, remains: Remains
 ) -> list[Step]:
     missing = [
-        kind
-        for kind in commands.DATA_ACCESS
-        if kind in config.shared and kind not in remains.admin_secrets
+        kind for kind in KINDS if kind in config.shared and kind not in remains.admin_secrets
     ]
     if missing:
         raise TargetError(
@@ -117,12 +117,12 @@ def _drop_data_steps(
         )
     return [
         Step(
-            "data",
-            data_title(access.drop_title, config, names, kind),
-            (data_job(config, names, target, kind, access.drop, remains.admin_secrets[kind]),),
+            Phase.DATA,
+            data_title(kind.drop_title, config, names, kind),
+            (data_job(config, names, target, kind, kind.drop, remains.admin_secrets[kind.name]),),
         )
-        for kind, access in commands.DATA_ACCESS.items()
-        if kind in config.shared
+        for kind in KINDS.values()
+        if kind.name in config.shared
     ]
 
 
@@ -132,14 +132,13 @@ class Deployed:
     deployed_at: datetime | None
 
 
-def deployed_branches(edges: Sequence[Json]) -> list[Deployed]:
+def deployed_branches(edges: Sequence[facts.Service]) -> list[Deployed]:
     """The branches an app has on the target, from their edge services' labels."""
     found = []
     for edge in edges:
-        labels = edge["Spec"].get("Labels") or {}
-        stamp = labels.get(f"{LABEL}.deployed-at")
+        stamp = edge.labels.get(f"{LABEL}.deployed-at")
         found.append(
-            Deployed(labels.get(f"{LABEL}.branch", ""), parse_time(stamp) if stamp else None)
+            Deployed(edge.labels.get(f"{LABEL}.branch", ""), parse_time(stamp) if stamp else None)
         )
     return sorted(found, key=lambda d: d.branch)
 

@@ -9,12 +9,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from swarm_deploy import commands
+from swarm_deploy import commands, facts
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Executor, Json, Swarm
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import TargetError
 from swarm_deploy.naming import COLOURS, LABEL, BranchNames
-from swarm_deploy.truth import ColourStack, Observed
+from swarm_deploy.truth import Observed, Truth, reconcile
 
 LIVE_FILE = "/etc/nginx/live/colour.conf"
 PREVIEW = "http://127.0.0.1:8081"
@@ -24,9 +24,9 @@ _COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
 STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
 
 
-def state_of(edge: Json | None) -> dict[str, str]:
+def state_of(edge: facts.Service | None) -> dict[str, str]:
     """The labels a deploy recorded on the edge service."""
-    labels: dict[str, str] = ((edge or {}).get("Spec") or {}).get("Labels") or {}
+    labels = edge.labels if edge is not None else {}
     return {
         key: value
         for key, value in labels.items()
@@ -42,33 +42,25 @@ class EdgeTask:
     container: str
 
 
-def edge_task(swarm: Swarm, edge_service: str) -> EdgeTask:
+def edge_task(swarm: SwarmApi, edge_service: str) -> EdgeTask:
     """Where the branch's nginx runs. `docker exec` reaches only containers of the engine
     it talks to, so an edge on another node is reached over ssh to that node's address,
     with the user and port of the target."""
-    service = swarm.service(edge_service)
+    service = facts.service(swarm, edge_service)
     if service is None:
         raise TargetError(f"{edge_service} does not exist on {swarm.target}")
-    running = [
-        task
-        for task in swarm.tasks([service["ID"]])
-        if task.get("Status", {}).get("State") == "running"
-        and task.get("DesiredState") == "running"
-    ]
-    if not running:
+    task = next((t for t in facts.tasks(swarm, [service.id]) if t.running), None)
+    if task is None or task.container_id is None:
         raise TargetError(f"{edge_service} has no running task on {swarm.target}")
-    task = running[0]
-    container: str = task["Status"]["ContainerStatus"]["ContainerID"]
-    if task.get("NodeID") == swarm.info.get("Swarm", {}).get("NodeID"):
-        return EdgeTask(swarm.target, container)
-    return EdgeTask(node_target(swarm, task["NodeID"]), container)
+    if task.node_id == facts.local_node(swarm):
+        return EdgeTask(swarm.target, task.container_id)
+    return EdgeTask(node_target(swarm, task.node_id), task.container_id)
 
 
-def node_target(swarm: Swarm, node_id: str) -> str:
+def node_target(swarm: SwarmApi, node_id: str) -> str:
     """ssh://user@<node address>:port, from the target's user and port."""
-    node = swarm.node(node_id)
-    address = node["Status"]["Addr"]
-    hostname = node["Description"]["Hostname"]
+    node = facts.node(swarm, node_id)
+    address, hostname = node.address, node.hostname
     if swarm.target == commands.LOCAL:
         raise TargetError(
             f"the branch's nginx runs on node {hostname} ({address}), which a local target "
@@ -81,7 +73,7 @@ def node_target(swarm: Swarm, node_id: str) -> str:
     return f"ssh://{user}{address}{port}"
 
 
-def live_colour_in_nginx(executor: Executor, edge: EdgeTask) -> str | None:
+def live_colour_in_nginx(executor: ArgvRunner, edge: EdgeTask) -> str | None:
     result = executor.run(
         commands.exec_in(edge.target, edge.container, "cat", LIVE_FILE), check=False
     )
@@ -95,7 +87,7 @@ def probe_path(config: Config) -> str | None:
     return (routed[0].health or routed[0].path) if routed else None
 
 
-def served_colour(executor: Executor, edge: EdgeTask, path: str) -> str | None:
+def served_colour(executor: ArgvRunner, edge: EdgeTask, path: str) -> str | None:
     """The colour nginx answers a new request with (None: no colour, the 503 page).
     Raises TargetError when nginx gives no answer at all."""
     result = executor.run(
@@ -111,34 +103,15 @@ def served_colour(executor: Executor, edge: EdgeTask, path: str) -> str | None:
     return found.group(1) if found else None
 
 
-def colour_stack(config: Config, services: list[Json]) -> ColourStack | None:
-    """A colour's stack as it runs (None when it has no service)."""
-    if not services:
-        return None
-    specs = {s["Spec"]["Labels"].get(f"{LABEL}.service"): s["Spec"] for s in services}
-    release = next(iter(specs.values()))["Labels"].get(f"{LABEL}.release")
-    images = {
-        service.image: specs[name]["TaskTemplate"]["ContainerSpec"]["Image"]
-        for name, service in config.services.items()
-        if name in specs
-    }
-    singletons = {
-        name: spec["Mode"].get("Replicated", {}).get("Replicas", 0)
-        for name, spec in specs.items()
-        if name and spec["Labels"].get(f"{LABEL}.singleton") == "true"
-    }
-    return ColourStack(release, images, singletons)
-
-
-def observe(swarm: Swarm, executor: Executor, config: Config, names: BranchNames) -> Observed:
+def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames) -> Observed:
     """Everything truth.reconcile weighs: the edge's labels, what nginx serves and its
     file say (when nginx answers), and each colour's stack."""
     stacks = {
         colour: stack
         for colour in COLOURS
-        if (stack := colour_stack(config, swarm.stack_services(names.colour_stack(colour))))
+        if (stack := facts.colour_stack(config, facts.stack(swarm, names.colour_stack(colour))))
     }
-    edge = swarm.service(names.edge_service)
+    edge = facts.service(swarm, names.edge_service)
     if edge is None:
         return Observed({}, stacks)
     labels = state_of(edge)
@@ -155,3 +128,12 @@ def observe(swarm: Swarm, executor: Executor, config: Config, names: BranchNames
 def live_line(colour: str | None) -> str:
     """live/colour.conf naming a colour; empty for none (nginx then answers 503)."""
     return f'set $colour "{colour}";\n' if colour else ""
+
+
+def live(
+    swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames
+) -> tuple[Observed, Truth]:
+    """The branch's live colour by the one rule deploy, rollback and status share
+    (truth.reconcile: what nginx serves wins), and what it was decided from."""
+    observed = observe(swarm, executor, config, names)
+    return observed, reconcile(observed)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
@@ -47,6 +47,69 @@ class Result:
     stdout: str
     stderr: str
     returncode: int
+
+
+class ArgvRunner(Protocol):
+    """What the deploy machinery runs argv through: Executor, or a stand-in."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        check: bool = True,
+        timeout: float = 900,
+    ) -> Result: ...
+
+    def pipe(
+        self, producer: Sequence[str], consumer: Sequence[str], timeout: float = 1800
+    ) -> None: ...
+
+
+class SwarmApi(Protocol):
+    """What the deploy machinery reads (and removes) through the Engine API: Swarm, or a
+    stand-in. Its answers are the Engine's JSON, which facts.py reads into values."""
+
+    target: str
+
+    @property
+    def info(self) -> Json: ...
+
+    def require_manager(self) -> None: ...
+
+    def services(self, labels: Mapping[str, str]) -> list[Json]: ...
+
+    def service(self, name: str) -> Json | None: ...
+
+    def tasks(self, service_ids: Sequence[str]) -> list[Json]: ...
+
+    def secrets(self, labels: Mapping[str, str]) -> list[Json]: ...
+
+    def configs(self, labels: Mapping[str, str]) -> list[Json]: ...
+
+    def config(self, name: str) -> Json | None: ...
+
+    def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> bool: ...
+
+    def now(self) -> datetime: ...
+
+    def another(self, timeout: int) -> SwarmApi: ...
+
+    def volume(self, name: str) -> Json | None: ...
+
+    def containers(self, labels: Mapping[str, str]) -> list[str]: ...
+
+    def remove_containers(self, labels: Mapping[str, str]) -> None: ...
+
+    def node(self, node_id: str) -> Json: ...
+
+    def nodes(self) -> list[Json]: ...
+
+    def remove_service(self, name: str) -> None: ...
+
+    def service_logs(self, service_id: str, tail: int = 20) -> str: ...
+
+    def close(self) -> None: ...
 
 
 class Executor:
@@ -180,9 +243,6 @@ class Swarm:
         )
         return result
 
-    def stack_services(self, stack: str) -> list[Json]:
-        return self.services({"com.docker.stack.namespace": stack})
-
     def service(self, name: str) -> Json | None:
         result: Json | None = self._call(
             f"inspecting {name}", self.api.inspect_service, name, missing_ok=True
@@ -216,12 +276,6 @@ class Swarm:
             "listing configs", self.api.configs, filters={"name": [name]}
         )
         return next((c for c in found if c["Spec"]["Name"] == name), None)
-
-    def config_by_id(self, config_id: str) -> Json | None:
-        result: Json | None = self._call(
-            "inspecting a config", self.api.inspect_config, config_id, missing_ok=True
-        )
-        return result
 
     def relabel_config(self, config_id: str, labels: Mapping[str, str]) -> bool:
         """Set labels on a config, the one part of it that can change; the manager stamps

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from swarm_deploy.engine import Json, parse_time
+from swarm_deploy.facts import Service, Task
 
 FAILED_STATES = frozenset({"failed", "rejected", "orphaned"})
 BAD_UPDATES = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
@@ -31,45 +31,40 @@ class Verdict:
     status: str
 
 
-def describe_task(task: Json) -> str:
-    status = task.get("Status", {})
-    exit_code = status.get("ContainerStatus", {}).get("ExitCode")
-    error = status.get("Err") or status.get("Message") or "no error given"
-    slot = f".{task['Slot']}" if task.get("Slot") else ""
-    code = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
-    return f"task{slot} {status.get('State')}: {error}{code}"
+def describe_task(task: Task) -> str:
+    error = task.error or task.message or "no error given"
+    slot = f".{task.slot}" if task.slot else ""
+    code = f" (exit code {task.exit_code})" if task.exit_code not in (None, 0) else ""
+    return f"task{slot} {task.state}: {error}{code}"
 
 
-def judge_services(services: Sequence[Json], tasks: Sequence[Json]) -> Verdict:
+def judge_services(services: Sequence[Service], tasks: Sequence[Task]) -> Verdict:
     """Done when every service runs all its tasks and no update is in trouble."""
     waiting: list[str] = []
-    for service in sorted(services, key=lambda s: s["Spec"]["Name"]):
-        name = service["Spec"]["Name"]
-        update = service.get("UpdateStatus") or {}
-        if update.get("State") in BAD_UPDATES:
-            message = update.get("Message") or "no message"
-            return Verdict(False, f"{name}: update {update['State']} ({message})", name)
-        since = parse_time(service["UpdatedAt"])
+    for service in sorted(services, key=lambda s: s.name):
+        name = service.name
+        if service.update_state in BAD_UPDATES:
+            message = service.update_message or "no message"
+            return Verdict(False, f"{name}: update {service.update_state} ({message})", name)
         failed = [
             task
             for task in tasks
-            if task.get("ServiceID") == service["ID"]
-            and task.get("Status", {}).get("State") in FAILED_STATES
-            and parse_time(task["CreatedAt"]) >= since
+            if task.service_id == service.id
+            and task.state in FAILED_STATES
+            and task.created_at >= service.updated_at
         ]
-        real = [task for task in failed if not engine_glitch(task.get("Status", {}).get("Err"))]
+        real = [task for task in failed if not engine_glitch(task.error)]
         if real or len(failed) > 1:
             return Verdict(False, f"{name}: {describe_task((real or failed)[0])}", name)
-        counts = service.get("ServiceStatus") or {}
-        running, desired = counts.get("RunningTasks", 0), counts.get("DesiredTasks", 0)
-        if update.get("State") == "updating" or running < desired:
+        running, desired = service.running, service.desired
+        if service.update_state == "updating" or running < desired:
             states = sorted(
                 {
-                    t.get("Status", {}).get("State", "?")
+                    t.state
                     for t in tasks
-                    if t.get("ServiceID") == service["ID"]
-                    and t.get("DesiredState") == "running"
-                    and t.get("Status", {}).get("State") != "running"
+                    if t.service_id == service.id
+                    and t.desired_state == "running"
+                    and t.state != "running"
                 }
             )
             # a task with a HEALTHCHECK stays "starting" until it passes
@@ -84,15 +79,14 @@ def engine_glitch(error: str | None) -> bool:
     return any(text in (error or "") for text in TRANSIENT_ENGINE_ERRORS)
 
 
-def judge_job(tasks: Sequence[Json]) -> Verdict:
+def judge_job(tasks: Sequence[Task]) -> Verdict:
     """A one-shot job: done when a task completed; failed when one failed."""
     for task in tasks:
-        state = task.get("Status", {}).get("State")
-        if state == "complete":
+        if task.state == "complete":
             return Verdict(True, None, "complete")
-        if state in FAILED_STATES:
-            return Verdict(False, describe_task(task), state)
-    states = ", ".join(sorted({t.get("Status", {}).get("State", "?") for t in tasks})) or "pending"
+        if task.state in FAILED_STATES:
+            return Verdict(False, describe_task(task), task.state)
+    states = ", ".join(sorted({t.state for t in tasks})) or "pending"
     return Verdict(False, None, states)
 
 

@@ -41,7 +41,6 @@ Failure modes, and what they cost:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -53,9 +52,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from swarm_deploy import commands
+from swarm_deploy import commands, facts, naming
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Executor, Json, Swarm, parse_time
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import LockError, LockLostError, TargetError
 from swarm_deploy.gate import Clock
 from swarm_deploy.naming import LABEL
@@ -114,17 +113,12 @@ class Seen:
     now: datetime
 
     @classmethod
-    def of(cls, config: Json, now: datetime) -> Seen:
-        data = config["Spec"].get("Data") or ""
-        try:
-            text = base64.b64decode(data).decode()
-        except ValueError:
-            text = ""
+    def of(cls, config: facts.Stored, now: datetime) -> Seen:
         return cls(
-            config["ID"],
-            Holder.parse(text),
-            parse_time(config["CreatedAt"]),
-            parse_time(config.get("UpdatedAt") or config["CreatedAt"]),
+            config.id,
+            Holder.parse(config.data.decode(errors="replace")),
+            config.created_at,
+            config.updated_at,
             now,
         )
 
@@ -164,10 +158,6 @@ class Seen:
         )
 
 
-def lock_name(app: str, scope: str) -> str:
-    return f"{app}_{scope}_lock"
-
-
 def unlock_command(config: Config, target: str, *which: str) -> str:
     """The command that frees a lock whose holder is gone: `which` is `--branch B` or
     `--shared`; `--host` when the target is not the config's."""
@@ -183,8 +173,8 @@ class SwarmLock:
     the command that frees it; `stale_after` is how long without a heartbeat makes this
     holder gone (written into the lock, so waiters judge it by the holder's own word)."""
 
-    executor: Executor
-    swarm: Swarm
+    executor: ArgvRunner
+    swarm: SwarmApi
     app: str
     scope: str
     who: str
@@ -196,7 +186,13 @@ class SwarmLock:
 
     @classmethod
     def of_branch(
-        cls, executor: Executor, swarm: Swarm, config: Config, branch: str, who: str, action: str
+        cls,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
+        config: Config,
+        branch: str,
+        who: str,
+        action: str,
     ) -> SwarmLock:
         return cls(
             executor, swarm, config.app, config.names(branch).slug, who, action,
@@ -207,7 +203,7 @@ class SwarmLock:
 
     @classmethod
     def of_shared(
-        cls, executor: Executor, swarm: Swarm, config: Config, who: str, action: str
+        cls, executor: ArgvRunner, swarm: SwarmApi, config: Config, who: str, action: str
     ) -> SwarmLock:
         return cls(
             executor, swarm, config.app, "shared", who, action,
@@ -223,7 +219,7 @@ class SwarmLock:
 
     @property
     def name(self) -> str:
-        return lock_name(self.app, self.scope)
+        return naming.lock(self.app, self.scope)
 
     @property
     def interval(self) -> float:
@@ -232,7 +228,7 @@ class SwarmLock:
     def look(self) -> Seen | None:
         """The lock as it is now; the clock is read first, so an age is never too high."""
         now = self.swarm.now()
-        config = self.swarm.config(self.name)
+        config = facts.config(self.swarm, self.name)
         return None if config is None else Seen.of(config, now)
 
     @contextmanager
@@ -354,7 +350,7 @@ class Lease:
             target=self._run, name=f"heartbeat of {lock.name}", daemon=True
         )
 
-    def beat(self, swarm: Swarm) -> bool:
+    def beat(self, swarm: SwarmApi) -> bool:
         """One heartbeat; False once the lock is no longer this command's."""
         with self._mutex:
             if not self.lost:
@@ -383,7 +379,7 @@ class Lease:
         self._thread.join(timeout=self.lock.interval + 5)
 
     def _run(self) -> None:
-        swarm: Swarm | None = None
+        swarm: SwarmApi | None = None
         try:
             while not self._stop.wait(self.lock.interval):
                 try:

@@ -23,7 +23,7 @@ from typing import Annotated, Any, TypeVar, cast
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
-from swarm_deploy import commands, config, pipeline, sources, usecases
+from swarm_deploy import commands, config, pipeline, profiles, sources, usecases
 from swarm_deploy import deployer_container as container
 from swarm_deploy.destroy import refuse_protected
 from swarm_deploy.errors import ConfigError
@@ -352,12 +352,15 @@ class SwarmDeploy:
 
     async def _project(self) -> pipeline.Project:
         """The config and its templates, read from the source directory."""
-        text = await self.source.file(self.config_path).contents()
-        root = PurePosixPath(self.config_path).parent
+        path = PurePosixPath(self.config_path)
+        base = profiles.base_of(path)
+        layers = [self.config_path] if base is None else [str(base), self.config_path]
+        texts = [profiles.Layer(name, await self.source.file(name).contents()) for name in layers]
+        root = path.parent
         templates = {
             name: await self.source.file(str(root / name)).contents() for name in TEMPLATE_FILES
         }
-        return pipeline.Project(config.parse(text, source=self.config_path), templates)
+        return pipeline.Project(config.parse_layers(texts), templates)
 
     def _image(
         self, cfg: config.Config, name: str, release: str, platform: str, source_url: str = ""

@@ -21,6 +21,8 @@ from swarm_deploy.errors import BranchNameError
 COLOURS = ("blue", "green")
 # the prefix of every label swarm-deploy puts on what it creates
 LABEL = "swarm-deploy"
+# the label `docker stack deploy` puts on each service, config and container of a stack
+STACK_NAMESPACE = "com.docker.stack.namespace"
 HASH_LEN = 6
 VERSION_LEN = 10
 RESERVED_SLUGS = frozenset({"shared", "public"})
@@ -30,6 +32,16 @@ MIN_SLUG_BUDGET = 16
 
 _DNS_LABEL = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _HASH_TAIL = re.compile(rf"-[0-9a-f]{{{HASH_LEN}}}$")
+
+
+def label(key: str) -> str:
+    """`swarm-deploy.<key>`: a label of what swarm-deploy creates."""
+    return f"{LABEL}.{key}"
+
+
+def owner_labels(app: str, scope: str) -> dict[str, str]:
+    """Whose a secret, config or job is: the app's, and a branch's (its slug) or `shared`."""
+    return {label("app"): app, label("slug"): scope}
 
 
 def short_hash(text: str, length: int = HASH_LEN) -> str:
@@ -68,6 +80,11 @@ def slug(name: str, max_len: int = DNS_LABEL_MAX, reserved: Iterable[str] = ()) 
     tail = f"-{short_hash(name)}"
     head = folded[: max_len - len(tail)].rstrip("-") or "b"
     return head + tail
+
+
+def lock(app: str, scope: str) -> str:
+    """The Swarm config that is the lock of a scope: a branch's slug, or `shared`."""
+    return f"{app}_{scope}_lock"
 
 
 def versioned(prefix: str, fingerprint: str) -> str:
@@ -168,8 +185,18 @@ class BranchNames:
         return f"{self.edge_stack}-live"
 
     def job(self, kind: str) -> str:
-        """A one-shot Swarm job of the branch: `db`, `redis`, `migrate`."""
+        """A one-shot Swarm job of the branch: `db`, `redis`, `migrate`, `nginx-t`."""
         return f"{self.app}-{self.slug}-{kind}"
+
+    @property
+    def owner_labels(self) -> dict[str, str]:
+        """The labels of the branch's secrets and one-shot jobs."""
+        return owner_labels(self.app, self.slug)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels every service and container of the branch carries (Promtail, status)."""
+        return {label("app"): self.app, label("branch"): self.branch, label("slug"): self.slug}
 
     @property
     def network(self) -> str:

@@ -11,6 +11,7 @@ import hashlib
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from itertools import groupby
 from types import MappingProxyType
 from typing import Any
@@ -19,8 +20,9 @@ from urllib.parse import urlsplit
 from swarm_deploy import commands
 from swarm_deploy.claims import OtherBranch, RunningShared, uses
 from swarm_deploy.config import Branch, Config, Gate
+from swarm_deploy.datakinds import KINDS, DataKind
 from swarm_deploy.errors import TargetError
-from swarm_deploy.naming import LABEL, BranchNames
+from swarm_deploy.naming import BranchNames, label, owner_labels
 from swarm_deploy.render import (
     EDGE_STACK,
     NGINX_CONF,
@@ -216,12 +218,12 @@ class Record:
         labels = state_labels(
             self.request, release, self.colour, self.edge_hash, self.facts, self.fingerprint
         )
-        labels |= {f"{LABEL}.{key}": value for key, value in self.claims.items()}
+        labels |= {label(key): value for key, value in self.claims.items()}
         # a label is kept until removed: an image an older release had is no image of these
         stale = [
             key
             for key in self.facts.state
-            if key.startswith((f"{LABEL}.image.", f"{LABEL}.previous.")) and key not in labels
+            if key.startswith((label("image."), label("previous."))) and key not in labels
         ]
         return commands.service_label(self.target, self.edge_service, labels, stale)
 
@@ -297,17 +299,44 @@ Action = (
 )  # fmt: skip
 
 
-# Steps of this phase change what every branch uses (shared secrets, the shared stack and
-# its configs).
-SHARED = "shared"
+class Phase(StrEnum):
+    """What a step is to the deployer; plans print it, and the deployer recognises a
+    step by it (what a stopped deploy undoes or finishes)."""
+
+    REPAIR = "repair"
+    BUILD = "build"
+    PUBLISH = "publish"
+    TRANSFER = "transfer"
+    RENDER = "render"
+    NGINX = "nginx"
+    SECRETS = "secrets"
+    # changes what every branch uses: shared secrets, the shared stack and its configs
+    SHARED = "shared"
+    DATABASES = "databases"
+    EDGE = "edge"
+    MIGRATE = "migrate"
+    COLOUR = "colour"
+    GATE = "gate"
+    SWITCH = "switch"
+    RECORD = "record"
+    SINGLETONS = "singletons"
+    DRAIN = "drain"
+    PRUNE = "prune"
+    # destroy's
+    STACKS = "stacks"
+    NETWORK = "network"
+    DATA = "data"
+
+
+SHARED = Phase.SHARED
 # What runs under the shared lock: those steps, and the data jobs, which log in with a
 # shared service's admin secret (a rotation between the two would lock them out).
-UNDER_SHARED_LOCK = frozenset({SHARED, "databases", "data"})
+UNDER_SHARED_LOCK = frozenset({Phase.SHARED, Phase.DATABASES, Phase.DATA})
 
 
 @dataclass(frozen=True)
 class Step:
-    phase: str
+    phase: Phase
     title: str
     actions: tuple[Action, ...]
     note: str = ""
@@ -343,15 +372,15 @@ class Facts:
 
     @property
     def live_release(self) -> str | None:
-        return self.state.get(f"{LABEL}.release")
+        return self.state.get(label("release"))
 
     @property
     def edge_hash(self) -> str | None:
-        return self.state.get(f"{LABEL}.edge-hash")
+        return self.state.get(label("edge-hash"))
 
     @property
     def fingerprint(self) -> str | None:
-        return self.state.get(f"{LABEL}.fingerprint")
+        return self.state.get(label("fingerprint"))
 
 
 @dataclass(frozen=True)
@@ -441,7 +470,7 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
     if not plan.facts.read:
         live += " (target not read: this offline plan assumes no colour is live yet)"
     lines = [("bold", f"Plan: deploy {plan.app} branch {branch.name!r} to {plan.target}")]
-    for label, value in (
+    for heading, value in (
         ("host", branch.host),
         ("url", " and ".join(plan.urls) or NO_URL),
         ("slug", branch.slug),
@@ -449,7 +478,7 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
         ("release", plan.release.version),
         ("colour", live),
     ):
-        lines.append(("", f"  {label:<8} {value}"))
+        lines.append(("", f"  {heading:<8} {value}"))
     for number, step in enumerate(plan.steps, start=1):
         lines.append(("", ""))
         lines.append(("bold", f"{number:>3}. [{step.phase}] {step.title}"))
@@ -527,15 +556,15 @@ def state_labels(
     """What the edge service's labels record after a switch (images by digest once pinned);
     the release it replaces is kept under `previous.` for rollback."""
     labels = {
-        f"{LABEL}.live-colour": colour,
-        f"{LABEL}.release": release.version,
-        f"{LABEL}.deployed-at": request.deployed_at,
-        f"{LABEL}.deployed-by": request.deployed_by,
-        f"{LABEL}.edge-hash": edge_hash,
-        f"{LABEL}.fingerprint": fingerprint,
-        **{f"{LABEL}.image.{name}": ref for name, ref in release.images.items()},
+        label("live-colour"): colour,
+        label("release"): release.version,
+        label("deployed-at"): request.deployed_at,
+        label("deployed-by"): request.deployed_by,
+        label("edge-hash"): edge_hash,
+        label("fingerprint"): fingerprint,
+        **{label(f"image.{name}"): ref for name, ref in release.images.items()},
     }
-    previous = {k: v for k, v in facts.state.items() if k.startswith(f"{LABEL}.previous.")}
+    previous = {k: v for k, v in facts.state.items() if k.startswith(label("previous."))}
     if facts.live_release and facts.live_release != request.release.version:
         previous = as_previous(facts.state)
     return {**labels, **previous}
@@ -584,7 +613,7 @@ def deploy_plan(
         *_repair_steps(config, branch, target, facts, whole=False),
         *_build_steps(config, request),
         *_publish_steps(config, request),
-        Step("render", "render the branch's files", (RenderFiles(render_dir(branch)),)),
+        Step(Phase.RENDER, "render the branch's files", (RenderFiles(render_dir(branch)),)),
         *_nginx_test_steps(config, branch, request, edge_hash, nginx_config, facts),
         *_secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
         # one hold of the shared lock: the data jobs log in with the secrets just ensured
@@ -595,7 +624,7 @@ def deploy_plan(
         *_migrate_steps(config, branch, secrets, request, new),
         *_blue_green_steps(config, branch, request, new, old),
         Step(
-            "record",
+            Phase.RECORD,
             "record the live colour and release on the Swarm",
             (
                 Record(
@@ -613,7 +642,7 @@ def deploy_plan(
         ),
         *_after_switch_steps(config, branch, request, new, old),
         Step(
-            "prune",
+            Phase.PRUNE,
             "remove the branch's secrets and configs nothing uses any more",
             (Prune(target, config.app, branch.slug, (branch.names.edge_stack,), in_use),),
         ),
@@ -637,25 +666,25 @@ def _repair_steps(
     names = branch.names
     steps = []
     if facts.refile is not None:
-        steps.append(Step("repair", f"point live/colour.conf at {facts.refile} again", (
+        steps.append(Step(Phase.REPAIR, f"point live/colour.conf at {facts.refile} again", (
             RewriteLive(target, names.edge_service, facts.refile),
         ), "nginx reads the file on its next reload or restart"))  # fmt: skip
     if facts.relabel:
-        steps.append(Step("repair", f"record that {facts.live_colour} is live", (
+        steps.append(Step(Phase.REPAIR, f"record that {facts.live_colour} is live", (
             run(commands.service_label(target, names.edge_service, facts.relabel)),
         ), "status and rollback read these labels"))  # fmt: skip
     if not whole or facts.live_colour is None:
         return steps
     for colour in leftovers(facts.live_colour, facts.stacks):
         stack = names.colour_stack(colour)
-        steps.append(Step("repair", f"remove {stack}: it is not live", (
+        steps.append(Step(Phase.REPAIR, f"remove {stack}: it is not live", (
             run(commands.stack_rm(target, stack)),
         )))  # fmt: skip
     live = facts.stacks.get(facts.live_colour)
     for service, replicas in sorted(live.singletons.items() if live else ()):
         if replicas != 1:
             name = names.colour_service(facts.live_colour, service)
-            steps.append(Step("repair", f"run the singleton {name}", (
+            steps.append(Step(Phase.REPAIR, f"run the singleton {name}", (
                 run(commands.service_scale(target, name, 1)),
             )))  # fmt: skip
     return steps
@@ -669,7 +698,7 @@ def _build_steps(config: Config, request: Request) -> list[Step]:
         labels["org.opencontainers.image.source"] = request.source_url
     return [
         Step(
-            "build",
+            Phase.BUILD,
             f"build {image.name} for {image.platform}",
             (
                 run(
@@ -692,13 +721,13 @@ def _publish_steps(config: Config, request: Request) -> list[Step]:
         return []
     refs = tuple(request.release.images[name] for name in config.images)
     if not request.transfer:
-        pushes = [Step("publish", f"push {ref}", (run(commands.push(ref)),)) for ref in refs]
-        return [*pushes, Step("publish", "pin digests", (PinDigests(refs),))]
+        pushes = [Step(Phase.PUBLISH, f"push {ref}", (run(commands.push(ref)),)) for ref in refs]
+        return [*pushes, Step(Phase.PUBLISH, "pin digests", (PinDigests(refs),))]
     if request.target == commands.LOCAL:
         return []  # built on the target's own engine: nothing to move
     return [
         Step(
-            "transfer",
+            Phase.TRANSFER,
             f"stream {ref} to {request.target} (no registry)",
             (Pipe(tuple(commands.save(ref)), tuple(commands.load(request.target))),),
             "single-node targets only: other nodes could not pull this image",
@@ -713,13 +742,13 @@ def _secret_steps(
     scope: str,
     secrets: Iterable[StackSecret],
     facts: Facts,
-    phase: str = "secrets",
+    phase: Phase = Phase.SECRETS,
 ) -> list[Step]:
     steps = []
     for secret in secrets:
         if facts.read and secret.swarm_name in facts.existing_secrets:
             continue
-        labels = {f"{LABEL}.app": app, f"{LABEL}.slug": scope, f"{LABEL}.key": secret.key}
+        labels = owner_labels(app, scope) | {label("key"): secret.key}
         # the name carries the value's sha256: a secret of that name holds this very value,
         # created by a concurrent deploy since the facts were read
         create = run(
@@ -749,7 +778,7 @@ def _shared_steps(
         Step(
             SHARED,
             f"ensure the shared stack {stack}",
-            (deploy, WaitConverged(request.target, stack, config.gate.timeout)),
+            (deploy, WaitConverged(request.target, stack, config.timeouts.shared_start)),
             "stateful services update stop-first; unchanged services are not restarted"
             + found
             + (
@@ -765,50 +794,43 @@ def _database_steps(
     config: Config, branch: Branch, secrets: BranchSecrets, request: Request
 ) -> list[Step]:
     steps = []
-    for kind, access in commands.DATA_ACCESS.items():
-        if access.branch_key not in secrets.branch:
+    for kind in KINDS.values():
+        if kind.branch_key not in secrets.branch:
             continue  # no service of the branch uses it
-        admin = config.shared[kind].admin_password
+        admin = config.shared[kind.name].admin_password
         assert admin is not None
         job = data_job(
             config,
             branch.names,
             request.target,
             kind,
-            access.ensure,
+            kind.ensure,
             secrets.shared[admin].swarm_name,
-            secrets.branch[access.branch_key].swarm_name,
+            secrets.branch[kind.branch_key].swarm_name,
         )
-        title = data_title(access.ensure_title, config, branch.names, kind)
-        note = f"a one-shot job on the shared network; {access.note}"
-        steps.append(Step("databases", title, (job,), note))
+        title = data_title(kind.ensure_title, config, branch.names, kind)
+        note = f"a one-shot job on the shared network; {kind.note}"
+        steps.append(Step(Phase.DATABASES, title, (job,), note))
     return steps
 
 
-def data_title(template: str, config: Config, names: BranchNames, kind: str) -> str:
-    databases = ", ".join(names.database(db) for db in config.shared[kind].databases)
-    return template.format(
-        role=names.role, databases=databases, prefix=names.redis_prefix, slug=names.slug
-    )
+def data_title(template: str, config: Config, names: BranchNames, kind: DataKind) -> str:
+    return kind.title(template, names, config.shared[kind.name].databases)
 
 
 def data_job(
     config: Config,
     names: BranchNames,
     target: str,
-    kind: str,
+    kind: DataKind,
     script: str,
     admin_secret: str,
     branch_secret: str | None = None,
 ) -> RunJob:
-    """A one-shot job that runs `script` for the branch against the shared `kind` (postgres,
-    mongo: its role and databases; redis: its user and key prefix), as the service's admin."""
-    service = config.shared[kind]
-    if service.databases:
-        args = [names.role, *(names.database(db) for db in service.databases)]
-    else:
-        args = [names.role, names.redis_prefix]
-    job = names.job("db" if kind == "postgres" else kind)
+    """A one-shot job that runs `script` (the kind's ensure or drop) for the branch against
+    the shared service of `kind`, as that service's admin."""
+    service = config.shared[kind.name]
+    job = names.job(kind.job)
     argv = commands.data_job(
         target,
         kind,
@@ -816,13 +838,13 @@ def data_job(
         name=job,
         image=service.image,
         network=config.shared_names.network,
-        host=config.shared_names.service(kind),
+        host=config.shared_names.service(kind.name),
         admin_secret=admin_secret,
-        args=args,
-        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug},
+        args=kind.job_args(names, service.databases),
+        labels=names.owner_labels,
         branch_secret=branch_secret,
     )
-    return RunJob(tuple(argv), job, config.gate.timeout)
+    return RunJob(tuple(argv), job, config.timeouts.data_jobs)
 
 
 def _edge_changes(edge_hash: str, facts: Facts) -> bool:
@@ -849,7 +871,7 @@ def _nginx_test_steps(
     create = commands.config_create(
         request.target, nginx_config, file, {"com.docker.stack.namespace": names.edge_stack}
     )
-    job = f"{config.app}-{branch.slug}-nginx-t"
+    job = names.job("nginx-t")
     argv = commands.run_job(
         request.target,
         name=job,
@@ -858,7 +880,7 @@ def _nginx_test_steps(
         networks=[],
         secrets={},
         env={},
-        labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
+        labels=branch.names.owner_labels,
         configs={commands.NGINX_CONF_PATH: nginx_config},
     )
     test = NginxTest(
@@ -867,11 +889,11 @@ def _nginx_test_steps(
         nginx_config,
         file,
         run(create, done_if="already exists"),
-        RunJob(tuple(argv), job, config.gate.timeout),
+        RunJob(tuple(argv), job, config.timeouts.edge_start),
     )
     return [
         Step(
-            "nginx",
+            Phase.NGINX,
             f"test the new nginx config of {names.edge_stack} with nginx -t",
             (test,),
             "in the edge's image, the config mounted as the edge will mount it; if nginx "
@@ -892,9 +914,12 @@ def _edge_steps(
     )
     return [
         Step(
-            "edge",
+            Phase.EDGE,
             f"deploy the edge stack {names.edge_stack}",
-            (run(deploy), WaitConverged(request.target, names.edge_stack, config.gate.timeout)),
+            (
+                run(deploy),
+                WaitConverged(request.target, names.edge_stack, config.timeouts.edge_start),
+            ),
             (
                 "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
                 if facts.read
@@ -920,7 +945,7 @@ def _blue_green_steps(
     registry_auth = not request.transfer
     return [
         Step(
-            "colour",
+            Phase.COLOUR,
             f"deploy {new} ({new_stack}), singletons held at 0",
             (
                 run(
@@ -941,14 +966,14 @@ def _blue_green_steps(
             ),
         ),
         Step(
-            "gate",
+            Phase.GATE,
             f"health gate for {new}",
             (HealthGate(target, names.edge_service, new, paths, config.gate),),
             f"on failure: remove {new_stack}; "
             + (f"{old} stays live" if old else "the branch keeps answering 503 (maintenance)"),
         ),
         Step(
-            "switch",
+            Phase.SWITCH,
             f"switch {branch.host} to {new}",
             (Switch(target, names.edge_service, new, paths),),
         ),
@@ -972,12 +997,12 @@ def _migrate_steps(
             env=wired.env,
             secrets={key: secrets.branch[key].swarm_name for key in wired.secrets},
             networks=networks,
-            labels={f"{LABEL}.app": config.app, f"{LABEL}.slug": branch.slug},
-            timeout=config.gate.timeout,
+            labels=branch.names.owner_labels,
+            timeout=config.timeouts.migrate,
         )
         steps.append(
             Step(
-                "migrate",
+                Phase.MIGRATE,
                 f"migrate with {service.name}'s new image: {shlex.join(service.migrate)}",
                 (job,),
                 "both colours share the databases: migrations must suit the live release too;"
@@ -1001,12 +1026,16 @@ def _after_switch_steps(
             run(commands.service_scale(target, names.colour_service(colour, name), replicas))
             for colour, name, replicas in stops + starts
         )
-        steps.append(Step("singletons", "move singletons: stop the old, then start the new", moves))
+        steps.append(
+            Step(Phase.SINGLETONS, "move singletons: stop the old, then start the new", moves)
+        )
     if old is not None:
         drain = Pause(
             config.edge.drain,
             "the old colour finishes in-flight requests and nginx's DNS cache (5 s) forgets it",
         )
         remove = run(commands.stack_rm(target, names.colour_stack(old)))
-        steps.append(Step("drain", f"drain and remove {names.colour_stack(old)}", (drain, remove)))
+        steps.append(
+            Step(Phase.DRAIN, f"drain and remove {names.colour_stack(old)}", (drain, remove))
+        )
     return steps

@@ -19,6 +19,7 @@ import yaml
 
 from swarm_deploy import naming
 from swarm_deploy.config import Branch, Config, Service
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import RenderError
 from swarm_deploy.stack_secrets import BranchSecrets
 
@@ -46,8 +47,6 @@ PROMETHEUS_CONF = "prometheus/prometheus.yml"
 GRAFANA_DATASOURCES = "grafana/datasources.yml"
 RELAY_CONF = "relay/haproxy.cfg"
 AGENT_CONF = "prometheus/agent.yml"
-# The data services a branch reaches through its relay, and their ports.
-DATA_PORTS = {"postgres": 5432, "redis": 6379, "mongo": 27017}
 
 # Configs of the shared stack, each rendered only when its service is in the config.
 _SHARED_CONFIGS = (
@@ -129,38 +128,17 @@ def wiring(
     if service.port is not None:
         env["PORT"] = str(service.port)
     mounted = list(service.secrets)
-    if "postgres" in service.uses:
-        env |= {
-            "PGHOST": relay,
-            "PGPORT": str(DATA_PORTS["postgres"]),
-            "PGUSER": names.role,
-            "PGDATABASE": names.database(config.shared["postgres"].databases[0]),
-            "PGPASSWORD_FILE": "/run/secrets/pg_password",
-        }
-        mounted += ["pg_password"] if "pg_password" in secrets.branch else []
-    if "mongo" in service.uses:
-        env |= {
-            "MONGO_HOST": relay,
-            "MONGO_USER": names.role,
-            "MONGO_DATABASE": names.database(config.shared["mongo"].databases[0]),
-            "MONGO_PASSWORD_FILE": "/run/secrets/mongo_password",
-        }
-        mounted += ["mongo_password"] if "mongo_password" in secrets.branch else []
-    if "redis" in service.uses:
-        env |= {
-            "REDIS_URL": f"redis://{relay}:{DATA_PORTS['redis']}/0",
-            "REDIS_USER": names.role,
-            "REDIS_PREFIX": names.redis_prefix,
-            "REDIS_PASSWORD_FILE": "/run/secrets/redis_password",
-        }
-        mounted += ["redis_password"] if "redis_password" in secrets.branch else []
+    for kind in KINDS.values():
+        if kind.name in service.uses:
+            env |= kind.environment(names, relay, config.shared[kind.name].databases)
+            mounted += [kind.branch_key] if kind.branch_key in secrets.branch else []
     return Wiring({**env, **service.env}, tuple(mounted))
 
 
 def relayed_kinds(config: Config) -> list[tuple[str, int]]:
-    """The data services some colour service uses: the branch's relay forwards these."""
+    """The data services some colour service uses, by port: the branch's relay forwards these."""
     used = {kind for service in config.services.values() for kind in service.uses}
-    return [(kind, port) for kind, port in DATA_PORTS.items() if kind in used]
+    return sorted(((k.name, k.port) for k in KINDS.values() if k.name in used), key=lambda k: k[1])
 
 
 def load_templates(root: Path) -> dict[str, str]:
@@ -262,7 +240,8 @@ class Renderer:
             "names": branch.names,
             "shared": config.shared_names,
             "secrets": secrets,
-            "labels": _labels(config, branch),
+            "labels": branch.names.labels,
+            "data_kinds": list(KINDS),
         }
         files = {
             NGINX_CONF: self._render(NGINX_CONF, **common),
@@ -320,15 +299,6 @@ class Renderer:
             shared_definitions,
             configs["nginx_conf"],
         )
-
-
-def _labels(config: Config, branch: Branch) -> dict[str, str]:
-    """Labels every branch service and container carries (Promtail and status read them)."""
-    return {
-        "swarm-deploy.app": config.app,
-        "swarm-deploy.branch": branch.name,
-        "swarm-deploy.slug": branch.slug,
-    }
 
 
 def write(files: Mapping[str, str], out: Path) -> list[Path]:

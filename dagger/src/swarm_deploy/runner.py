@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol
 
-from swarm_deploy import commands, gate
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy import commands, facts, gate
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import CommandError, ConvergeError, DeployError, JobError, TargetError
-from swarm_deploy.naming import LABEL
+from swarm_deploy.naming import STACK_NAMESPACE, owner_labels
 from swarm_deploy.plan import (
     Action,
     Command,
@@ -50,8 +50,8 @@ class Runner:
 
     def __init__(
         self,
-        executor: Executor,
-        swarm: Swarm,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
         reporter: Reporter,
         clock: gate.Clock = gate.Clock(),
         secret_values: Mapping[str, bytes] | None = None,
@@ -123,10 +123,10 @@ class Runner:
 
     def look_at(self, stack: str) -> gate.Verdict:
         """One look at a stack's services and tasks."""
-        services = self.swarm.stack_services(stack)
+        services = facts.stack(self.swarm, stack)
         if not services:
             return gate.Verdict(False, None, "no services yet")
-        return gate.judge_services(services, self.swarm.tasks([s["ID"] for s in services]))
+        return gate.judge_services(services, facts.tasks_of(self.swarm, services))
 
     def wait_converged(self, action: WaitConverged) -> None:
         verdict = gate.poll(
@@ -183,10 +183,10 @@ class Runner:
         self.remove_service_and_wait(action.job)
         self.executor.run(action.argv)
         try:
-            job = self.swarm.service(action.job)
-            job_id = job["ID"] if job else action.job
+            job = facts.service(self.swarm, action.job)
+            job_id = job.id if job else action.job
             verdict = gate.poll(
-                lambda: gate.judge_job(self.swarm.tasks([job_id])),
+                lambda: gate.judge_job(facts.tasks(self.swarm, [job_id])),
                 action.timeout,
                 clock=self.clock,
                 on_status=self.reporter.status,
@@ -208,7 +208,7 @@ class Runner:
             left = [
                 name
                 for stack in action.stacks
-                for name in self.swarm.containers({"com.docker.stack.namespace": stack})
+                for name in self.swarm.containers({STACK_NAMESPACE: stack})
             ]
             return gate.Verdict(not left, None, f"{len(left)} containers stopping")
 
@@ -232,14 +232,14 @@ class Runner:
             self.clock.sleep(min(1.0, left))
 
     def prune(self, action: Prune) -> None:
-        labels = {f"{LABEL}.app": action.app, f"{LABEL}.slug": action.scope}
+        labels = owner_labels(action.app, action.scope)
         candidates = [
-            commands.secret_rm(action.target, secret["Spec"]["Name"])
-            for secret in self.swarm.secrets(labels)
+            commands.secret_rm(action.target, secret.name)
+            for secret in facts.secrets(self.swarm, labels)
         ] + [
-            commands.config_rm(action.target, config["Spec"]["Name"])
+            commands.config_rm(action.target, config.name)
             for stack in action.stacks
-            for config in self.swarm.configs({"com.docker.stack.namespace": stack})
+            for config in facts.configs(self.swarm, {STACK_NAMESPACE: stack})
         ]
         removed = []
         for argv in candidates:

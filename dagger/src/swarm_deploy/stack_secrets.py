@@ -6,12 +6,11 @@ name), so every deployer computes the same password and no state is kept anywher
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from swarm_deploy.config import DERIVED, Branch, Config
+from swarm_deploy.config import Branch, Config
+from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import SecretSourceError, SecretValueError
 from swarm_deploy.secrets import SecretValue
 
@@ -137,16 +136,14 @@ def resolve(
 
     branch_secrets: dict[str, StackSecret] = {}
     used_kinds = {kind for s in config.services.values() for kind in s.uses}
-    for key, kind in DERIVED.items():
-        admin = config.shared[kind].admin_password if kind in config.shared else None
-        if kind in used_kinds and admin is not None:
+    for kind in KINDS.values():
+        key = kind.branch_key
+        data_service = config.shared.get(kind.name)
+        admin = data_service.admin_password if data_service is not None else None
+        if kind.name in used_kinds and admin is not None:
             admin_value = values[admin]
             derived = (
-                SecretValue(
-                    hmac.new(admin_value.reveal(), branch.names.role.encode(), hashlib.sha256)
-                    .hexdigest()[:40]
-                    .encode()
-                )
+                SecretValue(kind.derive(admin_value.reveal(), branch.names.role))
                 if admin_value is not None
                 else None
             )

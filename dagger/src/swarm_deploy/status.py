@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from swarm_deploy import facts
 from swarm_deploy.config import Config
-from swarm_deploy.edge import observe
-from swarm_deploy.engine import Executor, Json, Swarm, parse_time
+from swarm_deploy.edge import live as live_colour
+from swarm_deploy.engine import ArgvRunner, SwarmApi, parse_time
 from swarm_deploy.naming import LABEL
-from swarm_deploy.truth import leftovers, reconcile
+from swarm_deploy.truth import leftovers
 
 
 @dataclass(frozen=True)
@@ -78,44 +79,42 @@ class BranchStatus:
 
 
 def health(
-    swarm: Swarm, services: list[Json], hostnames: Mapping[str, str]
+    swarm: SwarmApi, services: list[facts.Service], hostnames: Mapping[str, str]
 ) -> tuple[ServiceHealth, ...]:
     """Task counts of each service, and the nodes (by `hostnames`, node ID -> hostname)
     its running tasks are on."""
-    tasks = swarm.tasks([s["ID"] for s in services])
-    found = []
-    for service in sorted(services, key=lambda s: s["Spec"]["Name"]):
-        counts = service.get("ServiceStatus") or {}
-        nodes = sorted(
-            hostnames.get(t.get("NodeID", ""), "?")
-            for t in tasks
-            if t.get("ServiceID") == service["ID"]
-            and t.get("Status", {}).get("State") == "running"
-            and t.get("DesiredState") == "running"
+    tasks = facts.tasks_of(swarm, services)
+    return tuple(
+        ServiceHealth(
+            service.name,
+            service.running,
+            service.desired,
+            tuple(
+                sorted(
+                    hostnames.get(t.node_id, "?")
+                    for t in tasks
+                    if t.service_id == service.id and t.running
+                )
+            ),
         )
-        found.append(
-            ServiceHealth(
-                service["Spec"]["Name"],
-                counts.get("RunningTasks", 0),
-                counts.get("DesiredTasks", 0),
-                tuple(nodes),
-            )
-        )
-    return tuple(found)
+        for service in sorted(services, key=lambda s: s.name)
+    )
 
 
 def branch_status(
-    swarm: Swarm, executor: Executor, config: Config, edge: Json, hostnames: Mapping[str, str]
+    swarm: SwarmApi,
+    executor: ArgvRunner,
+    config: Config,
+    edge: facts.Service,
+    hostnames: Mapping[str, str],
 ) -> BranchStatus:
-    labels: dict[str, str] = edge["Spec"].get("Labels") or {}
-    slug = labels.get(f"{LABEL}.slug", "")
-    name = labels.get(f"{LABEL}.branch", slug)
+    slug = edge.labels.get(f"{LABEL}.slug", "")
+    name = edge.labels.get(f"{LABEL}.branch", slug)
     names = config.names(name)
-    observed = observe(swarm, executor, config, names)
-    truth = reconcile(observed)
+    observed, truth = live_colour(swarm, executor, config, names)
     state = truth.state
     live = truth.live
-    stack_services = swarm.stack_services(names.colour_stack(live)) if live else []
+    stack_services = facts.stack(swarm, names.colour_stack(live)) if live else []
     problems = list(truth.notes)
     problems += [
         f"{names.colour_stack(colour)} runs beside the live colour" for colour in
@@ -127,11 +126,6 @@ def branch_status(
             for service, replicas in sorted(observed.stacks[live].singletons.items())
             if replicas != 1
         ]
-    ports = tuple(
-        p["PublishedPort"]
-        for p in (edge.get("Endpoint", {}).get("Spec", {}).get("Ports") or [])
-        if p.get("PublishedPort")
-    )
     image_prefix = f"{LABEL}.image."
     return BranchStatus(
         branch=name,
@@ -144,20 +138,22 @@ def branch_status(
             k.removeprefix(image_prefix): v for k, v in state.items() if k.startswith(image_prefix)
         },
         services=health(swarm, [edge, *stack_services], hostnames),
-        ports=ports,
+        ports=edge.ports,
         problems=tuple(problems),
     )
 
 
 def read(
-    swarm: Swarm, executor: Executor, config: Config
+    swarm: SwarmApi, executor: ArgvRunner, config: Config
 ) -> tuple[list[BranchStatus], tuple[ServiceHealth, ...]]:
     """Every branch of the app on the target (by its edge service), and the shared stack."""
-    hostnames = {n["ID"]: n["Description"]["Hostname"] for n in swarm.nodes()}
-    edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
+    hostnames = {n.id: n.hostname for n in facts.nodes(swarm)}
     branches = sorted(
-        (branch_status(swarm, executor, config, e, hostnames) for e in edges),
+        (
+            branch_status(swarm, executor, config, e, hostnames)
+            for e in facts.edges(swarm, config.app)
+        ),
         key=lambda b: b.branch,
     )
-    shared = health(swarm, swarm.stack_services(config.shared_names.stack), hostnames)
+    shared = health(swarm, facts.stack(swarm, config.shared_names.stack), hostnames)
     return branches, shared

@@ -13,7 +13,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from swarm_deploy import commands, gate, pipeline, sources, stack_secrets
+from swarm_deploy import commands, facts, gate, pipeline, sources, stack_secrets
 from swarm_deploy import status as status_module
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.deploy import Deployer, read_facts
@@ -24,7 +24,7 @@ from swarm_deploy.destroy import (
     refuse_protected,
     stale,
 )
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import Executor, Swarm, SwarmApi
 from swarm_deploy.errors import (
     ConfigError,
     DestroyError,
@@ -267,16 +267,16 @@ def _deploy(asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gat
         swarm.require_manager()
         lock = SwarmLock.of_branch(executor, swarm, config, branch.name, asked.deployed_by, action)
         with lock.held(lock_wait, reporter) as lease:
-            facts, notes = read_facts(swarm, executor, config, branch)
+            held, notes = read_facts(swarm, executor, config, branch)
             for note in notes:
                 reporter.note(note)
             if asked.rollback:
-                release, dropped = previous_release(facts, branch, config)
+                release, dropped = previous_release(held, branch, config)
                 notes += dropped
                 for note in dropped:
                     reporter.note(note)
                 asked = replace(asked, release=release.version, prebuilt=release)
-            asked = replace(asked, facts=facts, deployed_at=deployed_at(swarm))
+            asked = replace(asked, facts=held, deployed_at=deployed_at(swarm))
             the_plan = _plan(resolved, asked)
             if not the_plan.up_to_date:
                 Deployer(
@@ -286,7 +286,7 @@ def _deploy(asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gat
             return Outcome(the_plan, tuple(notes))
 
 
-def deployed_at(swarm: Swarm) -> str:
+def deployed_at(swarm: SwarmApi) -> str:
     """Now, on the manager's clock: what `status` and `destroy --stale` measure ages on."""
     return f"{swarm.now():%Y-%m-%dT%H:%M:%SZ}"
 
@@ -416,7 +416,7 @@ def stale_branches(request: StaleRequest) -> list[str]:
     config = request.project.config
     swarm = Swarm(target(config, request.host))
     with closing(swarm):
-        edges = swarm.services({f"{LABEL}.app": config.app, f"{LABEL}.service": "nginx"})
+        edges = facts.edges(swarm, config.app)
         now = swarm.now()
     return stale(config, deployed_branches(edges), request.days, now)
 
