@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from swarm_deploy import config
-from swarm_deploy.deploy import Outcome
+from swarm_deploy.usecases import Outcome
 from swarm_deploy.errors import ConfigError, DeployError
 from swarm_deploy.pipeline import Project
 from tests.unit.swarm_sim import Sim

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm_deploy import gate, pipeline
+from swarm_deploy import gate, pipeline, usecases
 from swarm_deploy.engine import Json
 from swarm_deploy.errors import DeployError
 from swarm_deploy.plan import NginxTest, RunJob, Step
@@ -81,7 +81,9 @@ def nginx_test(
 ) -> tuple[list[str], NginxTest, DeployError | None]:
     """The plan's nginx test, run against a job that ends as `outcome`; the docker argv
     it ran (without `docker`)."""
-    the_plan = pipeline.plan(project, "develop", "r1", environ={}, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", "r1", environ={}, host="local")
+    )
     (test,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, NginxTest)]
     sim = Sim(jobs=[outcome], job_logs=logs)
     clock = gate.Clock(now=lambda: 0.0, sleep=lambda _: None)
