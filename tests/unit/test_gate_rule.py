@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from swarm_deploy import config
-from swarm_deploy.usecases import Outcome
 from swarm_deploy.errors import ConfigError, DeployError
 from swarm_deploy.pipeline import Project
+from swarm_deploy.usecases import Outcome
 from tests.unit.swarm_sim import Sim
 from tests.unit.test_interrupts import project, run, sim
 

@@ -137,8 +137,12 @@ def after_switch_steps(
     if singletons:
         stops = [] if old is None else [(old, name, 0) for name in singletons]
         starts = [(new, name, 1) for name in singletons]
+        # a singleton the config added since the old colour was deployed has none to stop
         moves = tuple(
-            run(commands.service_scale(target, names.colour_service(colour, name), replicas))
+            run(
+                commands.service_scale(target, names.colour_service(colour, name), replicas),
+                done_if="not found" if replicas == 0 else None,
+            )
             for colour, name, replicas in stops + starts
         )
         steps.append(
