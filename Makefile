@@ -11,7 +11,7 @@ DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD
 	GAIA_REDIS_ADMIN_PASSWORD=demo-only \
 	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
 
-.PHONY: help venv lock tools testbed lint test test-unit coverage test-tools test-engine demo bench plan golden clean
+.PHONY: help venv lock tools testbed lint test test-unit coverage test-tools test-engine demo bench plan golden schema clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -37,7 +37,9 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 	$(BIN)/ruff check --config dagger/pyproject.toml dagger/src tests bench
 	$(BIN)/ruff format --check --config dagger/pyproject.toml dagger/src tests bench
 	cd dagger && ../$(BIN)/mypy
-	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py tests/unit/test_interrupts.py
+	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py \
+		tests/unit/test_interrupts.py tests/unit/test_runner.py tests/unit/test_engine.py \
+		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger
@@ -78,6 +80,10 @@ plan: venv ## the dry run of a production deploy of develop (no engine needed)
 
 golden: venv ## rewrite tests/golden after a deliberate template change
 	UPDATE_GOLDEN=1 $(PYTEST) tests/unit/test_render.py -k golden
+
+schema: venv ## rewrite the JSON Schemas of swarm-deploy.yml and its profiles in docs/ from config_keys.py
+	$(BIN)/python -m swarm_deploy.config_schema > docs/swarm-deploy.schema.json
+	$(BIN)/python -m swarm_deploy.config_schema profile > docs/swarm-deploy.profile.schema.json
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache dagger/.mypy_cache

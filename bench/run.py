@@ -41,8 +41,7 @@ import yaml
 
 from bench.load import Sample, read, summarize
 from bench.testbed import copy_project, scrub
-from swarm_deploy import gate, profiles
-from swarm_deploy.deploy import deploy_branch
+from swarm_deploy import facts, gate, profiles, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.naming import BranchNames
 from swarm_deploy.pipeline import Project
@@ -106,7 +105,7 @@ def ours(project: Project, release: str) -> tuple[Change, float, float]:
     """One swarm-deploy deploy: the change window (switch to end of drain), the deploy's
     wall time and the switch's own duration."""
     recorder = Recorder()
-    deploy_branch(project, BRANCH, release, recorder, deployed_by="bench")
+    usecases.deploy(usecases.DeployRequest(project, BRANCH, release, actor="bench"), recorder)
     switch = recorder.steps["switch"]
     drained = recorder.steps.get("drain", switch)
     change = Change("swarm-deploy", release, switch[0], drained[1], switch)
@@ -138,7 +137,9 @@ def crash_decision(crashing: Project) -> float:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        deploy_branch(crashing, BRANCH, "crash", Recorder(), deployed_by="bench")
+        usecases.deploy(
+            usecases.DeployRequest(crashing, BRANCH, "crash", actor="bench"), Recorder()
+        )
         raise SystemExit("the crashing release was deployed: the benchmark is broken")
     except DeployError:
         decided = time.time()
@@ -204,12 +205,14 @@ def remove_and_redeploy(project: Project, count: int, changes: list[Change]) -> 
             )
 
             def look() -> gate.Verdict:
-                found = client.api.services(
-                    filters={"label": f"com.docker.stack.namespace={stack}"}, status=True
-                )
-                return gate.judge_services(
-                    found, client.api.tasks(filters={"service": [s["ID"] for s in found]})
-                )
+                found = [
+                    facts.Service.parse(s)
+                    for s in client.api.services(
+                        filters={"label": f"com.docker.stack.namespace={stack}"}, status=True
+                    )
+                ]
+                tasks = client.api.tasks(filters={"service": [s.id for s in found]})
+                return gate.judge_services(found, [facts.Task.parse(t) for t in tasks])
 
             verdict = gate.poll(look, 120)
             change.end = time.time()
@@ -409,7 +412,7 @@ def scenario(project: Project, args: argparse.Namespace, samples_file: Path) -> 
     """Load on, then each strategy in turn; the phases are marked as they begin."""
     run = Run()
     print("first deploy (v0)", flush=True)
-    deploy_branch(project, BRANCH, "v0", Recorder(), deployed_by="bench")
+    usecases.deploy(usecases.DeployRequest(project, BRANCH, "v0", actor="bench"), Recorder())
     load = subprocess.Popen(
         [sys.executable, "-m", "bench.load", "--url", f"http://127.0.0.1:{PORT}/api/",
          *LOAD_ARGS, "--seconds", "3600", "--out", str(samples_file)],

@@ -22,8 +22,7 @@ from docker.errors import NotFound
 
 from bench.run import ROOT, Recorder, machine, sh
 from bench.testbed import copy_project, scrub
-from swarm_deploy import pipeline, profiles
-from swarm_deploy.deploy import deploy_branch
+from swarm_deploy import profiles, usecases
 from swarm_deploy.naming import BranchNames
 from swarm_deploy.pipeline import Project
 
@@ -56,7 +55,7 @@ def memory_mib(client: docker.DockerClient, stack_prefix: str) -> float:
 def plan_seconds(project: Project, count: int) -> float:
     started = time.perf_counter()
     for n in range(count):
-        pipeline.plan(project, f"feature/plan-{n}", "p1", environ={})
+        usecases.plan(usecases.PlanRequest(project, f"feature/plan-{n}", "p1", environ={}))
     return time.perf_counter() - started
 
 
@@ -75,7 +74,9 @@ def main() -> None:
     try:
         for n in range(1, args.branches + 1):
             started = time.monotonic()
-            deploy_branch(project, f"feature/s{n}", "s1", Recorder(), deployed_by="bench")
+            usecases.deploy(
+                usecases.DeployRequest(project, f"feature/s{n}", "s1", actor="bench"), Recorder()
+            )
             walls.append(time.monotonic() - started)
             print(f"feature/s{n}: deployed in {walls[-1]:.1f}s", flush=True)
         time.sleep(10)  # let every process settle before measuring memory

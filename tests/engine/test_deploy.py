@@ -22,7 +22,7 @@ import yaml
 from docker.errors import ContainerError
 
 from swarm_deploy import config as config_module
-from swarm_deploy import gate, stack_secrets
+from swarm_deploy import facts, gate, stack_secrets
 from tests.engine.conftest import APP, PORTS, Bed, Project, answers
 
 POSTGRES_IMAGE = "127.0.0.1:5000/testbed/postgres:bookworm"
@@ -346,11 +346,14 @@ def test_registry_auth_is_forwarded_and_needed(project: Project, testbed: Bed) -
         client.images.remove(client.images.get(image).id, force=True)
 
     def verdict(stack_name: str) -> gate.Verdict:
-        found = client.api.services(
-            filters={"label": f"com.docker.stack.namespace={stack_name}"}, status=True
-        )
-        tasks = client.api.tasks(filters={"service": [s["ID"] for s in found]})
-        return gate.judge_services(found, tasks)
+        found = [
+            facts.Service.parse(s)
+            for s in client.api.services(
+                filters={"label": f"com.docker.stack.namespace={stack_name}"}, status=True
+            )
+        ]
+        tasks = client.api.tasks(filters={"service": [s.id for s in found]})
+        return gate.judge_services(found, [facts.Task.parse(t) for t in tasks])
 
     try:
         delete_image_from_node()

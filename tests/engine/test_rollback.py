@@ -67,7 +67,7 @@ def test_rollback_across_an_added_image(project: Project) -> None:
     refused = project.cli("rollback", "--branch", BRANCH, config=worker)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert refused.stderr == (
-        f"deploy failed: cannot roll back {BRANCH} to release r1: that release has no image "
+        f"rollback failed: cannot roll back {BRANCH} to release r1: that release has no image "
         "worker for the service worker, which this config runs (its images: backend, bot, "
         "frontend). Nothing was changed.\n"
         "next: run the rollback from a checkout of the project as it was at release r1 (its "

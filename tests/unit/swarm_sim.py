@@ -70,6 +70,9 @@ class Service:
     replicas: int
     job: bool = False
     id: str = ""
+    # a job's task status, when it does not simply complete
+    outcome: Json | None = None
+    ports: tuple[int, ...] = ()
 
     def to_json(self) -> Json:
         mode: Json = (
@@ -87,6 +90,7 @@ class Service:
                 "Mode": mode,
             },
             "ServiceStatus": {"RunningTasks": self.replicas, "DesiredTasks": self.replicas},
+            "Endpoint": {"Spec": {"Ports": [{"PublishedPort": p} for p in self.ports]}},
         }
 
 
@@ -109,6 +113,8 @@ class Edge:
 class Sim:
     services: dict[str, Service] = field(default_factory=dict)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    # when each secret was created, on the manager's clock
+    secrets_created: dict[str, datetime] = field(default_factory=dict)
     configs: dict[str, Config] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
@@ -128,6 +134,10 @@ class Sim:
     # service -> (state, error) of its tasks when not "running": "starting" (a health
     # check not passed yet) or "failed" (the container exited)
     task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # how the next jobs (`docker service create`) end, in order: a task's Status; after
+    # these, jobs complete; and the last log lines of a job that did not
+    jobs: list[Json] = field(default_factory=list)
+    job_logs: str = ""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- what the tests look at
@@ -228,7 +238,8 @@ class Sim:
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
-            self._add(Service(name, "job", {}, {}, 1, job=True))
+            outcome = self.jobs.pop(0) if self.jobs else None
+            self._add(Service(name, "job", {}, {}, 1, job=True, outcome=outcome))
             return ok()
         if args[0] == "exec":
             return self._exec([a for a in args[1:] if a != "--interactive"], stdin)
@@ -247,6 +258,7 @@ class Sim:
             return Result("", f"Error response from daemon: {kind} {name} already exists", 1)
         if kind == "secret":
             self.secrets[name] = labels
+            self.secrets_created[name] = self.now
             return ok(name)  # its ID
         return ok(self.add_config(name, stdin, self.now, self.now, labels))
 
@@ -292,6 +304,22 @@ class Sim:
         config_id = f"id{next(self._ids)}"
         self.configs[name] = Config(dict(labels or {}), data, created, updated, id=config_id)
         return config_id
+
+    def run_service(
+        self,
+        stack: str,
+        name: str,
+        image: str,
+        labels: Mapping[str, str],
+        ports: tuple[int, ...] = (),
+    ) -> Service:
+        """A service of a stack, as `docker stack deploy` would have left it."""
+        service = Service(
+            f"{stack}_{name}", image, {**labels, "com.docker.stack.namespace": stack}, {}, 1,
+            ports=ports,
+        )  # fmt: skip
+        self._add(service)
+        return service
 
     def _add(self, service: Service) -> None:
         service.id = f"id{next(self._ids)}"
@@ -384,7 +412,7 @@ class Sim:
                     "NodeID": NODE,
                     "CreatedAt": STAMP,
                     "DesiredState": "shutdown" if service.job else "running",
-                    "Status": {
+                    "Status": service.outcome or {
                         "State": "complete" if service.job else state,
                         "Err": error,
                         "ContainerStatus": {
@@ -456,7 +484,11 @@ class SimSwarm:
     def secrets(self, labels: Mapping[str, str]) -> list[Json]:
         self._alive()
         return [
-            {"ID": name, "CreatedAt": STAMP, "Spec": {"Name": name, "Labels": dict(found)}}
+            {
+                "ID": name,
+                "CreatedAt": stamp(self.sim.secrets_created.get(name, START)),
+                "Spec": {"Name": name, "Labels": dict(found)},
+            }
             for name, found in self.sim.secrets.items()
             if all(found.get(k) == v for k, v in labels.items())
         ]
@@ -524,7 +556,7 @@ class SimSwarm:
         self.sim.services.pop(name, None)
 
     def service_logs(self, service_id: str, tail: int = 20) -> str:
-        return ""
+        return self.sim.job_logs
 
     def close(self) -> None:
         pass

@@ -1,7 +1,7 @@
 """What a deploy may claim on a shared target: its host, and changes to the shared stack.
 
 The facts are what `read_facts` reads from the Swarm (tests/engine proves the reading);
-here, the decisions, through the one path a deploy takes (`pipeline.plan`).
+here, the decisions, through the one path a deploy takes (`usecases.plan`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from swarm_deploy import claims, config, pipeline
+from swarm_deploy import claims, config, pipeline, usecases
 from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.errors import HostConflictError, SharedStackError
 from swarm_deploy.plan import SHARED, Facts, Record
@@ -35,7 +35,9 @@ def running(project: pipeline.Project) -> dict[str, RunningShared]:
 
 
 def plan(project: pipeline.Project, branch: str, facts: Facts, **options: bool) -> pipeline.Plan:
-    return pipeline.plan(project, branch, RELEASE, environ=SENTINELS, facts=facts, **options)
+    return usecases.plan(
+        usecases.PlanRequest(project, branch, RELEASE, environ=SENTINELS, facts=facts, **options)
+    )
 
 
 def with_shared(project: pipeline.Project, **changes: str | None) -> pipeline.Project:
@@ -187,7 +189,9 @@ def test_a_checkout_with_another_shared_secret_value_never_rotates_it_silently(
     stale = {**SENTINELS, "GAIA_REDIS_ADMIN_PASSWORD": "an-older-value"}
     for branch in ("main", "feature/login"):
         with pytest.raises(SharedStackError) as caught:
-            pipeline.plan(project, branch, RELEASE, environ=stale, facts=facts)
+            usecases.plan(
+                usecases.PlanRequest(project, branch, RELEASE, environ=stale, facts=facts)
+            )
         assert str(caught.value) == (
             f"deploying {branch!r} would rotate shared secrets of gaia-shared for every branch "
             "(and every branch's credentials derived from them):\n"
@@ -196,8 +200,10 @@ def test_a_checkout_with_another_shared_secret_value_never_rotates_it_silently(
             "next: if this deploy's value is stale, give it the value the target runs with; to "
             "rotate on purpose, pass --update-shared"
         )
-    the_plan = pipeline.plan(
-        project, "main", RELEASE, environ=stale, facts=facts, update_shared=True
+    the_plan = usecases.plan(
+        usecases.PlanRequest(
+            project, "main", RELEASE, environ=stale, facts=facts, update_shared=True
+        )
     )
     (shared,) = [s for s in the_plan.steps if s.title.startswith("ensure the shared stack")]
     # the definition names the secret by its key: only the mounted name tells the value
@@ -205,7 +211,9 @@ def test_a_checkout_with_another_shared_secret_value_never_rotates_it_silently(
         "are not restarted; secret redis_admin: rotated (redis runs with another value; every "
         "branch's credentials derived from it follow at their next deploy)"
     )
-    same = pipeline.plan(project, "feature/login", RELEASE, environ=SENTINELS, facts=facts)
+    same = usecases.plan(
+        usecases.PlanRequest(project, "feature/login", RELEASE, environ=SENTINELS, facts=facts)
+    )
     assert not same.up_to_date
 
 

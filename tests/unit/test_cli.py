@@ -11,9 +11,7 @@ import pytest
 from bench.testbed import copy_project
 from click.testing import CliRunner
 
-from swarm_deploy import cli, engine, pipeline, sources
-from swarm_deploy import deploy as deploy_module
-from swarm_deploy.deploy import Outcome
+from swarm_deploy import cli, engine, pipeline, sources, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.plan import NO_URL
 from tests.conftest import EXAMPLE_CONFIG, ROOT
@@ -245,11 +243,11 @@ def test_in_github_actions_the_deployer_is_the_actor_and_the_run(
 
 
 @pytest.mark.parametrize(
-    ("command", "function", "keyword"),
+    ("command", "function"),
     [
-        (["deploy", "-b", "develop", "--release", "abc"], "deploy_branch", "deployed_by"),
-        (["rollback", "-b", "develop"], "deploy_branch", "deployed_by"),
-        (["destroy", "-b", "develop"], "destroy_branch", "actor"),
+        (["deploy", "-b", "develop", "--release", "abc"], "deploy"),
+        (["rollback", "-b", "develop"], "rollback"),
+        (["destroy", "-b", "develop"], "destroy"),
     ],
 )
 def test_the_actor_given_is_who_is_recorded(
@@ -257,20 +255,19 @@ def test_the_actor_given_is_who_is_recorded(
     monkeypatch: pytest.MonkeyPatch,
     command: list[str],
     function: str,
-    keyword: str,
 ) -> None:
     """What the Dagger deployer container passes: it has no GITHUB_ACTOR of its own."""
-    seen: dict[str, object] = {}
+    seen: list[object] = []
 
-    def record(*args: object, **kwargs: object) -> None:
-        seen.update(kwargs)
+    def record(request: object, *args: object) -> None:
+        seen.append(request)
         raise DeployError("recorded")
 
-    monkeypatch.setattr(cli, function, record)
+    monkeypatch.setattr(usecases, function, record)
     who = "octocat (https://github.com/acme/gaia/actions/runs/4242)"
     result = runner.invoke(cli.main, [*command, "--actor", who])
     assert result.exit_code == 1, result.output
-    assert seen[keyword] == who
+    assert [getattr(request, "actor", None) for request in seen] == [who]
 
 
 def test_rollback_reads_the_secrets_env_file_like_deploy(
@@ -279,17 +276,17 @@ def test_rollback_reads_the_secrets_env_file_like_deploy(
     """A rollback redeploys the secrets too: in the Dagger deployer they come from a file."""
     secrets_file = tmp_path / "app-secrets.env"
     secrets_file.write_text("GAIA_SESSION_KEY=from-the-file\r\n")
-    seen: dict[str, object] = {}
+    seen: list[usecases.RollbackRequest] = []
 
-    def record(*args: object, **kwargs: object) -> None:
-        seen.update(kwargs)
+    def record(request: usecases.RollbackRequest, *args: object) -> None:
+        seen.append(request)
         raise DeployError("recorded")
 
-    monkeypatch.setattr(cli, "deploy_branch", record)
+    monkeypatch.setattr(usecases, "rollback", record)
     command = ["rollback", "-b", "develop", "--secrets-env-file", str(secrets_file)]
     result = runner.invoke(cli.main, command)
     assert result.exit_code == 1, result.output
-    environ = seen["environ"]
+    environ = seen[0].environ
     assert isinstance(environ, dict)
     assert environ["GAIA_SESSION_KEY"] == "from-the-file"
 
@@ -347,8 +344,8 @@ def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
     def no_target(*args: object, **kwargs: object) -> None:
         raise AssertionError("the deploy reached for the target")
 
-    monkeypatch.setattr(deploy_module, "Executor", no_target)
-    monkeypatch.setattr(deploy_module, "Swarm", no_target)
+    monkeypatch.setattr(usecases, "Executor", no_target)
+    monkeypatch.setattr(usecases, "Swarm", no_target)
     env_file = tmp_path / "app-secrets.env"
     env_file.write_text("GAIA_SESSION_KEY=\nGAIA_TELEGRAM_TOKEN=  \n")
     result = runner.invoke(
@@ -382,8 +379,10 @@ def test_the_final_line_shows_the_url_that_answers(
     capsys: pytest.CaptureFixture[str], branch: str, again: bool, line: str
 ) -> None:
     project = pipeline.Project.load(ROOT / "swarm-deploy.local.yml")
-    the_plan = pipeline.plan(project, branch, "abc", environ={})
+    the_plan = usecases.plan(usecases.PlanRequest(project, branch, "abc", environ={}))
     if again:
-        the_plan = pipeline.plan(project, branch, "abc", environ={}, facts=live_after(the_plan))
-    cli.report(project, Outcome(the_plan, ()))
+        the_plan = usecases.plan(
+            usecases.PlanRequest(project, branch, "abc", environ={}, facts=live_after(the_plan))
+        )
+    cli.report(usecases.Outcome(the_plan, ()))
     assert capsys.readouterr().out == line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from swarm_deploy import config, pipeline
+from swarm_deploy import config, pipeline, usecases
 from swarm_deploy.plan import HealthGate, Migrate, NginxTest, RunJob, WaitConverged
 from tests.render_helpers import RELEASE, SENTINELS
 
@@ -25,7 +25,7 @@ def test_each_wait_of_a_deploy_is_bounded_by_its_own_setting(project: pipeline.P
     timeouts = config.Timeouts(shared_start=11, edge_start=12, data_jobs=13, migrate=14)
     gate = config.Gate(timeout=15)
     own = replace(project, config=replace(project.config, timeouts=timeouts, gate=gate))
-    the_plan = pipeline.plan(own, "develop", RELEASE, environ=SENTINELS)
+    the_plan = usecases.plan(usecases.PlanRequest(own, "develop", RELEASE, environ=SENTINELS))
     waits = []
     for step in the_plan.steps:
         for action in step.actions:

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from swarm_deploy import config, grammars, pipeline
+from swarm_deploy import config, grammars, pipeline, usecases
 from swarm_deploy.errors import BranchError, ConfigError
 from swarm_deploy.plan import Command, Migrate, RunJob
 from tests.conftest import ROOT
@@ -257,6 +257,6 @@ def test_every_derived_name_is_valid_for_each_consumer_or_check_refuses(
     project.__dict__["renderer"] = EXAMPLE.renderer
     environ = {source.env: "value" for source in cfg.secrets.values() if source.env}
     files, _ = pipeline.render(project, branch, "r1", environ=environ)
-    the_plan = pipeline.plan(project, branch, "r1", environ=environ)
+    the_plan = usecases.plan(usecases.PlanRequest(project, branch, "r1", environ=environ))
     for name, grammar, where in names_handed_over(files, the_plan):
         assert grammar.accepts(name), f"{name!r} ({where}) is not valid as {grammar.consumer}"

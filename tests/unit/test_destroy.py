@@ -8,9 +8,10 @@ import pytest
 
 from swarm_deploy import pipeline
 from swarm_deploy.datakinds import KINDS
-from swarm_deploy.destroy import Deployed, Remains, destroy_plan, stale
+from swarm_deploy.destroy import Deployed, Remains, destroy_plan, read_remains, stale
 from swarm_deploy.errors import TargetError
 from swarm_deploy.plan import Command, RemoveIfPresent, RunJob, WaitGone
+from tests.unit.swarm_sim import Sim, SimExecutor, SimSwarm
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -125,3 +126,34 @@ def test_a_branch_whose_rule_is_gone_is_found_by_its_slug(project: pipeline.Proj
         "remove the network gaia-hotfix-old-c02769",
         "remove 1 secrets of hotfix-old-c02769",
     ]
+
+
+def test_what_a_branch_left_is_read_from_the_target(project: pipeline.Project) -> None:
+    """Its stacks and secrets (not another branch's), and the newest admin secret of
+    each shared data service; the edge's volume is on a node this sim has none of."""
+    sim = Sim()
+    executor = SimExecutor(sim, project.config.root)
+
+    def secret(name: str, **labels: str) -> None:
+        flags = [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+        executor.run(["docker", "secret", "create", *flags, name, "-"], stdin=b"x")
+        sim.advance(60)
+
+    app, shared = {"swarm-deploy.app": "gaia"}, {"swarm-deploy.slug": "shared"}
+    for kind in ("postgres", "mongo", "redis"):
+        for version in ("old", "new"):
+            key = {"swarm-deploy.key": f"{kind}_admin"}
+            secret(f"gaia_shared_{kind}_admin_{version}", **app, **shared, **key)
+    secret("gaia_develop_session_key_1", **app, **{"swarm-deploy.slug": "develop"})
+    secret("gaia_feature-x_session_key_1", **app, **{"swarm-deploy.slug": "feature-x"})
+    sim.run_service("gaia-develop-green", "backend", "backend:1", {})
+    sim.run_service("gaia-develop-edge", "nginx", "nginx:1", {})
+    sim.run_service("gaia-feature-x-blue", "backend", "backend:1", {})
+    names = project.config.names("develop")
+    assert read_remains(SimSwarm(sim, "local"), project.config, names) == Remains(
+        stacks=("gaia-develop-green", "gaia-develop-edge"),
+        secrets=("gaia_develop_session_key_1",),
+        admin_secrets={
+            kind: f"gaia_shared_{kind}_admin_new" for kind in ("postgres", "mongo", "redis")
+        },
+    )

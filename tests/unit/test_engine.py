@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -48,7 +49,7 @@ class FakeEngineApi(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def swarm(monkeypatch: pytest.MonkeyPatch) -> Iterator[engine.Swarm]:
-    monkeypatch.setattr(engine.time, "sleep", lambda _: None)
+    monkeypatch.setattr(time, "sleep", lambda _: None)  # the pause before a retry
     FakeEngineApi.drops = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEngineApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swarm_deploy import deploy, gate, interrupts, profiles
-from swarm_deploy.deploy import Outcome, deploy_branch
+from swarm_deploy import gate, interrupts, profiles, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Step
+from swarm_deploy.usecases import Outcome
 from tests.conftest import ROOT
 from tests.unit.swarm_sim import Dead, Sim, SimExecutor, SimSwarm
 
@@ -79,8 +79,8 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
     the_sim = Sim()
-    monkeypatch.setattr(deploy, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
-    monkeypatch.setattr(deploy, "Swarm", lambda target: SimSwarm(the_sim, target))
+    monkeypatch.setattr(usecases, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
+    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(the_sim, target))
 
     def fire(signal_name: str) -> None:
         if signal_name == "KILL":
@@ -93,21 +93,17 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
 
 
 def run(
-    project: Project, sim: Sim, release: str, fault: str = "", **options: object
+    project: Project, sim: Sim, release: str, fault: str = "", rollback: bool = False
 ) -> Outcome | BaseException:
-    """One `swarm-deploy deploy` process: its outcome, or what stopped it."""
+    """One `swarm-deploy deploy` (or `rollback`) process: its outcome, or what stopped it."""
     interrupts._fired.clear()
     sim.revive()
     os.environ[interrupts.FAULT_ENV] = fault
+    clock = FakeTime().clock()
     try:
-        return deploy_branch(
-            project,
-            BRANCH,
-            release,
-            Notes(),
-            clock=FakeTime().clock(),
-            **options,  # type: ignore[arg-type]
-        )
+        if rollback:
+            return usecases.rollback(usecases.RollbackRequest(project, BRANCH), Notes(), clock)
+        return usecases.deploy(usecases.DeployRequest(project, BRANCH, release), Notes(), clock)
     except (DeployError, Dead, interrupts.Interrupted) as exc:
         return exc
 
@@ -144,7 +140,7 @@ def deploy_phases(project: Project, sim: Sim, first: bool) -> list[str]:
     if not first:
         first_two_releases(project, sim)
     notes = Notes()
-    deploy_branch(project, BRANCH, "r2", notes, clock=FakeTime().clock())
+    usecases.deploy(usecases.DeployRequest(project, BRANCH, "r2"), notes, FakeTime().clock())
     phases = [line.split()[1] for line in notes.lines if line.startswith("begin ")]
     return list(dict.fromkeys(phases))
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from swarm_deploy import config as config_module
-from swarm_deploy import deploy, destroy, gate, pipeline
+from swarm_deploy import gate, pipeline, usecases
 from swarm_deploy.errors import LockError, LockLostError
 from swarm_deploy.lock import Lease, SwarmLock, unlock
 from swarm_deploy.plan import Phase, Step, run
@@ -294,20 +294,17 @@ def test_destroy_and_rollback_wait_for_the_branchs_lock(
     """Both take the branch's lock before they read or change anything."""
     sim = manager()
     put(sim, holder(), ago(4), ago(1))
-    for module in (destroy, deploy):
-        monkeypatch.setattr(module, "Swarm", lambda target: SimSwarm(sim, target))
-        monkeypatch.setattr(module, "Executor", lambda root, env=None: SimExecutor(sim, root))
-    monkeypatch.setattr(destroy, "read_remains", forbidden)
-    monkeypatch.setattr(deploy, "read_facts", forbidden)
+    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(sim, target))
+    monkeypatch.setattr(usecases, "Executor", lambda root, env=None: SimExecutor(sim, root))
+    monkeypatch.setattr(usecases, "read_remains", forbidden)
+    monkeypatch.setattr(usecases, "read_facts", forbidden)
 
     def run() -> None:
         if command == "destroy":
-            destroy.destroy_branch(CONFIG, "develop", Heard(), locking=deploy.Locking(0))
+            usecases.destroy(usecases.DestroyRequest(project, "develop", lock_wait=0), Heard())
         else:
-            deploy.deploy_branch(
-                project, "develop", "", Heard(), environ=SENTINELS, rollback=True,
-                locking=deploy.Locking(0),
-            )  # fmt: skip
+            request = usecases.RollbackRequest(project, "develop", environ=SENTINELS, lock_wait=0)
+            usecases.rollback(request, Heard())
 
     with pytest.raises(LockError) as refused:
         run()

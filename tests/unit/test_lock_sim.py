@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import yaml
 
-from swarm_deploy import interrupts
-from swarm_deploy.deploy import Locking, Outcome, deploy_branch
+from swarm_deploy import interrupts, usecases
 from swarm_deploy.errors import LockError, LockLostError
 from swarm_deploy.pipeline import Project
+from swarm_deploy.usecases import LOCK_WAIT, DeployRequest, Outcome
 from tests.unit.swarm_sim import Dead, Sim
 from tests.unit.test_interrupts import (
     BRANCH,
@@ -29,7 +29,6 @@ from tests.unit.test_interrupts import (
     FakeTime,
     Notes,
     assert_converged,
-    run,
     sim,
 )
 from tests.unit.test_interrupts import project as local_project
@@ -76,12 +75,17 @@ def deploy(
     branch: str = BRANCH,
     wait: float = 0,
     notes: Notes | None = None,
+    actor: str = "bob",
 ) -> Outcome:
-    """Another command (bob's), started while the first is paused."""
-    return deploy_branch(
-        project, branch, release, notes or Notes(), locking=Locking(wait),
-        clock=FakeTime().clock(), deployed_by="bob",
-    )  # fmt: skip
+    """A command: by default bob's, started while alice's is paused, waiting `wait`."""
+    request = DeployRequest(project, branch, release, actor=actor, lock_wait=wait)
+    return usecases.deploy(request, notes or Notes(), FakeTime().clock())
+
+
+def alices(project: Project, release: str, fault: str = "") -> Outcome:
+    """alice's deploy of develop, stopped at `fault` if one is named."""
+    arm(fault)
+    return deploy(project, release, wait=LOCK_WAIT, actor="alice")
 
 
 def locks(sim: Sim) -> list[str]:
@@ -112,7 +116,7 @@ def alive_refusal(action: str, subject: str, age: int, waited: str = "") -> str:
 def test_a_second_deployer_of_the_branch_waits_then_refuses_naming_the_holder(
     project: Project, sim: Sim, meanwhile: list[Callable[[], None]]
 ) -> None:
-    assert isinstance(run(project, sim, "r1", deployed_by="alice"), Outcome)
+    alices(project, "r1")
     before: list[tuple[object, ...]] = []
 
     def second() -> None:
@@ -132,7 +136,7 @@ def test_a_second_deployer_of_the_branch_waits_then_refuses_naming_the_holder(
         )
 
     meanwhile.append(second)
-    outcome = run(project, sim, "r2", "before:gate:MEANWHILE", deployed_by="alice")
+    outcome = alices(project, "r2", "before:gate:MEANWHILE")
     assert isinstance(outcome, Outcome)
     assert_converged(sim, "r2")
 
@@ -140,7 +144,7 @@ def test_a_second_deployer_of_the_branch_waits_then_refuses_naming_the_holder(
 def test_without_a_wait_the_second_deployer_refuses_at_once(
     project: Project, sim: Sim, meanwhile: list[Callable[[], None]]
 ) -> None:
-    assert isinstance(run(project, sim, "r1", deployed_by="alice"), Outcome)
+    alices(project, "r1")
 
     def second() -> None:
         with pytest.raises(LockError) as refused:
@@ -148,17 +152,16 @@ def test_without_a_wait_the_second_deployer_refuses_at_once(
         assert str(refused.value) == alive_refusal("deploy of develop r2", "branch develop", 0)
 
     meanwhile.append(second)
-    assert isinstance(
-        run(project, sim, "r2", "after:render:MEANWHILE", deployed_by="alice"), Outcome
-    )
+    assert isinstance(alices(project, "r2", "after:render:MEANWHILE"), Outcome)
     assert_converged(sim, "r2")
 
 
 def test_the_lock_of_a_killed_holder_is_taken_over_once_its_heartbeat_is_stale(
     project: Project, sim: Sim
 ) -> None:
-    assert isinstance(run(project, sim, "r1", deployed_by="alice"), Outcome)
-    assert isinstance(run(project, sim, "r2", "before:gate:KILL", deployed_by="alice"), Dead)
+    alices(project, "r1")
+    with pytest.raises(Dead):
+        alices(project, "r2", "before:gate:KILL")
     assert locks(sim) == ["gaia_develop_lock"]
     sim.revive()
     sim.advance(STALE_AFTER - 1)
@@ -184,7 +187,7 @@ def test_a_deployer_whose_lock_was_taken_over_stops_at_its_next_step_changing_no
 ) -> None:
     """Paused before its switch for longer than stale_after (a laptop asleep), the first
     deployer's lock is taken over by a second, which deploys r3; the first wakes up."""
-    assert isinstance(run(project, sim, "r1", deployed_by="alice"), Outcome)
+    alices(project, "r1")
     after_second: list[tuple[object, ...]] = []
 
     def second() -> None:
@@ -193,11 +196,8 @@ def test_a_deployer_whose_lock_was_taken_over_stops_at_its_next_step_changing_no
         after_second.append(users_see(sim))
 
     meanwhile.append(second)
-    arm("before:switch:MEANWHILE")
     with pytest.raises(LockLostError) as lost:
-        deploy_branch(
-            project, BRANCH, "r2", Notes(), clock=FakeTime().clock(), deployed_by="alice",
-        )  # fmt: skip
+        alices(project, "r2", "before:switch:MEANWHILE")
     assert str(lost.value) == (
         "the lock of branch develop was taken over by another command while this deploy of "
         f"develop r2 ran: its heartbeats did not reach the Swarm for {STALE_AFTER}s (the "
@@ -221,7 +221,7 @@ def test_a_branch_waits_for_the_shared_lock_only_in_its_shared_steps(
     """While develop runs its data steps (shared lock held), feature/x gets its own lock,
     runs up to its first shared step and stops there; while develop runs its gate
     (shared lock released), feature/x deploys whole."""
-    assert isinstance(run(project, sim, "r1", deployed_by="alice"), Outcome)
+    alices(project, "r1")
     feature = project.config.names("feature/x")
 
     def blocked() -> None:
@@ -247,12 +247,8 @@ def test_a_branch_waits_for_the_shared_lock_only_in_its_shared_steps(
         assert sim.edge(feature.edge_service).served == "blue"
 
     meanwhile.append(blocked)
-    assert isinstance(
-        run(project, sim, "r2", "before:databases:MEANWHILE", deployed_by="alice"), Outcome
-    )
+    assert isinstance(alices(project, "r2", "before:databases:MEANWHILE"), Outcome)
     meanwhile.append(concurrent)
-    assert isinstance(
-        run(project, sim, "r3", "before:gate:MEANWHILE", deployed_by="alice"), Outcome
-    )
+    assert isinstance(alices(project, "r3", "before:gate:MEANWHILE"), Outcome)
     assert_converged(sim, "r3")
     assert locks(sim) == []

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from swarm_deploy import pipeline, stack_secrets
+from swarm_deploy import pipeline, stack_secrets, usecases
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.naming import LABEL
@@ -52,7 +52,7 @@ def commands_of(the_plan: pipeline.Plan) -> list[list[str]]:
 
 
 def test_first_deploy_runs_every_phase_in_order(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    the_plan = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS))
     assert the_plan.new_colour == "blue"
     assert the_plan.old_colour is None
     assert phases(the_plan) == [
@@ -71,7 +71,7 @@ def test_only_the_steps_that_touch_shared_things_take_the_shared_lock(
     secrets, the shared stack and the data jobs that log in with those secrets, in one
     hold (a rotation between them would lock the jobs out: WRONGPASS), and the pruning
     of shared leftovers."""
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    the_plan = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS))
     held = [
         [re.sub(r"_[0-9a-f]{10}$", "", step.title) for _, step in run]
         for shared, run in lock_runs(the_plan.steps)
@@ -93,8 +93,14 @@ def test_only_the_steps_that_touch_shared_things_take_the_shared_lock(
 
 
 def test_build_commands_are_exact_and_always_name_the_platform(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(
-        project, "develop", RELEASE, environ=SENTINELS, source_url="https://github.com/acme/gaia"
+    the_plan = usecases.plan(
+        usecases.PlanRequest(
+            project,
+            "develop",
+            RELEASE,
+            environ=SENTINELS,
+            source_url="https://github.com/acme/gaia",
+        )
     )
     assert commands_of(the_plan)[0] == [
         "docker", "build",
@@ -108,7 +114,7 @@ def test_build_commands_are_exact_and_always_name_the_platform(project: pipeline
 
 
 def test_stack_deploys_go_to_the_target_with_registry_auth(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    the_plan = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS))
     deploys = [argv for argv in commands_of(the_plan) if argv[3:5] == ["stack", "deploy"]]
     assert deploys[-1] == [
         "docker", "--host", SSH, "stack", "deploy",
@@ -124,7 +130,9 @@ def test_stack_deploys_go_to_the_target_with_registry_auth(project: pipeline.Pro
 
 
 def test_secrets_go_to_stdin_by_versioned_name(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, host="local")
+    )
     creates = [
         action
         for step in the_plan.steps
@@ -143,7 +151,7 @@ def test_secrets_go_to_stdin_by_versioned_name(project: pipeline.Project) -> Non
 
 def test_no_secret_value_appears_in_the_plan_text_or_json(project: pipeline.Project) -> None:
     for branch in ("develop", "feature/JIRA-123_add-login"):
-        the_plan = pipeline.plan(project, branch, RELEASE, environ=SENTINELS)
+        the_plan = usecases.plan(usecases.PlanRequest(project, branch, RELEASE, environ=SENTINELS))
         shown = "\n".join(text for _, text in plan_lines(the_plan)) + json.dumps(the_plan.to_json())
         shown += repr(the_plan)
         for value in SENTINELS.values():
@@ -154,8 +162,10 @@ def test_with_blue_live_green_is_deployed_then_blue_drained_and_removed(
     project: pipeline.Project,
 ) -> None:
     facts = Facts(read=True, live_colour="blue")
-    the_plan = pipeline.plan(
-        project, "develop", RELEASE, environ=SENTINELS, facts=facts, target="local"
+    the_plan = usecases.plan(
+        usecases.PlanRequest(
+            project, "develop", RELEASE, environ=SENTINELS, facts=facts, host="local"
+        )
     )
     assert the_plan.new_colour == "green"
     steps = {step.phase: step for step in the_plan.steps}
@@ -184,7 +194,9 @@ def test_with_blue_live_green_is_deployed_then_blue_drained_and_removed(
 def test_a_new_nginx_config_is_tested_in_the_edge_image_before_anything_changes(
     project: pipeline.Project,
 ) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, host="local")
+    )
     # right after the files are rendered: before the shared stack, the databases, the edge
     assert phases(the_plan)[phases(the_plan).index("render") + 1] == "nginx"
     (step,) = [s for s in the_plan.steps if s.phase == "nginx"]
@@ -217,31 +229,39 @@ def test_a_new_nginx_config_is_tested_in_the_edge_image_before_anything_changes(
 
 
 def test_an_unchanged_edge_is_neither_tested_nor_redeployed(project: pipeline.Project) -> None:
-    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    first = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS))
     (edge_hash,) = [a.edge_hash for s in first.steps for a in s.actions if isinstance(a, Record)]
     facts = Facts(read=True, live_colour="blue", state={f"{LABEL}.edge-hash": edge_hash})
-    again = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    again = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    )
     assert "nginx" not in phases(again)
     assert "edge" not in phases(again)
     changed = Facts(read=True, live_colour="blue", state={f"{LABEL}.edge-hash": "older"})
-    redeploy = phases(pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=changed))
+    redeploy = phases(
+        usecases.plan(
+            usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, facts=changed)
+        )
+    )
     assert (redeploy.count("nginx"), redeploy.count("edge")) == (1, 1)
 
 
 def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipeline.Project) -> None:
-    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    first = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS))
     existing = frozenset(
         a.argv[-2]
         for s in first.steps
         for a in s.actions
         if isinstance(a, Command) and a.stdin_secret
     )
-    again = pipeline.plan(
-        project,
-        "develop",
-        RELEASE,
-        environ=SENTINELS,
-        facts=Facts(read=True, live_colour="blue", existing_secrets=existing),
+    again = usecases.plan(
+        usecases.PlanRequest(
+            project,
+            "develop",
+            RELEASE,
+            environ=SENTINELS,
+            facts=Facts(read=True, live_colour="blue", existing_secrets=existing),
+        )
     )
     assert "secrets" not in phases(again)
 
@@ -249,7 +269,7 @@ def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipelin
 def test_convergence_is_read_from_tasks_and_the_colour_waits_inside_the_gate(
     project: pipeline.Project,
 ) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS)
+    the_plan = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS))
     waits = [a for s in the_plan.steps for a in s.actions if isinstance(a, WaitConverged)]
     assert [w.stack for w in waits] == ["gaia-shared", "gaia-develop-edge"]
     (gate,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, HealthGate)]
@@ -257,7 +277,7 @@ def test_convergence_is_read_from_tasks_and_the_colour_waits_inside_the_gate(
 
 
 def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ={})
+    the_plan = usecases.plan(usecases.PlanRequest(project, "develop", RELEASE, environ={}))
     assert len(the_plan.warnings) == 6
     assert the_plan.warnings[0].startswith(
         "secret postgres_admin: value from $GAIA_POSTGRES_ADMIN_PASSWORD is not available"
@@ -267,13 +287,18 @@ def test_unreadable_secrets_become_warnings_not_values(project: pipeline.Project
 def test_fifty_branches_plan_offline_with_distinct_slugs(project: pipeline.Project) -> None:
     """Not a timing assertion: just that planning is pure and touches no engine."""
     plans = [
-        pipeline.plan(project, f"feature/branch-{n}", RELEASE, environ=SENTINELS) for n in range(50)
+        usecases.plan(
+            usecases.PlanRequest(project, f"feature/branch-{n}", RELEASE, environ=SENTINELS)
+        )
+        for n in range(50)
     ]
     assert len({p.branch.slug for p in plans}) == 50
 
 
 def test_plan_json_lists_steps_with_argv(project: pipeline.Project) -> None:
-    data = pipeline.plan(project, "feature-1", RELEASE, environ=SENTINELS).to_json()
+    data = usecases.plan(
+        usecases.PlanRequest(project, "feature-1", RELEASE, environ=SENTINELS)
+    ).to_json()
     assert data["host"] == "feat1.gaia.example.com"
     assert data["slug"] == "feature-1"
     assert data["steps"][0]["actions"][0]["argv"][:2] == ["docker", "build"]
@@ -283,7 +308,9 @@ def test_plan_json_lists_steps_with_argv(project: pipeline.Project) -> None:
 def test_migrations_run_with_the_new_image_and_the_service_wiring(
     project: pipeline.Project,
 ) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, host="local")
+    )
     (step,) = [s for s in the_plan.steps if s.phase == "migrate"]
     (migrate,) = step.actions
     assert isinstance(migrate, Migrate)
@@ -312,25 +339,31 @@ def test_published_images_are_migrated_and_a_rollback_is_not(project: pipeline.P
         {name: f"ghcr.io/acme/gaia-{name}@sha256:{'b' * 64}" for name in project.config.images},
     )
     deploy = phases(
-        pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, prebuilt=published)
+        usecases.plan(
+            usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, prebuilt=published)
+        )
     )
     assert ("build" in deploy, "publish" in deploy, deploy.count("migrate")) == (False, False, 1)
-    back = pipeline.plan(
-        project, "develop", RELEASE, environ=SENTINELS, prebuilt=published, rollback=True
+    back = usecases.plan(
+        usecases.PlanRequest(
+            project, "develop", RELEASE, environ=SENTINELS, prebuilt=published, rollback=True
+        )
     )
     assert "migrate" not in phases(back)
 
 
 def test_without_a_registry_a_multi_node_target_is_refused(project: pipeline.Project) -> None:
     with pytest.raises(TargetError, match="swarm of 3 nodes"):
-        pipeline.plan(
+        usecases.plan(usecases.PlanRequest(
             project, "develop", RELEASE, environ=SENTINELS, transfer=True,
             facts=Facts(read=True, nodes=3),
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, host="local")
+    )
     (step,) = [s for s in the_plan.steps if s.title.startswith("ensure Redis user")]
     assert step.title == "ensure Redis user gaia_develop for keys gaia:develop:*"
     (job,) = step.actions
@@ -347,7 +380,9 @@ def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.
 
 
 def test_each_branch_gets_a_mongo_user_of_its_own_databases(project: pipeline.Project) -> None:
-    the_plan = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, target="local")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, host="local")
+    )
     (step,) = [s for s in the_plan.steps if s.title.startswith("ensure MongoDB user")]
     assert step.title == "ensure MongoDB user gaia_develop with readWrite on gaia_develop_events"
     (job,) = step.actions
@@ -372,8 +407,10 @@ def test_a_secret_file_holding_only_a_newline_stops_the_plan(
     secrets = {**project.config.secrets, "session_key": SecretSource("session_key", file="session")}
     cfg = replace(project.config, root=tmp_path, secrets=MappingProxyType(secrets))
     with pytest.raises(SecretValueError) as caught:
-        pipeline.plan(
-            pipeline.Project(cfg, project.templates), "develop", RELEASE, environ=SENTINELS
+        usecases.plan(
+            usecases.PlanRequest(
+                pipeline.Project(cfg, project.templates), "develop", RELEASE, environ=SENTINELS
+            )
         )
     assert str(caught.value) == (
         "1 secret value(s) cannot be used:\n"
@@ -405,9 +442,13 @@ def live_after(the_plan: pipeline.Plan) -> Facts:
 
 
 def test_the_same_deploy_again_is_nothing_to_do(project: pipeline.Project) -> None:
-    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
-    again = pipeline.plan(
-        project, "develop", RELEASE, environ=SENTINELS, inputs="a1", facts=live_after(first)
+    first = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    )
+    again = usecases.plan(
+        usecases.PlanRequest(
+            project, "develop", RELEASE, environ=SENTINELS, inputs="a1", facts=live_after(first)
+        )
     )
     assert again.up_to_date
     assert again.steps == ()
@@ -426,9 +467,13 @@ def test_the_same_release_name_with_other_content_is_deployed(
     project: pipeline.Project, change: dict[str, Any]
 ) -> None:
     """Was "already at <release>: nothing to do" while the old code and secrets served."""
-    first = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    first = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, inputs="a1")
+    )
     asked: dict[str, Any] = {"environ": SENTINELS, "inputs": "a1", **change}
-    again = pipeline.plan(project, "develop", RELEASE, facts=live_after(first), **asked)
+    again = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, facts=live_after(first), **asked)
+    )
     assert not again.up_to_date
     assert again.new_colour == "green"
 
@@ -438,7 +483,9 @@ def test_a_release_recorded_without_a_fingerprint_is_deployed_again(
 ) -> None:
     """What swarm-deploy recorded before: the release name only."""
     facts = Facts(read=True, live_colour="blue", state={"swarm-deploy.release": RELEASE})
-    again = pipeline.plan(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    again = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
+    )
     assert not again.up_to_date
 
 
@@ -462,7 +509,9 @@ def test_the_plan_shows_the_url_that_answers(
     target: str,
     urls: tuple[str, ...],
 ) -> None:
-    the_plan = pipeline.plan(project_of or project, branch, RELEASE, environ={}, target=target)
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project_of or project, branch, RELEASE, environ={}, host=target)
+    )
     assert the_plan.urls == urls
     lines = [text for _, text in plan_lines(the_plan)]
     assert lines[1] == f"  host     {the_plan.branch.host}"
@@ -473,7 +522,9 @@ def test_the_plan_shows_the_url_that_answers(
 def test_with_traefik_and_a_port_both_urls_answer(project: pipeline.Project) -> None:
     rules = (replace(project.config.branches[1], port=18080), *project.config.branches)
     cfg = replace(project.config, branches=rules)
-    the_plan = pipeline.plan(pipeline.Project(cfg, project.templates), "develop", RELEASE)
+    the_plan = usecases.plan(
+        usecases.PlanRequest(pipeline.Project(cfg, project.templates), "develop", RELEASE)
+    )
     assert the_plan.urls == (
         "http://vm1.gaia.example.com:18080",
         "https://develop.gaia.example.com",

@@ -375,6 +375,6 @@ def test_a_template_that_names_what_does_not_exist_fails_as_a_render_error(
     with pytest.raises(errors.RenderError) as failed:
         render_branch(broken, "develop")
     assert str(failed.value) == (
-        "template stacks/app.yml: 'swarm_deploy.config.Edge object' has no attribute 'imgae'; "
-        "fix the template"
+        "template stacks/app.yml: 'swarm_deploy.config_settings.Edge object' has no attribute "
+        "'imgae'; fix the template"
     )

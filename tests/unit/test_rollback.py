@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_deploy import pipeline, stack_secrets
-from swarm_deploy.deploy import previous_release
+from swarm_deploy import pipeline, stack_secrets, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import Facts, Plan, Record
 from swarm_deploy.render import Release
+from swarm_deploy.usecases import previous_release
 from tests.render_helpers import SENTINELS
 
 
@@ -38,10 +38,10 @@ def rollback(project: pipeline.Project, facts: Facts) -> tuple[Plan, list[str]]:
     """What `swarm-deploy rollback` plans, once the facts are read."""
     branch = project.config.branch("develop")
     release, notes = previous_release(facts, branch, project.config)
-    the_plan = pipeline.plan(
+    the_plan = usecases.plan(usecases.PlanRequest(
         project, "develop", release.version, environ=SENTINELS, facts=facts,
         prebuilt=release, rollback=True, force=True,
-    )  # fmt: skip
+    ))  # fmt: skip
     return the_plan, notes
 
 
@@ -88,7 +88,9 @@ def test_the_record_keeps_no_image_label_of_an_older_release(project: pipeline.P
     """`docker service update --label-add` keeps what it is not told to remove: an image
     the new release lacks would stay recorded as its own, then become its rollback's."""
     facts = recorded(images("backend", "frontend", "bot", "worker", release="2"), images("x"))
-    the_plan = pipeline.plan(project, "develop", "r3", environ=SENTINELS, facts=facts)
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", "r3", environ=SENTINELS, facts=facts)
+    )
     (record,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, Record)]
     argv = record.argv(Release("r3", images("backend", "frontend", "bot", release="3")))
     added = [argv[i + 1] for i, part in enumerate(argv) if part == "--label-add"]

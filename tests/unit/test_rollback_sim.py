@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from swarm_deploy.deploy import Outcome
-from swarm_deploy.errors import DeployError
+from swarm_deploy.errors import RollbackError
 from swarm_deploy.pipeline import Project
+from swarm_deploy.usecases import Outcome
 from tests.unit.swarm_sim import Sim
 from tests.unit.test_interrupts import EDGE, assert_converged, project, run, sim
 
@@ -111,7 +111,7 @@ def test_without_a_previous_release_a_rollback_refuses_and_changes_nothing(
     assert isinstance(run(project, sim, "r1"), Outcome)
     before = users_see(sim)
     refused = run(project, sim, "", rollback=True)
-    assert type(refused) is DeployError
+    assert type(refused) is RollbackError
     assert str(refused) == (
         "no earlier release of develop is recorded on the target, so there is nothing to "
         "roll back to; deploy one: `swarm-deploy deploy --branch develop --release <git sha>`"
@@ -128,7 +128,7 @@ def test_a_rollback_to_a_release_that_lacks_an_image_the_config_runs_changes_not
     assert isinstance(run(project, sim, "r2"), Outcome)
     before = users_see(sim)
     refused = run(project, sim, "", rollback=True)
-    assert type(refused) is DeployError
+    assert type(refused) is RollbackError
     assert str(refused) == (
         "cannot roll back develop to release r1: that release has no image bot for the "
         "service bot, which this config runs (its images: backend, frontend). Nothing was "

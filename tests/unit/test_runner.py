@@ -1,43 +1,29 @@
-"""The runner's one-shot jobs, against a fake engine whose job tasks end as scripted."""
+"""The runner's one-shot jobs, on the in-memory Swarm, whose job tasks end as scripted."""
 
 from __future__ import annotations
 
-from typing import Any
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
-from swarm_deploy import gate, pipeline
-from swarm_deploy.engine import Result
+from swarm_deploy import gate, pipeline, usecases
+from swarm_deploy.engine import Json
 from swarm_deploy.errors import DeployError
 from swarm_deploy.plan import NginxTest, RunJob, Step
 from swarm_deploy.runner import Runner
-from tests.unit.test_gate import GLITCH, task
+from tests.unit.swarm_sim import Sim, SimExecutor, SimSwarm
+from tests.unit.test_gate import GLITCH
 
 
-class FakeEngine:
-    """Executor and Swarm in one: each `service create` starts the next scripted task."""
+def ended(state: str, err: str = "", code: int | None = None) -> Json:
+    """A job task's Status, as the Engine reports it."""
+    return {"State": state, "Err": err, "ContainerStatus": {"ExitCode": code}}
 
-    def __init__(self, outcomes: list[dict[str, Any]]) -> None:
-        self.outcomes = outcomes
-        self.created = 0
 
-    def run(self, argv: tuple[str, ...], **_: Any) -> None:
-        self.created += 1
-
-    def service(self, name: str) -> dict[str, Any] | None:
-        return None  # removed at once; the job is then found by its name
-
-    def tasks(self, ids: list[str]) -> list[dict[str, Any]]:
-        return [self.outcomes[self.created - 1]]
-
-    def service_logs(self, service_id: str) -> str:
-        return "last log line"
-
-    def remove_service(self, name: str) -> None:
-        pass
-
-    def remove_containers(self, labels: dict[str, str]) -> None:
-        pass
+def created(sim: Sim) -> int:
+    return sum(line.startswith("service create") for line in sim.log)
 
 
 class Notes:
@@ -54,23 +40,24 @@ class Notes:
         self.notes.append(text)
 
 
-def run_job(outcomes: list[dict[str, Any]]) -> tuple[FakeEngine, Notes]:
-    engine, notes = FakeEngine(outcomes), Notes()
+def run_job(outcomes: list[Json]) -> tuple[Sim, Notes]:
+    sim, notes = Sim(jobs=outcomes, job_logs="last log line"), Notes()
     clock = gate.Clock(now=lambda: 0.0, sleep=lambda _: None)
-    runner = Runner(engine, engine, notes, clock)  # type: ignore[arg-type]
-    runner.run_job(RunJob(("docker", "service", "create"), "gaia-develop-db", 60))
-    return engine, notes
+    runner = Runner(SimExecutor(sim, Path()), SimSwarm(sim, "local"), notes, clock)
+    argv = ("docker", "service", "create", "--name", "gaia-develop-db", "postgres:17")
+    runner.run_job(RunJob(argv, "gaia-develop-db", 60))
+    return sim, notes
 
 
 def test_a_job_the_engine_could_not_start_runs_once_more() -> None:
-    engine, notes = run_job([task("j", "failed", err=GLITCH, code=128), task("j", "complete")])
-    assert engine.created == 2
+    sim, notes = run_job([ended("failed", err=GLITCH, code=128), ended("complete")])
+    assert created(sim) == 2
     assert notes.notes == ["job gaia-develop-db: the engine could not start it; once more"]
 
 
 def test_a_job_that_fails_is_not_run_again() -> None:
     with pytest.raises(DeployError) as failed:
-        run_job([task("j", "failed", err="task: non-zero exit (1)", code=1), task("j", "complete")])
+        run_job([ended("failed", err="task: non-zero exit (1)", code=1), ended("complete")])
     assert str(failed.value) == (
         "job gaia-develop-db failed: task.1 failed: task: non-zero exit (1) (exit code 1)\n"
         "last log line"
@@ -78,7 +65,7 @@ def test_a_job_that_fails_is_not_run_again() -> None:
 
 
 def test_a_second_glitch_is_a_failure() -> None:
-    glitch = task("j", "failed", err=GLITCH, code=128)
+    glitch = ended("failed", err=GLITCH, code=128)
     with pytest.raises(DeployError, match="unable to remount dir as readonly"):
         run_job([glitch, glitch])
 
@@ -89,51 +76,38 @@ NGINX_REFUSAL = (
 )
 
 
-class Docker(FakeEngine):
-    """Every argv recorded; a `service create` starts the next scripted job task."""
-
-    def __init__(self, outcomes: list[dict[str, Any]], logs: str) -> None:
-        super().__init__(outcomes)
-        self.argvs: list[tuple[str, ...]] = []
-        self.logs = logs
-
-    def run(self, argv: tuple[str, ...], **_: Any) -> Result:  # type: ignore[override]
-        self.argvs.append(tuple(argv))
-        if argv[1:3] == ("service", "create"):
-            self.created += 1
-        return Result("", "", 0)
-
-    def service_logs(self, service_id: str) -> str:
-        return self.logs
-
-
 def nginx_test(
-    project: pipeline.Project, outcome: dict[str, Any], logs: str = NGINX_REFUSAL
-) -> tuple[Docker, NginxTest, DeployError | None]:
-    """The plan's nginx test, run against a job that ends as `outcome`."""
-    the_plan = pipeline.plan(project, "develop", "r1", environ={}, target="local")
+    project: pipeline.Project, outcome: Json, logs: str = NGINX_REFUSAL
+) -> tuple[list[str], NginxTest, DeployError | None]:
+    """The plan's nginx test, run against a job that ends as `outcome`; the docker argv
+    it ran (without `docker`)."""
+    the_plan = usecases.plan(
+        usecases.PlanRequest(project, "develop", "r1", environ={}, host="local")
+    )
     (test,) = [a for s in the_plan.steps for a in s.actions if isinstance(a, NginxTest)]
-    engine = Docker([outcome], logs)
+    sim = Sim(jobs=[outcome], job_logs=logs)
     clock = gate.Clock(now=lambda: 0.0, sleep=lambda _: None)
     try:
-        Runner(engine, engine, Notes(), clock).perform(test)  # type: ignore[arg-type]
+        Runner(SimExecutor(sim, Path()), SimSwarm(sim, "local"), Notes(), clock).perform(test)
     except DeployError as exc:
-        return engine, test, exc
-    return engine, test, None
+        return sim.log, test, exc
+    return sim.log, test, None
+
+
+def ran(*argvs: Sequence[str]) -> list[str]:
+    return [shlex.join(argv[1:]) for argv in argvs]
 
 
 def test_a_config_nginx_accepts_passes_and_stays_for_the_edge(project: pipeline.Project) -> None:
-    engine, test, error = nginx_test(project, task("j", "complete"))
+    log, test, error = nginx_test(project, ended("complete"))
     assert error is None
-    assert engine.argvs == [test.create.argv, test.job.argv]
+    assert log == ran(test.create.argv, test.job.argv)
 
 
 def test_a_config_nginx_refuses_stops_the_deploy_with_nginx_s_words(
     project: pipeline.Project,
 ) -> None:
-    engine, test, error = nginx_test(
-        project, task("j", "failed", err="task: non-zero exit (1)", code=1)
-    )
+    log, test, error = nginx_test(project, ended("failed", err="task: non-zero exit (1)", code=1))
     assert str(error) == (
         f"nginx -t in nginx:1.27.2-bookworm refused the new nginx config {test.config}:\n"
         f"{NGINX_REFUSAL}\n"
@@ -143,18 +117,14 @@ def test_a_config_nginx_refuses_stops_the_deploy_with_nginx_s_words(
         "nginx is installed), then deploy again"
     )
     # the config made for the test goes again: nothing is left of the attempt
-    assert engine.argvs == [
-        test.create.argv,
-        test.job.argv,
-        ("docker", "config", "rm", test.config),
-    ]
+    assert log == ran(test.create.argv, test.job.argv, ("docker", "config", "rm", test.config))
 
 
 def test_an_edge_image_that_cannot_run_is_not_blamed_on_the_config(
     project: pipeline.Project,
 ) -> None:
-    rejected = task("j", "rejected", err="No such image: nginx:1.27.2-bookworm")
-    engine, test, error = nginx_test(project, rejected, logs="")
+    rejected = ended("rejected", err="No such image: nginx:1.27.2-bookworm")
+    log, test, error = nginx_test(project, rejected, logs="")
     assert str(error) == (
         f"nginx -t in nginx:1.27.2-bookworm could not test the new nginx config {test.config}: "
         "task.1 rejected: No such image: nginx:1.27.2-bookworm\n"
@@ -162,4 +132,4 @@ def test_an_edge_image_that_cannot_run_is_not_blamed_on_the_config(
         "next: check that the target can run nginx:1.27.2-bookworm (edge.image in the config), "
         "then deploy again"
     )
-    assert engine.argvs[-1] == ("docker", "config", "rm", test.config)
+    assert log[-1] == f"config rm {test.config}"

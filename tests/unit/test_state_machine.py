@@ -15,9 +15,10 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from swarm_deploy.deploy import Outcome, deploy_branch
+from swarm_deploy import usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
+from swarm_deploy.usecases import DeployRequest, Outcome
 from tests.unit.swarm_sim import Sim
 from tests.unit.test_interrupts import (
     BRANCH,
@@ -132,7 +133,7 @@ def test_a_task_that_crashes_ends_the_gate_at_once(project: Project, sim: Sim) -
     sim.task_states[GREEN_BACKEND] = ("failed", "task: non-zero exit (1)")
     clock = FakeTime()
     with pytest.raises(DeployError) as failed:
-        deploy_branch(project, BRANCH, "r2", Notes(), clock=clock.clock())
+        usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), clock.clock())
     assert str(failed.value) == gate_error(
         "gaia-develop-green_backend: task.1 failed: task: non-zero exit (1) (exit code 1)"
     )
@@ -147,7 +148,7 @@ def test_a_task_that_crashes_while_the_paths_answer_200_ends_the_gate(
     first_two_releases(project, sim)
     crash = Timeline(2, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
     with pytest.raises(DeployError) as failed:
-        deploy_branch(project, BRANCH, "r2", Notes(), clock=crash.clock())
+        usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), crash.clock())
     assert str(failed.value) == gate_error(
         "gaia-develop-green_backend: task.1 failed: OOM (exit code 1)"
     )

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_deploy import destroy, status
-from swarm_deploy.config import Config
-from swarm_deploy.deploy import Outcome, deploy_branch
+from swarm_deploy import usecases
 from swarm_deploy.errors import LockError
 from swarm_deploy.pipeline import Project
+from swarm_deploy.plan import Step
 from swarm_deploy.status import BranchStatus, ServiceHealth
-from tests.unit.swarm_sim import Dead, Sim, SimExecutor, SimSwarm
+from swarm_deploy.usecases import DeployRequest, DestroyRequest, Outcome, StatusRequest
+from tests.unit.swarm_sim import Dead, Sim
 from tests.unit.test_interrupts import (
     EDGE,
     FakeTime,
@@ -31,13 +31,14 @@ DEPLOYED_AT = "2026-11-30T12:00:00Z"  # the sim's manager clock
 DEVELOP_SERVICES = {"backend": 2, "bot": 1, "frontend": 1}
 
 
-def read(sim: Sim, config: Config) -> list[BranchStatus]:
-    branches, shared = status.read(SimSwarm(sim, "local"), SimExecutor(sim, config.root), config)
-    assert shared == tuple(
+def read(project: Project) -> list[BranchStatus]:
+    """`swarm-deploy status`: every branch; the shared stack's services all run."""
+    found = usecases.status(StatusRequest(project))
+    assert found.shared == tuple(
         ServiceHealth(f"gaia-shared_{name}", 1, 1, ("sim",))
         for name in ("postgres", "prometheus", "redis")
     )
-    return branches
+    return found.branches
 
 
 def services(colour: str) -> tuple[ServiceHealth, ...]:
@@ -62,8 +63,9 @@ def test_status_reports_the_live_colour_release_images_and_health(
     project: Project, sim: Sim
 ) -> None:
     assert isinstance(run(project, sim, "r1"), Outcome)
-    assert isinstance(run(project, sim, "r2", deployed_by="alice"), Outcome)
-    assert read(sim, project.config) == [
+    request = DeployRequest(project, "develop", "r2", actor="alice")
+    assert isinstance(usecases.deploy(request, Notes(), FakeTime().clock()), Outcome)
+    assert read(project) == [
         BranchStatus(
             branch="develop",
             slug="develop",
@@ -87,7 +89,7 @@ def test_status_lists_what_a_killed_deploy_left_and_a_deploy_repairs_it(
     assert isinstance(run(project, sim, "r2", "before:drain:KILL"), Dead)
     sim.revive()
     sim.services["gaia-develop-green_bot"].replicas = 0
-    (found,) = read(sim, project.config)
+    (found,) = read(project)
     assert (found.live_colour, found.release) == ("green", "r2")
     assert found.problems == (
         "gaia-develop-blue runs beside the live colour",
@@ -95,7 +97,7 @@ def test_status_lists_what_a_killed_deploy_left_and_a_deploy_repairs_it(
     )
     time_passes(sim)
     assert isinstance(run(project, sim, "r2"), Outcome)
-    (repaired,) = read(sim, project.config)
+    (repaired,) = read(project)
     assert repaired.problems == ()
     assert repaired.services == services("green")
 
@@ -107,7 +109,7 @@ def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     assert isinstance(run(project, sim, "r1"), Outcome)
     assert isinstance(run(project, sim, "r2", "switch:written:KILL"), Dead)
     sim.revive()
-    (found,) = read(sim, project.config)
+    (found,) = read(project)
     assert (found.live_colour, found.release) == ("blue", "r1")
     assert found.problems == (
         "live/colour.conf names green but nginx serves blue: the file is repaired before "
@@ -116,25 +118,21 @@ def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     )
 
 
-@pytest.fixture
-def sim_destroy(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> Sim:
-    monkeypatch.setattr(destroy, "Executor", lambda cwd, env=None: SimExecutor(sim, cwd))
-    monkeypatch.setattr(destroy, "Swarm", lambda target: SimSwarm(sim, target))
-    return sim
+def destroy(project: Project, branch: str, lock_wait: float = 0) -> list[Step]:
+    """`swarm-deploy destroy --branch B`: the steps it ran."""
+    return usecases.destroy(DestroyRequest(project, branch, lock_wait=lock_wait), Notes()).steps
 
 
-def test_destroy_removes_one_branch_and_nothing_of_another(
-    project: Project, sim_destroy: Sim
-) -> None:
-    sim = sim_destroy
+def test_destroy_removes_one_branch_and_nothing_of_another(project: Project, sim: Sim) -> None:
     config = project.config
     feature = config.names("feature/x")
     assert isinstance(run(project, sim, "r1"), Outcome)
     assert isinstance(
-        deploy_branch(project, "feature/x", "x1", Notes(), clock=FakeTime().clock()), Outcome
+        usecases.deploy(DeployRequest(project, "feature/x", "x1"), Notes(), FakeTime().clock()),
+        Outcome,
     )
     develop_before = {n: s for n, s in sim.services.items() if "feature" not in n}
-    steps = destroy.destroy_branch(config, "feature/x", Notes())
+    steps = destroy(project, "feature/x")
     assert [step.title for step in steps] == [
         f"remove {feature.colour_stack('blue')}",
         f"remove {feature.edge_stack}",
@@ -152,18 +150,15 @@ def test_destroy_removes_one_branch_and_nothing_of_another(
     sim.outages.clear()
     assert_converged(sim, "r1")
     # run again: nothing of the branch is left, so nothing to do
-    assert destroy.destroy_branch(config, "feature/x", Notes()) == []
+    assert destroy(project, "feature/x") == []
 
 
-def test_destroy_waits_for_the_branchs_lock_like_a_deploy(
-    project: Project, sim_destroy: Sim
-) -> None:
-    sim = sim_destroy
+def test_destroy_waits_for_the_branchs_lock_like_a_deploy(project: Project, sim: Sim) -> None:
     assert isinstance(run(project, sim, "r1"), Outcome)
     assert isinstance(run(project, sim, "r2", "before:gate:KILL"), Dead)
     sim.revive()
     with pytest.raises(LockError) as refused:
-        destroy.destroy_branch(project.config, "develop", Notes(), locking=destroy.Locking(0))
+        destroy(project, "develop")
     assert str(refused.value).startswith(
         "another deploy of develop r2 holds the lock of branch develop: "
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -20,19 +19,13 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import __version__, interrupts, pipeline, render, sources, stack_secrets
+from swarm_deploy import __version__, interrupts, render, usecases
 from swarm_deploy import plan as plan_module
-from swarm_deploy import status as status_module
-from swarm_deploy.deploy import LOCK_WAIT, Locking, Outcome, deploy_branch
-from swarm_deploy.destroy import destroy_branch, stale_on_target
-from swarm_deploy.engine import Executor, Swarm
-from swarm_deploy.errors import ConfigError, ConfigErrors, DeployError, SwarmDeployError
-from swarm_deploy.lock import SwarmLock
-from swarm_deploy.lock import unlock as unlock_lock
+from swarm_deploy.errors import CommandFailedError, ConfigError, ConfigErrors, SwarmDeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Plan, Step, plan_lines
-from swarm_deploy.render import Release
 from swarm_deploy.secrets import parse_env
+from swarm_deploy.usecases import LOCK_WAIT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,11 +88,8 @@ def check(config_path: Path) -> None:
     """
     with _errors():
         project = Project.load(config_path)
-        cfg = project.config
-        stack_secrets.check_sources(cfg)
-        rendered = pipeline.check(project)
-        nginx = shutil.which("nginx")
-        version = pipeline.nginx_test_locally(Executor(cfg.root), rendered) if nginx else None
+        checked = usecases.check(usecases.CheckRequest(project))
+    cfg, rendered, version = project.config, checked.rendered, checked.nginx
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
         f"{len(cfg.shared)} shared services, {len(cfg.branches)} branch rules",
@@ -134,10 +124,8 @@ def plan(
     Reads no secret values into the output: secrets appear by versioned name only.
     """
     with _errors():
-        project = Project.load(config_path)
-        the_plan = pipeline.plan(
-            project, branch, version or sources.release_version(project.config), target=target
-        )
+        request = usecases.PlanRequest(Project.load(config_path), branch, version, target)
+        the_plan = usecases.plan(request)
     if as_json:
         out.print_json(json.dumps(the_plan.to_json()))
     else:
@@ -158,13 +146,12 @@ def plan(
 def render_command(config_path: Path, branch: str, version: str | None, out_dir: Path) -> None:
     """Write a branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
     with _errors():
-        project = Project.load(config_path)
-        files, warnings = pipeline.render(
-            project, branch, version or sources.release_version(project.config)
+        rendered = usecases.render(
+            usecases.RenderRequest(Project.load(config_path), branch, version)
         )
-    for path in render.write(files, out_dir):
+    for path in render.write(rendered.files, out_dir):
         out.print(str(path))
-    warn(warnings)
+    warn(rendered.warnings)
 
 
 def lock_options(func: F) -> F:
@@ -267,9 +254,6 @@ def deploy(
     reporter = ConsoleReporter(out)
     with interrupts.as_exceptions(), _errors():
         project = Project.load(config_path)
-        # what the builds read: a release rebuilt from other sources is not the live one
-        inputs = "" if images else sources.build_inputs(project.config)
-        version = version or sources.release_version(project.config, inputs)
         environ = environment(secrets_env_file)
         if environ.get("SWARM_DEPLOY_REGISTRY_TOKEN", "").startswith("ghs_"):
             err.print(
@@ -279,23 +263,13 @@ def deploy(
                 style="yellow",
                 markup=False,
             )
-        outcome = deploy_branch(
-            project,
-            branch,
-            version,
-            reporter,
-            target=target,
-            environ=environ,
-            transfer=transfer,
-            force=force,
-            prebuilt=published(project, version, images) if images else None,
-            inputs=inputs,
-            source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
-            deployed_by=actor or deployer_name(),
-            locking=Locking(lock_wait),
-            update_shared=update_shared,
-        )
-    report(project, outcome)
+        request = usecases.DeployRequest(
+            project, branch, version, target, environ, transfer=transfer, force=force,
+            images=images, source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
+            actor=actor or deployer_name(), lock_wait=lock_wait, update_shared=update_shared,
+        )  # fmt: skip
+        outcome = usecases.deploy(request, reporter)
+    report(outcome)
 
 
 @main.command()
@@ -322,38 +296,12 @@ def rollback(
     """
     reporter = ConsoleReporter(out)
     with interrupts.as_exceptions(), _errors():
-        project = Project.load(config_path)
-        outcome = deploy_branch(
-            project,
-            branch,
-            "",
-            reporter,
-            target=target,
-            environ=environment(secrets_env_file),
-            deployed_by=actor or deployer_name(),
-            locking=Locking(lock_wait),
-            rollback=True,
-            update_shared=update_shared,
-        )
-    report(project, outcome)
-
-
-def published(project: Project, version: str, images: tuple[str, ...]) -> Release:
-    """`--image NAME=REF` options as a release; every image of the config, by digest."""
-    refs = {}
-    for item in images:
-        name, sep, ref = item.partition("=")
-        if not sep or "@sha256:" not in ref:
-            raise ConfigError("--image", f"should be NAME=registry/repo@sha256:..., got {item!r}")
-        refs[name] = ref
-    expected = set(project.config.images)
-    if set(refs) != expected:
-        raise ConfigError(
-            "--image",
-            f"give one per image of the config ({', '.join(sorted(expected))}), "
-            f"got {', '.join(sorted(refs)) or 'none'}",
-        )
-    return Release(version, refs)
+        request = usecases.RollbackRequest(
+            Project.load(config_path), branch, target, environment(secrets_env_file),
+            actor=actor or deployer_name(), lock_wait=lock_wait, update_shared=update_shared,
+        )  # fmt: skip
+        outcome = usecases.rollback(request, reporter)
+    report(outcome)
 
 
 def environment(secrets_env_file: Path | None) -> dict[str, str]:
@@ -373,7 +321,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return parse_env(text, str(path))
 
 
-def report(project: Project, outcome: Outcome) -> None:
+def report(outcome: usecases.Outcome) -> None:
     the_plan = outcome.plan
     branch, version = the_plan.branch.name, the_plan.release.version
     where = plan_module.where(the_plan)
@@ -399,17 +347,9 @@ def report(project: Project, outcome: Outcome) -> None:
 def status(config_path: Path, target: str | None, branch: str | None, as_json: bool) -> None:
     """Show every branch on the target: live colour, release, age and task health."""
     with _errors():
-        cfg = Project.load(config_path).config
-        target = cfg.target_for(target)
-        slug = cfg.names(branch).slug if branch is not None else None
-        swarm = Swarm(target)
-        try:
-            branches, shared = status_module.read(swarm, Executor(cfg.root), cfg)
-            now = swarm.now()
-        finally:
-            swarm.close()
-        if slug is not None:
-            branches = [b for b in branches if b.slug == slug]
+        project = Project.load(config_path)
+        found = usecases.status(usecases.StatusRequest(project, target, branch))
+    cfg, target, branches, shared = project.config, found.target, found.branches, found.shared
     if as_json:
         out.print_json(
             json.dumps(
@@ -427,7 +367,7 @@ def status(config_path: Path, target: str | None, branch: str | None, as_json: b
     for b in branches:
         tasks = ", ".join(f"{s.name.split('_', 1)[-1]} {s.running}/{s.desired}" for s in b.services)
         table.add_row(
-            escape(b.branch), b.live_colour or "-", b.release or "-", b.age(now),
+            escape(b.branch), b.live_colour or "-", b.release or "-", b.age(found.now),
             escape(b.deployed_by or "-"), tasks, ", ".join(map(str, b.ports)) or "-",
         )  # fmt: skip
     out.print(table)
@@ -492,25 +432,36 @@ def destroy(
         raise click.UsageError("give exactly one of --branch B or --stale DAYS")
     reporter = ConsoleReporter(out)
     with interrupts.as_exceptions(), _errors():
-        cfg = Project.load(config_path).config
-        target = cfg.target_for(target)
-        branches = [branch] if branch is not None else stale_on_target(cfg, stale_days or 0, target)
+        project = Project.load(config_path)
+        branches = (
+            [branch]
+            if branch is not None
+            else usecases.stale_branches(usecases.StaleRequest(project, stale_days or 0, target))
+        )
         if not branches:
-            out.print(f"no branch of {cfg.app} is older than {stale_days:g} days", markup=False)
+            out.print(
+                f"no branch of {project.config.app} is older than {stale_days:g} days",
+                markup=False,
+            )
         for name in branches:
-            steps = destroy_branch(
-                cfg, name, reporter, target=target, drop_data=drop_data, dry_run=dry_run,
-                force=force, actor=actor or deployer_name(), locking=Locking(lock_wait),
+            request = usecases.DestroyRequest(
+                project, name, target, drop_data=drop_data, dry_run=dry_run, force=force,
+                actor=actor or deployer_name(), lock_wait=lock_wait,
             )  # fmt: skip
-            if not steps:
-                out.print(f"nothing of {name} is on {target}: nothing to remove", markup=False)
-            elif dry_run:
-                for number, step in enumerate(steps, start=1):
-                    out.print(f"{number:>3}. [{step.phase}] {step.title}", markup=False)
-                    for action in step.actions:
-                        out.print(f"       {action.describe()}", markup=False)
-            else:
-                out.print(f"{name} removed from {target}", style="bold", markup=False)
+            print_destroyed(usecases.destroy(request, reporter), dry_run)
+
+
+def print_destroyed(destroyed: usecases.Destroyed, dry_run: bool) -> None:
+    name, target, steps = destroyed.branch, destroyed.target, destroyed.steps
+    if not steps:
+        out.print(f"nothing of {name} is on {target}: nothing to remove", markup=False)
+    elif dry_run:
+        for number, step in enumerate(steps, start=1):
+            out.print(f"{number:>3}. [{step.phase}] {step.title}", markup=False)
+            for action in step.actions:
+                out.print(f"       {action.describe()}", markup=False)
+    else:
+        out.print(f"{name} removed from {target}", style="bold", markup=False)
 
 
 @main.command()
@@ -531,19 +482,9 @@ def unlock(config_path: Path, target: str | None, branch: str | None, shared: bo
     if (branch is None) == (not shared):
         raise click.UsageError("give exactly one of --branch B or --shared")
     with _errors():
-        cfg = Project.load(config_path).config
-        swarm = Swarm(cfg.target_for(target))
-        try:
-            swarm.require_manager()
-            executor = Executor(cfg.root)
-            lock = (
-                SwarmLock.of_branch(executor, swarm, cfg, branch, "", "unlock")
-                if branch is not None
-                else SwarmLock.of_shared(executor, swarm, cfg, "", "unlock")
-            )
-            out.print(unlock_lock(lock), markup=False)
-        finally:
-            swarm.close()
+        request = usecases.UnlockRequest(Project.load(config_path), branch, shared, target)
+        freed = usecases.unlock(request)
+    out.print(freed, markup=False)
 
 
 def where(nodes: tuple[str, ...]) -> str:
@@ -610,8 +551,8 @@ def warn(warnings: Iterable[str]) -> None:
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """One clear message, exit 1 for a failed deploy and 2 for bad input or an unreachable
-    target; bugs keep their traceback."""
+    """One clear message, exit 1 for a failed command (named by it: "destroy failed: ...")
+    and 2 for bad input or an unreachable target; bugs keep their traceback."""
     try:
         yield
     except interrupts.Aborted as exc:
@@ -625,9 +566,9 @@ def _errors() -> Iterator[None]:
             markup=False,
         )
         sys.exit(128 + signal.Signals[f"SIG{exc.name}"].value)
-    except DeployError as exc:
-        err.print(f"deploy failed: {exc}", style="red", markup=False)
-        sys.exit(1)
+    except CommandFailedError as exc:
+        err.print(f"{exc.command} failed: {exc}", style="red", markup=False)
+        sys.exit(exc.exit_code)
     except ConfigErrors as exc:
         for error in exc.errors:
             err.print(f"error: {error}", style="red", markup=False)

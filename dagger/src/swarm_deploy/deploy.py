@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from swarm_deploy import commands, facts, gate, interrupts, pipeline, stack_secrets
+from swarm_deploy import commands, facts, gate, interrupts, stack_secrets
 from swarm_deploy.claims import changed_since
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.edge import (
@@ -34,7 +34,7 @@ from swarm_deploy.edge import (
     probe_path,
     served_colour,
 )
-from swarm_deploy.engine import ArgvRunner, Executor, Swarm, SwarmApi
+from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import (
     DeployError,
     GateError,
@@ -421,142 +421,3 @@ def clean_workdir(directory: Path) -> None:
     if directory.exists():
         for path in sorted(directory.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
-
-
-def deployed_at(swarm: SwarmApi) -> str:
-    """Now, on the manager's clock: what `status` and `destroy --stale` measure ages on."""
-    return f"{swarm.now():%Y-%m-%dT%H:%M:%SZ}"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    plan: Plan
-    notes: tuple[str, ...]
-
-
-# How long a command waits, by default, for each lock another command holds.
-LOCK_WAIT = 600
-
-
-@dataclass(frozen=True)
-class Locking:
-    """How to treat the locks of other commands: `wait` bounds every wait for one."""
-
-    wait: float = LOCK_WAIT
-
-
-def deploy_branch(
-    project: Project,
-    branch_name: str,
-    version: str,
-    reporter: Reporter,
-    *,
-    target: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    transfer: bool = False,
-    force: bool = False,
-    source_url: str | None = None,
-    deployed_by: str = "",
-    locking: Locking = Locking(),
-    rollback: bool = False,
-    prebuilt: Release | None = None,
-    update_shared: bool = False,
-    clock: gate.Clock = gate.Clock(),
-    inputs: str = "",
-) -> Outcome:
-    """Deploy `version` of a branch; `prebuilt`: images already published elsewhere (the
-    Dagger module builds them); `rollback`: the release the live one replaced; `inputs`:
-    what the builds read (sources.build_inputs).
-
-    Every secret is read, and the branch's lock taken, before anything changes.
-    """
-    config = project.config
-    target = config.target_for(target)
-    branch = config.branch(branch_name)
-    if not rollback:
-        pipeline.release(config, version)  # its tag is checked before the lock is taken
-    secrets = stack_secrets.resolve(config, branch, environ)
-    secrets.require_all()
-    executor = Executor(config.root, env=environ)
-    building = not rollback and prebuilt is None
-    if building and executor.run(commands.buildx_version(), check=False).returncode != 0:
-        # the classic builder still honours --platform and builds FROM local images
-        executor.env.setdefault("DOCKER_BUILDKIT", "0")
-        reporter.note("docker buildx is not installed: building with the classic builder")
-    swarm = Swarm(target)
-    action = f"rollback of {branch_name}" if rollback else f"deploy of {branch_name} {version}"
-    try:
-        swarm.require_manager()
-        lock = SwarmLock.of_branch(executor, swarm, config, branch_name, deployed_by, action)
-        with lock.held(locking.wait, reporter) as lease:
-            facts, notes = read_facts(swarm, executor, config, branch)
-            for note in notes:
-                reporter.note(note)
-            release = prebuilt
-            if rollback:
-                release, dropped = previous_release(facts, branch, config)
-                notes += dropped
-                for note in dropped:
-                    reporter.note(note)
-            the_plan = pipeline.plan(
-                project,
-                branch_name,
-                release.version if release else version,
-                target=target,
-                environ=environ,
-                facts=facts,
-                source_url=source_url,
-                transfer=transfer,
-                force=force or rollback,
-                deployed_by=deployed_by,
-                deployed_at=deployed_at(swarm),
-                prebuilt=release,
-                rollback=rollback,
-                update_shared=update_shared,
-                inputs=inputs,
-            )
-            if not the_plan.up_to_date:
-                Deployer(
-                    project, the_plan, secrets, executor, swarm, reporter,
-                    lock.shared(config), locking.wait, lease, clock,
-                ).deploy()  # fmt: skip
-            return Outcome(the_plan, tuple(notes))
-    finally:
-        swarm.close()
-
-
-def previous_release(facts: Facts, branch: Branch, config: Config) -> tuple[Release, list[str]]:
-    """The release the live one replaced, with its images by digest, from the labels, as
-    this config runs it; and a note for each image of it the config no longer names."""
-    prefix = f"{LABEL}.previous."
-    version = facts.state.get(f"{prefix}release")
-    images = {
-        key.removeprefix(f"{prefix}image."): value
-        for key, value in facts.state.items()
-        if key.startswith(f"{prefix}image.")
-    }
-    if facts.live_colour is None or version is None or not images:
-        raise DeployError(
-            f"no earlier release of {branch.name} is recorded on the target, so there is "
-            f"nothing to roll back to; deploy one: `swarm-deploy deploy --branch {branch.name} "
-            "--release <git sha>`"
-        )
-    release, lacking = Release(version, images).fitted(config)
-    if lacking:
-        missing = ", ".join(
-            f"no image {image} for the service {name}" for name, image in lacking.items()
-        )
-        raise DeployError(
-            f"cannot roll back {branch.name} to release {version}: that release has "
-            f"{missing}, which this config runs (its images: {', '.join(sorted(images))}). "
-            "Nothing was changed.\n"
-            "next: run the rollback from a checkout of the project as it was at release "
-            f"{version} (its config runs only what that release has), or deploy a release "
-            f"that fixes the live one: `swarm-deploy deploy --branch {branch.name}`"
-        )
-    dropped = sorted(set(images) - set(release.images))
-    return release, [
-        f"release {version} also has the image {name}, which this config no longer names: "
-        "not deployed"
-        for name in dropped
-    ]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarm_deploy import commands, pipeline
+from swarm_deploy import commands, usecases
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.config import Config
 from swarm_deploy.engine import Executor
@@ -70,7 +70,7 @@ def target(config: Config, host: str, access: Access) -> str:
     """The target the container will reach, checked before anything runs: `--host`, or
     the config's `target` when the call gives none, either way over ssh with a key (or an
     agent) and the host key, which is checked, never skipped."""
-    resolved = config.target_for(host or None)
+    resolved = usecases.target(config, host or None)
     where = "--host" if host else "target"
     if resolved == LOCAL:
         raise ConfigError(
@@ -145,7 +145,7 @@ def check_deploy(
     if release is None:
         project.config.branch(branch)
     else:
-        pipeline.plan(project, branch, release, target=resolved, environ=environ)
+        usecases.plan(usecases.PlanRequest(project, branch, release, resolved, environ))
     return resolved
 
 

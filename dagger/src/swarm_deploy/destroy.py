@@ -17,11 +17,9 @@ from datetime import datetime, timedelta
 from swarm_deploy import commands, facts
 from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.datakinds import KINDS
-from swarm_deploy.deploy import Locking
-from swarm_deploy.engine import Executor, Swarm, SwarmApi, parse_time
+from swarm_deploy.engine import SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
-from swarm_deploy.lock import SwarmLock
-from swarm_deploy.naming import LABEL, BranchNames
+from swarm_deploy.naming import COLOURS, LABEL, BranchNames
 from swarm_deploy.plan import (
     Phase,
     RemoveIfPresent,
@@ -31,7 +29,6 @@ from swarm_deploy.plan import (
     data_title,
     run,
 )
-from swarm_deploy.runner import Reporter, Runner
 
 STOP_TIMEOUT = 90.0
 
@@ -53,7 +50,7 @@ class Remains:
 
 
 def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
-    candidates = (names.colour_stack("blue"), names.colour_stack("green"), names.edge_stack)
+    candidates = (*(names.colour_stack(colour) for colour in COLOURS), names.edge_stack)
     stacks = tuple(stack for stack in candidates if facts.stack(swarm, stack))
     secrets = tuple(
         s.name
@@ -169,57 +166,3 @@ def refuse_protected(config: Config, branch_name: str, force: bool) -> BranchRul
             f"with `swarm-deploy destroy --branch {branch_name} --force`"
         )
     return rule
-
-
-def destroy_branch(
-    config: Config,
-    branch_name: str,
-    reporter: Reporter,
-    *,
-    target: str | None = None,
-    drop_data: bool = False,
-    dry_run: bool = False,
-    force: bool = False,
-    actor: str = "",
-    locking: Locking = Locking(),
-) -> list[Step]:
-    """Remove what the target holds of one branch, under the branch's lock; returns the
-    steps (only listed, with `dry_run`), none when nothing of the branch is there."""
-    target = config.target_for(target)
-    names = config.names(branch_name)
-    rule = refuse_protected(config, branch_name, force)
-    swarm = Swarm(target)
-    try:
-        swarm.require_manager()
-        if dry_run:
-            remains = read_remains(swarm, config, names)
-            return destroy_plan(config, names, target, remains, drop_data)
-        executor = Executor(config.root)
-        lock = SwarmLock.of_branch(
-            executor, swarm, config, branch_name, actor, f"destroy of {branch_name}"
-        )
-        with lock.held(locking.wait, reporter) as lease:
-            steps = destroy_plan(
-                config, names, target, read_remains(swarm, config, names), drop_data
-            )
-            if steps and rule is None:
-                reporter.note(
-                    f"no rule allows {branch_name} any more: removing what it left on {target}"
-                )
-            # the data jobs log in with the shared admin secrets: not while one rotates
-            runner = Runner(executor, swarm, reporter, fence=lease.check)
-            runner.run(steps, lambda: lock.shared(config).held(locking.wait, reporter))
-        return steps
-    finally:
-        swarm.close()
-
-
-def stale_on_target(config: Config, days: float, target: str | None = None) -> list[str]:
-    """Branches not deployed for `days`, both times on the manager's clock."""
-    swarm = Swarm(config.target_for(target))
-    try:
-        edges = facts.edges(swarm, config.app)
-        now = swarm.now()
-    finally:
-        swarm.close()
-    return stale(config, deployed_branches(edges), days, now)

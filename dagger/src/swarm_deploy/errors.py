@@ -1,6 +1,6 @@
 """Every error swarm-deploy raises on purpose.
 
-    SwarmDeployError                 base: the CLI prints it and exits 2
+    SwarmDeployError                 base: the CLI prints "error: ..." and exits 2
     ├── ConfigError                  swarm-deploy.yml is unreadable or invalid
     │   └── ConfigErrors             several mistakes in it, all found in one reading
     ├── BranchError                  a branch name cannot be deployed
@@ -15,15 +15,25 @@
     │   └── LockLostError            a lock was taken over while this command held it
     ├── TargetError                  the target's engine cannot be reached or used
     │   └── CommandError             a docker command exited non-zero
-    └── DeployError                  a deploy stopped; the live colour is untouched
-        ├── ConvergeError            a service did not converge (failed task, rollback)
-        ├── GateError                the new colour failed its health gate
-        └── JobError                 a one-shot job failed; its last log lines with it
+    └── CommandFailedError           a command failed: "<command> failed: ...", exit 1
+        ├── DeployError              a deploy stopped; the live colour is untouched
+        │   ├── ConvergeError        a service did not converge (failed task, rollback)
+        │   ├── GateError            the new colour failed its health gate
+        │   ├── JobError             a one-shot job failed; its last log lines with it
+        │   └── RollbackError        a rollback stopped, or has no release to go back to
+        ├── DestroyError             a destroy stopped; what it removed stays removed
+        └── UnlockError              unlock refused: the lock's holder is alive (exit 2)
 
-Each message says what is wrong, the value observed, and what to do next.
+Each message says what is wrong, the value observed, and what to do next. A step's
+error (a JobError of a data job, say) is raised as the failure of the command that ran
+the step (`named`): a destroy whose job fails says "destroy failed", not "deploy".
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
 
 
 class SwarmDeployError(Exception):
@@ -110,8 +120,17 @@ class CommandError(TargetError):
         super().__init__(f"`{shown}` exited {returncode}:\n{tail}")
 
 
-class DeployError(SwarmDeployError):
+class CommandFailedError(SwarmDeployError):
+    """A command failed; `command` names it in the CLI's message, `exit_code` is its exit."""
+
+    command: ClassVar[str] = "command"
+    exit_code: ClassVar[int] = 1
+
+
+class DeployError(CommandFailedError):
     """A deploy stopped before the switch; what was live before stays live."""
+
+    command = "deploy"
 
 
 class ConvergeError(DeployError):
@@ -130,3 +149,38 @@ class JobError(DeployError):
         self.failure = failure
         self.logs = logs
         super().__init__(f"job {job} failed: {failure}\n{logs}")
+
+
+class RollbackError(DeployError):
+    """A rollback stopped (as a deploy of the release before does), or no release before
+    the live one is recorded to go back to."""
+
+    command = "rollback"
+
+
+class DestroyError(CommandFailedError):
+    """A destroy stopped at a step; what it removed stays removed, and running it again
+    removes the rest."""
+
+    command = "destroy"
+
+
+class UnlockError(CommandFailedError):
+    """Unlock refused to free a lock whose holder is alive; nothing was changed."""
+
+    command = "unlock"
+    exit_code = 2
+
+
+@contextmanager
+def named(
+    kind: type[CommandFailedError], caught: type[SwarmDeployError] = CommandFailedError
+) -> Iterator[None]:
+    """A `caught` error raised inside, as the failure of the command `kind` names (the
+    step's own error is its __cause__); one of `kind` already passes as it is."""
+    try:
+        yield
+    except caught as exc:
+        if isinstance(exc, kind):
+            raise
+        raise kind(str(exc)) from exc

@@ -23,14 +23,14 @@ from typing import Annotated, Any, TypeVar, cast
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
-from swarm_deploy import commands, config, pipeline, profiles, sources
+from swarm_deploy import commands, config, pipeline, profiles, sources, usecases
 from swarm_deploy import deployer_container as container
-from swarm_deploy.deploy import LOCK_WAIT
 from swarm_deploy.destroy import refuse_protected
 from swarm_deploy.errors import ConfigError
 from swarm_deploy.plan import plan_lines
 from swarm_deploy.render import TEMPLATE_FILES
 from swarm_deploy.secrets import parse_env
+from swarm_deploy.usecases import LOCK_WAIT, PlanRequest, RenderRequest
 
 SOURCE_IGNORE = [
     ".git",
@@ -122,8 +122,8 @@ class SwarmDeploy:
         return await self._plan(branch, await self._release(release), host, json_output)
 
     async def _plan(self, branch: str, release: str, host: str, json_output: bool = False) -> str:
-        project = await self._project()
-        the_plan = pipeline.plan(project, branch, release, target=host or None, environ={})
+        request = PlanRequest(await self._project(), branch, release, host or None, environ={})
+        the_plan = usecases.plan(request)
         if json_output:
             return json.dumps(the_plan.to_json(), indent=2)
         lines = [text for _, text in plan_lines(the_plan)]
@@ -134,9 +134,9 @@ class SwarmDeploy:
     async def render(self, branch: Branch, release: Release = "") -> dagger.Directory:
         """Render the branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
         release = await self._release(release)
-        files, _ = pipeline.render(await self._project(), branch, release, environ={})
+        request = RenderRequest(await self._project(), branch, release, environ={})
         out = dag.directory()
-        for path, content in files.items():
+        for path, content in usecases.render(request).files.items():
             out = out.with_new_file(path, content)
         return out
 

@@ -1,4 +1,5 @@
-"""The entry points the CLI and the Dagger module share: one way to plan, render, deploy."""
+"""What the use cases build on: the project, a resolved branch (Subject), and one way
+to plan and render it. The commands themselves are in usecases.py."""
 
 from __future__ import annotations
 
@@ -48,6 +49,17 @@ class Project:
         return self.renderer.branch_files(self.config, branch, release, secrets, live_colour, state)
 
 
+@dataclass(frozen=True)
+class Subject:
+    """A branch of a project (its rule), the target it goes to and its secrets' values:
+    what a command resolves once (usecases.subject) and hands down whole."""
+
+    project: Project
+    branch: Branch
+    target: str
+    secrets: stack_secrets.BranchSecrets
+
+
 def release(config: Config, version: str) -> Release:
     """The release a version names: every image tagged with it."""
     if _TAG.fullmatch(version) is None:
@@ -58,55 +70,21 @@ def release(config: Config, version: str) -> Release:
     return Release.tagged(config, version)
 
 
-def plan(
-    project: Project,
-    branch_name: str,
-    version: str,
-    *,
-    target: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    facts: Facts = Facts(),
-    source_url: str | None = None,
-    transfer: bool = False,
-    force: bool = False,
-    deployed_by: str = "",
-    deployed_at: str = "",
-    prebuilt: Release | None = None,
-    rollback: bool = False,
-    update_shared: bool = False,
-    inputs: str = "",
-) -> Plan:
-    """The deploy of `version`, or with `prebuilt` the deploy of images already pushed
-    (`rollback`: those of the release the live one replaced); `inputs`: what the builds
-    read (sources.build_inputs), when this deploy builds.
+def plan(subject: Subject, request: Request, facts: Facts = Facts()) -> Plan:
+    """The deploy the request asks for, of the subject's branch on its target.
 
     With facts read from the target, a branch that may not claim its host or change the
     shared stack as it would is refused here, before any step (see claims)."""
-    cfg = project.config
-    branch = cfg.branch(branch_name)
-    secrets = stack_secrets.resolve(cfg, branch, environ)
-    secrets.require_usable()
-    request = Request(
-        target=cfg.target_for(target),
-        release=prebuilt or release(cfg, version),
-        prebuilt=prebuilt is not None,
-        rollback=rollback,
-        source_url=source_url,
-        transfer=transfer,
-        force=force,
-        deployed_by=deployed_by,
-        deployed_at=deployed_at,
-        update_shared=update_shared,
-        inputs="" if prebuilt else inputs,
-    )
-    rendered = project.render(branch, request.release, secrets, None)
+    cfg = subject.project.config
+    branch, secrets = subject.branch, subject.secrets
+    rendered = subject.project.render(branch, request.release, secrets, None)
     in_use = rendered.config_names | {s.swarm_name for s in secrets.all()}
     changes: list[str] = []
     if facts.read:
         claims.check_host(branch, facts.others, request.target)
         changes = claims.check_shared(
             cfg, branch, rendered.shared_definitions, facts.shared_stack, facts.others,
-            update_shared, {key: s.swarm_name for key, s in secrets.shared.items()},
+            request.update_shared, {key: s.swarm_name for key, s in secrets.shared.items()},
         )  # fmt: skip
     return deploy_plan(
         cfg,
