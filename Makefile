@@ -39,15 +39,17 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 	cd dagger && ../$(BIN)/mypy
 	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py \
 		tests/unit/test_interrupts.py tests/unit/test_runner.py tests/unit/test_engine.py \
-		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py
+		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py \
+		tests/unit/test_state_machine.py tests/unit/test_lock_sim.py \
+		tests/unit/test_rollback_sim.py tests/unit/test_status_sim.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger
 
-# The modules of the blue/green state machine the fast tests cover (issue 13): the deployer,
-# its locks, status, the facts and the live colour they read (truth), and the rollback
-# bookkeeping (truth's labels; plan's Record and state_labels).
-COVERAGE_MODULES := deploy lock status facts truth plan
+# The modules of the blue/green state machine the fast tests cover (issue 13): the deployer
+# and the use cases that run it, its locks, status, the facts and the live colour they
+# read (edge, truth), the steps of a colour, and the rollback bookkeeping (record, truth).
+COVERAGE_MODULES := deploy usecases lock status facts edge truth colour_steps record
 comma := ,
 coverage: venv ## test-unit with coverage: the state machine's modules, then the whole package
 	COVERAGE_FILE=$(VENV)/.coverage $(PYTEST) -q tests/unit tests/dagger --cov=swarm_deploy --cov-report=

@@ -104,6 +104,9 @@ class Edge:
     reload_error: str | None = None
     # what `nginx -t` says of a file it refuses
     test_error: str | None = None
+    # a reload that fails and stops nginx: from then on it answers nothing (`down`)
+    dies_on_reload: bool = False
+    down: bool = False
     # a reload that succeeds but changes nothing nginx serves (a worker that kept the old
     # configuration)
     stuck: bool = False
@@ -337,6 +340,9 @@ class Sim:
         if command == ["nginx", "-t"]:
             return ok() if edge.test_error is None else Result("", edge.test_error, 1)
         if command == ["nginx", "-s", "reload"]:
+            if edge.dies_on_reload:
+                edge.down = True
+                return Result("", "nginx: [alert] kill(1, 1) failed (3: No such process)", 1)
             if edge.reload_error is not None:
                 return Result("", edge.reload_error, 1)
             if edge.stuck:
@@ -349,6 +355,8 @@ class Sim:
         raise AssertionError(f"the sim's nginx cannot run {command}")
 
     def _curl(self, edge_service: str, edge: Edge, command: list[str]) -> Result:
+        if edge.down:
+            return Result("", "curl: (7) Failed to connect to 127.0.0.1", 7)
         url = command[-1]
         colour = edge.served
         if url.startswith("http://127.0.0.1:8081"):

@@ -245,3 +245,32 @@ def test_a_singleton_added_to_the_config_starts_although_the_old_colour_never_ha
     outcome = run(Project.load(path), sim, "r2")
     assert isinstance(outcome, Outcome), outcome
     assert_converged(sim, "r2")
+
+
+def test_when_nginx_stops_answering_during_the_switch_neither_colour_is_removed(
+    project: Project, sim: Sim
+) -> None:
+    """Its reload killed nginx: which colour users get once it is back cannot be told, so
+    removing either could leave them nothing."""
+    first_two_releases(project, sim)
+    sim.edge(EDGE).dies_on_reload = True
+    failed = run(project, sim, "r2")
+    assert isinstance(failed, DeployError)
+    assert str(failed) == (
+        f"`docker exec container-of-{EDGE} nginx -s reload` exited 1:\n"
+        "nginx: [alert] kill(1, 1) failed (3: No such process)\n"
+        "could not tell which colour nginx serves, so neither colour was removed.\n"
+        "next: once the branch's nginx answers, `swarm-deploy deploy --branch develop` "
+        "repairs the rest"
+    )
+    assert sim.stack("gaia-develop-blue")
+    assert sim.stack("gaia-develop-green")
+    # the file names blue again: nginx serves blue when it starts
+    assert sim.edge(EDGE).file == 'set $colour "blue";\n'
+    assert sim.services[EDGE].labels["swarm-deploy.release"] == "r1"
+    assert not [n for n in sim.configs if n.endswith("_lock")]
+    # nginx is back (on blue, from its file); the next deploy converges
+    edge = sim.edge(EDGE)
+    edge.dies_on_reload = edge.down = False
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert_converged(sim, "r2")
