@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from swarm_deploy import interrupts, usecases
-from swarm_deploy.errors import LockError, LockLostError
+from swarm_deploy.errors import LockError, LockLostError, SharedStackError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import LOCK_WAIT, DeployRequest, Outcome
 from tests.unit.swarm_sim import Dead, Sim
@@ -251,4 +251,29 @@ def test_a_branch_waits_for_the_shared_lock_only_in_its_shared_steps(
     meanwhile.append(concurrent)
     assert isinstance(alices(project, "r3", "before:gate:MEANWHILE"), Outcome)
     assert_converged(sim, "r3")
+    assert locks(sim) == []
+
+
+def test_a_shared_stack_changed_before_the_deploy_reached_its_shared_steps_stops_it(
+    project: Project, sim: Sim, meanwhile: list[Callable[[], None]]
+) -> None:
+    """alice's plan was checked against the shared stack as it ran when she started;
+    while she built, another command moved the shared Redis to another image."""
+    alices(project, "r1")
+    changed: list[tuple[object, ...]] = []
+
+    def another_command() -> None:
+        sim.services["gaia-shared_redis"].image = "127.0.0.1:5000/testbed/redis:trixie"
+        changed.append(users_see(sim))
+
+    meanwhile.append(another_command)
+    with pytest.raises(SharedStackError) as stopped:
+        alices(project, "r2", "after:render:MEANWHILE")
+    assert str(stopped.value) == (
+        "the shared stack changed while this deploy ran, before it reached its shared "
+        "steps:\n  redis: image 127.0.0.1:5000/testbed/redis:bookworm -> "
+        "127.0.0.1:5000/testbed/redis:trixie\nnothing of the shared stack was changed by "
+        "it; run it again: it is checked against what runs now"
+    )
+    assert users_see(sim) == changed[0]  # alice changed nothing
     assert locks(sim) == []
