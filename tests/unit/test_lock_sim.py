@@ -76,10 +76,11 @@ def deploy(
     wait: float = 0,
     notes: Notes | None = None,
     actor: str = "bob",
+    time: FakeTime | None = None,
 ) -> Outcome:
     """A command: by default bob's, started while alice's is paused, waiting `wait`."""
     request = DeployRequest(project, branch, release, actor=actor, lock_wait=wait)
-    return usecases.deploy(request, notes or Notes(), FakeTime().clock())
+    return usecases.deploy(request, notes or Notes(), (time or FakeTime()).clock())
 
 
 def alices(project: Project, release: str, fault: str = "") -> Outcome:
@@ -116,28 +117,31 @@ def alive_refusal(action: str, subject: str, age: int, waited: str = "") -> str:
 def test_a_second_deployer_of_the_branch_waits_then_refuses_naming_the_holder(
     project: Project, sim: Sim, meanwhile: list[Callable[[], None]]
 ) -> None:
+    """bob waits --lock-wait 60 on his deploy's clock (FakeTime: it never sleeps), saying
+    every 30 s whom he waits for, then refuses."""
     alices(project, "r1")
     before: list[tuple[object, ...]] = []
 
     def second() -> None:
         sim.advance(20)
         before.append(users_see(sim))
-        notes = Notes()
+        notes, bobs_time = Notes(), FakeTime()
         with pytest.raises(LockError) as refused:
-            deploy(project, "r3", wait=0.05, notes=notes)
+            deploy(project, "r3", wait=60, notes=notes, time=bobs_time)
+        assert bobs_time.t == 60
         assert type(refused.value) is LockError
         assert str(refused.value) == alive_refusal(
-            "deploy of develop r2", "branch develop", 20, " after waiting 0.05s"
+            "deploy of develop r2", "branch develop", 20, " after waiting 60s"
         )
         assert users_see(sim) == before[0]  # it changed nothing
-        assert notes.lines[1] == (
-            "note waiting for the lock of branch develop (0s of 0.05s): alice (deploy of "
-            f"develop r2, {HOLDER}) {SINCE}, 20s ago; last heartbeat 20s ago"
-        )
+        holder = f"alice (deploy of develop r2, {HOLDER}) {SINCE}, 20s ago; last heartbeat 20s ago"
+        assert [line for line in notes.lines if line.startswith("note waiting")] == [
+            f"note waiting for the lock of branch develop ({waited}s of 60s): {holder}"
+            for waited in (0, 30)
+        ]
 
     meanwhile.append(second)
-    outcome = alices(project, "r2", "before:gate:MEANWHILE")
-    assert isinstance(outcome, Outcome)
+    assert isinstance(alices(project, "r2", "before:gate:MEANWHILE"), Outcome)
     assert_converged(sim, "r2")
 
 
