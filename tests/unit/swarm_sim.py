@@ -137,6 +137,9 @@ class Sim:
     # service -> (state, error) of its tasks when not "running": "starting" (a health
     # check not passed yet) or "failed" (the container exited)
     task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # docker commands (argv without `docker`, joined) starting with a key exit 1 with its
+    # value as stderr, as a daemon error would end them
+    refused: dict[str, str] = field(default_factory=dict)
     # how the next jobs (`docker service create`) end, in order: a task's Status; after
     # these, jobs complete; and the last log lines of a job that did not
     jobs: list[Json] = field(default_factory=list)
@@ -189,6 +192,9 @@ class Sim:
         if args[:1] == ["--host"]:
             args = args[2:]
         self.log.append(shlex.join(args))
+        for prefix, error in self.refused.items():
+            if shlex.join(args).startswith(prefix):
+                return Result("", error, 1)
         result = self._docker(args, stdin or b"")
         self.check_users(shlex.join(args[:3]))
         return result

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from swarm_deploy import usecases
-from swarm_deploy.errors import DeployError
+from swarm_deploy.errors import CommandError, DeployError, GateError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import DeployRequest, Outcome
 from tests.unit.swarm_sim import Sim
@@ -272,5 +272,40 @@ def test_when_nginx_stops_answering_during_the_switch_neither_colour_is_removed(
     # nginx is back (on blue, from its file); the next deploy converges
     edge = sim.edge(EDGE)
     edge.dies_on_reload = edge.down = False
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert_converged(sim, "r2")
+
+
+def test_a_gate_that_fails_is_the_cause_of_the_deploy_error(project: Project, sim: Sim) -> None:
+    """What stopped the deploy stays reachable by its class (GateError), not just by its
+    words in the message."""
+    first_two_releases(project, sim)
+    sim.answers["r2", "/api/health"] = ["500"]
+    failed = run(project, sim, "r2")
+    assert isinstance(failed, DeployError)
+    assert isinstance(failed.__cause__, GateError)
+
+
+def test_a_switch_that_cannot_be_recorded_says_the_new_colour_is_live(
+    project: Project, sim: Sim
+) -> None:
+    """The switch took effect, then recording it on the edge's labels failed: the error
+    says green is live (it is what users get) and what the next deploy repairs, not only
+    docker's words."""
+    first_two_releases(project, sim)
+    record = "service update --detach --no-resolve-image --label-add"
+    sim.refused[record] = "Error response from daemon: rpc error: code = Unavailable"
+    failed = run(project, sim, "r2")
+    assert isinstance(failed, DeployError)
+    assert isinstance(failed.__cause__, CommandError)
+    assert str(failed).endswith(
+        "code = Unavailable\n"
+        "the switch had happened: gaia-develop-green is live with release r2, but recording "
+        "it and moving the singletons did not finish; gaia-develop-blue still runs.\n"
+        "next: `swarm-deploy deploy --branch develop` repairs the record and the singletons"
+    ), str(failed)
+    assert sim.edge(EDGE).served == "green"
+    assert not [n for n in sim.configs if n.endswith("_lock")]
+    del sim.refused[record]
     assert isinstance(run(project, sim, "r2"), Outcome)
     assert_converged(sim, "r2")
