@@ -11,10 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
+from swarm_deploy import config, config_schema, profiles
 from swarm_deploy import config_keys as keys
-from swarm_deploy import config_schema, profiles
 from swarm_deploy.config import SHARED_KINDS
 from swarm_deploy.config_sections import shared_section
+from swarm_deploy.errors import ConfigError
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 
 DOCS = ROOT / "docs" / "config.md"
@@ -110,3 +111,43 @@ def test_the_schema_refuses_a_misspelt_key_and_a_missing_one() -> None:
         "'image' is a required property",
         "Additional properties are not allowed ('intervall' was unexpected)",
     ]
+
+
+# where each section has an entry in the example config
+EXAMPLE_ENTRIES = {
+    "services/<name>": ("services", "backend"),
+    "services/<name>/metrics": ("services", "backend", "metrics"),
+    "branches": ("branches", 1),
+    "gate": ("gate",),
+}
+INTEGERS = [
+    (heading, key.name, key.value)
+    for heading, section in SECTIONS.items()
+    for key in section.keys
+    if key.value.get("type") == "integer"
+]
+
+
+def test_every_integer_key_of_the_table_is_in_the_bounds_test() -> None:
+    assert {heading for heading, _, _ in INTEGERS} == set(EXAMPLE_ENTRIES)
+
+
+@pytest.mark.parametrize(
+    ("heading", "key", "schema"), INTEGERS, ids=[f"{h}/{k}" for h, k, _ in INTEGERS]
+)
+def test_the_reader_bounds_each_integer_as_the_schema_does(
+    heading: str, key: str, schema: dict[str, int]
+) -> None:
+    """The reader's message names its bounds: they are the schema's."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    entry = data
+    for part in EXAMPLE_ENTRIES[heading]:
+        entry = entry[part]
+    entry[key] = schema["minimum"] - 1
+    path = "/".join(str(part) for part in (*EXAMPLE_ENTRIES[heading], key))
+    with pytest.raises(ConfigError) as caught:
+        config.parse(yaml.safe_dump(data))
+    assert str(caught.value) == (
+        f"{path}: should be an integer from {schema['minimum']} to {schema['maximum']}, "
+        f"got {schema['minimum'] - 1}"
+    )
