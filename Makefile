@@ -11,7 +11,7 @@ DEMO_SECRETS := GAIA_POSTGRES_ADMIN_PASSWORD=demo-only GAIA_MONGO_ADMIN_PASSWORD
 	GAIA_REDIS_ADMIN_PASSWORD=demo-only \
 	GAIA_GRAFANA_ADMIN_PASSWORD=demo-only GAIA_SESSION_KEY=demo-only GAIA_TELEGRAM_TOKEN=demo-only
 
-.PHONY: help venv lock tools testbed lint test test-unit test-tools test-engine demo bench plan golden schema clean
+.PHONY: help venv lock tools testbed lint test test-unit coverage test-tools test-engine demo bench plan golden schema clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,10 +39,23 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 	cd dagger && ../$(BIN)/mypy
 	$(BIN)/mypy --strict --python-version 3.11 tests/unit/swarm_sim.py tests/unit/test_lock.py \
 		tests/unit/test_interrupts.py tests/unit/test_runner.py tests/unit/test_engine.py \
-		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py
+		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py \
+		tests/unit/test_state_machine.py tests/unit/test_lock_sim.py \
+		tests/unit/test_rollback_sim.py tests/unit/test_status_sim.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger
+
+# The modules of the blue/green state machine the fast tests cover (issue 13): the deployer
+# and the use cases that run it, its locks, status, the facts and the live colour they
+# read (edge, truth), the steps of a colour, and the rollback bookkeeping (record, truth).
+COVERAGE_MODULES := deploy usecases lock status facts edge truth colour_steps record
+comma := ,
+coverage: venv ## test-unit with coverage: the state machine's modules, then the whole package
+	COVERAGE_FILE=$(VENV)/.coverage $(PYTEST) -q tests/unit tests/dagger --cov=swarm_deploy --cov-report=
+	@COVERAGE_FILE=$(VENV)/.coverage $(BIN)/coverage report --precision=1 \
+		--include="$(subst $() ,$(comma),$(COVERAGE_MODULES:%=*/swarm_deploy/%.py))"
+	@COVERAGE_FILE=$(VENV)/.coverage $(BIN)/coverage report --precision=1 | tail -1 | sed 's/^TOTAL /package/'
 
 test-tools: venv tools ## rendered files through docker stack config, nginx, promtool
 	$(PYTEST) tests/tools

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -99,6 +100,16 @@ class Edge:
 
     file: str | None = None
     served: str | None = None
+    # a reload that fails with this error (nginx keeps serving what it served)
+    reload_error: str | None = None
+    # what `nginx -t` says of a file it refuses
+    test_error: str | None = None
+    # a reload that fails and stops nginx: from then on it answers nothing (`down`)
+    dies_on_reload: bool = False
+    down: bool = False
+    # a reload that succeeds but changes nothing nginx serves (a worker that kept the old
+    # configuration)
+    stuck: bool = False
 
 
 @dataclass
@@ -120,6 +131,15 @@ class Sim:
     cwd: Path = Path()
     # releases whose health paths answer 500 through the preview route
     failing: set[str] = field(default_factory=set)
+    # (release, path) -> what the preview route answers on that health path, one answer a
+    # probe, the last one repeating: "200", "500", ..., or "timeout" (curl gives up)
+    answers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # service -> (state, error) of its tasks when not "running": "starting" (a health
+    # check not passed yet) or "failed" (the container exited)
+    task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # docker commands (argv without `docker`, joined) starting with a key exit 1 with its
+    # value as stderr, as a daemon error would end them
+    refused: dict[str, str] = field(default_factory=dict)
     # how the next jobs (`docker service create`) end, in order: a task's Status; after
     # these, jobs complete; and the last log lines of a job that did not
     jobs: list[Json] = field(default_factory=list)
@@ -172,6 +192,9 @@ class Sim:
         if args[:1] == ["--host"]:
             args = args[2:]
         self.log.append(shlex.join(args))
+        for prefix, error in self.refused.items():
+            if shlex.join(args).startswith(prefix):
+                return Result("", error, 1)
         result = self._docker(args, stdin or b"")
         self.check_users(shlex.join(args[:3]))
         return result
@@ -203,9 +226,14 @@ class Sim:
         if head == ("stack", "rm"):
             for name in list(self.stack(args[2])):
                 del self.services[name]
+            self.edges.pop(f"{args[2]}_nginx", None)  # a branch's nginx goes with its edge
             return ok()
         if head == ("service", "scale"):
             name, _, replicas = args[-1].partition("=")
+            if name not in self.services:
+                return Result(
+                    "", f"{name}: Error response from daemon: service {name} not found", 1
+                )
             self.services[name].replicas = int(replicas)
             return ok()
         if head == ("service", "update"):
@@ -214,6 +242,8 @@ class Sim:
                 if flag == "--label-add":
                     key, _, label = value.partition("=")
                     service.labels[key] = label
+                if flag == "--label-rm":
+                    service.labels.pop(value, None)
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
@@ -314,8 +344,15 @@ class Sim:
             edge.file = stdin.decode()
             return ok(edge.file)
         if command == ["nginx", "-t"]:
-            return ok()
+            return ok() if edge.test_error is None else Result("", edge.test_error, 1)
         if command == ["nginx", "-s", "reload"]:
+            if edge.dies_on_reload:
+                edge.down = True
+                return Result("", "nginx: [alert] kill(1, 1) failed (3: No such process)", 1)
+            if edge.reload_error is not None:
+                return Result("", edge.reload_error, 1)
+            if edge.stuck:
+                return ok()
             found = _COLOUR.search(edge.file or "")
             edge.served = found.group(1) if found else None
             return ok()
@@ -324,6 +361,8 @@ class Sim:
         raise AssertionError(f"the sim's nginx cannot run {command}")
 
     def _curl(self, edge_service: str, edge: Edge, command: list[str]) -> Result:
+        if edge.down:
+            return Result("", "curl: (7) Failed to connect to 127.0.0.1", 7)
         url = command[-1]
         colour = edge.served
         if url.startswith("http://127.0.0.1:8081"):
@@ -336,10 +375,29 @@ class Sim:
             services = self.stack(f"{branch}-{colour}")
             releases = {s.labels.get("swarm-deploy.release") for s in services.values()}
             code = "500" if releases & self.failing else "200" if services else "502"
+            if url.startswith("http://127.0.0.1:8081") and code == "200":
+                code = self._answer(releases, urlsplit(url).path)
+            if code == "timeout":
+                return Result("000", "curl: (28) Operation timed out", 28)
             shown = colour
         if "-w" in command:
             return ok(code)
         return ok(f"HTTP/1.1 {code} X\r\nX-Swarm-Deploy-Colour: {shown}\r\n\r\n")
+
+    def _answer(self, releases: set[str | None], path: str) -> str:
+        """The next scripted answer of a release's health path through the preview route."""
+        for release in releases:
+            script = self.answers.get((release or "", path))
+            if script:
+                return script.pop(0) if len(script) > 1 else script[0]
+        return "200"
+
+    def service_json(self, service: Service) -> Json:
+        """A service as the Engine shows it: tasks that are not running are not counted."""
+        found = service.to_json()
+        if service.name in self.task_states:
+            found["ServiceStatus"]["RunningTasks"] = 0
+        return found
 
     # --- Engine API reads
 
@@ -348,7 +406,7 @@ class Sim:
 
     def services_with(self, labels: Mapping[str, str]) -> list[Json]:
         return [
-            s.to_json()
+            self.service_json(s)
             for s in self.services.values()
             if all(s.labels.get(k) == v for k, v in labels.items())
         ]
@@ -359,6 +417,7 @@ class Sim:
             if service.id not in ids:
                 continue
             count = 1 if service.job else service.replicas
+            state, error = self.task_states.get(service.name, ("running", ""))
             for slot in range(1, count + 1):
                 tasks.append({
                     "ID": f"{service.id}.{slot}",
@@ -368,8 +427,12 @@ class Sim:
                     "CreatedAt": STAMP,
                     "DesiredState": "shutdown" if service.job else "running",
                     "Status": service.outcome or {
-                        "State": "complete" if service.job else "running",
-                        "ContainerStatus": {"ContainerID": f"container-of-{service.name}"},
+                        "State": "complete" if service.job else state,
+                        "Err": error,
+                        "ContainerStatus": {
+                            "ContainerID": f"container-of-{service.name}",
+                            "ExitCode": 1 if state == "failed" else 0,
+                        },
                     },
                 })  # fmt: skip
         return tasks
@@ -426,7 +489,7 @@ class SimSwarm:
     def service(self, name: str) -> Json | None:
         self._alive()
         found = self.sim.services.get(name)
-        return found.to_json() if found else None
+        return self.sim.service_json(found) if found else None
 
     def tasks(self, service_ids: Sequence[str]) -> list[Json]:
         self._alive()

@@ -176,40 +176,53 @@ class Deployer(Runner):
             except TargetError:
                 served, known = None, False
             if served == self.plan.new_colour:
-                self._finish(reason, done)
+                self._finish(reason, exc, done)
             if not known and Phase.SWITCH in begun:
                 raise DeployError(
                     f"{reason}\ncould not tell which colour nginx serves, so neither colour "
                     "was removed.\nnext: once the branch's nginx answers, "
                     f"`swarm-deploy deploy --branch {self.branch.name}` repairs the rest"
-                ) from None
-            self._undo(reason)
+                ) from exc
+            self._undo(reason, exc)
         except interrupts.Aborted as aborted:
             raise interrupts.Aborted(
                 f"{aborted}; the branch may be left half-switched: run `swarm-deploy deploy "
                 f"--branch {self.branch.name}` to repair it"
             ) from None
 
-    def _finish(self, reason: str, done: set[Phase]) -> None:
+    def _finish(self, reason: str, cause: BaseException, done: set[Phase]) -> None:
         """After the switch: record it and move the singletons, if not done yet."""
-        for step in self.plan.steps:
-            if step.phase in (Phase.RECORD, Phase.SINGLETONS) and step.phase not in done:
-                for action in step.actions:
-                    self.perform(action)
         names = self.branch.names
         old = self.plan.old_colour
+        new, version = names.colour_stack(self.plan.new_colour), self.release.version
+        live = f"{new} is live with release {version}"
+        try:
+            for step in self.plan.steps:
+                if step.phase in (Phase.RECORD, Phase.SINGLETONS) and step.phase not in done:
+                    for action in step.actions:
+                        self.perform(action)
+        except SwarmDeployError as failed:
+            # the repairs a deploy plans from what nginx serves finish both (truth.py)
+            running = "" if old is None else f"; {names.colour_stack(old)} still runs"
+            why = reason if str(failed) == reason else f"{reason}\n{failed}"
+            raise DeployError(
+                f"{why}\n"
+                f"the switch had happened: {live}, but recording it and moving the singletons "
+                f"did not finish{running}.\n"
+                f"next: `swarm-deploy deploy --branch {self.branch.name}` repairs the record "
+                "and the singletons"
+            ) from failed
         left = (
             f"; {names.colour_stack(old)} still runs and the next deploy removes it"
             if old is not None and Phase.DRAIN not in done
             else ""
         )
         raise DeployError(
-            f"{reason}\nthe switch had happened: {names.colour_stack(self.plan.new_colour)} is "
-            f"live with release {self.release.version}, recorded{left}.\n"
+            f"{reason}\nthe switch had happened: {live}, recorded{left}.\n"
             f"next: `swarm-deploy status --branch {self.branch.name}` shows what runs"
-        ) from None
+        ) from cause
 
-    def _undo(self, reason: str) -> None:
+    def _undo(self, reason: str, cause: BaseException) -> None:
         """Before the switch took effect: nginx's file names the old colour again, and the
         new colour is removed."""
         names = self.branch.names
@@ -231,7 +244,7 @@ class Deployer(Runner):
             f"{reason}\nrolled back: removed {new_stack}; {self._kept(old)}.\n"
             f"next: fix the release, then `swarm-deploy deploy --branch {self.branch.name}`; "
             f"`swarm-deploy status --branch {self.branch.name}` shows what runs"
-        ) from None
+        ) from cause
 
     def _kept(self, live: str | None) -> str:
         if live is None:

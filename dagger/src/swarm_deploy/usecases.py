@@ -266,6 +266,7 @@ def _deploy(asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gat
     with closing(swarm):
         swarm.require_manager()
         lock = SwarmLock.of_branch(executor, swarm, config, branch.name, asked.deployed_by, action)
+        lock = replace(lock, clock=clock)  # waits for it on the deploy's clock, as the gate's
         with lock.held(lock_wait, reporter) as lease:
             held, notes = read_facts(swarm, executor, config, branch)
             for note in notes:
