@@ -44,7 +44,7 @@ from swarm_deploy.errors import (
     TargetError,
 )
 from swarm_deploy.lock import Lease, SwarmLock
-from swarm_deploy.naming import LABEL
+from swarm_deploy.naming import label
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
     Facts,
@@ -70,7 +70,7 @@ def read_facts(
     """What the target holds for this branch, and notes on anything reconciled."""
     swarm.require_manager()
     observed, truth = live(swarm, executor, config, branch.names)
-    secrets = facts.secrets(swarm, {f"{LABEL}.app": config.app})
+    secrets = facts.secrets(swarm, {label("app"): config.app})
     found = Facts(
         read=True,
         live_colour=truth.live,

@@ -19,7 +19,7 @@ from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.engine import SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
-from swarm_deploy.naming import COLOURS, LABEL, BranchNames
+from swarm_deploy.naming import COLOURS, BranchNames, label
 from swarm_deploy.plan import (
     Phase,
     RemoveIfPresent,
@@ -52,10 +52,7 @@ class Remains:
 def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
     candidates = (*(names.colour_stack(colour) for colour in COLOURS), names.edge_stack)
     stacks = tuple(stack for stack in candidates if facts.stack(swarm, stack))
-    secrets = tuple(
-        s.name
-        for s in facts.secrets(swarm, {f"{LABEL}.app": config.app, f"{LABEL}.slug": names.slug})
-    )
+    secrets = tuple(s.name for s in facts.secrets(swarm, names.owner_labels))
     volume = names.live_volume
     volumes = (volume,) if swarm.volume(volume) is not None else ()
     admins = {}
@@ -63,10 +60,8 @@ def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains
         service = config.shared.get(kind)
         if service is None or service.admin_password is None:
             continue
-        labels = {f"{LABEL}.app": config.app, f"{LABEL}.key": service.admin_password}
-        found = [
-            s for s in facts.secrets(swarm, labels) if s.labels.get(f"{LABEL}.slug") == "shared"
-        ]
+        labels = {label("app"): config.app, label("key"): service.admin_password}
+        found = [s for s in facts.secrets(swarm, labels) if s.labels.get(label("slug")) == "shared"]
         if found:
             admins[kind] = max(found, key=lambda s: s.created_at).name
     return Remains(stacks, secrets, admins, volumes)
@@ -136,9 +131,9 @@ def deployed_branches(edges: Sequence[facts.Service]) -> list[Deployed]:
     """The branches an app has on the target, from their edge services' labels."""
     found = []
     for edge in edges:
-        stamp = edge.labels.get(f"{LABEL}.deployed-at")
+        stamp = edge.labels.get(label("deployed-at"))
         found.append(
-            Deployed(edge.labels.get(f"{LABEL}.branch", ""), parse_time(stamp) if stamp else None)
+            Deployed(edge.labels.get(label("branch"), ""), parse_time(stamp) if stamp else None)
         )
     return sorted(found, key=lambda d: d.branch)
 

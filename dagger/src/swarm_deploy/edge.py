@@ -13,7 +13,7 @@ from swarm_deploy import commands, facts
 from swarm_deploy.config import Config
 from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import TargetError
-from swarm_deploy.naming import COLOURS, LABEL, BranchNames
+from swarm_deploy.naming import COLOURS, BranchNames, label
 from swarm_deploy.truth import Observed, Truth, reconcile
 
 LIVE_FILE = "/etc/nginx/live/colour.conf"
@@ -21,7 +21,7 @@ PREVIEW = "http://127.0.0.1:8081"
 PUBLIC = "http://127.0.0.1"
 COLOUR_HEADER = "X-Swarm-Deploy-Colour"
 _COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
-STATIC_LABELS = frozenset(f"{LABEL}.{key}" for key in ("app", "branch", "slug", "service"))
+STATIC_LABELS = frozenset(label(key) for key in ("app", "branch", "slug", "service"))
 
 
 def state_of(edge: facts.Service | None) -> dict[str, str]:
@@ -30,7 +30,7 @@ def state_of(edge: facts.Service | None) -> dict[str, str]:
     return {
         key: value
         for key, value in labels.items()
-        if key.startswith(f"{LABEL}.") and key not in STATIC_LABELS
+        if key.startswith(label("")) and key not in STATIC_LABELS
     }
 
 

@@ -19,7 +19,7 @@ from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.config import Config
 from swarm_deploy.engine import Json, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError
-from swarm_deploy.naming import LABEL, STACK_NAMESPACE
+from swarm_deploy.naming import STACK_NAMESPACE, label
 from swarm_deploy.truth import ColourStack
 
 
@@ -205,7 +205,7 @@ def local_node(swarm: SwarmApi) -> str | None:
 
 def edges(swarm: SwarmApi, app: str) -> list[Service]:
     """The edge (nginx) service of each branch of the app on the target."""
-    return services(swarm, {f"{LABEL}.app": app, f"{LABEL}.service": "nginx"})
+    return services(swarm, {label("app"): app, label("service"): "nginx"})
 
 
 # --- what the services say
@@ -215,8 +215,8 @@ def colour_stack(config: Config, found: Sequence[Service]) -> ColourStack | None
     """A colour's stack as it runs (None when it has no service)."""
     if not found:
         return None
-    by_name = {s.labels.get(f"{LABEL}.service"): s for s in found}
-    release = next(iter(by_name.values())).labels.get(f"{LABEL}.release")
+    by_name = {s.labels.get(label("service")): s for s in found}
+    release = next(iter(by_name.values())).labels.get(label("release"))
     images = {
         service.image: by_name[name].image
         for name, service in config.services.items()
@@ -225,7 +225,7 @@ def colour_stack(config: Config, found: Sequence[Service]) -> ColourStack | None
     singletons = {
         name: s.replicas or 0
         for name, s in by_name.items()
-        if name and s.labels.get(f"{LABEL}.singleton") == "true"
+        if name and s.labels.get(label("singleton")) == "true"
     }
     return ColourStack(release, images, singletons)
 
@@ -233,14 +233,14 @@ def colour_stack(config: Config, found: Sequence[Service]) -> ColourStack | None
 def other_branch(config: Config, edge: Service) -> OtherBranch:
     """Another branch, from its edge service's labels; one deployed before its host was
     recorded gets the host this config's rules give it."""
-    name = edge.labels.get(f"{LABEL}.branch", "")
-    host = edge.labels.get(f"{LABEL}.host")
+    name = edge.labels.get(label("branch"), "")
+    host = edge.labels.get(label("host"))
     if host is None:
         try:
             host = config.branch(name).host
         except BranchError:
             host = None
-    uses = edge.labels.get(f"{LABEL}.uses")
+    uses = edge.labels.get(label("uses"))
     return OtherBranch(
         name, host, None if uses is None else frozenset(filter(None, uses.split(",")))
     )
@@ -251,7 +251,7 @@ def running_shared(swarm: SwarmApi, config: Config) -> dict[str, RunningShared]:
     prefix = config.shared_names.service("")
     return {
         s.name.removeprefix(prefix): RunningShared(
-            s.labels.get(f"{LABEL}.definition"), s.image.split("@", 1)[0], s.secrets
+            s.labels.get(label("definition")), s.image.split("@", 1)[0], s.secrets
         )
         for s in stack(swarm, config.shared_names.stack)
     }

@@ -56,7 +56,7 @@ from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import LockError, LockLostError, TargetError
 from swarm_deploy.gate import Clock
 from swarm_deploy.lock_seen import Holder, Seen
-from swarm_deploy.naming import LABEL
+from swarm_deploy.naming import label
 from swarm_deploy.runner import Reporter
 
 # A holder that missed this many heartbeats in a row is gone.
@@ -185,8 +185,8 @@ class SwarmLock:
         """The new lock's ID, or None when the lock exists."""
         argv = commands.docker(
             self.swarm.target, "config", "create",
-            "--label", f"{LABEL}.lock={self.name}",
-            "--label", f"{LABEL}.app={self.app}",
+            "--label", f"{label('lock')}={self.name}",
+            "--label", f"{label('app')}={self.app}",
             self.name, "-",
         )  # fmt: skip
         result = self.executor.run(argv, stdin=holder.content(), check=False)
@@ -263,7 +263,7 @@ class Lease:
         with self._mutex:
             if not self.lost:
                 self.beats += 1
-                labels = {f"{LABEL}.heartbeat": str(self.beats)}
+                labels = {label("heartbeat"): str(self.beats)}
                 self.lost = not swarm.relabel_config(self.config_id, labels)
             return not self.lost
 

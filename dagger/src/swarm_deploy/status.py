@@ -15,7 +15,7 @@ from swarm_deploy import facts
 from swarm_deploy.config import Config
 from swarm_deploy.edge import live as live_colour
 from swarm_deploy.engine import ArgvRunner, SwarmApi, parse_time
-from swarm_deploy.naming import LABEL
+from swarm_deploy.naming import label
 from swarm_deploy.truth import leftovers
 
 
@@ -108,8 +108,8 @@ def branch_status(
     edge: facts.Service,
     hostnames: Mapping[str, str],
 ) -> BranchStatus:
-    slug = edge.labels.get(f"{LABEL}.slug", "")
-    name = edge.labels.get(f"{LABEL}.branch", slug)
+    slug = edge.labels.get(label("slug"), "")
+    name = edge.labels.get(label("branch"), slug)
     names = config.names(name)
     observed, truth = live_colour(swarm, executor, config, names)
     state = truth.state
@@ -126,14 +126,14 @@ def branch_status(
             for service, replicas in sorted(observed.stacks[live].singletons.items())
             if replicas != 1
         ]
-    image_prefix = f"{LABEL}.image."
+    image_prefix = label("image.")
     return BranchStatus(
         branch=name,
         slug=slug,
         live_colour=live,
-        release=state.get(f"{LABEL}.release") if live else None,
-        deployed_at=state.get(f"{LABEL}.deployed-at") or None,
-        deployed_by=state.get(f"{LABEL}.deployed-by"),
+        release=state.get(label("release")) if live else None,
+        deployed_at=state.get(label("deployed-at")) or None,
+        deployed_by=state.get(label("deployed-by")),
         images={
             k.removeprefix(image_prefix): v for k, v in state.items() if k.startswith(image_prefix)
         },

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from swarm_deploy.naming import COLOURS, LABEL
+from swarm_deploy.naming import COLOURS, label
 
 # what a deploy records about a release, and keeps under `previous.` for rollback
 RELEASE_KEYS = ("release", "image", "deployed-at", "live-colour")
@@ -58,7 +58,7 @@ class Truth:
 
 
 def reconcile(observed: Observed) -> Truth:
-    labelled = observed.labels.get(f"{LABEL}.live-colour")
+    labelled = observed.labels.get(label("live-colour"))
     notes = []
     if observed.reachable:
         live = observed.served if observed.served in observed.stacks else None
@@ -75,7 +75,7 @@ def reconcile(observed: Observed) -> Truth:
         relabel = recovered_labels(observed.labels, live, observed.stacks[live])
         state |= relabel
         notes.append(
-            f"nginx serves {live} (release {relabel[f'{LABEL}.release']}) but the labels say "
+            f"nginx serves {live} (release {relabel[label('release')]}) but the labels say "
             f"{labelled or 'none'}: the labels are repaired to what users get"
         )
     refile = None
@@ -92,13 +92,13 @@ def recovered_labels(labels: Mapping[str, str], live: str, stack: ColourStack) -
     """The labels a deploy of `live` would have recorded, from its running stack; what
     the labels described before becomes `previous.` (rollback goes back one release)."""
     recovered = {
-        f"{LABEL}.live-colour": live,
-        f"{LABEL}.release": stack.release or "unknown",
-        f"{LABEL}.deployed-at": "",
-        f"{LABEL}.deployed-by": "recovered from what nginx serves",
-        **{f"{LABEL}.image.{name}": ref for name, ref in stack.images.items()},
+        label("live-colour"): live,
+        label("release"): stack.release or "unknown",
+        label("deployed-at"): "",
+        label("deployed-by"): "recovered from what nginx serves",
+        **{label(f"image.{name}"): ref for name, ref in stack.images.items()},
     }
-    if labels.get(f"{LABEL}.release") not in (None, stack.release):
+    if labels.get(label("release")) not in (None, stack.release):
         recovered |= as_previous(labels)
     return recovered
 
@@ -106,9 +106,9 @@ def recovered_labels(labels: Mapping[str, str], live: str, stack: ColourStack) -
 def as_previous(labels: Mapping[str, str]) -> dict[str, str]:
     """A release's labels, kept under `previous.` once another release replaces it."""
     return {
-        f"{LABEL}.previous.{key.removeprefix(f'{LABEL}.')}": value
+        label(f"previous.{key.removeprefix(label(''))}"): value
         for key, value in labels.items()
-        if key.removeprefix(f"{LABEL}.").split(".")[0] in RELEASE_KEYS
+        if key.removeprefix(label("")).split(".")[0] in RELEASE_KEYS
     }
 
 

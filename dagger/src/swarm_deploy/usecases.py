@@ -35,7 +35,7 @@ from swarm_deploy.errors import (
 )
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.lock import unlock as free
-from swarm_deploy.naming import LABEL
+from swarm_deploy.naming import label
 from swarm_deploy.pipeline import Project, Subject
 from swarm_deploy.plan import Facts, Plan, Request, Step
 from swarm_deploy.render import Release
@@ -313,7 +313,7 @@ def published(config: Config, version: str, images: tuple[str, ...]) -> Release:
 def previous_release(facts: Facts, branch: Branch, config: Config) -> tuple[Release, list[str]]:
     """The release the live one replaced, with its images by digest, from the labels, as
     this config runs it; and a note for each image of it the config no longer names."""
-    prefix = f"{LABEL}.previous."
+    prefix = label("previous.")
     version = facts.state.get(f"{prefix}release")
     images = {
         key.removeprefix(f"{prefix}image."): value
