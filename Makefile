@@ -46,10 +46,11 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger
 
-# The modules of the blue/green state machine the fast tests cover (issue 13): the deployer
-# and the use cases that run it, its locks, status, the facts and the live colour they
-# read (edge, truth), the steps of a colour, and the rollback bookkeeping (record, truth).
-COVERAGE_MODULES := deploy usecases lock status facts edge truth colour_steps record
+# The modules of the blue/green state machine the fast tests cover (issue 13): the deployer,
+# its actions in nginx (edge_actions) and the use cases that run it, its locks, status, the
+# facts and the live colour they read (edge, truth), the steps of a colour, and the rollback
+# bookkeeping (record, truth).
+COVERAGE_MODULES := deploy edge_actions usecases lock status facts edge truth colour_steps record
 comma := ,
 coverage: venv ## test-unit with coverage: the state machine's modules, then the whole package
 	COVERAGE_FILE=$(VENV)/.coverage $(PYTEST) -q tests/unit tests/dagger --cov=swarm_deploy --cov-report=

@@ -108,7 +108,7 @@ def read_gate(node: Node) -> Gate:
 
 def _last_but_one_check(gate: Gate) -> float:
     """When, at the earliest, the check before the gate's last needed one comes."""
-    # Deployer._health_gate sets its deadline, waits for the tasks (at best no time), sleeps
+    # EdgeRunner.health_gate sets its deadline, waits for the tasks (at best no time), sleeps
     # start_grace, then checks every interval; after a check that did not pass it gives up
     # once the deadline is reached, so the last needed check comes only if the one before
     # it came before the deadline.

@@ -1,7 +1,8 @@
 """Runs a plan on the target: the blue/green state machine.
 
 The plan decides; this module performs its actions, in order, through the one
-executor (docker argv) and the Engine API (reads). When a deploy stops (an error, or a
+executor (docker argv) and the Engine API (reads); those inside the branch's nginx (the
+gate's loop, the switch) are edge_actions.py's. When a deploy stops (an error, or a
 first INT, TERM or HUP), what nginx serves decides what happened: if the switch has not
 taken effect, the new colour is removed and what was live stays live; if it has, the
 switch is recorded and the singletons moved. The error names the check that failed,
@@ -11,7 +12,6 @@ what it last saw, and the command to run next.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -22,11 +22,6 @@ from swarm_deploy import commands, facts, gate, interrupts, stack_secrets
 from swarm_deploy.claims import changed_since
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.edge import (
-    COLOUR_HEADER,
-    LIVE_FILE,
-    PREVIEW,
-    PUBLIC,
-    EdgeTask,
     edge_task,
     live,
     live_colour_in_nginx,
@@ -34,10 +29,10 @@ from swarm_deploy.edge import (
     probe_path,
     served_colour,
 )
+from swarm_deploy.edge_actions import EdgeRunner
 from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import (
     DeployError,
-    GateError,
     LockLostError,
     SharedStackError,
     SwarmDeployError,
@@ -61,7 +56,7 @@ from swarm_deploy.plan import (
     lock_runs,
 )
 from swarm_deploy.render import Release, write
-from swarm_deploy.runner import Reporter, Runner
+from swarm_deploy.runner import Reporter
 
 
 def read_facts(
@@ -90,7 +85,7 @@ def read_facts(
     return found, list(truth.notes)
 
 
-class Deployer(Runner):
+class Deployer(EdgeRunner):
     """Runs a deploy plan; when it fails before the switch, removes the new colour."""
 
     def __init__(
@@ -127,9 +122,9 @@ class Deployer(Runner):
             **super().handlers(),
             PinDigests: self._pin_digests,
             RenderFiles: self._render_files,
-            HealthGate: self._health_gate,
-            Switch: self._switch,
-            RewriteLive: self._rewrite_live,
+            HealthGate: lambda a: self.health_gate(a, self.branch.names.colour_stack(a.colour)),
+            Switch: self.switch,
+            RewriteLive: self.rewrite_live,
             Record: self._record,
             Migrate: self._migrate,
         }
@@ -233,11 +228,8 @@ class Deployer(Runner):
         except TargetError:
             edge = None
         if edge is not None and live_colour_in_nginx(self.executor, edge) != old:
-            self._write_live(edge, live_line(old))
-            self.executor.run(
-                commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"),
-                check=False,
-            )
+            self.write_live(edge, live_line(old))
+            self.reload(edge, check=False)
         self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
         self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
         raise DeployError(
@@ -314,114 +306,6 @@ class Deployer(Runner):
         directory = self.project.config.root / action.directory
         clean_workdir(directory)
         write(rendered.files, directory)
-
-    def _exec(self, edge: EdgeTask, *argv: str, stdin: bytes | None = None) -> str:
-        result = self.executor.run(
-            commands.exec_in(edge.target, edge.container, *argv, stdin=stdin is not None),
-            stdin=stdin,
-            check=False,
-        )
-        return result.stdout if result.returncode == 0 else ""
-
-    def _http_status(self, edge: EdgeTask, url: str, colour: str | None = None) -> str:
-        header = ["-H", f"{COLOUR_HEADER}: {colour}"] if colour else []
-        code = self._exec(
-            edge, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-            "--max-time", "5", *header, url,
-        )  # fmt: skip
-        return code.strip() or "no answer"
-
-    def _health_gate(self, action: HealthGate) -> None:
-        """(a) the new colour's tasks run (and are healthy), (b) its health paths answer 200
-        N times in a row through nginx; a failed task ends it at once, whenever it fails."""
-        stack = self.branch.names.colour_stack(action.colour)
-        deadline = self.clock.now() + action.gate.timeout
-        verdict = gate.poll(
-            lambda: self.look_at(stack),
-            action.gate.timeout,
-            clock=self.clock,
-            on_status=self.reporter.status,
-        )
-        if verdict.failure:
-            raise GateError(f"gate for {action.colour}: {verdict.failure}")
-        if not verdict.done:
-            raise GateError(
-                f"gate for {action.colour}: not every task running and healthy within "
-                f"{action.gate.timeout:g}s: {verdict.status}"
-            )
-        self.sleep(action.gate.start_grace, "start grace")
-        count = gate.HealthCount(action.paths, action.gate.consecutive)
-        while True:
-            verdict = self.look_at(stack)
-            if verdict.failure:
-                raise GateError(f"gate for {action.colour}: {verdict.failure}")
-            edge = edge_task(self.swarm, action.edge_service)
-            for path in action.paths:
-                count.record(path, self._http_status(edge, PREVIEW + path, action.colour))
-            self.reporter.status(count.status())
-            if count.passed:
-                return
-            if self.clock.now() >= deadline:
-                raise GateError(
-                    f"gate for {action.colour}: no {action.gate.consecutive} consecutive 200s "
-                    f"through the preview route within {action.gate.timeout:g}s: "
-                    f"{count.status()}"
-                )
-            self.clock.sleep(action.gate.interval)
-
-    def _switch(self, action: Switch) -> None:
-        edge = edge_task(self.swarm, action.edge_service)
-        previous = self._exec(edge, "cat", LIVE_FILE)
-        self._write_live(edge, live_line(action.colour))
-        interrupts.point("switch:written")
-        try:
-            self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
-            self.executor.run(
-                commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload")
-            )
-            interrupts.point("switch:reloaded")
-            self._verify_switch(edge, action)
-        except SwarmDeployError:
-            self.reporter.note("switch failed: putting the previous colour back")
-            self._write_live(edge, previous)
-            self.executor.run(
-                commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"),
-                check=False,
-            )
-            raise
-
-    def _rewrite_live(self, action: RewriteLive) -> None:
-        edge = edge_task(self.swarm, action.edge_service)
-        colour = None if action.colour == "none" else action.colour
-        self._write_live(edge, live_line(colour))
-        self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"))
-
-    def _write_live(self, edge: EdgeTask, content: str) -> None:
-        self.executor.run(
-            commands.exec_in(edge.target, edge.container, "tee", LIVE_FILE, stdin=True),
-            stdin=content.encode(),
-        )
-
-    def _verify_switch(self, edge: EdgeTask, action: Switch) -> None:
-        """New requests through the public route must reach the new colour."""
-        deadline = self.clock.now() + 15
-        while True:
-            seen = {}
-            for path in action.paths:
-                headers = self._exec(
-                    edge, "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5",
-                    PUBLIC + path,
-                )  # fmt: skip
-                found = re.search(rf"^{COLOUR_HEADER}: (\S+)", headers, re.I | re.M)
-                seen[path] = found.group(1) if found else "no colour header"
-            if all(colour == action.colour for colour in seen.values()):
-                return
-            if self.clock.now() >= deadline:
-                shown = ", ".join(f"{p} -> {c}" for p, c in seen.items())
-                raise DeployError(
-                    f"after the switch to {action.colour}, the public route gave {shown}"
-                )
-            self.clock.sleep(0.5)
 
 
 def interrupted(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """Performs plan steps in order: the generic actions (commands, waits, jobs, pruning).
 
-The deployer (deploy.py) adds the blue/green actions on top; destroy uses this as is.
+edge_actions.py adds the actions inside a branch's nginx (gate, switch), the deployer
+(deploy.py) the blue/green state machine on top; destroy uses this as is.
 """
 
 from __future__ import annotations

@@ -1,0 +1,138 @@
+"""The actions a deploy performs inside the branch's nginx: the health gate's loop (its
+pure rules are gate.py's), the switch and its verification, and rewriting live/colour.conf.
+
+The deployer (deploy.py) dispatches its HealthGate, Switch and RewriteLive actions here and
+decides, when a deploy stops, what happened; these only act and report what they saw.
+"""
+
+from __future__ import annotations
+
+import re
+
+from swarm_deploy import commands, gate, interrupts
+from swarm_deploy.edge import (
+    COLOUR_HEADER,
+    LIVE_FILE,
+    PREVIEW,
+    PUBLIC,
+    EdgeTask,
+    edge_task,
+    live_line,
+)
+from swarm_deploy.errors import DeployError, GateError, SwarmDeployError
+from swarm_deploy.plan import HealthGate, RewriteLive, Switch
+from swarm_deploy.runner import Runner
+
+
+class EdgeRunner(Runner):
+    """A runner that also acts in a branch's nginx: gate, switch, live/colour.conf."""
+
+    def health_gate(self, action: HealthGate, stack: str) -> None:
+        """(a) the new colour's tasks run (and are healthy), (b) its health paths answer 200
+        N times in a row through nginx; a failed task ends it at once, whenever it fails."""
+        deadline = self.clock.now() + action.gate.timeout
+        verdict = gate.poll(
+            lambda: self.look_at(stack),
+            action.gate.timeout,
+            clock=self.clock,
+            on_status=self.reporter.status,
+        )
+        if verdict.failure:
+            raise GateError(f"gate for {action.colour}: {verdict.failure}")
+        if not verdict.done:
+            raise GateError(
+                f"gate for {action.colour}: not every task running and healthy within "
+                f"{action.gate.timeout:g}s: {verdict.status}"
+            )
+        self.sleep(action.gate.start_grace, "start grace")
+        count = gate.HealthCount(action.paths, action.gate.consecutive)
+        while True:
+            verdict = self.look_at(stack)
+            if verdict.failure:
+                raise GateError(f"gate for {action.colour}: {verdict.failure}")
+            edge = edge_task(self.swarm, action.edge_service)
+            for path in action.paths:
+                count.record(path, self._http_status(edge, PREVIEW + path, action.colour))
+            self.reporter.status(count.status())
+            if count.passed:
+                return
+            if self.clock.now() >= deadline:
+                raise GateError(
+                    f"gate for {action.colour}: no {action.gate.consecutive} consecutive 200s "
+                    f"through the preview route within {action.gate.timeout:g}s: "
+                    f"{count.status()}"
+                )
+            self.clock.sleep(action.gate.interval)
+
+    def switch(self, action: Switch) -> None:
+        """Write live/colour.conf, nginx -t, reload, verify; on failure, the previous file
+        is put back and nginx reloaded before the error goes on."""
+        edge = edge_task(self.swarm, action.edge_service)
+        previous = self._exec(edge, "cat", LIVE_FILE)
+        self.write_live(edge, live_line(action.colour))
+        interrupts.point("switch:written")
+        try:
+            self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
+            self.reload(edge)
+            interrupts.point("switch:reloaded")
+            self._verify_switch(edge, action)
+        except SwarmDeployError:
+            self.reporter.note("switch failed: putting the previous colour back")
+            self.write_live(edge, previous)
+            self.reload(edge, check=False)
+            raise
+
+    def rewrite_live(self, action: RewriteLive) -> None:
+        edge = edge_task(self.swarm, action.edge_service)
+        colour = None if action.colour == "none" else action.colour
+        self.write_live(edge, live_line(colour))
+        self.reload(edge)
+
+    def write_live(self, edge: EdgeTask, content: str) -> None:
+        self.executor.run(
+            commands.exec_in(edge.target, edge.container, "tee", LIVE_FILE, stdin=True),
+            stdin=content.encode(),
+        )
+
+    def reload(self, edge: EdgeTask, check: bool = True) -> None:
+        """nginx -s reload: graceful, requests in flight finish on the old workers."""
+        self.executor.run(
+            commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"), check=check
+        )
+
+    def _exec(self, edge: EdgeTask, *argv: str, stdin: bytes | None = None) -> str:
+        result = self.executor.run(
+            commands.exec_in(edge.target, edge.container, *argv, stdin=stdin is not None),
+            stdin=stdin,
+            check=False,
+        )
+        return result.stdout if result.returncode == 0 else ""
+
+    def _http_status(self, edge: EdgeTask, url: str, colour: str | None = None) -> str:
+        header = ["-H", f"{COLOUR_HEADER}: {colour}"] if colour else []
+        code = self._exec(
+            edge, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+            "--max-time", "5", *header, url,
+        )  # fmt: skip
+        return code.strip() or "no answer"
+
+    def _verify_switch(self, edge: EdgeTask, action: Switch) -> None:
+        """New requests through the public route must reach the new colour."""
+        deadline = self.clock.now() + 15
+        while True:
+            seen = {}
+            for path in action.paths:
+                headers = self._exec(
+                    edge, "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5",
+                    PUBLIC + path,
+                )  # fmt: skip
+                found = re.search(rf"^{COLOUR_HEADER}: (\S+)", headers, re.I | re.M)
+                seen[path] = found.group(1) if found else "no colour header"
+            if all(colour == action.colour for colour in seen.values()):
+                return
+            if self.clock.now() >= deadline:
+                shown = ", ".join(f"{p} -> {c}" for p, c in seen.items())
+                raise DeployError(
+                    f"after the switch to {action.colour}, the public route gave {shown}"
+                )
+            self.clock.sleep(0.5)
