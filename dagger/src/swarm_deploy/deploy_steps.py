@@ -9,7 +9,7 @@ from swarm_deploy import commands
 from swarm_deploy.actions import NginxTest, PinDigests, Pipe, RunJob, WaitConverged, run
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.datakinds import KINDS, DataKind
-from swarm_deploy.naming import BranchNames, label, owner_labels
+from swarm_deploy.naming import STACK_NAMESPACE, BranchNames, label, owner_labels
 from swarm_deploy.plan_facts import Facts
 from swarm_deploy.plan_model import SHARED, Phase, Request, Step
 from swarm_deploy.render import EDGE_STACK, NGINX_CONF, SHARED_STACK
@@ -202,7 +202,7 @@ def nginx_test_steps(
     file = f"{render_dir(branch)}/{NGINX_CONF}"
     # the label the edge stack gives its configs: its deploy adopts this one, prune sees it
     create = commands.config_create(
-        request.target, nginx_config, file, {"com.docker.stack.namespace": names.edge_stack}
+        request.target, nginx_config, file, {STACK_NAMESPACE: names.edge_stack}
     )
     job = names.job("nginx-t")
     argv = commands.run_job(
