@@ -50,7 +50,8 @@ test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 # its actions in nginx (edge_actions) and the use cases that run it, its locks, status, the
 # facts and the live colour they read (edge, truth), the steps of a colour, and the rollback
 # bookkeeping (record, truth).
-COVERAGE_MODULES := deploy edge_actions usecases lock lock_seen status facts edge truth colour_steps record
+COVERAGE_MODULES := deploy edge_actions usecases usecases_plan usecases_deploy usecases_target \
+	lock lock_seen status facts edge truth colour_steps record
 comma := ,
 coverage: venv ## test-unit with coverage: the state machine's modules, then the whole package
 	COVERAGE_FILE=$(VENV)/.coverage $(PYTEST) -q tests/unit tests/dagger --cov=swarm_deploy --cov-report=

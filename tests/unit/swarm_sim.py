@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
+from swarm_deploy import usecases_deploy, usecases_target
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
 
@@ -574,3 +576,10 @@ class SimSwarm:
 
     def close(self) -> None:
         pass
+
+
+def use_sim(monkeypatch: pytest.MonkeyPatch, sim: Sim) -> None:
+    """The commands that open a target (usecases_deploy.py, usecases_target.py) open `sim`."""
+    for module in (usecases_deploy, usecases_target):
+        monkeypatch.setattr(module, "Executor", lambda cwd, env=None: SimExecutor(sim, cwd))
+        monkeypatch.setattr(module, "Swarm", lambda target: SimSwarm(sim, target))

@@ -11,7 +11,7 @@ import pytest
 from bench.testbed import copy_project
 from click.testing import CliRunner
 
-from swarm_deploy import cli, engine, pipeline, sources, usecases
+from swarm_deploy import cli, engine, pipeline, sources, usecases, usecases_deploy
 from swarm_deploy.errors import DeployError
 from swarm_deploy.plan import NO_URL
 from tests.conftest import EXAMPLE_CONFIG, ROOT
@@ -344,8 +344,8 @@ def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
     def no_target(*args: object, **kwargs: object) -> None:
         raise AssertionError("the deploy reached for the target")
 
-    monkeypatch.setattr(usecases, "Executor", no_target)
-    monkeypatch.setattr(usecases, "Swarm", no_target)
+    monkeypatch.setattr(usecases_deploy, "Executor", no_target)
+    monkeypatch.setattr(usecases_deploy, "Swarm", no_target)
     env_file = tmp_path / "app-secrets.env"
     env_file.write_text("GAIA_SESSION_KEY=\nGAIA_TELEGRAM_TOKEN=  \n")
     result = runner.invoke(

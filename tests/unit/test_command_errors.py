@@ -19,7 +19,7 @@ from swarm_deploy.plan import RunJob
 from swarm_deploy.runner import Runner
 from tests.conftest import ROOT
 from tests.unit import test_lock
-from tests.unit.swarm_sim import Sim, SimExecutor, SimSwarm
+from tests.unit.swarm_sim import Sim, use_sim
 from tests.unit.test_interrupts import FakeTime, Notes
 
 
@@ -37,8 +37,7 @@ def config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
     the_sim = Sim()
-    monkeypatch.setattr(usecases, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
-    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(the_sim, target))
+    use_sim(monkeypatch, the_sim)
     return the_sim
 
 
@@ -86,8 +85,7 @@ def test_an_unlock_refused_says_unlock_failed(
     """It said "error:", the refusal being a LockError like any other."""
     sim = test_lock.manager()
     test_lock.put(sim, test_lock.holder(), test_lock.ago(60), test_lock.ago(10))
-    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(sim, target))
-    monkeypatch.setattr(usecases, "Executor", lambda root: SimExecutor(sim, root))
+    use_sim(monkeypatch, sim)
     code, said = invoke(config_path, "unlock", "-b", "develop")
     since = f"{test_lock.ago(60):%Y-%m-%dT%H:%M:%SZ}"
     assert (code, said) == (

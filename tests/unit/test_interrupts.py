@@ -28,7 +28,7 @@ from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Step
 from swarm_deploy.usecases import Outcome
 from tests.conftest import ROOT
-from tests.unit.swarm_sim import Dead, Sim, SimExecutor, SimSwarm
+from tests.unit.swarm_sim import Dead, Sim, use_sim
 
 BRANCH = "develop"
 EDGE = "gaia-develop-edge_nginx"
@@ -79,8 +79,7 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
     the_sim = Sim()
-    monkeypatch.setattr(usecases, "Executor", lambda cwd, env=None: SimExecutor(the_sim, cwd))
-    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(the_sim, target))
+    use_sim(monkeypatch, the_sim)
 
     def fire(signal_name: str) -> None:
         if signal_name == "KILL":

@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 
 from swarm_deploy import config as config_module
-from swarm_deploy import gate, pipeline, usecases
+from swarm_deploy import gate, pipeline, usecases, usecases_deploy, usecases_target
 from swarm_deploy.errors import LockError, LockLostError
 from swarm_deploy.lock import Lease, SwarmLock, unlock
 from swarm_deploy.plan import Phase, Step, run
 from swarm_deploy.runner import Runner
 from tests.conftest import EXAMPLE_CONFIG
 from tests.render_helpers import SENTINELS
-from tests.unit.swarm_sim import Sim, SimExecutor, SimSwarm
+from tests.unit.swarm_sim import Sim, SimExecutor, SimSwarm, use_sim
 
 # The manager's clock in these tests; the deployer's own (the machine running the tests)
 # is some 40 minutes ahead of it, and must not matter.
@@ -294,10 +294,9 @@ def test_destroy_and_rollback_wait_for_the_branchs_lock(
     """Both take the branch's lock before they read or change anything."""
     sim = manager()
     put(sim, holder(), ago(4), ago(1))
-    monkeypatch.setattr(usecases, "Swarm", lambda target: SimSwarm(sim, target))
-    monkeypatch.setattr(usecases, "Executor", lambda root, env=None: SimExecutor(sim, root))
-    monkeypatch.setattr(usecases, "read_remains", forbidden)
-    monkeypatch.setattr(usecases, "read_facts", forbidden)
+    use_sim(monkeypatch, sim)
+    monkeypatch.setattr(usecases_target, "read_remains", forbidden)
+    monkeypatch.setattr(usecases_deploy, "read_facts", forbidden)
 
     def run() -> None:
         if command == "destroy":

@@ -1,0 +1,146 @@
+"""What every command resolves first (its target, its `subject`), and the commands that
+read nothing on the target: check, plan and render. The face is usecases.py."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from swarm_deploy import pipeline, sources, stack_secrets
+from swarm_deploy.config import Config
+from swarm_deploy.engine import Executor
+from swarm_deploy.pipeline import Project, Subject
+from swarm_deploy.plan import Facts, Plan, Request
+from swarm_deploy.render import Release
+
+# How long a command waits, by default, for each lock another command holds.
+LOCK_WAIT = 600
+
+
+def target(config: Config, host: str | None) -> str:
+    """Where a command goes: `--host` when given, else the config's `target`."""
+    return config.target_for(host)
+
+
+def subject(
+    project: Project, branch: str, host: str | None, environ: Mapping[str, str] | None
+) -> Subject:
+    """The target, the branch (its rule) and its secrets' values, resolved once."""
+    where = target(project.config, host)
+    allowed = project.config.branch(branch)
+    return Subject(project, allowed, where, stack_secrets.resolve(project.config, allowed, environ))
+
+
+# --- check
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    project: Project
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Each sample branch's rendered files; nginx's version here, None when not installed."""
+
+    rendered: dict[str, dict[str, str]]
+    nginx: str | None
+
+
+def check(request: CheckRequest) -> Checked:
+    """The config, every template and each secret value set; nginx -t where installed."""
+    project = request.project
+    stack_secrets.check_sources(project.config)
+    rendered = pipeline.check(project)
+    nginx = (
+        pipeline.nginx_test_locally(Executor(project.config.root), rendered)
+        if shutil.which("nginx")
+        else None
+    )
+    return Checked(rendered, nginx)
+
+
+# --- plan and render
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """A deploy of `release` (None: what the sources name) of a branch, as `deploy` would
+    run it against `facts` (none read: a first deploy); `prebuilt`: images already
+    published (`rollback`: those of the release the live one replaced); `inputs`: what
+    the builds read (sources.build_inputs)."""
+
+    project: Project
+    branch: str
+    release: str | None = None
+    host: str | None = None
+    environ: Mapping[str, str] | None = None
+    facts: Facts = Facts()
+    source_url: str | None = None
+    transfer: bool = False
+    force: bool = False
+    deployed_by: str = ""
+    deployed_at: str = ""
+    prebuilt: Release | None = None
+    rollback: bool = False
+    update_shared: bool = False
+    inputs: str = ""
+
+
+def plan(request: PlanRequest) -> Plan:
+    """What a deploy would do; reads nothing on the target. Refuses a secret whose value
+    is set but cannot be used."""
+    asked = subject(request.project, request.branch, request.host, request.environ)
+    asked.secrets.require_usable()
+    return plan_for(asked, request)
+
+
+def plan_for(asked: Subject, request: PlanRequest) -> Plan:
+    """The plan of a deploy of the subject already resolved (and its secrets checked)."""
+    config = asked.project.config
+    version = request.release or sources.release_version(config)
+    return pipeline.plan(
+        asked,
+        Request(
+            target=asked.target,
+            release=request.prebuilt or pipeline.release(config, version),
+            prebuilt=request.prebuilt is not None,
+            rollback=request.rollback,
+            source_url=request.source_url,
+            transfer=request.transfer,
+            force=request.force,
+            deployed_by=request.deployed_by,
+            deployed_at=request.deployed_at,
+            update_shared=request.update_shared,
+            inputs="" if request.prebuilt else request.inputs,
+        ),
+        request.facts,
+    )
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    project: Project
+    branch: str
+    release: str | None = None
+    environ: Mapping[str, str] | None = None
+    live_colour: str = "blue"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The branch's files by path, and a warning for each secret that could not be read."""
+
+    files: dict[str, str]
+    warnings: list[str]
+
+
+def render(request: RenderRequest) -> Rendered:
+    """A branch's stacks, nginx, Promtail, Prometheus and Grafana files."""
+    project = request.project
+    version = request.release or sources.release_version(project.config)
+    files, warnings = pipeline.render(
+        project, request.branch, version, environ=request.environ, live_colour=request.live_colour
+    )
+    return Rendered(files, warnings)
