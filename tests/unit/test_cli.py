@@ -11,7 +11,16 @@ import pytest
 from bench.testbed import copy_project
 from click.testing import CliRunner
 
-from swarm_deploy import cli, engine, pipeline, sources, usecases, usecases_deploy
+from swarm_deploy import (
+    cli,
+    cli_options,
+    cli_output,
+    engine,
+    pipeline,
+    sources,
+    usecases,
+    usecases_deploy,
+)
 from swarm_deploy.errors import DeployError
 from swarm_deploy.plan import NO_URL
 from tests.conftest import EXAMPLE_CONFIG, ROOT
@@ -239,7 +248,7 @@ def test_in_github_actions_the_deployer_is_the_actor_and_the_run(
         "GITHUB_RUN_ID": "4242",
     }.items():
         monkeypatch.setenv(name, value)
-    assert cli.deployer_name() == "octocat (https://github.com/acme/gaia/actions/runs/4242)"
+    assert cli_options.deployer_name() == "octocat (https://github.com/acme/gaia/actions/runs/4242)"
 
 
 @pytest.mark.parametrize(
@@ -384,5 +393,5 @@ def test_the_final_line_shows_the_url_that_answers(
         the_plan = usecases.plan(
             usecases.PlanRequest(project, branch, "abc", environ={}, facts=live_after(the_plan))
         )
-    cli.report(usecases.Outcome(the_plan, ()))
+    cli_output.report(usecases.Outcome(the_plan, ()))
     assert capsys.readouterr().out == line

@@ -7,54 +7,28 @@
 
 Images are built and published here, with the Dagger engine; everything that touches
 the Swarm runs as `swarm-deploy` inside a deployer container (docker CLI, OpenSSH and
-this package, see deployer_container.py): the same command the engine tests prove.
+this package; built in dagger_build.py, run by deployer_container.py): the same command
+the engine tests prove.
 Every function checks all of its arguments before it builds, publishes or connects.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Callable
-from pathlib import PurePosixPath
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated
 
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, field, function, object_type
 
-from swarm_deploy import commands, config, pipeline, profiles, sources, usecases
+from swarm_deploy import commands, dagger_build, pipeline, usecases
 from swarm_deploy import deployer_container as container
+from swarm_deploy.dagger_build import PYTHON_IMAGE, SOURCE_IGNORE, WORKDIR, never_cached
 from swarm_deploy.destroy import refuse_protected
 from swarm_deploy.errors import ConfigError
 from swarm_deploy.plan import plan_lines
-from swarm_deploy.render import TEMPLATE_FILES
 from swarm_deploy.secrets import parse_env
 from swarm_deploy.usecases import LOCK_WAIT, PlanRequest, RenderRequest
-
-SOURCE_IGNORE = [
-    ".git",
-    ".venv",
-    "**/__pycache__",
-    "**/.mypy_cache",
-    "**/.ruff_cache",
-    "**/.pytest_cache",
-    ".hypothesis",
-    ".swarm-deploy",
-    "dagger/sdk",
-]
-PYTHON_IMAGE = container.BASE_IMAGE
-WORKDIR = container.WORKDIR
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def never_cached(func: F) -> F:
-    """`@function(cache="never")`: an action, never a cached result. (The SDK accepts
-    `cache` but its typed overloads leave it out.)"""
-    decorate = function(cache="never")  # type: ignore[call-overload]
-    return cast(F, decorate(func))
-
 
 Branch = Annotated[str, Doc("The git branch, e.g. develop or feature/login.")]
 Release = Annotated[
@@ -149,7 +123,10 @@ class SwarmDeploy:
         """Build every image of the config, for its platform (linux/amd64 unless set)."""
         release = await self._release(release)
         cfg = (await self._project()).config
-        return [self._image(cfg, name, release, platform) for name in cfg.images]
+        return [
+            dagger_build.image(self.source, self.config_path, cfg, name, release, platform)
+            for name in cfg.images
+        ]
 
     @never_cached
     async def publish(
@@ -178,7 +155,9 @@ class SwarmDeploy:
         slug = cfg.names(branch).slug if branch else None
         published = []
         for name in cfg.images:
-            image = self._image(cfg, name, release, "", source_url)
+            image = dagger_build.image(
+                self.source, self.config_path, cfg, name, release, "", source_url
+            )
             if registry_token is not None:
                 host = commands.registry_host(cfg.registry)
                 image = image.with_registry_auth(host, registry_user, registry_token)
@@ -214,18 +193,18 @@ class SwarmDeploy:
             return await self._plan(branch, release, host)
         target = container.check_deploy(
             await self._project(), branch, release, host=host,
-            access=self._access(ssh_key, ssh_auth_sock, known_hosts),
+            access=dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
             registry_user=registry_user, has_token=registry_token is not None,
             environ=await self._app_environ(app_secrets),
         )  # fmt: skip
         images = await self._publish(registry_user, registry_token, release, branch, source_url)
         args = ["deploy", "--branch", branch, "--release", release]
         args += [part for image in images for part in ("--image", image)]
-        args += self._common_args(app_secrets, lock_wait, actor)
+        args += dagger_build.common_args(app_secrets, lock_wait, actor)
         args += ["--force"] if force else []
         args += ["--update-shared"] if update_shared else []
-        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
-                                  registry_token, app_secrets)  # fmt: skip
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts,
+                                         registry_user, registry_token, app_secrets)  # fmt: skip
         return await self._run(deployer, target, args)
 
     @never_cached
@@ -246,14 +225,14 @@ class SwarmDeploy:
         """Put the release before the live one back, through the same gate and switch."""
         target = container.check_deploy(
             await self._project(), branch, None, host=host,
-            access=self._access(ssh_key, ssh_auth_sock, known_hosts),
+            access=dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
             registry_user=registry_user, has_token=registry_token is not None,
             environ=await self._app_environ(app_secrets),
         )  # fmt: skip
-        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts, registry_user,
-                                  registry_token, app_secrets)  # fmt: skip
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts,
+                                         registry_user, registry_token, app_secrets)  # fmt: skip
         args = ["rollback", "--branch", branch]
-        args += self._common_args(app_secrets, lock_wait, actor)
+        args += dagger_build.common_args(app_secrets, lock_wait, actor)
         args += ["--update-shared"] if update_shared else []
         return await self._run(deployer, target, args)
 
@@ -273,13 +252,13 @@ class SwarmDeploy:
         """Remove what the target holds of a branch; other branches keep running."""
         project = await self._project()
         target = container.target(
-            project.config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+            project.config, host, dagger_build.access(ssh_key, ssh_auth_sock, known_hosts)
         )
         refuse_protected(project.config, branch, force)
-        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
         args = ["destroy", "--branch", branch, *(["--drop-data"] if drop_data else [])]
         args += ["--force"] if force else []
-        args += self._common_args(None, lock_wait, actor)
+        args += dagger_build.common_args(None, lock_wait, actor)
         return await self._run(deployer, target, args)
 
     @never_cached
@@ -296,9 +275,11 @@ class SwarmDeploy:
         if (branch == "") == (not shared):
             raise ConfigError("unlock", "give exactly one of --branch B or --shared")
         target = container.target(
-            (await self._project()).config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+            (await self._project()).config,
+            host,
+            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
         )
-        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
         which = ["--shared"] if shared else ["--branch", branch]
         return await self._run(deployer, target, ["unlock", *which])
 
@@ -312,9 +293,11 @@ class SwarmDeploy:
     ) -> str:
         """Every branch on the target, as JSON: live colour, release, age, task health."""
         target = container.target(
-            (await self._project()).config, host, self._access(ssh_key, ssh_auth_sock, known_hosts)
+            (await self._project()).config,
+            host,
+            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
         )
-        deployer = self._deployer(ssh_key, ssh_auth_sock, known_hosts)
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
         return await self._run(deployer, target, ["status", "--json"])
 
     @function
@@ -338,114 +321,21 @@ class SwarmDeploy:
         )  # fmt: skip
 
     async def _release(self, release: str) -> str:
-        """The release asked for, or one the build contexts' content names (the source holds
-        no .git): `dev-<hash>`, which changes whenever what would be built changes."""
+        """The release asked for, or `dev-<hash>` of what would be built."""
         if release:
             return release
         cfg = (await self._project()).config
-        digest = hashlib.sha256()
-        for image in sorted(cfg.images.values(), key=lambda image: image.name):
-            context = PurePosixPath(self.config_path).parent / image.context
-            content = await self.source.directory(str(context)).digest()
-            digest.update(f"{sources.image_settings(image)}\0{content}\n".encode())
-        return f"dev-{digest.hexdigest()[: sources.HASH_LEN]}"
+        return await dagger_build.dev_release(self.source, self.config_path, cfg)
 
     async def _project(self) -> pipeline.Project:
         """The config and its templates, read from the source directory."""
-        path = PurePosixPath(self.config_path)
-        base = profiles.base_of(path)
-        layers = [self.config_path] if base is None else [str(base), self.config_path]
-        texts = [profiles.Layer(name, await self.source.file(name).contents()) for name in layers]
-        root = path.parent
-        templates = {
-            name: await self.source.file(str(root / name)).contents() for name in TEMPLATE_FILES
-        }
-        return pipeline.Project(config.parse_layers(texts), templates)
-
-    def _image(
-        self, cfg: config.Config, name: str, release: str, platform: str, source_url: str = ""
-    ) -> dagger.Container:
-        """One image, built by the engine: the platform is always explicit (amd64 from arm64)."""
-        image = cfg.images[name]
-        context = PurePosixPath(self.config_path).parent / image.context
-        built = self.source.directory(str(context)).docker_build(
-            platform=dagger.Platform(platform or image.platform),
-            dockerfile=image.dockerfile,
-            build_args=[dagger.BuildArg(name=k, value=v) for k, v in image.build_args.items()],
-        )
-        built = built.with_label("org.opencontainers.image.revision", release)
-        if source_url:
-            built = built.with_label("org.opencontainers.image.source", source_url)
-        return built
-
-    @staticmethod
-    def _access(
-        ssh_key: dagger.Secret | None,
-        ssh_auth_sock: dagger.Socket | None,
-        known_hosts: dagger.Secret | None,
-    ) -> container.Access:
-        """What the call gave the deployer to reach its target with."""
-        return container.Access(
-            ssh_key is not None, ssh_auth_sock is not None, known_hosts is not None
-        )
+        return await dagger_build.project(self.source, self.config_path)
 
     async def _app_environ(self, app_secrets: dagger.Secret | None) -> dict[str, str]:
         """The KEY=VALUE lines of --app-secrets, read to check them before anything runs."""
         if app_secrets is None:
             return {}
         return parse_env(await app_secrets.plaintext(), "--app-secrets")
-
-    @staticmethod
-    def _common_args(app_secrets: dagger.Secret | None, lock_wait: int, actor: str) -> list[str]:
-        """What every command the deployer runs passes on: secrets, lock, who."""
-        args = ["--secrets-env-file", container.APP_SECRETS_FILE] if app_secrets else []
-        args += ["--lock-wait", str(lock_wait)]
-        return [*args, "--actor", actor or container.UNNAMED_ACTOR]
-
-    def _deployer(
-        self,
-        ssh_key: dagger.Secret | None,
-        ssh_auth_sock: dagger.Socket | None,
-        known_hosts: dagger.Secret | None,
-        registry_user: str = "",
-        registry_token: dagger.Secret | None = None,
-        app_secrets: dagger.Secret | None = None,
-    ) -> dagger.Container:
-        """Python + OpenSSH + the static docker CLI + swarm-deploy, with the project;
-        secrets are mounted by ID, and what is derived from them lives on a tmpfs."""
-        docker_cli = dag.container().from_(container.DOCKER_CLI_IMAGE).file(container.DOCKER_CLI)
-        deployer = (
-            dag.container()
-            .from_(container.BASE_IMAGE)
-            .with_exec(["apt-get", "update", "-qq"])
-            .with_exec(["apt-get", "install", "-qq", "-y", "--no-install-recommends",
-                        *container.APT_PACKAGES])
-            .with_file(container.DOCKER_CLI, docker_cli)
-            .with_directory(container.PACKAGE_DIR, self.source.directory("dagger"),
-                            exclude=["sdk"])
-            .with_exec([
-                "pip", "install", "--quiet", "--no-cache-dir",
-                "-c", f"{container.PACKAGE_DIR}/constraints.txt", container.PACKAGE_DIR,
-            ])
-            .with_directory(WORKDIR, self.source)
-            .with_workdir(WORKDIR)
-            .with_new_file(container.SSH_CONFIG, container.SSH_CLIENT_CONFIG)
-            .with_mounted_temp(container.PRIVATE_DIR)
-            .with_env_variable("DOCKER_CONFIG", container.DOCKER_CONFIG)
-        )  # fmt: skip
-        if known_hosts is not None:
-            deployer = deployer.with_mounted_secret(container.KNOWN_HOSTS, known_hosts)
-        if ssh_key is not None:
-            deployer = deployer.with_mounted_secret(container.SSH_KEY_MOUNT, ssh_key)
-        if ssh_auth_sock is not None:
-            deployer = deployer.with_unix_socket(container.SSH_AGENT_SOCK, ssh_auth_sock)
-            deployer = deployer.with_env_variable("SSH_AUTH_SOCK", container.SSH_AGENT_SOCK)
-        if registry_token is not None:
-            deployer = deployer.with_secret_variable(container.TOKEN_VARIABLE, registry_token)
-            deployer = deployer.with_env_variable(container.USER_VARIABLE, registry_user)
-        if app_secrets is not None:
-            deployer = deployer.with_mounted_secret(container.APP_SECRETS_FILE, app_secrets)
-        return deployer
 
     async def _run(self, deployer: dagger.Container, target: str, args: list[str]) -> str:
         cfg = (await self._project()).config
