@@ -164,3 +164,16 @@ def test_destroy_waits_for_the_branchs_lock_like_a_deploy(project: Project, sim:
     )
     assert sim.stack("gaia-develop-blue")
     assert sim.stack("gaia-develop-green")
+
+
+def test_destroy_waits_on_the_clock_it_is_given_like_a_deploy(project: Project, sim: Sim) -> None:
+    """Its lock wait (and its jobs' waits) run on the command's clock, as a deploy's do: a
+    60 s --lock-wait passes on FakeTime at once."""
+    assert isinstance(run(project, sim, "r1"), Outcome)
+    assert isinstance(run(project, sim, "r2", "before:gate:KILL"), Dead)
+    sim.revive()
+    time = FakeTime()
+    request = DestroyRequest(project, "develop", lock_wait=60)
+    with pytest.raises(LockError):
+        usecases.destroy(request, Notes(), time.clock())
+    assert time.t == 60

@@ -48,7 +48,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from swarm_deploy import commands, facts, naming
 from swarm_deploy.config import Config
@@ -101,29 +101,40 @@ class SwarmLock:
         branch: str,
         who: str,
         action: str,
+        clock: Clock | None = None,
     ) -> SwarmLock:
+        """`clock`: what the command waits on, as its gate and jobs do; by default the real one."""
         return cls(
             executor, swarm, config.app, config.names(branch).slug, who, action,
             subject=f"branch {branch}",
             unlock=unlock_command(config, swarm.target, "--branch", branch),
             stale_after=config.lock.stale_after,
+            clock=clock or Clock(),
         )  # fmt: skip
 
     @classmethod
     def of_shared(
-        cls, executor: ArgvRunner, swarm: SwarmApi, config: Config, who: str, action: str
+        cls,
+        executor: ArgvRunner,
+        swarm: SwarmApi,
+        config: Config,
+        who: str,
+        action: str,
+        clock: Clock | None = None,
     ) -> SwarmLock:
         return cls(
             executor, swarm, config.app, "shared", who, action,
             subject="the shared stack",
             unlock=unlock_command(config, swarm.target, "--shared"),
             stale_after=config.lock.stale_after,
+            clock=clock or Clock(),
         )  # fmt: skip
 
     def shared(self, config: Config) -> SwarmLock:
         """The lock of what every branch shares, taken by the same command."""
-        shared = SwarmLock.of_shared(self.executor, self.swarm, config, self.who, self.action)
-        return replace(shared, clock=self.clock)
+        return SwarmLock.of_shared(
+            self.executor, self.swarm, config, self.who, self.action, self.clock
+        )
 
     @property
     def name(self) -> str:

@@ -110,8 +110,9 @@ def _deploy(asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gat
     swarm = Swarm(resolved.target)
     with closing(swarm):
         swarm.require_manager()
-        lock = SwarmLock.of_branch(executor, swarm, config, branch.name, asked.deployed_by, action)
-        lock = replace(lock, clock=clock)  # waits for it on the deploy's clock, as the gate's
+        lock = SwarmLock.of_branch(
+            executor, swarm, config, branch.name, asked.deployed_by, action, clock
+        )
         with lock.held(lock_wait, reporter) as lease:
             held, notes = read_facts(swarm, executor, config, branch)
             for note in notes:

@@ -7,7 +7,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from swarm_deploy import facts
+from swarm_deploy import facts, gate
 from swarm_deploy import status as status_module
 from swarm_deploy.destroy import (
     deployed_branches,
@@ -52,8 +52,11 @@ class Destroyed:
     steps: list[Step]
 
 
-def destroy(request: DestroyRequest, reporter: Reporter) -> Destroyed:
-    """Remove what the target holds of one branch, under the branch's lock."""
+def destroy(
+    request: DestroyRequest, reporter: Reporter, clock: gate.Clock = gate.Clock()
+) -> Destroyed:
+    """Remove what the target holds of one branch, under the branch's lock; every wait
+    (the locks, the jobs, stacks going) on `clock`."""
     config = request.project.config
     where = target(config, request.host)
     name = request.branch
@@ -69,7 +72,7 @@ def destroy(request: DestroyRequest, reporter: Reporter) -> Destroyed:
             )
         executor = Executor(config.root)
         lock = SwarmLock.of_branch(
-            executor, swarm, config, name, request.actor, f"destroy of {name}"
+            executor, swarm, config, name, request.actor, f"destroy of {name}", clock
         )
         with lock.held(request.lock_wait, reporter) as lease:
             remains = read_remains(swarm, config, names)
@@ -77,7 +80,7 @@ def destroy(request: DestroyRequest, reporter: Reporter) -> Destroyed:
             if steps and rule is None:
                 reporter.note(f"no rule allows {name} any more: removing what it left on {where}")
             # the data jobs log in with the shared admin secrets: not while one rotates
-            runner = Runner(executor, swarm, reporter, fence=lease.check)
+            runner = Runner(executor, swarm, reporter, clock, fence=lease.check)
             with named(DestroyError):
                 runner.run(steps, lambda: lock.shared(config).held(request.lock_wait, reporter))
         return Destroyed(name, where, steps)
