@@ -142,3 +142,31 @@ def test_unreadable_config_file_says_how_to_point_at_one(tmp_path: Path) -> None
         match=r"cannot read the config \(No such file or directory\); pass --config PATH",
     ):
         config.load(tmp_path / "missing.yml")
+
+
+@pytest.mark.parametrize(
+    ("traefik", "publish_mode", "replicas", "expected"),
+    [
+        (True, "host", None, {"main": 2, "develop": 1}),
+        (True, "ingress", None, {"main": 2, "develop": 2}),
+        (False, "host", None, {"main": 1, "develop": 1}),
+        (False, "ingress", 3, {"main": 3, "develop": 3}),
+    ],
+)
+def test_each_branch_nginx_runs_two_tasks_behind_traefik_and_one_on_a_host_port(
+    traefik: bool, publish_mode: str, replicas: int | None, expected: dict[str, int]
+) -> None:
+    """Behind Traefik two tasks, unless the rule publishes a host-mode port (one task per
+    node can hold it); without Traefik one; edge/replicas wins when it is set."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["branches"] = [
+        {"match": "main", "host": "www", "production": True},
+        {"match": "develop", "port": 18080},
+    ]
+    data["swarm"] = {"publish_mode": publish_mode}
+    if replicas is not None:
+        data["edge"]["replicas"] = replicas
+    if not traefik:
+        del data["shared"]["traefik"]
+    cfg = config.parse(yaml.safe_dump(data))
+    assert {b: cfg.edge_replicas(cfg.branch(b).rule) for b in expected} == expected

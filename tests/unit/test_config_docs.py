@@ -119,6 +119,7 @@ EXAMPLE_ENTRIES = {
     "services/<name>/metrics": ("services", "backend", "metrics"),
     "branches": ("branches", 1),
     "gate": ("gate",),
+    "edge": ("edge",),
 }
 INTEGERS = [
     (heading, key.name, key.value)

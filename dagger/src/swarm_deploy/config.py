@@ -178,6 +178,18 @@ class Config:
         so a branch whose rule is gone still finds what it left there."""
         return naming.BranchNames.derive(self.app, branch, self.slug_budget)
 
+    def host_port(self, rule: BranchRule) -> bool:
+        """The rule's branches publish a port on the node their nginx runs on: one task
+        per node can hold it, and clients reach only that node's."""
+        return rule.port is not None and self.swarm.publish_mode == "host"
+
+    def edge_replicas(self, rule: BranchRule) -> int:
+        """Tasks of the nginx of the rule's branches: `edge/replicas`, else two behind
+        Traefik (it balances over them, checks them and retries on the other), else one."""
+        if self.edge.replicas is not None:
+            return self.edge.replicas
+        return 2 if "traefik" in self.shared and not self.host_port(rule) else 1
+
     def rule(self, branch: str) -> BranchRule | None:
         """The first rule that matches the branch, or None when no rule does."""
         return next((r for r in self.branches if r.captures(branch) is not None), None)

@@ -169,6 +169,10 @@ EDGE = Section(
         Key("relay_image", text()),
         Key("drain", DURATION),
         Key("public_subnet", text(SUBNET)),
+        Key("replicas", integer(1, 10)),
+        Key("health_interval", DURATION),
+        Key("health_timeout", DURATION),
+        Key("retry_attempts", integer(1, 10)),
     )
 )
 SWARM = Section(

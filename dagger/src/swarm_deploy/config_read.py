@@ -102,6 +102,7 @@ def read_config(data: object, root: Path) -> Config:
     # what follows judges the config as a whole: only worth it once its parts are right
     settle(start)
     _check_fixed_hosts(config, top["branches"])
+    _check_edge_replicas(config, top)
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
             f"'{config.app}' with the longest service, database and secret names leaves "
@@ -137,6 +138,22 @@ def _check_fixed_hosts(config: Config, rules: Node) -> None:
             node = rules.child(str(index), None).child("host", rule.host)
             node.fail(f"gives {host}, which {holders[host]} already has; choose another host")
         holders[host] = f"rule '{rule.match}'"
+
+
+def _check_edge_replicas(config: Config, top: dict[str, Node]) -> None:
+    """Several nginx tasks cannot share a host-mode port: one node holds it for one task,
+    and a client of that node's address reaches no other."""
+    replicas = config.edge.replicas
+    ported = [rule for rule in config.branches if config.host_port(rule)]
+    if replicas is None or replicas == 1 or not ported:
+        return
+    node = top["edge"].child("replicas", replicas)
+    node.fail(
+        f"{replicas} nginx tasks per branch cannot share the port {ported[0].port} of rule "
+        f"'{ported[0].match}': with swarm/publish_mode: host a node publishes it for one "
+        "task only, and a client of that node reaches no other; set swarm/publish_mode: "
+        "ingress (every node publishes it and balances over the tasks), or edge/replicas: 1"
+    )
 
 
 def derived_names(

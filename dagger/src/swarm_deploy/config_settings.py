@@ -44,6 +44,14 @@ class Edge:
     relay_image: str = "haproxy:2.8.11-alpine"
     drain: float = 10.0
     public_subnet: str = "10.231.0.0/24"
+    # tasks of each branch's nginx; None: Config.edge_replicas decides by the branch's rule
+    replicas: int | None = None
+    # how often Traefik asks each nginx task for /healthz, and how long it waits for it
+    health_interval: float = 2.0
+    health_timeout: float = 1.0
+    # how many times Traefik sends a request on to another nginx task when it could not
+    # send it to the first (a refused or reset connection, before the request was written)
+    retry_attempts: int = 2
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,8 @@ def read_timeouts(node: Node) -> Timeouts:
 def read_edge(node: Node) -> Edge:
     fields = node.mapping(allowed=keys.EDGE.allowed)
     default = Edge()
-    return Edge(
+    start = recorded()
+    edge = Edge(
         relay_image=opt(
             fields,
             "relay_image",
@@ -148,7 +157,21 @@ def read_edge(node: Node) -> Edge:
             lambda n: n.text(SUBNET, "should be a subnet like 10.231.0.0/24"),
             default.public_subnet,
         ),
+        replicas=opt(fields, "replicas", lambda n: n.integer(1, 10), None),
+        health_interval=opt(fields, "health_interval", positive_duration, default.health_interval),
+        health_timeout=opt(fields, "health_timeout", positive_duration, default.health_timeout),
+        retry_attempts=opt(
+            fields, "retry_attempts", lambda n: n.integer(1, 10), default.retry_attempts
+        ),
     )
+    settle(start)
+    if edge.health_timeout >= edge.health_interval:
+        node.child("health_timeout", None).fail(
+            f"{edge.health_timeout:g}s should be shorter than edge/health_interval "
+            f"({edge.health_interval:g}s): Traefik asks each nginx task once an interval and "
+            "waits at most this long for its answer; lower it, or raise health_interval"
+        )
+    return edge
 
 
 def read_lock(node: Node) -> Lock:
