@@ -41,7 +41,8 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 		tests/unit/test_interrupts.py tests/unit/test_runner.py tests/unit/test_engine.py \
 		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py \
 		tests/unit/test_state_machine.py tests/unit/test_lock_sim.py \
-		tests/unit/test_rollback_sim.py tests/unit/test_status_sim.py
+		tests/unit/test_rollback_sim.py tests/unit/test_status_sim.py \
+		tests/unit/test_edge_replicas.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger

@@ -157,8 +157,9 @@ class Sim:
             if s.labels.get("com.docker.stack.namespace") == name
         }
 
-    def edge(self, edge_service: str) -> Edge:
-        return self.edges.setdefault(edge_service, Edge())
+    def edge(self, edge_service: str, slot: int = 1) -> Edge:
+        """The nginx task of a branch in `slot` (each its own, as on nodes of their own)."""
+        return self.edges.setdefault(edge_task_key(edge_service, slot), Edge())
 
     def die(self) -> None:
         self.alive = False
@@ -178,10 +179,10 @@ class Sim:
 
     def check_users(self, what: str) -> None:
         """After every change: would a request to any branch fail now?"""
-        for edge_service, edge in self.edges.items():
-            stack_prefix = edge_service.removesuffix("-edge_nginx")
+        for key, edge in self.edges.items():
+            stack_prefix = service_of(key).removesuffix("-edge_nginx")
             if edge.served and not self.stack(f"{stack_prefix}-{edge.served}"):
-                self.outages.append(f"{what}: {edge_service} serves {edge.served}, gone")
+                self.outages.append(f"{what}: {key} serves {edge.served}, gone")
 
     # --- docker argv
 
@@ -228,7 +229,8 @@ class Sim:
         if head == ("stack", "rm"):
             for name in list(self.stack(args[2])):
                 del self.services[name]
-            self.edges.pop(f"{args[2]}_nginx", None)  # a branch's nginx goes with its edge
+            for key in [k for k in self.edges if service_of(k) == f"{args[2]}_nginx"]:
+                del self.edges[key]  # a branch's nginx tasks go with its edge
             return ok()
         if head == ("service", "scale"):
             name, _, replicas = args[-1].partition("=")
@@ -298,7 +300,8 @@ class Sim:
                 existing.image, existing.labels = spec["image"], labels
                 existing.container_labels, existing.replicas = container_labels, replicas
             if name == "nginx":
-                self.edge(full)
+                for slot in range(1, replicas + 1):
+                    self.edge(full, slot)
         for name in set(self.stack(stack)) - wanted:  # --prune
             del self.services[name]
         return ok()
@@ -338,8 +341,9 @@ class Sim:
 
     def _exec(self, args: list[str], stdin: bytes) -> Result:
         container, command = args[0], args[1:]
-        edge_service = container.removeprefix("container-of-")
-        edge = self.edge(edge_service)
+        key = container.removeprefix("container-of-")
+        edge_service = service_of(key)
+        edge = self.edges.setdefault(key, Edge())
         if command == ["cat", LIVE_FILE]:
             return ok(edge.file) if edge.file is not None else Result("", "No such file", 1)
         if command == ["tee", LIVE_FILE]:
@@ -432,12 +436,24 @@ class Sim:
                         "State": "complete" if service.job else state,
                         "Err": error,
                         "ContainerStatus": {
-                            "ContainerID": f"container-of-{service.name}",
+                            "ContainerID": f"container-of-{edge_task_key(service.name, slot)}",
                             "ExitCode": 1 if state == "failed" else 0,
                         },
                     },
                 })  # fmt: skip
         return tasks
+
+
+def edge_task_key(service: str, slot: int) -> str:
+    """A task's key in Sim.edges and its container's name: the service's name for slot 1
+    (what every single-task test names), `service.slot` for the others."""
+    return service if slot == 1 else f"{service}.{slot}"
+
+
+def service_of(key: str) -> str:
+    """The service of a task's key."""
+    name, _, slot = key.rpartition(".")
+    return name if name and slot.isdigit() else key
 
 
 def ok(stdout: str = "") -> Result:

@@ -22,7 +22,7 @@ from swarm_deploy import commands, facts, gate, interrupts, stack_secrets
 from swarm_deploy.claims import changed_since
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.edge import (
-    edge_task,
+    edge_tasks,
     live,
     live_colour_in_nginx,
     live_line,
@@ -166,11 +166,13 @@ class Deployer(EdgeRunner):
             ) from None
         try:
             try:
-                served: str | None = self._served()
+                served = self._served()
                 known = True
             except TargetError:
-                served, known = None, False
-            if served == self.plan.new_colour:
+                served, known = set(), False
+            # tasks left on different colours (a switch stopped between two) are all put
+            # back on the old one with the rest of the undo
+            if served == {self.plan.new_colour}:
                 self._finish(reason, exc, done)
             if not known and Phase.SWITCH in begun:
                 raise DeployError(
@@ -224,12 +226,13 @@ class Deployer(EdgeRunner):
         new_stack = names.colour_stack(self.plan.new_colour)
         old = self.plan.old_colour
         try:
-            edge = edge_task(self.swarm, names.edge_service)
+            edges = edge_tasks(self.swarm, names.edge_service)
         except TargetError:
-            edge = None
-        if edge is not None and live_colour_in_nginx(self.executor, edge) != old:
-            self.write_live(edge, live_line(old))
-            self.reload(edge, check=False)
+            edges = []
+        for edge in edges:
+            if live_colour_in_nginx(self.executor, edge) != old:
+                self.write_live(edge, live_line(old))
+                self.reload(edge, check=False)
         self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
         self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
         raise DeployError(
@@ -243,13 +246,15 @@ class Deployer(EdgeRunner):
             return "no colour was live: the branch answers 503 (maintenance)"
         return f"{self.branch.names.colour_stack(live)} stays live"
 
-    def _served(self) -> str | None:
-        """What nginx serves now; TargetError when it cannot say."""
-        edge = edge_task(self.swarm, self.branch.names.edge_service)
+    def _served(self) -> set[str | None]:
+        """The colours the nginx tasks serve now; TargetError when one cannot say."""
         path = probe_path(self.project.config)
-        if path is None:
-            return live_colour_in_nginx(self.executor, edge)
-        return served_colour(self.executor, edge, path)
+        return {
+            live_colour_in_nginx(self.executor, edge)
+            if path is None
+            else served_colour(self.executor, edge, path)
+            for edge in edge_tasks(self.swarm, self.branch.names.edge_service)
+        }
 
     def _still_locked(self) -> None:
         for lease in self.leases:

@@ -14,7 +14,7 @@ from swarm_deploy.config import Config
 from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import TargetError
 from swarm_deploy.naming import COLOURS, BranchNames, label
-from swarm_deploy.truth import Observed, Truth, reconcile
+from swarm_deploy.truth import Observed, Replica, Truth, reconcile
 
 LIVE_FILE = "/etc/nginx/live/colour.conf"
 PREVIEW = "http://127.0.0.1:8081"
@@ -36,25 +36,42 @@ def state_of(edge: facts.Service | None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class EdgeTask:
-    """The running nginx of a branch: its container, and the engine that can exec in it."""
+    """A running nginx task of a branch: its container, the engine that can exec in it,
+    and its task name (service.slot, as `docker service ps` shows it)."""
 
     target: str
     container: str
+    name: str
 
 
-def edge_task(swarm: SwarmApi, edge_service: str) -> EdgeTask:
-    """Where the branch's nginx runs. `docker exec` reaches only containers of the engine
-    it talks to, so an edge on another node is reached over ssh to that node's address,
-    with the user and port of the target."""
+def edge_tasks(swarm: SwarmApi, edge_service: str) -> list[EdgeTask]:
+    """Every running nginx task of the branch, by slot. `docker exec` reaches only
+    containers of the engine it talks to, so a task on another node is reached over ssh
+    to that node's address, with the user and port of the target."""
     service = facts.service(swarm, edge_service)
     if service is None:
         raise TargetError(f"{edge_service} does not exist on {swarm.target}")
-    task = next((t for t in facts.tasks(swarm, [service.id]) if t.running), None)
-    if task is None or task.container_id is None:
+    running = sorted(
+        (t for t in facts.tasks(swarm, [service.id]) if t.running and t.container_id),
+        key=lambda t: t.slot or 0,
+    )
+    if not running:
         raise TargetError(f"{edge_service} has no running task on {swarm.target}")
-    if task.node_id == facts.local_node(swarm):
-        return EdgeTask(swarm.target, task.container_id)
-    return EdgeTask(node_target(swarm, task.node_id), task.container_id)
+    local = facts.local_node(swarm)
+    return [
+        EdgeTask(
+            swarm.target if task.node_id == local else node_target(swarm, task.node_id),
+            task.container_id or "",
+            f"{edge_service}.{task.slot}",
+        )
+        for task in running
+    ]
+
+
+def edge_task(swarm: SwarmApi, edge_service: str) -> EdgeTask:
+    """One running nginx task of the branch (the first by slot): what runs behind one
+    serves the same colour as behind any other, once a switch has reached them all."""
+    return edge_tasks(swarm, edge_service)[0]
 
 
 def node_target(swarm: SwarmApi, node_id: str) -> str:
@@ -104,8 +121,8 @@ def served_colour(executor: ArgvRunner, edge: EdgeTask, path: str) -> str | None
 
 
 def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames) -> Observed:
-    """Everything truth.reconcile weighs: the edge's labels, what nginx serves and its
-    file say (when nginx answers), and each colour's stack."""
+    """Everything truth.reconcile weighs: the edge's labels, what each nginx task serves
+    and its file say (when they answer), and each colour's stack."""
     stacks = {
         colour: stack
         for colour in COLOURS
@@ -117,12 +134,17 @@ def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: Branch
     labels = state_of(edge)
     path = probe_path(config)
     try:
-        task = edge_task(swarm, names.edge_service)
-        served = served_colour(executor, task, path) if path else None
-        file = live_colour_in_nginx(executor, task)
+        replicas = {
+            task.name: Replica(
+                served_colour(executor, task, path) if path else None,
+                live_colour_in_nginx(executor, task),
+            )
+            for task in edge_tasks(swarm, names.edge_service)
+        }
     except TargetError:
         return Observed(labels, stacks)
-    return Observed(labels, stacks, path is not None, served, file)
+    first = next(iter(replicas.values()))
+    return Observed(labels, stacks, path is not None, first.served, first.file, replicas)
 
 
 def live_line(colour: str | None) -> str:

@@ -17,6 +17,7 @@ from swarm_deploy.edge import (
     PUBLIC,
     EdgeTask,
     edge_task,
+    edge_tasks,
     live_line,
 )
 from swarm_deploy.errors import DeployError, GateError, SwarmDeployError
@@ -65,28 +66,37 @@ class EdgeRunner(Runner):
             self.clock.sleep(action.gate.interval)
 
     def switch(self, action: Switch) -> None:
-        """Write live/colour.conf, nginx -t, reload, verify; on failure, the previous file
-        is put back and nginx reloaded before the error goes on."""
-        edge = edge_task(self.swarm, action.edge_service)
-        previous = self._exec(edge, "cat", LIVE_FILE)
-        self.write_live(edge, live_line(action.colour))
-        interrupts.point("switch:written")
-        try:
-            self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
-            self.reload(edge)
-            interrupts.point("switch:reloaded")
-            self._verify_switch(edge, action)
-        except SwarmDeployError:
-            self.reporter.note("switch failed: putting the previous colour back")
-            self.write_live(edge, previous)
-            self.reload(edge, check=False)
-            raise
+        """In each nginx task in turn: write live/colour.conf, nginx -t, reload, verify.
+        When one fails, every task it reached gets its previous file back and is reloaded
+        before the error goes on: no task is left on another colour than the others."""
+        reached: list[tuple[EdgeTask, str]] = []
+        for edge in edge_tasks(self.swarm, action.edge_service):
+            reached.append((edge, self._exec(edge, "cat", LIVE_FILE)))
+            self.write_live(edge, live_line(action.colour))
+            interrupts.point("switch:written")
+            try:
+                self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
+                self.reload(edge)
+                interrupts.point("switch:reloaded")
+                self._verify_switch(edge, action)
+            except SwarmDeployError as exc:
+                self.reporter.note("switch failed: putting the previous colour back")
+                for switched, previous in reversed(reached):
+                    self.write_live(switched, previous)
+                    self.reload(switched, check=False)
+                if len(reached) == 1:
+                    raise
+                done = ", ".join(e.name for e, _ in reached[:-1])
+                raise DeployError(
+                    f"the switch to {action.colour} failed in nginx task {edge.name} after it "
+                    f"had succeeded in {done}, which got its previous colour back:\n{exc}"
+                ) from exc
 
     def rewrite_live(self, action: RewriteLive) -> None:
-        edge = edge_task(self.swarm, action.edge_service)
         colour = None if action.colour == "none" else action.colour
-        self.write_live(edge, live_line(colour))
-        self.reload(edge)
+        for edge in edge_tasks(self.swarm, action.edge_service):
+            self.write_live(edge, live_line(colour))
+            self.reload(edge)
 
     def write_live(self, edge: EdgeTask, content: str) -> None:
         self.executor.run(

@@ -31,6 +31,14 @@ class ColourStack:
 
 
 @dataclass(frozen=True)
+class Replica:
+    """What one nginx task serves and what its live/colour.conf names."""
+
+    served: str | None
+    file: str | None
+
+
+@dataclass(frozen=True)
 class Observed:
     """What a deploy, status or rollback read of one branch's edge and colours.
 
@@ -42,6 +50,8 @@ class Observed:
     reachable: bool = False
     served: str | None = None
     file: str | None = None
+    # each nginx task by name, when they were read: `served` and `file` are the first's
+    replicas: Mapping[str, Replica] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,22 @@ class Truth:
 def reconcile(observed: Observed) -> Truth:
     labelled = observed.labels.get(label("live-colour"))
     notes = []
+    served = observed.served
+    split = len({r.served for r in observed.replicas.values()}) > 1
+    if observed.reachable and split:
+        # users get both colours; the recorded one, if one task still serves it, is kept
+        # (the next deploy switches from it), else the first task's
+        shown = ", ".join(f"{n} {r.served or 'no colour'}" for n, r in observed.replicas.items())
+        if labelled in {r.served for r in observed.replicas.values()}:
+            served = labelled
+        notes.append(
+            f"the nginx tasks serve different colours ({shown}): {served or 'no colour'} is "
+            "taken as live, and every task is put on it before nginx reads its file again"
+        )
     if observed.reachable:
-        live = observed.served if observed.served in observed.stacks else None
-        if observed.served is not None and live is None:
-            notes.append(f"nginx serves {observed.served}, whose stack is gone: no colour is live")
+        live = served if served in observed.stacks else None
+        if served is not None and live is None:
+            notes.append(f"nginx serves {served}, whose stack is gone: no colour is live")
     else:
         live = observed.file or labelled
         live = live if live in observed.stacks else None
@@ -85,6 +107,15 @@ def reconcile(observed: Observed) -> Truth:
             f"live/colour.conf names {observed.file or 'no colour'} but nginx serves "
             f"{live or 'no colour'}: the file is repaired before nginx reads it again"
         )
+    elif observed.reachable and any(
+        (r.served, r.file) != (live, live) for r in observed.replicas.values()
+    ):
+        refile = live or "none"
+        if not split:
+            notes.append(
+                f"the live/colour.conf of an nginx task does not name {live or 'no colour'}: "
+                "every task's file is repaired before nginx reads it again"
+            )
     return Truth(live, MappingProxyType(state), MappingProxyType(relabel), refile, tuple(notes))
 
 

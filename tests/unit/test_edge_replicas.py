@@ -1,0 +1,121 @@
+"""A branch's nginx as two tasks, on the in-memory Swarm (tests/unit/swarm_sim.py): the
+switch reaches every task, a switch that fails in the second puts the first back, and
+status shows each task's colour when they disagree.
+
+The local profile with `edge/replicas: 2` and an ingress-mode port (a host-mode port
+cannot have two tasks: tests/unit/config_cases/edge_replicas_on_a_host_mode_port.yml).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swarm_deploy import usecases
+from swarm_deploy.errors import DeployError
+from swarm_deploy.pipeline import Project
+from swarm_deploy.usecases import Outcome, StatusRequest
+from tests.unit.swarm_sim import Sim
+from tests.unit.test_interrupts import EDGE, project, run, sim
+
+__all__ = ["project", "sim"]
+
+SECOND = f"{EDGE}.2"
+LIVE = "/etc/nginx/live/colour.conf"
+BLUE, GREEN = 'set $colour "blue";\n', 'set $colour "green";\n'
+
+
+@pytest.fixture
+def two(project: Project) -> Project:
+    """The local profile, its nginx as two tasks behind an ingress-mode port."""
+    path = project.config.root / "swarm-deploy.yml"
+    data = yaml.safe_load(path.read_text())
+    data["edge"]["replicas"] = 2
+    data["swarm"] = {"publish_mode": "ingress"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return Project.load(Path(path))
+
+
+def colours(sim: Sim) -> list[tuple[str | None, str | None]]:
+    """(file, served) of each nginx task."""
+    return [(sim.edge(EDGE, slot).file, sim.edge(EDGE, slot).served) for slot in (1, 2)]
+
+
+def switch_lines(container: str) -> list[str]:
+    """What the switch runs in one task: its file read, written, tested, reloaded, checked."""
+    curl = f"exec {container} curl -s -o /dev/null -D - --max-time 5 http://127.0.0.1"
+    return [
+        f"exec {container} cat {LIVE}",
+        f"exec --interactive {container} tee {LIVE}",
+        f"exec {container} nginx -t",
+        f"exec {container} nginx -s reload",
+        f"{curl}/api/health",
+        f"{curl}/health",
+    ]
+
+
+def test_the_switch_reaches_every_nginx_task_in_turn(two: Project, sim: Sim) -> None:
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    mark = len(sim.log)
+    assert isinstance(run(two, sim, "r2"), Outcome)
+    assert colours(sim) == [(GREEN, "green"), (GREEN, "green")]
+    start = sim.log.index(f"exec --interactive container-of-{EDGE} tee {LIVE}", mark) - 1
+    switched = sim.log[start : start + 12]
+    expected = [
+        *switch_lines(f"container-of-{EDGE}"),
+        *switch_lines(f"container-of-{SECOND}"),
+    ]
+    assert switched == expected
+    assert sim.outages == []
+
+
+def test_a_switch_that_fails_in_the_second_task_puts_the_first_back(two: Project, sim: Sim) -> None:
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    error = "nginx: [alert] kill(1, 1) failed (3: No such process)"
+    sim.edge(EDGE, 2).reload_error = error
+    mark = len(sim.log)
+    failed = run(two, sim, "r2")
+    assert isinstance(failed, DeployError)
+    assert str(failed) == (
+        f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
+        f"{EDGE}.1, which got its previous colour back:\n"
+        f"`docker exec container-of-{SECOND} nginx -s reload` exited 1:\n{error}\n"
+        "rolled back: removed gaia-develop-green; gaia-develop-blue stays live.\n"
+        "next: fix the release, then `swarm-deploy deploy --branch develop`; "
+        "`swarm-deploy status --branch develop` shows what runs"
+    )
+    # both tasks serve blue, and their files say so: none was left on green
+    assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    assert not sim.stack("gaia-develop-green")
+    assert sim.services[EDGE].labels["swarm-deploy.release"] == "r1"
+    assert sim.outages == []
+    # the second task's file back first, then the first's, each reloaded
+    put_back = sim.log.index(f"exec container-of-{SECOND} nginx -s reload", mark) + 1
+    assert sim.log[put_back : put_back + 4] == [
+        f"exec --interactive container-of-{SECOND} tee {LIVE}",
+        f"exec container-of-{SECOND} nginx -s reload",
+        f"exec --interactive container-of-{EDGE} tee {LIVE}",
+        f"exec container-of-{EDGE} nginx -s reload",
+    ]
+
+
+def test_status_shows_each_task_colour_when_they_disagree_and_a_deploy_repairs_it(
+    two: Project, sim: Sim
+) -> None:
+    """A task that started on a node whose live-colour volume is empty answers 503."""
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    second = sim.edge(EDGE, 2)
+    second.file = second.served = None
+    (found,) = usecases.status(StatusRequest(two)).branches
+    assert (found.live_colour, found.release) == ("blue", "r1")
+    assert found.problems == (
+        f"the nginx tasks serve different colours ({EDGE}.1 blue, {EDGE}.2 no colour): blue "
+        "is taken as live, and every task is put on it before nginx reads its file again",
+    )
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    (repaired,) = usecases.status(StatusRequest(two)).branches
+    assert repaired.problems == ()
