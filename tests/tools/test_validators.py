@@ -141,6 +141,5 @@ def test_stacks_with_a_wildcard_certificate_by_dns_01_pass_docker_stack_config(
             tool("docker"), "stack", "config", "--compose-file", str(tmp_path / "stacks/shared.yml")
         ).stdout
     )
-    assert resolved["services"]["traefik"]["environment"]["CF_DNS_API_TOKEN_FILE"] == (
-        "/run/secrets/cloudflare_token"
-    )
+    environment = resolved["services"]["traefik"]["environment"]
+    assert environment["CF_DNS_API_TOKEN_FILE"] == "/run/secrets/cloudflare_token"  # noqa: S105
