@@ -94,7 +94,7 @@ def test_dns_01_renders_the_provider_its_checks_and_one_wildcard_for_every_route
         "--certificatesresolvers.letsencrypt.acme.dnschallenge.provider=exec",
         "--certificatesresolvers.letsencrypt.acme.dnschallenge.resolvers="
         "challtestsrv:8053,[::1]:53",
-        "--certificatesresolvers.letsencrypt.acme.dnschallenge.propagation.delaybeforechecks=1.5s",
+        "--certificatesresolvers.letsencrypt.acme.dnschallenge.propagation.delaybeforechecks=1500ms",
         "--certificatesresolvers.letsencrypt.acme.dnschallenge.propagation.disableanschecks=true",
         "--certificatesresolvers.letsencrypt.acme.dnschallenge.propagation.requireallrns=true",
     ]
@@ -144,3 +144,23 @@ def test_other_published_ports_are_what_http_redirects_to(project: pipeline.Proj
     assert "--entrypoints.web.http.redirections.entrypoint.to=:18443" in service["command"]
     assert "--entrypoints.web.address=:80" in service["command"]
     assert "--entrypoints.websecure.address=:443" in service["command"]
+
+
+def test_a_private_cas_root_reaches_traefik_as_a_secret_file(project: pipeline.Project) -> None:
+    patch = {
+        "shared": {"traefik": {"acme": {"ca_server": "https://pebble:14000/dir",
+                                        "ca_certificate": "pebble_root"}}},
+        "secrets": {"pebble_root": {"env": "GAIA_CLOUDFLARE_TOKEN"}},
+    }  # fmt: skip
+    files = rendered(project, patch, "develop")
+    flags = acme_flags(files)
+    assert flags[1:3] == [
+        "--certificatesresolvers.letsencrypt.acme.caserver=https://pebble:14000/dir",
+        "--certificatesresolvers.letsencrypt.acme.cacertificates=/run/secrets/pebble_root",
+    ]
+    assert flags[-1] == "--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web"
+    service = traefik(files)
+    assert service["secrets"] == [{"source": "pebble_root", "target": "pebble_root"}]
+    assert "environment" not in service
+    declared = yaml.safe_load(files["stacks/shared.yml"])["secrets"]["pebble_root"]
+    assert declared["name"].startswith("gaia_shared_pebble_root_")

@@ -159,6 +159,7 @@ ACME_DNS = Section(
 ACME = Section(
     (
         Key("ca_server", text(HTTPS_URL)),
+        Key("ca_certificate", text()),
         Key("challenge", {"enum": ["http", "dns"]}),
         Key("dns", ACME_DNS.schema()),
         Key("weekly_limit", integer(1)),

@@ -52,11 +52,6 @@ class AcmeDns:
     require_all_rns: bool = False
 
     @property
-    def secret_keys(self) -> tuple[str, ...]:
-        """The secrets Traefik mounts, each once, at /run/secrets/<key>."""
-        return tuple(dict.fromkeys(self.secrets.values()))
-
-    @property
     def environment(self) -> dict[str, str]:
         """Traefik's environment: the plain values, and `<NAME>_FILE` for each secret (lego
         reads the file; the value never reaches the service's definition)."""
@@ -69,9 +64,23 @@ class Acme:
     """How Traefik's resolver gets certificates: from which CA, by which challenge."""
 
     ca_server: str = LETS_ENCRYPT
+    # a key of the secrets: table: the PEM root of a private CA's HTTPS (Pebble, step-ca)
+    ca_certificate: str | None = None
     challenge: str = "http"
     dns: AcmeDns | None = None
     weekly_limit: int = WEEKLY_LIMIT
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The secrets Traefik mounts, each once, at /run/secrets/<key>."""
+        keys = [self.ca_certificate] if self.ca_certificate is not None else []
+        keys += self.dns.secrets.values() if self.dns is not None else ()
+        return tuple(dict.fromkeys(keys))
+
+    @property
+    def ca_certificate_file(self) -> str | None:
+        """Where Traefik reads the private CA's root."""
+        return None if self.ca_certificate is None else f"{SECRETS_DIR}/{self.ca_certificate}"
 
     @property
     def wildcard(self) -> bool:
@@ -108,6 +117,9 @@ def read_acme(node: Node, secrets: tuple[str, ...]) -> Acme:
                 f"{LETS_ENCRYPT} (Let's Encrypt's, the default)",
             ),
             default.ca_server,
+        ),
+        ca_certificate=opt(
+            fields, "ca_certificate", lambda n: n.reference(secrets, "secret"), None
         ),
         challenge=opt(fields, "challenge", _challenge, default.challenge),
         dns=opt(fields, "dns", lambda n: _dns(n, secrets), None),

@@ -88,12 +88,11 @@ def refuse_unusable(secrets: list[StackSecret]) -> None:
 
 
 def shared_keys(config: Config) -> tuple[str, ...]:
-    """The secrets the shared stack mounts: admin passwords, and the credentials of
-    Traefik's DNS provider."""
+    """The secrets the shared stack mounts: admin passwords, and Traefik's (a private CA's
+    root, the credentials of its DNS provider)."""
     keys = [s.admin_password for s in config.shared.values() if s.admin_password is not None]
     traefik = config.shared.get("traefik")
-    dns = traefik.acme.dns if traefik is not None and traefik.acme is not None else None
-    keys += dns.secret_keys if dns is not None else ()
+    keys += traefik.acme.secret_keys if traefik is not None and traefik.acme is not None else ()
     return tuple(dict.fromkeys(keys))
 
 
