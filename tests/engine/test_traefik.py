@@ -17,6 +17,7 @@ the second branch's deploy orders both hosts' certificates.
 from __future__ import annotations
 
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ HTTP_PORT, HTTPS_PORT = 18480, 18443
 PEBBLE_PORT, CHALLTESTSRV_PORT = 18415, 18455
 # bounded waits: Pebble's validation and issue take seconds, not minutes
 CERTIFICATE_WAIT = 90.0
+# the root of the certificate of Pebble's own directory and management API, in its image
+MINICA = "/etc/pebble/pebble.minica.pem"
 
 
 @dataclass
@@ -144,7 +147,7 @@ def pebble_root(pebble: Container, tmp: Path) -> Path:
     """The root Pebble issues from (new at each start), from its management API, checked
     against the test root of Pebble's own certificate (in its image)."""
     minica = tmp / "pebble-minica.pem"
-    minica.write_bytes(pebble.exec_run(["cat", "/etc/pebble/pebble.minica.pem"]).output)
+    minica.write_bytes(pebble.exec_run(["cat", MINICA]).output)
     for _ in range(50):
         try:
             url = f"https://127.0.0.1:{PEBBLE_PORT}/roots/0"
@@ -169,14 +172,24 @@ def traefik_address(client: docker.DockerClient, shared: SharedNames) -> str:
 
 @pytest.fixture(scope="module")
 def world(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    minica = tmp_path_factory.mktemp("minica") / "pebble-minica.pem"
+    minica.write_bytes(
+        subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "cat", testbed.env["PEBBLE_IMAGE"], MINICA],
+            capture_output=True, check=True, timeout=60,
+        ).stdout
+    )  # fmt: skip
+
     def shape(data: dict[str, Any]) -> None:
         data["domain"] = DOMAIN
         data["shared"]["traefik"] = {
             "image": testbed.env["TRAEFIK_IMAGE"],
             "acme_email": f"ops@{DOMAIN}",
             "ports": {"http": HTTP_PORT, "https": HTTPS_PORT},
-            "acme": {"ca_server": "https://pebble:14000/dir"},
+            # Pebble's directory, whose HTTPS is signed by Pebble's test root
+            "acme": {"ca_server": "https://pebble:14000/dir", "ca_certificate": "pebble_root"},
         }
+        data["secrets"]["pebble_root"] = {"file": str(minica)}
         data["branches"] = [{"match": branch, "host": h} for branch, h in HOSTS.items()]
 
     with app_project(testbed, tmp_path_factory.mktemp("tls"), APP, shape) as project:
@@ -229,7 +242,8 @@ def test_http_redirects_to_https(world: World) -> None:
         f"http://127.0.0.1:{HTTP_PORT}/api/?q=1", headers={"Host": host("develop")}
     )
     assert response.status_code in (301, 308), response.text
-    assert response.headers["location"] == f"https://{host('develop')}/api/?q=1"
+    # the published HTTPS port is not 443 here: the redirect names it
+    assert response.headers["location"] == f"https://{host('develop')}:{HTTPS_PORT}/api/?q=1"
 
 
 def test_a_host_no_branch_has_gets_no_certificate_of_a_branch(world: World) -> None:
