@@ -125,7 +125,8 @@ def test_each_edge_of_the_app_is_read_with_the_time_it_was_created() -> None:
     sim._add(Service("other-develop-edge_nginx", "nginx", {**edge, label("app"): "other"}, {}, 1))
     backend = {label("app"): "gaia", label("service"): "backend"}
     sim._add(Service("gaia-develop-blue_backend", "backend", backend, {}, 1))
-    assert facts.edges_created(SimSwarm(sim, "local"), "gaia") == {
+    found = facts.edges(SimSwarm(sim, "local"), "gaia")
+    assert {edge.name: edge.created_at for edge in found} == {
         "gaia-develop-edge_nginx": START,
         "gaia-feature-x-edge_nginx": START + timedelta(hours=1),
     }

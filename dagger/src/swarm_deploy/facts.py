@@ -210,12 +210,6 @@ def edges(swarm: SwarmApi, app: str) -> list[Service]:
     return services(swarm, {label("app"): app, label("service"): "nginx"})
 
 
-def edges_created(swarm: SwarmApi, app: str) -> dict[str, datetime]:
-    """When each edge service of the app was created (each brought a host to Traefik, whose
-    certificate it ordered then), by service name."""
-    return {edge.name: edge.created_at for edge in edges(swarm, app)}
-
-
 # --- what the services say
 
 
