@@ -102,6 +102,7 @@ def read_config(data: object, root: Path) -> Config:
     # what follows judges the config as a whole: only worth it once its parts are right
     settle(start)
     _check_fixed_hosts(config, top["branches"])
+    _check_traefik_ports(config, top)
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
             f"'{config.app}' with the longest service, database and secret names leaves "
@@ -137,6 +138,23 @@ def _check_fixed_hosts(config: Config, rules: Node) -> None:
             node = rules.child(str(index), None).child("host", rule.host)
             node.fail(f"gives {host}, which {holders[host]} already has; choose another host")
         holders[host] = f"rule '{rule.match}'"
+
+
+def _check_traefik_ports(config: Config, top: dict[str, Node]) -> None:
+    """A port of a node is published by one service: Traefik's are no branch rule's."""
+    traefik = config.shared.get("traefik")
+    if traefik is None or traefik.ports is None:
+        return
+    node = top["shared"].child("traefik", None).child("ports", None)
+    for name, port in (("http", traefik.ports.http), ("https", traefik.ports.https)):
+        for index, rule in enumerate(config.branches):
+            if rule.port == port:
+                node.child(name, port).fail(
+                    f"{port} is also the port of branch rule '{rule.match}' "
+                    f"(branches/{index}/port): a port of a node is published by one service; "
+                    "choose another for one of them (Traefik's are 80 and 443 unless "
+                    "shared/traefik/ports says otherwise)"
+                )
 
 
 def derived_names(

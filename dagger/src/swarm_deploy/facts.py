@@ -39,6 +39,7 @@ class Service:
     replicas: int | None
     running: int
     desired: int
+    created_at: datetime
     updated_at: datetime
     update_state: str | None
     update_message: str | None
@@ -61,6 +62,7 @@ class Service:
             replicas=None if replicated is None else replicated.get("Replicas", 0),
             running=counts.get("RunningTasks", 0),
             desired=counts.get("DesiredTasks", 0),
+            created_at=parse_time(raw["CreatedAt"]),
             updated_at=parse_time(raw["UpdatedAt"]),
             update_state=update.get("State"),
             update_message=update.get("Message"),
@@ -206,6 +208,12 @@ def local_node(swarm: SwarmApi) -> str | None:
 def edges(swarm: SwarmApi, app: str) -> list[Service]:
     """The edge (nginx) service of each branch of the app on the target."""
     return services(swarm, {label("app"): app, label("service"): "nginx"})
+
+
+def edges_created(swarm: SwarmApi, app: str) -> dict[str, datetime]:
+    """When each edge service of the app was created (each brought a host to Traefik, whose
+    certificate it ordered then), by service name."""
+    return {edge.name: edge.created_at for edge in edges(swarm, app)}
 
 
 # --- what the services say
