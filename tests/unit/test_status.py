@@ -90,4 +90,4 @@ def test_a_deploy_reads_when_each_edge_of_the_app_was_created(tmp_path: Path) ->
     sim = develop_serving_blue_labelled_green()
     swarm, executor = SimSwarm(sim, "local"), SimExecutor(sim, tmp_path)
     facts, _ = deploy.read_facts(swarm, executor, CONFIG, CONFIG.branch("feature/x"))
-    assert dict(facts.edges_created) == {EDGE: sim.services[EDGE].created_at}
+    assert dict(facts.edges_created) == {EDGE: sim.services[EDGE].created}
