@@ -11,6 +11,10 @@ not slow the sender down, as with real users):
 
     python -m bench.load --url http://127.0.0.1:18080/api/ --seconds 60 --out samples.jsonl
 
+An https URL is checked against --cafile; --connect sends to another address than the
+URL's host names (as curl's --resolve), e.g. --url https://develop.example.test/api/
+--connect 127.0.0.1:18443: SNI, the certificate's name and Host stay the URL's.
+
 runs until --seconds pass or SIGTERM, then writes one JSON line per request:
 {"t": wall-clock start (epoch seconds), "kind", "ms": latency, "status": int or null,
 "error", "retried"}.
@@ -23,6 +27,7 @@ import argparse
 import asyncio
 import json
 import signal
+import ssl
 import statistics
 import time
 from collections.abc import Iterable, Sequence
@@ -87,10 +92,23 @@ async def _exchange(
 class Load:
     """Runs the clients until stopped; `samples` holds every request's outcome."""
 
-    def __init__(self, url: str, new: float, keepalive: Sequence[float], stubborn: Sequence[float]):
+    def __init__(
+        self,
+        url: str,
+        new: float,
+        keepalive: Sequence[float],
+        stubborn: Sequence[float],
+        connect: str | None = None,
+        cafile: Path | None = None,
+    ):
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.tls = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+        self.port = parts.port or (443 if self.tls else 80)
+        self.address = (self.host, self.port)
+        if connect:
+            host, _, port = connect.rpartition(":")
+            self.address = (host, int(port))
         self.path = parts.path or "/"
         self.rates = {"new": new}
         self.keepalive, self.stubborn = list(keepalive), list(stubborn)
@@ -116,7 +134,13 @@ class Load:
         )
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.wait_for(asyncio.open_connection(self.host, self.port), TIMEOUT)
+        host, port = self.address
+        return await asyncio.wait_for(
+            asyncio.open_connection(
+                host, port, ssl=self.tls, server_hostname=self.host if self.tls else None
+            ),
+            TIMEOUT,
+        )
 
     async def _one_new(self) -> None:
         began = time.monotonic()
@@ -258,8 +282,10 @@ def main() -> None:
         help="requests/s of each keep-alive client that never retries",
     )
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--connect", metavar="HOST:PORT", help="where to connect instead")
+    parser.add_argument("--cafile", type=Path, help="the roots an https URL is checked against")
     args = parser.parse_args()
-    load = Load(args.url, args.new, args.keepalive, args.stubborn)
+    load = Load(args.url, args.new, args.keepalive, args.stubborn, args.connect, args.cafile)
     samples = asyncio.run(load.run(args.seconds))
     args.out.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples))
 

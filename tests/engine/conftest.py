@@ -168,19 +168,34 @@ def until_step(proc: subprocess.Popen[str], phase: str) -> None:
     raise AssertionError(f"the deploy ended before its {phase} step")
 
 
+@dataclass(frozen=True)
+class Https:
+    """A host name served over HTTPS, and the roots its certificate must chain to."""
+
+    host: str
+    cafile: Path
+
+
 class Traffic:
     """Steady load on a port (bench/load.py in its own process) while a block runs."""
 
-    def __init__(self, port: int, path: str = "/api/", host: str = "127.0.0.1") -> None:
-        self.port, self.path, self.host = port, path, host
+    def __init__(
+        self, port: int, path: str = "/api/", host: str = "127.0.0.1", *, https: Https | None = None
+    ) -> None:
+        """Load on http://HOST:PORT/PATH, or with `https` on https://<https.host>/PATH
+        sent to 127.0.0.1:PORT and checked against `https.cafile`."""
+        self.url = f"http://{host}:{port}{path}"
+        self.tls: list[str] = []
+        if https is not None:
+            self.url = f"https://{https.host}{path}"
+            self.tls = ["--connect", f"127.0.0.1:{port}", "--cafile", str(https.cafile)]
         self.samples: list[Sample] = []
 
     def __enter__(self) -> Traffic:
         self.out = Path(tempfile.mkstemp(suffix=".jsonl")[1])
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "bench.load",
-                "--url", f"http://{self.host}:{self.port}{self.path}",
+                sys.executable, "-m", "bench.load", "--url", self.url, *self.tls,
                 "--new", "100", "--keepalive", "50", "--stubborn", "25",
                 "--seconds", "900", "--out", str(self.out),
             ],

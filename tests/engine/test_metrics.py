@@ -39,10 +39,11 @@ def docker(*args: str) -> str:
     return result.stdout
 
 
-def query(promql: str) -> list[dict[str, Any]]:
-    """A query to the shared Prometheus, from inside its own container (it publishes no port)."""
+def query(promql: str, app: str = APP) -> list[dict[str, Any]]:
+    """A query to the app's shared Prometheus, from inside its own container (it publishes
+    no port)."""
     container = docker(
-        "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={APP}-shared_prometheus"
+        "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={app}-shared_prometheus"
     ).split()[0]
     url = f"http://127.0.0.1:9090/api/v1/query?query={promql}"
     answer = subprocess.run(

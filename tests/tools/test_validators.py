@@ -18,6 +18,8 @@ from swarm_deploy.datakinds import KINDS
 from tests.conftest import ROOT
 from tests.render_helpers import BRANCHES, render_branch
 from tests.tools.edge_nginx import running_edge, tool
+from tests.unit.test_render_tls import DNS
+from tests.unit.test_render_tls import rendered as rendered_tls
 
 
 def run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -122,3 +124,22 @@ def test_every_data_job_script_parses(kind: str, tmp_path: Path) -> None:
     for argv in checks:
         result = run(*argv)
         assert result.returncode == 0, f"{argv[:2]}: {result.stderr}"
+
+
+def test_stacks_with_a_wildcard_certificate_by_dns_01_pass_docker_stack_config(
+    project: pipeline.Project, tmp_path: Path
+) -> None:
+    """Traefik's environment, secrets, other ports and each router's tls.domains labels."""
+    render.write(rendered_tls(project, DNS, "feature/x"), tmp_path)
+    for name in ("shared.yml", "edge.yml"):
+        result = run(
+            tool("docker"), "stack", "config", "--compose-file", str(tmp_path / "stacks" / name)
+        )
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    resolved = yaml.safe_load(
+        run(
+            tool("docker"), "stack", "config", "--compose-file", str(tmp_path / "stacks/shared.yml")
+        ).stdout
+    )
+    environment = resolved["services"]["traefik"]["environment"]
+    assert environment["CF_DNS_API_TOKEN_FILE"] == "/run/secrets/cloudflare_token"  # noqa: S105

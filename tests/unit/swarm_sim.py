@@ -75,6 +75,8 @@ class Service:
     # a job's task status, when it does not simply complete
     outcome: Json | None = None
     ports: tuple[int, ...] = ()
+    # on the manager's clock, when Sim._add made it
+    created: datetime = START
 
     def to_json(self) -> Json:
         mode: Json = (
@@ -82,6 +84,7 @@ class Service:
         )
         return {
             "ID": self.id,
+            "CreatedAt": stamp(self.created),
             "UpdatedAt": STAMP,
             "Spec": {
                 "Name": self.name,
@@ -337,6 +340,7 @@ class Sim:
 
     def _add(self, service: Service) -> None:
         service.id = f"id{next(self._ids)}"
+        service.created = self.now
         self.services[service.name] = service
 
     def _exec(self, args: list[str], stdin: bytes) -> Result:

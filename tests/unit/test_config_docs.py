@@ -36,6 +36,9 @@ SECTIONS = {
     "limits": keys.LIMITS,
     "lock": keys.LOCK,
     "secrets/<name>": keys.SECRET,
+    "shared/traefik/ports": keys.TRAEFIK_PORTS,
+    "shared/traefik/acme": keys.ACME,
+    "shared/traefik/acme/dns": keys.ACME_DNS,
 }
 SHARED = "shared/<kind>"
 
@@ -120,6 +123,8 @@ EXAMPLE_ENTRIES = {
     "branches": ("branches", 1),
     "gate": ("gate",),
     "edge": ("edge",),
+    "shared/traefik/ports": ("shared", "traefik", "ports"),
+    "shared/traefik/acme": ("shared", "traefik", "acme"),
 }
 INTEGERS = [
     (heading, key.name, key.value)
@@ -143,12 +148,17 @@ def test_the_reader_bounds_each_integer_as_the_schema_does(
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     entry = data
     for part in EXAMPLE_ENTRIES[heading]:
-        entry = entry[part]
+        # a section the example leaves to its defaults is made here
+        entry = entry[part] if isinstance(part, int) else entry.setdefault(part, {})
     entry[key] = schema["minimum"] - 1
     path = "/".join(str(part) for part in (*EXAMPLE_ENTRIES[heading], key))
     with pytest.raises(ConfigError) as caught:
         config.parse(yaml.safe_dump(data))
+    bounds = (
+        f"from {schema['minimum']} to {schema['maximum']}"
+        if "maximum" in schema
+        else f"at least {schema['minimum']}"
+    )
     assert str(caught.value) == (
-        f"{path}: should be an integer from {schema['minimum']} to {schema['maximum']}, "
-        f"got {schema['minimum'] - 1}"
+        f"{path}: should be an integer {bounds}, got {schema['minimum'] - 1}"
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import swarm_deploy
 from swarm_deploy import facts
+from swarm_deploy.naming import label
+from tests.unit.swarm_sim import START, Service, Sim, SimSwarm
 
 PACKAGE = Path(swarm_deploy.__file__).parent
 # the modules that may look inside the Engine's JSON: the one that fetches it, the one
@@ -41,6 +43,7 @@ def test_the_pattern_finds_engine_keys_and_not_environment_variables() -> None:
 
 SERVICE = {
     "ID": "svc1",
+    "CreatedAt": "2026-11-23T08:30:00Z",
     "UpdatedAt": "2026-11-30T12:00:00.123456789Z",
     "Spec": {
         "Name": "gaia-shared_postgres",
@@ -69,6 +72,7 @@ def test_a_service_is_read_into_its_fields() -> None:
         replicas=2,
         running=1,
         desired=2,
+        created_at=datetime(2026, 11, 23, 8, 30, tzinfo=UTC),
         updated_at=datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC),
         update_state="paused",
         update_message="update paused",
@@ -109,3 +113,20 @@ def test_a_configs_data_is_decoded_and_its_update_stamp_defaults_to_its_creation
     stored = facts.Stored.parse(raw)
     assert (stored.name, stored.data, stored.labels) == ("gaia_develop_lock", b'{"who": "me"}', {})
     assert stored.updated_at == stored.created_at == datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+def test_each_edge_of_the_app_is_read_with_the_time_it_was_created() -> None:
+    """What plan counts a week's certificates by: the app's edges, each created once."""
+    sim = Sim()
+    edge = {label("app"): "gaia", label("service"): "nginx"}
+    sim._add(Service("gaia-develop-edge_nginx", "nginx", edge, {}, 1))
+    sim.advance(3600)
+    sim._add(Service("gaia-feature-x-edge_nginx", "nginx", edge, {}, 1))
+    sim._add(Service("other-develop-edge_nginx", "nginx", {**edge, label("app"): "other"}, {}, 1))
+    backend = {label("app"): "gaia", label("service"): "backend"}
+    sim._add(Service("gaia-develop-blue_backend", "backend", backend, {}, 1))
+    found = facts.edges(SimSwarm(sim, "local"), "gaia")
+    assert {edge.name: edge.created_at for edge in found} == {
+        "gaia-develop-edge_nginx": START,
+        "gaia-feature-x-edge_nginx": START + timedelta(hours=1),
+    }

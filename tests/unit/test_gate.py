@@ -18,6 +18,7 @@ def service(
     found: dict[str, Any] = {
         "ID": f"id-{name}",
         "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": {"Image": "app:1"}}},
+        "CreatedAt": EARLIER,
         "UpdatedAt": T0,
         "ServiceStatus": {"RunningTasks": running, "DesiredTasks": desired},
     }

@@ -83,3 +83,11 @@ def test_without_an_answer_from_nginx_status_falls_back_to_its_file(tmp_path: Pa
         "green",
         "could not read what nginx serves; using the labels",
     )
+
+
+def test_a_deploy_reads_when_each_edge_of_the_app_was_created(tmp_path: Path) -> None:
+    """The week's certificates are counted from these (certificates.py)."""
+    sim = develop_serving_blue_labelled_green()
+    swarm, executor = SimSwarm(sim, "local"), SimExecutor(sim, tmp_path)
+    facts, _ = deploy.read_facts(swarm, executor, CONFIG, CONFIG.branch("feature/x"))
+    assert dict(facts.edges_created) == {EDGE: sim.services[EDGE].created}

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from swarm_deploy import naming
 from swarm_deploy._reader import Node, attempt, collecting
 from swarm_deploy.config_settings import Edge, Gate, Limits, Lock, SwarmSettings, Timeouts
+from swarm_deploy.config_tls import Acme, TraefikPorts
 from swarm_deploy.config_values import HOST_FIELDS, read_target
 from swarm_deploy.datakinds import DERIVED, KINDS
 from swarm_deploy.errors import (
@@ -88,7 +89,10 @@ class SharedService:
     image: str
     databases: tuple[str, ...] = ()
     admin_password: str | None = None
+    # Traefik's only
     acme_email: str | None = None
+    ports: TraefikPorts | None = None
+    acme: Acme | None = None
 
 
 @dataclass(frozen=True)

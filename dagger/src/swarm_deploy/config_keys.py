@@ -12,10 +12,13 @@ from swarm_deploy.config_values import (
     DOMAIN,
     EMAIL,
     ENV_VAR,
+    HTTPS_URL,
     LABEL_KEY,
+    LEGO_PROVIDER,
     NAME,
     PLATFORM,
     REGISTRY,
+    RESOLVER,
     SSH_TARGET,
     SUBNET,
     URL_PATH,
@@ -133,12 +136,48 @@ SERVICE = Section(
 )
 
 
-def shared_service(databases: bool, admin_password: bool, acme_email: bool) -> Section:
+TRAEFIK_PORTS = Section((Key("http", PORT), Key("https", PORT)))
+ACME_DNS = Section(
+    (
+        Key("provider", text(LEGO_PROVIDER), required=True),
+        Key("env", VARIABLES),
+        Key(
+            "secrets",
+            {
+                "type": "object",
+                "propertyNames": {"pattern": _pattern(ENV_VAR)},
+                "additionalProperties": text(),
+            },
+        ),
+        Key("resolvers", {"type": "array", "items": text(RESOLVER), "minItems": 1}),
+        Key("delay", DURATION),
+        Key("disable_checks", BOOLEAN),
+        Key("disable_ans_checks", BOOLEAN),
+        Key("require_all_rns", BOOLEAN),
+    )
+)
+ACME = Section(
+    (
+        Key("ca_server", text(HTTPS_URL)),
+        Key("ca_certificate", text()),
+        Key("challenge", {"enum": ["http", "dns"]}),
+        Key("dns", ACME_DNS.schema()),
+        Key("weekly_limit", integer(1)),
+    )
+)
+
+
+def shared_service(databases: bool, admin_password: bool, traefik: bool) -> Section:
     """The keys of one kind of shared service."""
     keys = [Key("image", text(), required=True)]
     keys += [Key("databases", NAMES)] if databases else []
     keys += [Key("admin_password", text(), required=True)] if admin_password else []
-    keys += [Key("acme_email", text(EMAIL), required=True)] if acme_email else []
+    if traefik:
+        keys += [
+            Key("acme_email", text(EMAIL), required=True),
+            Key("ports", TRAEFIK_PORTS.schema()),
+            Key("acme", ACME.schema()),
+        ]
     return Section(tuple(keys))
 
 

@@ -103,6 +103,7 @@ def read_config(data: object, root: Path) -> Config:
     settle(start)
     _check_fixed_hosts(config, top["branches"])
     _check_edge_replicas(config, top)
+    _check_traefik_ports(config, top)
     if config.slug_budget < naming.MIN_SLUG_BUDGET:
         top["app"].fail(
             f"'{config.app}' with the longest service, database and secret names leaves "
@@ -154,6 +155,23 @@ def _check_edge_replicas(config: Config, top: dict[str, Node]) -> None:
         "task only, and a client of that node reaches no other; set swarm/publish_mode: "
         "ingress (every node publishes it and balances over the tasks), or edge/replicas: 1"
     )
+
+
+def _check_traefik_ports(config: Config, top: dict[str, Node]) -> None:
+    """A port of a node is published by one service: Traefik's are no branch rule's."""
+    traefik = config.shared.get("traefik")
+    if traefik is None or traefik.ports is None:
+        return
+    node = top["shared"].child("traefik", None).child("ports", None)
+    for name, port in (("http", traefik.ports.http), ("https", traefik.ports.https)):
+        for index, rule in enumerate(config.branches):
+            if rule.port == port:
+                node.child(name, port).fail(
+                    f"{port} is also the port of branch rule '{rule.match}' "
+                    f"(branches/{index}/port): a port of a node is published by one service; "
+                    "choose another for one of them (Traefik's are 80 and 443 unless "
+                    "shared/traefik/ports says otherwise)"
+                )
 
 
 def derived_names(

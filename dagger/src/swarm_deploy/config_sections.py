@@ -20,6 +20,7 @@ from swarm_deploy.config import (
     Service,
     SharedService,
 )
+from swarm_deploy.config_tls import Acme, TraefikPorts, read_acme, read_ports
 from swarm_deploy.config_values import (
     EMAIL,
     ENV_VAR,
@@ -114,7 +115,7 @@ def shared_section(kind: str) -> keys.Section:
     return keys.shared_service(
         databases=kind in WITH_DATABASES,
         admin_password=kind in WITH_ADMIN_PASSWORD,
-        acme_email=kind == "traefik",
+        traefik=kind == "traefik",
     )
 
 
@@ -163,6 +164,10 @@ def _shared_service(kind: str, entry: Node, secrets: tuple[str, ...]) -> SharedS
             lambda n: n.text(EMAIL, "should be an e-mail address"),
             None,
         ),
+        ports=opt(fields, "ports", read_ports, TraefikPorts()) if kind == "traefik" else None,
+        acme=opt(fields, "acme", lambda n: read_acme(n, secrets), Acme())
+        if kind == "traefik"
+        else None,
     )
 
 

@@ -34,6 +34,11 @@ EDGE_HEALTH = "/healthz"
 SUBNET = r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}"
 LABEL_KEY = r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?"
 EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+HTTPS_URL = r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?"
+# a DNS provider's code as lego names it (cloudflare, route53, acme-dns, exec)
+LEGO_PROVIDER = r"[a-z0-9]+([.-][a-z0-9]+)*"
+# a DNS server: host:port, or [IPv6]:port
+RESOLVER = r"([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}"
 HOST_FIELDS = re.compile(r"\{([^{}]*)\}")
 # characters git refuses in a branch name (git check-ref-format)
 NOT_IN_GIT_REFS = re.compile(r"[\x00-\x20~^:?\[\\\x7f]|\.\.|@\{|//")

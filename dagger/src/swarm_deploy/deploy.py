@@ -66,6 +66,7 @@ def read_facts(
     swarm.require_manager()
     observed, truth = live(swarm, executor, config, branch.names)
     secrets = facts.secrets(swarm, {label("app"): config.app})
+    edges = facts.edges(swarm, config.app)
     found = Facts(
         read=True,
         live_colour=truth.live,
@@ -77,9 +78,11 @@ def read_facts(
         refile=truth.refile,
         others=tuple(
             facts.other_branch(config, edge)
-            for edge in facts.edges(swarm, config.app)
+            for edge in edges
             if edge.name != branch.names.edge_service
         ),
+        # each edge brought its host to Traefik, which ordered its certificate then
+        edges_created={edge.name: edge.created_at for edge in edges},
         shared_stack=facts.running_shared(swarm, config),
     )
     return found, list(truth.notes)

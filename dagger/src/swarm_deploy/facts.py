@@ -39,6 +39,7 @@ class Service:
     replicas: int | None
     running: int
     desired: int
+    created_at: datetime
     updated_at: datetime
     update_state: str | None
     update_message: str | None
@@ -61,6 +62,7 @@ class Service:
             replicas=None if replicated is None else replicated.get("Replicas", 0),
             running=counts.get("RunningTasks", 0),
             desired=counts.get("DesiredTasks", 0),
+            created_at=parse_time(raw["CreatedAt"]),
             updated_at=parse_time(raw["UpdatedAt"]),
             update_state=update.get("State"),
             update_message=update.get("Message"),

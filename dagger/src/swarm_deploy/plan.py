@@ -12,6 +12,7 @@ are importable from here too.
 
 from __future__ import annotations
 
+from swarm_deploy import certificates
 from swarm_deploy.actions import (
     Command,
     HealthGate,
@@ -50,6 +51,7 @@ from swarm_deploy.deploy_steps import (
     secret_steps,
     shared_steps,
 )
+from swarm_deploy.engine import parse_time
 from swarm_deploy.errors import TargetError
 from swarm_deploy.plan_facts import Facts
 from swarm_deploy.plan_model import (
@@ -188,6 +190,11 @@ def deploy_plan(
             (Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),),
         ),
     ]
+    now = parse_time(request.deployed_at) if request.deployed_at else None
+    certs = certificates.certificates(config, branch, facts, now)
+    near_limit = certificates.warning(certs) if certs is not None else None
     return Plan(
-        config.app, branch, request, new, old, facts, tuple(steps), secrets.warnings(), urls=urls
-    )
+        config.app, branch, request, new, old, facts, tuple(steps),
+        (*secrets.warnings(), *([near_limit] if near_limit else [])),
+        urls=urls, certificates=certs,
+    )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 
 from swarm_deploy.claims import OtherBranch, RunningShared
@@ -28,6 +29,8 @@ class Facts:
     # the app's other branches on the target, and its shared stack's services by kind
     others: tuple[OtherBranch, ...] = ()
     shared_stack: Mapping[str, RunningShared] = field(default_factory=lambda: MappingProxyType({}))
+    # when each edge service of the app (this branch's too) was created, by name
+    edges_created: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def live_release(self) -> str | None:

@@ -25,6 +25,7 @@ from swarm_deploy.actions import (
     WaitConverged,
     WaitGone,
 )
+from swarm_deploy.certificates import Certificates
 from swarm_deploy.config import Branch
 from swarm_deploy.plan_facts import Facts
 from swarm_deploy.record import Record
@@ -125,6 +126,8 @@ class Plan:
     repairs_only: bool = False
     # where users reach the branch (public_urls)
     urls: tuple[str, ...] = ()
+    # the certificates the deploy makes Traefik order (None without Traefik)
+    certificates: Certificates | None = None
 
     @property
     def target(self) -> str:
@@ -149,6 +152,14 @@ class Plan:
             "up_to_date": self.up_to_date,
             "repairs_only": self.repairs_only,
             "urls": list(self.urls),
+            "certificates": None
+            if self.certificates is None
+            else {
+                "new": list(self.certificates.new),
+                "wildcard": self.certificates.wildcard,
+                "this_week": self.certificates.this_week,
+                "weekly_limit": self.certificates.limit,
+            },
             "warnings": list(self.warnings),
             "steps": [
                 {

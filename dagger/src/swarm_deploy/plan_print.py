@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from swarm_deploy import commands
+from swarm_deploy import certificates, commands
 from swarm_deploy.actions import Command, Pipe
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.plan_model import Plan
@@ -31,6 +31,11 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
         ("stacks", f"{branch.names.edge_stack}, {branch.names.colour_stack('blue')} | green"),
         ("release", plan.release.version),
         ("colour", live),
+        *(
+            [("certs", certificates.describe(plan.certificates))]
+            if plan.certificates is not None
+            else []
+        ),
     ):
         lines.append(("", f"  {heading:<8} {value}"))
     for number, step in enumerate(plan.steps, start=1):

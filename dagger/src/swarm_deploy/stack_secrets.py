@@ -87,6 +87,15 @@ def refuse_unusable(secrets: list[StackSecret]) -> None:
         )
 
 
+def shared_keys(config: Config) -> tuple[str, ...]:
+    """The secrets the shared stack mounts: admin passwords, and Traefik's (a private CA's
+    root, the credentials of its DNS provider)."""
+    keys = [s.admin_password for s in config.shared.values() if s.admin_password is not None]
+    traefik = config.shared.get("traefik")
+    keys += traefik.acme.secret_keys if traefik is not None and traefik.acme is not None else ()
+    return tuple(dict.fromkeys(keys))
+
+
 def read_values(
     config: Config, environ: Mapping[str, str] | None = None
 ) -> tuple[dict[str, SecretValue | None], dict[str, str]]:
@@ -129,10 +138,8 @@ def resolve(
         return _secret(key, name_for, describe(key), values[key], unusable.get(key))
 
     shared: dict[str, StackSecret] = {}
-    for service in config.shared.values():
-        if service.admin_password is not None:
-            key = service.admin_password
-            shared[key] = secret(key, config.shared_names.secret)
+    for key in shared_keys(config):
+        shared[key] = secret(key, config.shared_names.secret)
 
     branch_secrets: dict[str, StackSecret] = {}
     used_kinds = {kind for s in config.services.values() for kind in s.uses}

@@ -1,0 +1,320 @@
+"""Traefik in front of every branch, with certificates from a real ACME server.
+
+The shared stack runs Traefik (built from its Go module by scripts/testbed-go) with its
+ACME resolver pointed at Pebble, Let's Encrypt's test CA. Pebble validates HTTP-01 the
+way Let's Encrypt does: it looks the branch's host up (in Pebble's challenge test server,
+which answers with Traefik's address on the public network) and fetches the token from
+port 80 there. Clients send to Traefik's ports published on 127.0.0.1 with the hosts'
+names (SNI and Host) and check each certificate against the root Pebble issues from,
+fetched from Pebble's management API.
+
+Pebble is not part of the product's stacks: the tests start it once the first deploy has
+made the public network it must join. Traefik orders a certificate it lacks again at each
+change of its routing configuration (pkg/provider/acme/provider.go, watchNewDomains), so
+the second branch's deploy orders both hosts' certificates.
+"""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+from docker.models.containers import Container
+
+from swarm_deploy.naming import SharedNames
+from tests.engine.conftest import Bed, Https, Project, Traffic, app_project
+from tests.engine.test_metrics import query
+
+APP = "gaiatls"
+DOMAIN = "gaiatls.test"
+HOSTS = {"develop": "develop", "feature/x": "featx"}
+HTTP_PORT, HTTPS_PORT = 18480, 18443
+PEBBLE_PORT, CHALLTESTSRV_PORT = 18415, 18455
+# bounded waits: Pebble's validation and issue take seconds, not minutes
+CERTIFICATE_WAIT = 90.0
+# the root of the certificate of Pebble's own directory and management API, in its image
+MINICA = "/etc/pebble/pebble.minica.pem"
+
+
+@dataclass
+class Acme:
+    """Pebble and its challenge test server, on the app's public network."""
+
+    containers: list[Container]
+    root: Path
+
+    def remove(self) -> None:
+        for container in self.containers:
+            container.remove(force=True)
+
+
+@dataclass(frozen=True)
+class World:
+    project: Project
+    acme: Acme
+    # seconds from the start of feature/x's deploy to its certificate being served
+    issued_after: float
+
+    def https(self, branch: str) -> Https:
+        return Https(host(branch), self.acme.root)
+
+
+def host(branch: str) -> str:
+    return f"{HOSTS[branch]}.{DOMAIN}"
+
+
+def verified(cafile: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cafile))
+
+
+def get_https(world: World, branch: str, path: str = "/api/", **headers: str) -> httpx.Response:
+    """GET https://<host>/PATH sent to Traefik on 127.0.0.1, checked against Pebble's root."""
+    with httpx.Client(verify=verified(world.acme.root), timeout=5) as client:
+        return client.get(
+            f"https://127.0.0.1:{HTTPS_PORT}{path}",
+            headers={"Host": host(branch), **headers},
+            extensions={"sni_hostname": host(branch)},
+        )
+
+
+def served_certificate(world: World, branch: str, deadline: float) -> httpx.Response:
+    """The first answer over a verified HTTPS connection, retried until `deadline`
+    (Traefik serves its default certificate until Pebble has issued the host's)."""
+    while True:
+        try:
+            return get_https(world, branch)
+        except (httpx.ConnectError, httpx.ReadError) as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{host(branch)}: no certificate Pebble issued within {CERTIFICATE_WAIT}s"
+                ) from error
+            time.sleep(1)
+
+
+def start_acme(
+    client: docker.DockerClient, image: str, public_network: str, at: str, tmp: Path
+) -> Acme:
+    """Pebble and pebble-challtestsrv on a bridge of their own (published on 127.0.0.1),
+    joined to the public network; every host name resolves to `at` (Traefik)."""
+    bridge = f"{APP}-acme"
+    client.networks.create(bridge, driver="bridge")
+    containers: list[Container] = []
+    acme = Acme(containers, Path())
+    try:
+        challtestsrv = client.containers.run(
+            image,
+            name=f"{APP}-challtestsrv",
+            entrypoint=["pebble-challtestsrv"],
+            command=[
+                "-management", ":8055", "-dnsserver", ":8053", "-defaultIPv4", at,
+                "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+            ],
+            network=bridge,
+            ports={"8055/tcp": ("127.0.0.1", CHALLTESTSRV_PORT)},
+            detach=True,
+        )  # fmt: skip
+        containers.append(challtestsrv)
+        challtestsrv.reload()
+        dns = challtestsrv.attrs["NetworkSettings"]["Networks"][bridge]["IPAddress"]
+        pebble = client.containers.run(
+            image,
+            name=f"{APP}-pebble",
+            command=["-config", "/etc/pebble/config.json", "-dnsserver", f"{dns}:8053"],
+            # no random sleeps before validating, no nonces refused at random
+            environment={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
+            network=bridge,
+            ports={"15000/tcp": ("127.0.0.1", PEBBLE_PORT)},
+            detach=True,
+        )
+        containers.append(pebble)
+        client.networks.get(public_network).connect(pebble, aliases=["pebble"])
+        acme.root = pebble_root(pebble, tmp)
+        return acme
+    except BaseException:
+        acme.remove()
+        raise
+
+
+def pebble_root(pebble: Container, tmp: Path) -> Path:
+    """The root Pebble issues from (new at each start), from its management API, checked
+    against the test root of Pebble's own certificate (in its image)."""
+    minica = tmp / "pebble-minica.pem"
+    minica.write_bytes(pebble.exec_run(["cat", MINICA]).output)
+    for _ in range(50):
+        try:
+            url = f"https://127.0.0.1:{PEBBLE_PORT}/roots/0"
+            response = httpx.get(url, verify=verified(minica))
+            response.raise_for_status()
+            root = tmp / "pebble-root.pem"
+            root.write_text(response.text)
+            return root
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("Pebble's management API did not answer within 10 s")
+
+
+def traefik_address(client: docker.DockerClient, shared: SharedNames) -> str:
+    """Traefik's address on the public network, where Pebble validates HTTP-01."""
+    (container,) = client.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={shared.service('traefik')}"}
+    )
+    networks = container.attrs["NetworkSettings"]["Networks"]
+    return str(networks[shared.public_network]["IPAddress"])
+
+
+@pytest.fixture(scope="module")
+def world(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    minica = tmp_path_factory.mktemp("minica") / "pebble-minica.pem"
+    minica.write_bytes(
+        subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "cat", testbed.env["PEBBLE_IMAGE"], MINICA],
+            capture_output=True, check=True, timeout=60,
+        ).stdout
+    )  # fmt: skip
+
+    def shape(data: dict[str, Any]) -> None:
+        data["domain"] = DOMAIN
+        data["shared"]["traefik"] = {
+            "image": testbed.env["TRAEFIK_IMAGE"],
+            "acme_email": f"ops@{DOMAIN}",
+            "ports": {"http": HTTP_PORT, "https": HTTPS_PORT},
+            # Pebble's directory, whose HTTPS is signed by Pebble's test root
+            "acme": {"ca_server": "https://pebble:14000/dir", "ca_certificate": "pebble_root"},
+        }
+        data["secrets"]["pebble_root"] = {"file": str(minica)}
+        data["branches"] = [{"match": branch, "host": h} for branch, h in HOSTS.items()]
+
+    with app_project(testbed, tmp_path_factory.mktemp("tls"), APP, shape) as project:
+        first = project.deploy("develop", "t1")
+        assert first.returncode == 0, first.stdout + first.stderr
+        shared = SharedNames(APP)
+        client = docker.from_env()
+        acme = start_acme(
+            client,
+            testbed.env["PEBBLE_IMAGE"],
+            shared.public_network,
+            traefik_address(client, shared),
+            tmp_path_factory.mktemp("acme"),
+        )
+        try:
+            began = time.monotonic()
+            second = project.deploy("feature/x", "t1")
+            assert second.returncode == 0, second.stdout + second.stderr
+            world = World(project, acme, 0.0)
+            served_certificate(world, "feature/x", began + CERTIFICATE_WAIT)
+            world = World(project, acme, round(time.monotonic() - began, 1))
+            yield world
+        finally:
+            acme.remove()
+            client.close()
+
+
+def test_each_branch_is_served_over_https_with_a_certificate_pebble_issued(world: World) -> None:
+    deadline = time.monotonic() + CERTIFICATE_WAIT
+    for branch in HOSTS:
+        response = served_certificate(world, branch, deadline)
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == "t1"
+    print(f"feature/x: deploy start to its certificate served in {world.issued_after}s")
+
+
+def test_the_certificate_names_the_branch_host_alone(world: World) -> None:
+    for branch in HOSTS:
+        context = verified(world.acme.root)
+        with (
+            ssl.create_connection(("127.0.0.1", HTTPS_PORT)) as raw,
+            context.wrap_socket(raw, server_hostname=host(branch)) as tls,
+        ):
+            names = [value for kind, value in tls.getpeercert()["subjectAltName"] if kind == "DNS"]
+        assert names == [host(branch)]
+
+
+def test_http_redirects_to_https(world: World) -> None:
+    response = httpx.get(
+        f"http://127.0.0.1:{HTTP_PORT}/api/?q=1", headers={"Host": host("develop")}
+    )
+    assert response.status_code in (301, 308), response.text
+    # the published HTTPS port is not 443 here: the redirect names it
+    assert response.headers["location"] == f"https://{host('develop')}:{HTTPS_PORT}/api/?q=1"
+
+
+def test_a_host_no_branch_has_gets_no_certificate_of_a_branch(world: World) -> None:
+    with (
+        pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+        httpx.Client(verify=verified(world.acme.root), timeout=5) as client,
+    ):
+        client.get(
+            f"https://127.0.0.1:{HTTPS_PORT}/api/",
+            headers={"Host": f"nobody.{DOMAIN}"},
+            extensions={"sni_hostname": f"nobody.{DOMAIN}"},
+        )
+
+
+def test_the_preview_route_is_not_reachable_through_traefik(world: World) -> None:
+    live = get_https(world, "develop").headers["x-swarm-deploy-colour"]
+    idle = {"blue": "green", "green": "blue"}[live]
+    # the header the pipeline's preview server reads is ignored on the public server
+    response = get_https(world, "develop", **{"X-Swarm-Deploy-Colour": idle})
+    assert response.headers["x-swarm-deploy-colour"] == live
+    # and the preview server listens on the nginx container's loopback only: from the
+    # public network (where Pebble sits), its port is closed
+    client = docker.from_env()
+    try:
+        (pebble,) = [c for c in world.acme.containers if c.name == f"{APP}-pebble"]
+        edge = SharedNames(APP).public_network
+        nginx = [
+            c
+            for c in client.containers.list(filters={"label": "swarm-deploy.service=nginx"})
+            if c.labels.get("swarm-deploy.app") == APP
+        ]
+        assert nginx
+        for container in nginx:
+            address = container.attrs["NetworkSettings"]["Networks"][edge]["IPAddress"]
+            result = pebble.exec_run(
+                ["curl", "-sS", "-o", "/dev/null", "--max-time", "3", f"http://{address}:8081/"]
+            )
+            assert result.exit_code == 7, result.output  # 7: failed to connect
+            result = pebble.exec_run(
+                [
+                    "curl",
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "--max-time",
+                    "3",
+                    f"http://{address}:80/healthz",
+                ]
+            )
+            assert result.exit_code == 0, result.output
+    finally:
+        client.close()
+
+
+def test_the_shared_prometheus_scrapes_traefik(world: World) -> None:
+    deadline = time.monotonic() + 90  # three scrape intervals (15 s) and Prometheus's start
+    while not (found := query('traefik_entrypoint_requests_total{entrypoint="websecure"}', APP)):
+        assert time.monotonic() < deadline, "no Traefik request counter in Prometheus in 90 s"
+        time.sleep(3)
+    assert {series["metric"]["job"] for series in found} == {"traefik"}
+    assert sum(float(series["value"][1]) for series in found) > 0
+
+
+def test_blue_green_through_traefik_loses_no_request(world: World) -> None:
+    with Traffic(HTTPS_PORT, https=world.https("develop")) as traffic:
+        for release in ("t2", "t3"):
+            result = world.project.deploy("develop", release)
+            assert result.returncode == 0, result.stdout + result.stderr
+    print(f"two deploys of develop through Traefik (https): {traffic.outage()}")
+    assert traffic.count("new") > 100
+    assert traffic.count("keepalive") > 50
+    assert traffic.failed("new") == [], traffic.failed("new")[:5]
+    assert traffic.failed("keepalive") == [], traffic.failed("keepalive")[:5]
+    assert get_https(world, "develop").json()["version"] == "t3"
