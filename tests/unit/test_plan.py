@@ -10,8 +10,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+import yaml
 
-from swarm_deploy import pipeline, stack_secrets, usecases
+from swarm_deploy import config, deploy_steps, pipeline, stack_secrets, usecases
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.naming import LABEL
@@ -32,7 +33,7 @@ from swarm_deploy.plan import (
 )
 from swarm_deploy.render import Release, fingerprint
 from swarm_deploy.secrets import SecretSource
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.render_helpers import RELEASE, SENTINELS, render_branch
 
 SSH = "ssh://deploy@vm1.gaia.example.com"
@@ -529,3 +530,23 @@ def test_with_traefik_and_a_port_both_urls_answer(project: pipeline.Project) -> 
         "http://vm1.gaia.example.com:18080",
         "https://develop.gaia.example.com",
     )
+
+
+def test_the_edge_step_says_how_the_branch_nginx_tasks_restart() -> None:
+    """As stacks/edge.yml's update_config has them: stop-first only on a host-mode port."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["branches"] = [{"match": "develop", "port": 18080}, {"match": "feature/*"}]
+    behind_traefik = config.parse(yaml.safe_dump(data))
+    del data["shared"]["traefik"]
+    alone = config.parse(yaml.safe_dump(data))
+    shown = {
+        (name, branch): deploy_steps.edge_update(cfg, cfg.branch(branch))
+        for name, cfg in (("traefik", behind_traefik), ("alone", alone))
+        for branch in ("develop", "feature/x")
+    }
+    assert shown == {
+        ("traefik", "develop"): "nginx restarts stop-first, ~0.6 s of 503",
+        ("traefik", "feature/x"): "its 2 nginx tasks restart one at a time, start-first",
+        ("alone", "develop"): "nginx restarts stop-first, ~0.6 s of 503",
+        ("alone", "feature/x"): "nginx restarts start-first",
+    }

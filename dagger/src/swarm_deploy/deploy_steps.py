@@ -236,6 +236,16 @@ def nginx_test_steps(
     ]
 
 
+def edge_update(config: Config, branch: Branch) -> str:
+    """How the branch's nginx tasks are replaced (stacks/edge.yml's update_config)."""
+    replicas = config.edge_replicas(branch.rule)
+    if config.host_port(branch.rule):
+        return "nginx restarts stop-first, ~0.6 s of 503"
+    if replicas == 1:
+        return "nginx restarts start-first"
+    return f"its {replicas} nginx tasks restart one at a time, start-first"
+
+
 def edge_steps(
     config: Config, branch: Branch, request: Request, edge_hash: str, facts: Facts
 ) -> list[Step]:
@@ -254,7 +264,7 @@ def edge_steps(
                 WaitConverged(request.target, names.edge_stack, config.timeouts.edge_start),
             ),
             (
-                "its config changed (or it is new): nginx restarts stop-first, ~0.6 s of 503"
+                f"its config changed (or it is new): {edge_update(config, branch)}"
                 if facts.read
                 else "skipped when its config is unchanged"
             )
