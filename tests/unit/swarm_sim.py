@@ -149,6 +149,9 @@ class Sim:
     # these, jobs complete; and the last log lines of a job that did not
     jobs: list[Json] = field(default_factory=list)
     job_logs: str = ""
+    # a branch's nginx tasks run on one node and share its live-colour volume (otherwise
+    # each has its own, as on nodes of their own)
+    one_volume: bool = False
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- what the tests look at
@@ -351,7 +354,9 @@ class Sim:
         if command == ["cat", LIVE_FILE]:
             return ok(edge.file) if edge.file is not None else Result("", "No such file", 1)
         if command == ["tee", LIVE_FILE]:
-            edge.file = stdin.decode()
+            sharing = [e for k, e in self.edges.items() if service_of(k) == edge_service]
+            for written in sharing if self.one_volume else [edge]:
+                written.file = stdin.decode()
             return ok(edge.file)
         if command == ["nginx", "-t"]:
             return ok() if edge.test_error is None else Result("", edge.test_error, 1)

@@ -44,10 +44,9 @@ def colours(sim: Sim) -> list[tuple[str | None, str | None]]:
 
 
 def switch_lines(container: str) -> list[str]:
-    """What the switch runs in one task: its file read, written, tested, reloaded, checked."""
+    """What the switch runs in one task: its file written, tested, reloaded, checked."""
     curl = f"exec {container} curl -s -o /dev/null -D - --max-time 5 http://127.0.0.1"
     return [
-        f"exec {container} cat {LIVE}",
         f"exec --interactive {container} tee {LIVE}",
         f"exec {container} nginx -t",
         f"exec {container} nginx -s reload",
@@ -62,9 +61,12 @@ def test_the_switch_reaches_every_nginx_task_in_turn(two: Project, sim: Sim) -> 
     mark = len(sim.log)
     assert isinstance(run(two, sim, "r2"), Outcome)
     assert colours(sim) == [(GREEN, "green"), (GREEN, "green")]
-    start = sim.log.index(f"exec --interactive container-of-{EDGE} tee {LIVE}", mark) - 1
+    start = sim.log.index(f"exec --interactive container-of-{EDGE} tee {LIVE}", mark) - 2
     switched = sim.log[start : start + 12]
+    # every task's file is read before any is written: tasks on one node share it
     expected = [
+        f"exec container-of-{EDGE} cat {LIVE}",
+        f"exec container-of-{SECOND} cat {LIVE}",
         *switch_lines(f"container-of-{EDGE}"),
         *switch_lines(f"container-of-{SECOND}"),
     ]
@@ -100,6 +102,27 @@ def test_a_switch_that_fails_in_the_second_task_puts_the_first_back(two: Project
         f"exec --interactive container-of-{EDGE} tee {LIVE}",
         f"exec container-of-{EDGE} nginx -s reload",
     ]
+
+
+def test_tasks_sharing_one_volume_get_the_colour_they_had_when_the_second_fails(
+    two: Project, sim: Sim
+) -> None:
+    """On one node both tasks read one live/colour.conf: once the first task's switch wrote
+    green there, the second's file says green too; the colour put back is the one read
+    before anything was written."""
+    sim.one_volume = True
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    sim.edge(EDGE, 2).test_error = "nginx: [emerg] unknown directive"
+    failed = run(two, sim, "r2")
+    assert isinstance(failed, DeployError)
+    assert str(failed).startswith(
+        f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
+        f"{EDGE}.1, which got its previous colour back:\n"
+        f"`docker exec container-of-{SECOND} nginx -t` exited 1:\n"
+        "nginx: [emerg] unknown directive\nrolled back: removed gaia-develop-green;"
+    ), str(failed)
+    assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    assert sim.outages == []
 
 
 def test_status_shows_each_task_colour_when_they_disagree_and_a_deploy_repairs_it(

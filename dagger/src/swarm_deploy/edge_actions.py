@@ -69,9 +69,12 @@ class EdgeRunner(Runner):
         """In each nginx task in turn: write live/colour.conf, nginx -t, reload, verify.
         When one fails, every task it reached gets its previous file back and is reloaded
         before the error goes on: no task is left on another colour than the others."""
-        reached: list[tuple[EdgeTask, str]] = []
-        for edge in edge_tasks(self.swarm, action.edge_service):
-            reached.append((edge, self._exec(edge, "cat", LIVE_FILE)))
+        edges = edge_tasks(self.swarm, action.edge_service)
+        # read before any is written: tasks on one node share the file
+        previous = {edge.name: self._exec(edge, "cat", LIVE_FILE) for edge in edges}
+        reached: list[EdgeTask] = []
+        for edge in edges:
+            reached.append(edge)
             self.write_live(edge, live_line(action.colour))
             interrupts.point("switch:written")
             try:
@@ -81,12 +84,12 @@ class EdgeRunner(Runner):
                 self._verify_switch(edge, action)
             except SwarmDeployError as exc:
                 self.reporter.note("switch failed: putting the previous colour back")
-                for switched, previous in reversed(reached):
-                    self.write_live(switched, previous)
+                for switched in reversed(reached):
+                    self.write_live(switched, previous[switched.name])
                     self.reload(switched, check=False)
                 if len(reached) == 1:
                     raise
-                done = ", ".join(e.name for e, _ in reached[:-1])
+                done = ", ".join(e.name for e in reached[:-1])
                 raise DeployError(
                     f"the switch to {action.colour} failed in nginx task {edge.name} after it "
                     f"had succeeded in {done}, which got its previous colour back:\n{exc}"
