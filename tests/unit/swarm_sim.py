@@ -357,7 +357,7 @@ class Sim:
             sharing = [e for k, e in self.edges.items() if service_of(k) == edge_service]
             for written in sharing if self.one_volume else [edge]:
                 written.file = stdin.decode()
-            return ok(edge.file)
+            return ok(stdin.decode())
         if command == ["nginx", "-t"]:
             return ok() if edge.test_error is None else Result("", edge.test_error, 1)
         if command == ["nginx", "-s", "reload"]:
