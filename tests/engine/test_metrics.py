@@ -45,9 +45,11 @@ def query(promql: str, app: str = APP) -> list[dict[str, Any]]:
     container = docker(
         "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={app}-shared_prometheus"
     ).split()[0]
-    url = f"http://127.0.0.1:9090/api/v1/query?query={promql}"
+    url = "http://127.0.0.1:9090/api/v1/query"
     answer = subprocess.run(
-        ["docker", "exec", container, "curl", "-fsS", url],
+        # encoded by curl: a query's braces and quotes are not a URL's
+        ["docker", "exec", container, "curl", "-fsS", "-G", "--data-urlencode", f"query={promql}",
+         url],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     if answer.returncode != 0:

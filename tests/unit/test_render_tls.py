@@ -70,6 +70,7 @@ def test_by_default_letsencrypt_issues_a_certificate_per_host_by_http_01(
         "--certificatesresolvers.letsencrypt.acme.email=ops@gaia.example.com",
         "--certificatesresolvers.letsencrypt.acme.caserver="
         "https://acme-v02.api.letsencrypt.org/directory",
+        "--certificatesresolvers.letsencrypt.acme.keytype=EC256",
         "--certificatesresolvers.letsencrypt.acme.storage=/letsencrypt/acme.json",
         "--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
     ]
@@ -90,6 +91,7 @@ def test_dns_01_renders_the_provider_its_checks_and_one_wildcard_for_every_route
     assert acme_flags(files) == [
         "--certificatesresolvers.letsencrypt.acme.email=ops@gaia.example.com",
         "--certificatesresolvers.letsencrypt.acme.caserver=https://pebble:14000/dir",
+        "--certificatesresolvers.letsencrypt.acme.keytype=EC256",
         "--certificatesresolvers.letsencrypt.acme.storage=/letsencrypt/acme.json",
         "--certificatesresolvers.letsencrypt.acme.dnschallenge.provider=exec",
         "--certificatesresolvers.letsencrypt.acme.dnschallenge.resolvers="
@@ -164,3 +166,9 @@ def test_a_private_cas_root_reaches_traefik_as_a_secret_file(project: pipeline.P
     assert "environment" not in service
     declared = yaml.safe_load(files["stacks/shared.yml"])["secrets"]["pebble_root"]
     assert declared["name"].startswith("gaia_shared_pebble_root_")
+
+
+def test_the_certificates_key_type_is_the_configs(project: pipeline.Project) -> None:
+    patch = {"shared": {"traefik": {"acme": {"key_type": "RSA4096"}}}}
+    flags = acme_flags(rendered(project, patch, "develop"))
+    assert "--certificatesresolvers.letsencrypt.acme.keytype=RSA4096" in flags

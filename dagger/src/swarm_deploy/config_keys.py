@@ -163,6 +163,7 @@ ACME = Section(
         Key("challenge", {"enum": ["http", "dns"]}),
         Key("dns", ACME_DNS.schema()),
         Key("weekly_limit", integer(1)),
+        Key("key_type", {"enum": ["EC256", "EC384", "RSA2048", "RSA4096", "RSA8192"]}),
     )
 )
 
