@@ -142,3 +142,20 @@ def test_status_shows_each_task_colour_when_they_disagree_and_a_deploy_repairs_i
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
     (repaired,) = usecases.status(StatusRequest(two)).branches
     assert repaired.problems == ()
+
+
+def test_a_deploy_interrupted_between_two_tasks_puts_the_switched_one_back(
+    two: Project, sim: Sim
+) -> None:
+    """SIGTERM once the first task serves green, before the second is written: the deploy
+    undoes the switch in the first rather than leave users on both colours."""
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    failed = run(two, sim, "r2", "switch:reloaded:TERM")
+    assert isinstance(failed, DeployError)
+    assert str(failed).startswith(
+        "interrupted (SIGTERM)\nrolled back: removed gaia-develop-green; "
+        "gaia-develop-blue stays live."
+    ), str(failed)
+    assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    assert not sim.stack("gaia-develop-green")
+    assert sim.outages == []
