@@ -47,11 +47,11 @@ class Edge:
     # tasks of each branch's nginx; None: Config.edge_replicas decides by the branch's rule
     replicas: int | None = None
     # how often Traefik asks each nginx task for /healthz, and how long it waits for it
-    health_interval: float = 2.0
-    health_timeout: float = 1.0
-    # how many times Traefik sends a request on to another nginx task when it could not
-    # send it to the first (a refused or reset connection, before the request was written)
-    retry_attempts: int = 2
+    health_interval: float = 1.0
+    health_timeout: float = 0.5
+    # how many times Traefik tries a request on the nginx tasks when it could not send it
+    # to one (its balancer may pick the dead task again: docs/request-path.md)
+    retry_attempts: int = 4
 
 
 @dataclass(frozen=True)
