@@ -26,8 +26,8 @@ from tests.conftest import ROOT
 SOURCE_ID = "source-directory-id"
 # every function the module registers ("": its constructor)
 FUNCTIONS = frozenset({
-    "", "plan", "render", "build", "publish", "deploy", "rollback", "destroy", "unlock",
-    "status", "unit_tests",
+    "", "plan", "plan_on_target", "render", "build", "publish", "deploy", "rollback",
+    "destroy", "unlock", "status", "unit_tests",
 })  # fmt: skip
 
 
@@ -78,6 +78,8 @@ class OfflineEngine:
             return f"{sent[-1]['args']['address']}@sha256:{'ab' * 32}"
         if fields[-1] == "stdout":
             return "offline stdout\n"
+        if fields[-1] == "stderr":
+            return "offline stderr\n"
         raise AssertionError(f"the offline engine cannot answer {fields}")
 
 

@@ -121,7 +121,7 @@ def secret_id(engine: OfflineEngine, value: str) -> str:
 
 def test_actions_are_never_cached_and_unit_tests_are_a_check(engine: OfflineEngine) -> None:
     registered = functions(engine)
-    for name in ("publish", "deploy", "rollback", "destroy", "status"):
+    for name in ("publish", "deploy", "rollback", "destroy", "status", "plan_on_target"):
         (policy,) = select(registered[name], "withCachePolicy")
         assert policy["args"]["policy"] == "Never", name
     for name in ("plan", "render", "build"):
@@ -280,6 +280,20 @@ def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
     ]  # fmt: skip
 
 
+def test_plan_on_target_runs_plan_read_target_and_returns_its_warnings_too(
+    engine: OfflineEngine,
+) -> None:
+    """The plan's warnings (the certificates' among them) are on the CLI's stderr."""
+    text = call(engine, "plan_on_target", {**SSH, "branch": "develop", "release": "abc"})
+    assert text == "offline stdout\noffline stderr\n"
+    assert command_argv(the_deployer(engine)) == [
+        "swarm-deploy", "plan", "--branch", "develop", "--release", "abc", "--read-target",
+        "--config", "swarm-deploy.yml", "--host", "ssh://deploy@vm1",
+    ]  # fmt: skip
+    as_json = call(engine, "plan_on_target", {**SSH, "branch": "develop", "json_output": True})
+    assert as_json == "offline stdout\n"
+
+
 @pytest.mark.parametrize(
     ("function", "inputs"),
     [
@@ -300,6 +314,7 @@ def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
         ("unlock", {"branch": "feature/x"}),
         ("unlock", {"shared": True}),
         ("status", {}),
+        ("plan_on_target", {"branch": "develop", "release": "abc"}),
     ],
 )
 def test_the_deployer_runs_arguments_the_cli_accepts(
@@ -307,7 +322,7 @@ def test_the_deployer_runs_arguments_the_cli_accepts(
 ) -> None:
     """Every command the deployer runs parses, with what crossed the container boundary:
     the app secrets' file, the lock, who runs it."""
-    waits = function not in ("status", "unlock")
+    waits = function not in ("status", "unlock", "plan_on_target")
     call(engine, function, {**SSH, **inputs, **({"lock_wait": 30} if waits else {})})
     args = command_argv(the_deployer(engine))[1:]
     context = cli.main.make_context("swarm-deploy", list(args))

@@ -16,6 +16,7 @@ the second branch's deploy orders both hosts' certificates.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
+import yaml
 from docker.models.containers import Container
 
 from swarm_deploy.naming import SharedNames
@@ -35,7 +37,7 @@ from tests.engine.test_metrics import query
 
 APP = "gaiatls"
 DOMAIN = "gaiatls.test"
-HOSTS = {"develop": "develop", "feature/x": "featx"}
+HOSTS = {"develop": "develop", "feature/x": "featx", "feature/y": "featy", "feature/z": "featz"}
 HTTP_PORT, HTTPS_PORT = 18480, 18443
 PEBBLE_PORT, CHALLTESTSRV_PORT = 18415, 18455
 # bounded waits: Pebble's validation and issue take seconds, not minutes
@@ -85,18 +87,23 @@ def get_https(world: World, branch: str, path: str = "/api/", **headers: str) ->
         )
 
 
-def served_certificate(world: World, branch: str, deadline: float) -> httpx.Response:
-    """The first answer over a verified HTTPS connection, retried until `deadline`
-    (Traefik serves its default certificate until Pebble has issued the host's)."""
+def served(world: World, branch: str, deadline: float) -> httpx.Response:
+    """The branch's first 200 over a verified HTTPS connection, retried until `deadline`:
+    Traefik serves its default certificate until the host's is issued, and answers 404
+    until its Swarm provider has seen the branch's edge (it polls every 15 s)."""
     while True:
         try:
-            return get_https(world, branch)
+            response = get_https(world, branch)
+            if response.status_code == 200:
+                return response
+            problem = f"{response.status_code} {response.text[:80]!r}"
         except (httpx.ConnectError, httpx.ReadError) as error:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{host(branch)}: no certificate Pebble issued within {CERTIFICATE_WAIT}s"
-                ) from error
-            time.sleep(1)
+            problem = str(error)
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{host(branch)}: no 200 with a certificate of Pebble's: {problem}"
+            )
+        time.sleep(1)
 
 
 def start_acme(
@@ -135,7 +142,10 @@ def start_acme(
             detach=True,
         )
         containers.append(pebble)
-        client.networks.get(public_network).connect(pebble, aliases=["pebble"])
+        public = client.networks.get(public_network)
+        public.connect(pebble, aliases=["pebble"])
+        # where Traefik's exec DNS provider writes DNS-01 records (challtestsrv-exec)
+        public.connect(challtestsrv, aliases=["challtestsrv"])
         acme.root = pebble_root(pebble, tmp)
         return acme
     except BaseException:
@@ -181,6 +191,7 @@ def world(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     )  # fmt: skip
 
     def shape(data: dict[str, Any]) -> None:
+        # the branches the HTTP-01 tests deploy; feature/y and feature/z, the wildcard's
         data["domain"] = DOMAIN
         data["shared"]["traefik"] = {
             "image": testbed.env["TRAEFIK_IMAGE"],
@@ -209,9 +220,9 @@ def world(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
             second = project.deploy("feature/x", "t1")
             assert second.returncode == 0, second.stdout + second.stderr
             world = World(project, acme, 0.0)
-            served_certificate(world, "feature/x", began + CERTIFICATE_WAIT)
+            served(world, "feature/x", began + CERTIFICATE_WAIT)
             issued = round(time.monotonic() - began, 1)
-            served_certificate(world, "develop", began + CERTIFICATE_WAIT)
+            served(world, "develop", began + CERTIFICATE_WAIT)
             yield World(project, acme, issued)
         finally:
             acme.remove()
@@ -219,22 +230,27 @@ def world(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
 
 
 def test_each_branch_is_served_over_https_with_a_certificate_pebble_issued(world: World) -> None:
-    for branch in HOSTS:
+    for branch in ("develop", "feature/x"):
         response = get_https(world, branch)
         assert response.status_code == 200, response.text
         assert response.json()["version"] == "t1"
     print(f"feature/x: deploy start to its certificate served in {world.issued_after}s")
 
 
+def certificate_names(world: World, branch: str) -> list[str]:
+    """The DNS names of the certificate Traefik serves for the branch's host, verified."""
+    context = verified(world.acme.root)
+    with (
+        socket.create_connection(("127.0.0.1", HTTPS_PORT)) as raw,
+        context.wrap_socket(raw, server_hostname=host(branch)) as tls,
+    ):
+        names = [value for kind, value in tls.getpeercert()["subjectAltName"] if kind == "DNS"]
+    return sorted(names)
+
+
 def test_the_certificate_names_the_branch_host_alone(world: World) -> None:
-    for branch in HOSTS:
-        context = verified(world.acme.root)
-        with (
-            ssl.create_connection(("127.0.0.1", HTTPS_PORT)) as raw,
-            context.wrap_socket(raw, server_hostname=host(branch)) as tls,
-        ):
-            names = [value for kind, value in tls.getpeercert()["subjectAltName"] if kind == "DNS"]
-        assert names == [host(branch)]
+    for branch in ("develop", "feature/x"):
+        assert certificate_names(world, branch) == [host(branch)]
 
 
 def test_http_redirects_to_https(world: World) -> None:
@@ -320,3 +336,42 @@ def test_blue_green_through_traefik_loses_no_request(world: World) -> None:
     assert traffic.failed("new") == [], traffic.failed("new")[:5]
     assert traffic.failed("keepalive") == [], traffic.failed("keepalive")[:5]
     assert get_https(world, "develop").json()["version"] == "t3"
+
+
+def test_dns_01_gives_every_branch_one_wildcard_certificate(world: World) -> None:
+    """Switched to DNS-01 (Traefik's exec provider writes the TXT record into Pebble's
+    challenge test server, which Pebble asks), Traefik orders one certificate for the
+    domain and *.domain; a branch deployed after it orders none and is served at once."""
+    data = yaml.safe_load(world.project.config.read_text())
+    data["shared"]["traefik"]["acme"].update(
+        challenge="dns",
+        dns={
+            "provider": "exec",
+            "env": {
+                "EXEC_PATH": "/usr/local/bin/challtestsrv-exec",
+                "CHALLTESTSRV_URL": "http://challtestsrv:8055",
+            },
+            # Pebble reads the record from challtestsrv at once: no public DNS to wait for
+            "disable_checks": True,
+        },
+    )
+    wildcard = world.project.write_config("wildcard.yml", {"shared": data["shared"]})
+    began = time.monotonic()
+    first = world.project.deploy("feature/y", "w1", "--update-shared", config=wildcard)
+    assert first.returncode == 0, first.stdout + first.stderr
+    deployed = time.monotonic()
+    response = served(world, "feature/y", deployed + CERTIFICATE_WAIT)
+    assert response.json()["version"] == "w1"
+    print(
+        f"wildcard: deploy (Traefik restarted by DNS-01) {deployed - began:.1f}s, then "
+        f"the certificate served in {time.monotonic() - deployed:.1f}s"
+    )
+    assert certificate_names(world, "feature/y") == [f"*.{DOMAIN}", DOMAIN]
+
+    second = world.project.deploy("feature/z", "w1", config=wildcard)
+    assert second.returncode == 0, second.stdout + second.stderr
+    # served with the certificate Traefik holds already (once its provider sees the edge)
+    began = time.monotonic()
+    assert served(world, "feature/z", began + CERTIFICATE_WAIT).json()["version"] == "w1"
+    print(f"feature/z: deploy end to its first 200 in {time.monotonic() - began:.1f}s")
+    assert certificate_names(world, "feature/z") == [f"*.{DOMAIN}", DOMAIN]

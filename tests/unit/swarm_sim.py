@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from swarm_deploy import usecases_deploy, usecases_target
+from swarm_deploy import usecases_deploy, usecases_plan, usecases_target
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
 
@@ -604,7 +604,8 @@ class SimSwarm:
 
 
 def use_sim(monkeypatch: pytest.MonkeyPatch, sim: Sim) -> None:
-    """The commands that open a target (usecases_deploy.py, usecases_target.py) open `sim`."""
-    for module in (usecases_deploy, usecases_target):
+    """The commands that open a target (usecases_deploy.py, usecases_target.py, and
+    usecases_plan.py's plan --read-target) open `sim`."""
+    for module in (usecases_deploy, usecases_plan, usecases_target):
         monkeypatch.setattr(module, "Executor", lambda cwd, env=None: SimExecutor(sim, cwd))
         monkeypatch.setattr(module, "Swarm", lambda target: SimSwarm(sim, target))

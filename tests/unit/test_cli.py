@@ -268,7 +268,7 @@ def test_the_actor_given_is_who_is_recorded(
     """What the Dagger deployer container passes: it has no GITHUB_ACTOR of its own."""
     seen: list[object] = []
 
-    def record(request: object, *args: object) -> None:
+    def record(request: object, *args: object, **kwargs: object) -> None:
         seen.append(request)
         raise DeployError("recorded")
 
@@ -287,7 +287,7 @@ def test_rollback_reads_the_secrets_env_file_like_deploy(
     secrets_file.write_text("GAIA_SESSION_KEY=from-the-file\r\n")
     seen: list[usecases.RollbackRequest] = []
 
-    def record(request: usecases.RollbackRequest, *args: object) -> None:
+    def record(request: usecases.RollbackRequest, *args: object, **kwargs: object) -> None:
         seen.append(request)
         raise DeployError("recorded")
 

@@ -29,6 +29,7 @@ from swarm_deploy.cli_output import (
     exit_on_error,
     out,
     print_checked,
+    print_decided,
     print_destroyed,
     print_none_stale,
     print_plan,
@@ -48,8 +49,10 @@ def main() -> None:
 
     \b
     Start with a dry run: it reads the project (config, templates, build contexts) and
-    nothing on the target, and changes nothing.
+    nothing on the target, and changes nothing. With --read-target, plan also reads the
+    target, as a deploy would, without a lock (still changing nothing).
       swarm-deploy plan --branch develop
+      swarm-deploy plan --branch develop --read-target
       swarm-deploy render --branch develop --out rendered/
     """
 
@@ -78,16 +81,32 @@ def check(config_path: Path) -> None:
     default=None,
     help="local or ssh://user@host[:port]; default: target in the config.",
 )
+@click.option(
+    "--read-target",
+    is_flag=True,
+    help="Read the target (a manager: --host or the config's target) as a deploy does, "
+    "without a lock and changing nothing: the plan then shows the live colour, the steps "
+    "a deploy would skip, and the certificates ordered with the week's count on the "
+    "manager's clock (and a warning near the CA's limit). Default: offline, nothing is "
+    "read there and the plan is that of a first deploy; --host alone does not read.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
-    config_path: Path, branch: str, version: str | None, target: str | None, as_json: bool
+    config_path: Path,
+    branch: str,
+    version: str | None,
+    target: str | None,
+    read_target: bool,
+    as_json: bool,
 ) -> None:
     """Show, step by step, what `deploy --branch B` would do. Changes nothing.
 
     Reads no secret values into the output: secrets appear by versioned name only.
     """
     with exit_on_error():
-        request = usecases.PlanRequest(Project.load(config_path), branch, version, target)
+        request = usecases.PlanRequest(
+            Project.load(config_path), branch, version, target, read_target=read_target
+        )
         the_plan = usecases.plan(request)
     print_plan(the_plan, as_json)
 
@@ -173,7 +192,7 @@ def deploy(
             images=images, source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
             actor=actor or deployer_name(), lock_wait=lock_wait, update_shared=update_shared,
         )  # fmt: skip
-        outcome = usecases.deploy(request, reporter)
+        outcome = usecases.deploy(request, reporter, decided=print_decided)
     report(outcome)
 
 
@@ -205,7 +224,7 @@ def rollback(
             Project.load(config_path), branch, target, environment(secrets_env_file),
             actor=actor or deployer_name(), lock_wait=lock_wait, update_shared=update_shared,
         )  # fmt: skip
-        outcome = usecases.rollback(request, reporter)
+        outcome = usecases.rollback(request, reporter, decided=print_decided)
     report(outcome)
 
 

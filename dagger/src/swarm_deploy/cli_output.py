@@ -18,7 +18,7 @@ from swarm_deploy import interrupts, usecases
 from swarm_deploy import plan as plan_module
 from swarm_deploy.config import Config
 from swarm_deploy.errors import CommandFailedError, ConfigErrors, SwarmDeployError
-from swarm_deploy.plan import Plan, Step, plan_lines
+from swarm_deploy.plan import Plan, Step, certs_line, plan_lines
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -76,6 +76,15 @@ def print_plan(the_plan: Plan, as_json: bool = False) -> None:
         return
     for style, text in plan_lines(the_plan):
         out.print(text, style=style or None, markup=False)
+    warn(the_plan.warnings)
+
+
+def print_decided(the_plan: Plan) -> None:
+    """What a deploy decided from the target, before it runs: the plan's certificates
+    line and its warnings."""
+    line = certs_line(the_plan)
+    if line is not None:
+        out.print(line, markup=False)
     warn(the_plan.warnings)
 
 

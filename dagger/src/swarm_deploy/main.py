@@ -95,6 +95,30 @@ class SwarmDeploy:
         """Show the steps a deploy of the branch would run; changes nothing."""
         return await self._plan(branch, await self._release(release), host, json_output)
 
+    @never_cached
+    async def plan_on_target(
+        self,
+        branch: Branch,
+        release: Release = "",
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+        json_output: Annotated[bool, Doc("Return the plan as JSON.")] = False,
+    ) -> str:
+        """The plan from what the target holds (`plan --read-target`): read, no lock taken."""
+        release = await self._release(release)
+        target = container.target(
+            (await self._project()).config,
+            host,
+            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
+        )
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
+        args = ["plan", "--branch", branch, "--release", release, "--read-target"]
+        ran = await self._exec(deployer, target, [*args, *(["--json"] if json_output else [])])
+        # the plan's warnings are on stderr, as `plan` returns them after its lines
+        return await ran.stdout() + ("" if json_output else await ran.stderr())
+
     async def _plan(self, branch: str, release: str, host: str, json_output: bool = False) -> str:
         request = PlanRequest(await self._project(), branch, release, host or None, environ={})
         the_plan = usecases.plan(request)
@@ -338,6 +362,11 @@ class SwarmDeploy:
         return parse_env(await app_secrets.plaintext(), "--app-secrets")
 
     async def _run(self, deployer: dagger.Container, target: str, args: list[str]) -> str:
+        return await (await self._exec(deployer, target, args)).stdout()
+
+    async def _exec(
+        self, deployer: dagger.Container, target: str, args: list[str]
+    ) -> dagger.Container:
         cfg = (await self._project()).config
         argv = container.argv(
             config_path=self.config_path,
@@ -346,8 +375,4 @@ class SwarmDeploy:
             args=args,
         )
         # a deploy is an action, never a cached result
-        return (
-            await deployer.with_env_variable("SWARM_DEPLOY_AT", str(time.time()))
-            .with_exec(argv)
-            .stdout()
-        )
+        return deployer.with_env_variable("SWARM_DEPLOY_AT", str(time.time())).with_exec(argv)

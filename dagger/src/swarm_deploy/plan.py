@@ -64,7 +64,7 @@ from swarm_deploy.plan_model import (
     Step,
     lock_runs,
 )
-from swarm_deploy.plan_print import NO_URL, plan_lines, public_urls, where
+from swarm_deploy.plan_print import NO_URL, certs_line, plan_lines, public_urls, where
 from swarm_deploy.record import Record, deploy_fingerprint, state_labels
 from swarm_deploy.stack_secrets import BranchSecrets
 
@@ -94,6 +94,7 @@ __all__ = [
     "Switch",
     "WaitConverged",
     "WaitGone",
+    "certs_line",
     "data_job",
     "data_title",
     "deploy_fingerprint",

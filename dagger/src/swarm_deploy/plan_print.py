@@ -31,13 +31,10 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
         ("stacks", f"{branch.names.edge_stack}, {branch.names.colour_stack('blue')} | green"),
         ("release", plan.release.version),
         ("colour", live),
-        *(
-            [("certs", certificates.describe(plan.certificates))]
-            if plan.certificates is not None
-            else []
-        ),
     ):
-        lines.append(("", f"  {heading:<8} {value}"))
+        lines.append(("", heading_line(heading, value)))
+    certs = certs_line(plan)
+    lines += [("", certs)] if certs is not None else []
     for number, step in enumerate(plan.steps, start=1):
         lines.append(("", ""))
         lines.append(("bold", f"{number:>3}. [{step.phase}] {step.title}"))
@@ -47,6 +44,16 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
             prefix = "$ " if isinstance(action, Command | Pipe) else "-> "
             lines.append(("", f"       {prefix}{action.describe()}"))
     return lines
+
+
+def heading_line(heading: str, value: str) -> str:
+    return f"  {heading:<8} {value}"
+
+
+def certs_line(plan: Plan) -> str | None:
+    """The certificates the deploy orders, as plan and deploy show them (None: no Traefik)."""
+    found = plan.certificates
+    return None if found is None else heading_line("certs", certificates.describe(found))
 
 
 NO_URL = (

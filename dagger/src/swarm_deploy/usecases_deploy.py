@@ -3,14 +3,14 @@ release a rollback puts back. The face is usecases.py."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, replace
 
 from swarm_deploy import commands, gate, pipeline, sources
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.deploy import Deployer, read_facts
-from swarm_deploy.engine import Executor, Swarm, SwarmApi
+from swarm_deploy.engine import Executor, Swarm
 from swarm_deploy.errors import ConfigError, RollbackError, named
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import label
@@ -18,7 +18,7 @@ from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Facts, Plan
 from swarm_deploy.render import Release
 from swarm_deploy.runner import Reporter
-from swarm_deploy.usecases_plan import LOCK_WAIT, PlanRequest, plan_for, subject
+from swarm_deploy.usecases_plan import LOCK_WAIT, PlanRequest, deployed_at, plan_for, subject
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,23 @@ class Outcome:
     notes: tuple[str, ...]
 
 
-def deploy(request: DeployRequest, reporter: Reporter, clock: gate.Clock = gate.Clock()) -> Outcome:
+# what is shown of the plan a deploy made from the target, before it runs
+Decided = Callable[[Plan], None]
+
+
+def _unshown(_: Plan) -> None:
+    pass
+
+
+def deploy(
+    request: DeployRequest,
+    reporter: Reporter,
+    clock: gate.Clock = gate.Clock(),
+    decided: Decided = _unshown,
+) -> Outcome:
     """Build (or take `images`), publish and deploy a release of the branch blue/green.
-    Every secret is read, and the branch's lock taken, before anything changes."""
+    Every secret is read, and the branch's lock taken, before anything changes; `decided`
+    sees the plan before it runs."""
     config = request.project.config
     # what the builds read: a release rebuilt from other sources is not the live one
     inputs = "" if request.images else sources.build_inputs(config)
@@ -72,24 +86,29 @@ def deploy(request: DeployRequest, reporter: Reporter, clock: gate.Clock = gate.
         deployed_by=request.actor, prebuilt=prebuilt, update_shared=request.update_shared,
         inputs=inputs,
     )  # fmt: skip
-    return _deploy(asked, request.lock_wait, reporter, clock)
+    return _deploy(asked, request.lock_wait, reporter, clock, decided)
 
 
 def rollback(
-    request: RollbackRequest, reporter: Reporter, clock: gate.Clock = gate.Clock()
+    request: RollbackRequest,
+    reporter: Reporter,
+    clock: gate.Clock = gate.Clock(),
+    decided: Decided = _unshown,
 ) -> Outcome:
     """Put the release before the live one back, by its recorded digests, through the
-    same gate and switch."""
+    same gate and switch; `decided` sees the plan before it runs."""
     asked = PlanRequest(
         request.project, request.branch, "", request.host, request.environ,
         force=True, deployed_by=request.actor, rollback=True,
         update_shared=request.update_shared,
     )  # fmt: skip
     with named(RollbackError):
-        return _deploy(asked, request.lock_wait, reporter, clock)
+        return _deploy(asked, request.lock_wait, reporter, clock, decided)
 
 
-def _deploy(asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gate.Clock) -> Outcome:
+def _deploy(
+    asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gate.Clock, decided: Decided
+) -> Outcome:
     """The plan, made under the branch's lock from what the target holds, then run."""
     project = asked.project
     config = project.config
@@ -125,17 +144,13 @@ def _deploy(asked: PlanRequest, lock_wait: float, reporter: Reporter, clock: gat
                 asked = replace(asked, release=release.version, prebuilt=release)
             asked = replace(asked, facts=held, deployed_at=deployed_at(swarm))
             the_plan = plan_for(resolved, asked)
+            decided(the_plan)
             if not the_plan.up_to_date:
                 Deployer(
                     project, the_plan, resolved.secrets, executor, swarm, reporter,
                     lock.shared(config), lock_wait, lease, clock,
                 ).deploy()  # fmt: skip
             return Outcome(the_plan, tuple(notes))
-
-
-def deployed_at(swarm: SwarmApi) -> str:
-    """Now, on the manager's clock: what `status` and `destroy --stale` measure ages on."""
-    return f"{swarm.now():%Y-%m-%dT%H:%M:%SZ}"
 
 
 def published(config: Config, version: str, images: tuple[str, ...]) -> Release:

@@ -1,15 +1,19 @@
 """What every command resolves first (its target, its `subject`), and the commands that
-read nothing on the target: check, plan and render. The face is usecases.py."""
+change nothing on the target: check, render and plan (which reads it only when asked:
+`read_target`). The face is usecases.py."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, replace
 
 from swarm_deploy import pipeline, sources, stack_secrets
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Executor
+from swarm_deploy.deploy import read_facts
+from swarm_deploy.engine import Executor, Swarm, SwarmApi
+from swarm_deploy.errors import TargetError
 from swarm_deploy.pipeline import Project, Subject
 from swarm_deploy.plan import Facts, Plan, Request
 from swarm_deploy.render import Release
@@ -69,7 +73,8 @@ class PlanRequest:
     """A deploy of `release` (None: what the sources name) of a branch, as `deploy` would
     run it against `facts` (none read: a first deploy); `prebuilt`: images already
     published (`rollback`: those of the release the live one replaced); `inputs`: what
-    the builds read (sources.build_inputs)."""
+    the builds read (sources.build_inputs); `read_target`: read the facts and the
+    manager's clock on the target first, as a deploy does, without its lock."""
 
     project: Project
     branch: str
@@ -86,14 +91,39 @@ class PlanRequest:
     rollback: bool = False
     update_shared: bool = False
     inputs: str = ""
+    read_target: bool = False
 
 
 def plan(request: PlanRequest) -> Plan:
-    """What a deploy would do; reads nothing on the target. Refuses a secret whose value
-    is set but cannot be used."""
+    """What a deploy would do; changes nothing, and reads nothing on the target unless
+    `read_target`. Refuses a secret whose value is set but cannot be used."""
     asked = subject(request.project, request.branch, request.host, request.environ)
     asked.secrets.require_usable()
+    if request.read_target:
+        request = read_target(asked, request)
     return plan_for(asked, request)
+
+
+def read_target(asked: Subject, request: PlanRequest) -> PlanRequest:
+    """The request with what the target holds and the manager's clock, read as a deploy
+    reads them but without taking a lock: nothing on the target changes."""
+    config = asked.project.config
+    try:
+        swarm = Swarm(asked.target)
+        with closing(swarm):
+            swarm.require_manager()
+            held, _ = read_facts(swarm, Executor(config.root), config, asked.branch)
+            return replace(request, facts=held, deployed_at=deployed_at(swarm))
+    except TargetError as exc:
+        raise TargetError(
+            f"plan --read-target could not read {asked.target}: {exc}. Give --host a manager "
+            "node, or plan offline (without --read-target: a first deploy is assumed)"
+        ) from exc
+
+
+def deployed_at(swarm: SwarmApi) -> str:
+    """Now, on the manager's clock: what `status` and `destroy --stale` measure ages on."""
+    return f"{swarm.now():%Y-%m-%dT%H:%M:%SZ}"
 
 
 def plan_for(asked: Subject, request: PlanRequest) -> Plan:
