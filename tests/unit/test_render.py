@@ -235,6 +235,8 @@ def test_every_hop_gets_the_limits_of_the_config(project: pipeline.Project) -> N
         "entrypoints.websecure.transport.respondingTimeouts.readTimeout": "600s",
         "entrypoints.websecure.transport.respondingTimeouts.idleTimeout": "120s",
         "serversTransport.forwardingTimeouts.idleConnTimeout": "60s",
+        # edge/dial_timeout: not a limit of a request, the time a dead nginx task may cost
+        "serversTransport.forwardingTimeouts.dialTimeout": "1000ms",
     }
     assert relay_timeouts(files) == {"connect": "5s", "client": "7200s", "server": "7200s"}
 

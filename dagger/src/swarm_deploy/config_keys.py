@@ -213,6 +213,7 @@ EDGE = Section(
         Key("health_interval", DURATION),
         Key("health_timeout", DURATION),
         Key("retry_attempts", integer(1, 10)),
+        Key("dial_timeout", DURATION),
     )
 )
 SWARM = Section(

@@ -52,6 +52,9 @@ class Edge:
     # how many times Traefik tries a request on the nginx tasks when it could not send it
     # to one (its balancer may pick the dead task again: docs/request-path.md)
     retry_attempts: int = 4
+    # how long Traefik tries to connect to an nginx task before the retry takes another:
+    # its own default, 30 s, outlasts every client (docs/request-path.md)
+    dial_timeout: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ def read_edge(node: Node) -> Edge:
         replicas=opt(fields, "replicas", lambda n: n.integer(1, 10), None),
         health_interval=opt(fields, "health_interval", positive_duration, default.health_interval),
         health_timeout=opt(fields, "health_timeout", positive_duration, default.health_timeout),
+        dial_timeout=opt(fields, "dial_timeout", positive_duration, default.dial_timeout),
         retry_attempts=opt(
             fields, "retry_attempts", lambda n: n.integer(1, 10), default.retry_attempts
         ),
