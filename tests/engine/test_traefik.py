@@ -350,28 +350,32 @@ def test_blue_green_through_traefik_loses_no_request(world: World) -> None:
 AFTER_KILL = 20.0
 
 
-def test_a_killed_nginx_task_fails_only_the_requests_it_held(world: World) -> None:
+def test_a_killed_nginx_task_costs_at_most_a_request_in_a_thousand(world: World) -> None:
     """Behind Traefik each branch's nginx runs as two tasks; Traefik checks each one's
-    /healthz and sends a request it could not deliver to the other. SIGKILL loses what
-    the killed nginx had already received (Traefik 3.6 sends a delivered request nowhere
-    else: docs/request-path.md); every request that starts after the kill is answered."""
+    /healthz (every edge/health_interval) and sends a request it could not deliver to
+    another task, after edge/dial_timeout, up to edge/retry_attempts times.
+
+    Not zero: SIGKILL loses what the killed nginx had already received (Traefik 3.6 never
+    resends a delivered request), and until the health check marks the task down (about
+    1.2 s here) a request's every try may pick it. Measured: 0 of 4,225 twice, 2 of 3,630
+    once (docs/request-path.md); without the second task, 229 of 989."""
     edge = BranchNames.derive(APP, "develop").edge_service
     client = docker.from_env()
     try:
         tasks = client.containers.list(filters={"label": f"com.docker.swarm.service.name={edge}"})
         assert len(tasks) == 2, [task.name for task in tasks]
         with Traffic(HTTPS_PORT, https=world.https("develop")) as traffic:
-            killed_at = time.time()
             tasks[0].kill()
             time.sleep(AFTER_KILL)
     finally:
         client.close()
     print(f"one of develop's two nginx tasks killed, behind Traefik: {traffic.outage()}")
-    assert traffic.count("new") > 100
+    total = traffic.count("new") + traffic.count("keepalive")
     failed = traffic.failed("new") + traffic.failed("keepalive")
-    assert [s for s in failed if s.t >= killed_at] == [], failed[:5]
-    # the requests in flight in one nginx at 150 a second: a handful, each a 502
-    assert all(s.status == 502 for s in failed), failed[:5]
+    assert traffic.count("new") > 1000
+    assert len(failed) * 1000 <= total, failed[:5]
+    # each one Traefik's answer after its tries, never a client left without one
+    assert all(s.status in (502, 504) for s in failed), failed[:5]
     assert get_https(world, "develop").status_code == 200
 
 
