@@ -6,21 +6,27 @@ import contextlib
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 
 from swarm_deploy.render import TEMPLATE_FILES
 
+# seconds: how long Swarm may take to stop, then to remove, a removed stack's containers
+CONTAINERS_GONE = 90.0
 
-def scrub(app: str) -> None:
+
+def scrub(app: str, api: Any = None) -> None:
     """Remove every Swarm object of `app` (stacks, jobs, secrets, configs, volumes, networks).
 
-    Containers come and go while this runs (Swarm stops them): they are listed through the
-    low-level API, which does not inspect each one, and one already gone is no error.
+    Containers come and go while this runs (Swarm stops and removes them itself): they are
+    listed through the low-level API (`api`, the local engine's by default), which does not
+    inspect each one; one already gone, or that the engine is already removing, is no
+    error, and networks and volumes are removed only once no container of the app is left.
     """
-    client = docker.from_env()
-    api = client.api
+    client = docker.from_env() if api is None else None
+    api = client.api if client is not None else api
 
     def containers(all_: bool) -> list[str]:
         found = api.containers(all=all_)
@@ -28,17 +34,24 @@ def scrub(app: str) -> None:
             c["Id"] for c in found if any(n.lstrip("/").startswith(f"{app}-") for n in c["Names"])
         ]
 
+    def settle(all_: bool) -> None:
+        deadline = time.monotonic() + CONTAINERS_GONE
+        while time.monotonic() < deadline and containers(all_):
+            time.sleep(0.5)
+
     try:
         for service in api.services():
             if service["Spec"]["Name"].startswith((f"{app}-", f"{app}_")):
                 with contextlib.suppress(NotFound):
                     api.remove_service(service["ID"])
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and containers(all_=False):
-            time.sleep(0.5)
+        settle(all_=False)
         for container in containers(all_=True):
-            with contextlib.suppress(NotFound):
+            try:
                 api.remove_container(container, force=True)
+            except APIError as error:
+                if not going(error):
+                    raise
+        settle(all_=True)
         for secret in api.secrets(filters={"label": f"swarm-deploy.app={app}"}):
             api.remove_secret(secret["ID"])
         for config in api.configs():
@@ -52,7 +65,17 @@ def scrub(app: str) -> None:
             if volume["Name"].startswith(f"{app}-"):
                 api.remove_volume(volume["Name"], force=True)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
+
+
+def going(error: APIError) -> bool:
+    """Whether a removal failed only because the object is gone or already being removed
+    (the engine answers 409 "removal of container ... is already in progress" while Swarm
+    removes a removed service's container itself)."""
+    if isinstance(error, NotFound):
+        return True
+    return error.status_code == 409 and "already in progress" in str(error.explanation)
 
 
 def copy_project(root: Path, to: Path) -> None:
