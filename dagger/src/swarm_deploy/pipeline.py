@@ -6,32 +6,38 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from swarm_deploy import claims, commands, stack_secrets
+from swarm_deploy import claims, commands, stack_secrets, template_files
 from swarm_deploy import config as config_module
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor
 from swarm_deploy.errors import ConfigError, RenderError
 from swarm_deploy.plan import Facts, Plan, Request, deploy_fingerprint, deploy_plan
-from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer, load_templates
+from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
 class Project:
-    """A config and the templates next to it."""
+    """A config and its templates: each packaged one, or the file next to the config that
+    overrides it (`overrides`: path -> that file's text)."""
 
     config: Config
     templates: Mapping[str, str]
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, config_path: Path | str) -> Project:
         cfg = config_module.load(config_path)
-        return cls(cfg, load_templates(cfg.root))
+        return cls.of(cfg, template_files.load(cfg.root))
+
+    @classmethod
+    def of(cls, cfg: Config, templates: template_files.Templates) -> Project:
+        return cls(cfg, templates.texts, templates.overrides)
 
     @cached_property
     def renderer(self) -> Renderer:

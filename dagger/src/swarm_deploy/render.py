@@ -1,4 +1,4 @@
-"""Templates (stacks/, nginx/, relay/, promtail/, prometheus/, grafana/) -> one branch's files.
+"""Templates (template_files.py: packaged, or overridden next to the config) -> one branch's files.
 
 Values from the config and the branch reach YAML only through the `q` filter: a JSON
 string (valid YAML) with `$` doubled, because `docker stack deploy` interpolates `$`.
@@ -22,19 +22,6 @@ from swarm_deploy.config import Branch, Config, Service
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import RenderError
 from swarm_deploy.stack_secrets import BranchSecrets
-
-TEMPLATE_FILES = (
-    "stacks/shared.yml",
-    "stacks/edge.yml",
-    "stacks/app.yml",
-    "nginx/nginx.conf",
-    "nginx/maintenance.html",
-    "promtail/config.yml",
-    "prometheus/prometheus.yml",
-    "grafana/datasources.yml",
-    "relay/haproxy.cfg",
-    "prometheus/agent.yml",
-)
 
 # Where each rendered file goes, relative to the output directory.
 APP_TEMPLATE = "stacks/app.yml"
@@ -139,20 +126,6 @@ def relayed_kinds(config: Config) -> list[tuple[str, int]]:
     """The data services some colour service uses, by port: the branch's relay forwards these."""
     used = {kind for service in config.services.values() for kind in service.uses}
     return sorted(((k.name, k.port) for k in KINDS.values() if k.name in used), key=lambda k: k[1])
-
-
-def load_templates(root: Path) -> dict[str, str]:
-    """Read the templates from a project directory."""
-    templates: dict[str, str] = {}
-    for name in TEMPLATE_FILES:
-        try:
-            templates[name] = (root / name).read_text()
-        except OSError as exc:
-            raise RenderError(
-                f"template {root / name} cannot be read ({exc.strerror}); copy {name} from the "
-                "swarm-deploy repository next to your swarm-deploy.yml"
-            ) from None
-    return templates
 
 
 # What JSON leaves as it is but YAML does not take as it is: characters outside YAML's
