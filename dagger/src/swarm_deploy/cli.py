@@ -39,6 +39,7 @@ from swarm_deploy.cli_output import (
     report,
     warn,
 )
+from swarm_deploy.cli_templates import templates
 from swarm_deploy.pipeline import Project
 
 
@@ -57,13 +58,18 @@ def main() -> None:
     """
 
 
+main.add_command(templates)
+
+
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the config, the templates next to it, and each secret value that is set.
+    """Validate the config, the templates, and each secret value that is set.
 
     Every template is rendered for one branch of each rule; where nginx is installed,
     `nginx -t` parses each rendered nginx.conf (a deploy tests it in the edge's image too).
+    It lists the templates overridden next to the config, and warns of an override
+    ejected from an older packaged file (`swarm-deploy templates diff NAME` shows it).
     """
     with exit_on_error():
         project = Project.load(config_path)

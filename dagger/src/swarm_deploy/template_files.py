@@ -128,7 +128,7 @@ def eject(root: Path, names: list[str]) -> tuple[list[str], list[str]]:
 class Age(Enum):
     """How an override stands to the packaged file it replaces."""
 
-    SAME = "the same as the packaged file"
+    SAME = "the same as the packaged file (delete it to follow the package's updates)"
     CURRENT = "ejected from the packaged file as it is"
     OLDER = "ejected from an older packaged file"
     UNRECORDED = "records no packaged file it was ejected from"
@@ -155,7 +155,7 @@ def override(name: str, text: str) -> Override:
 
 
 def warning(found: Override) -> str | None:
-    """What `check` says of an override that may miss changes of the packaged file."""
+    """What `check` warns of an override that may miss changes of the packaged file."""
     see = f"see `swarm-deploy templates diff {found.name}`"
     if found.age is Age.OLDER:
         return (
@@ -168,10 +168,6 @@ def warning(found: Override) -> str | None:
             f"template {found.name} overrides the packaged file and {Age.UNRECORDED.value} "
             f"(no `{{# swarm-deploy template ... #}}` first line), so whether it is older "
             f"cannot be told: {see}"
-        )
-    if found.age is Age.SAME:
-        return (
-            f"template {found.name} is {Age.SAME.value}: delete it to follow the package's updates"
         )
     return None
 
