@@ -55,6 +55,10 @@ def main() -> None:
       swarm-deploy plan --branch develop
       swarm-deploy plan --branch develop --read-target
       swarm-deploy render --branch develop --out rendered/
+
+    \b
+    A repository needs only swarm-deploy.yml (and its app): the templates are packaged,
+    and a file next to the config overrides one of them (swarm-deploy templates --help).
     """
 
 

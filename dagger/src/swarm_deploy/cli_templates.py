@@ -11,11 +11,6 @@ from swarm_deploy import __version__, template_files
 from swarm_deploy.cli_options import config_option
 from swarm_deploy.cli_output import exit_on_error, out
 
-NAME_HELP = (
-    "A folder (stacks, nginx, relay, promtail, prometheus, grafana) or one file "
-    "(nginx/nginx.conf); `swarm-deploy templates list` shows them all."
-)
-
 
 def _names(name: str | None) -> list[str]:
     try:
