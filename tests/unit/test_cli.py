@@ -149,7 +149,7 @@ def test_check_renders_the_templates_for_a_branch_of_each_rule(
     assert result.exit_code == 2, result.output
     assert result.stderr == (
         "error: template stacks/app.yml: 'swarm_deploy.render.Release object' has no attribute "
-        "'imgae'; fix the template\n"
+        "'imgae'; fix the template stacks/app.yml\n"
     )
     ok = runner.invoke(cli.main, ["check"])
     assert "templates: ok — rendered for main, develop, feature-x, feature/x, renovate/x, " in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +16,7 @@ from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor
 from swarm_deploy.errors import ConfigError, RenderError
 from swarm_deploy.plan import Facts, Plan, Request, deploy_fingerprint, deploy_plan
-from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer
+from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer, fix
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
@@ -42,7 +42,7 @@ class Project:
     @cached_property
     def renderer(self) -> Renderer:
         """One Jinja environment per project: each template is parsed once."""
-        return Renderer(self.templates)
+        return Renderer(self.templates, self.overrides)
 
     def render(
         self,
@@ -136,7 +136,9 @@ def check(project: Project) -> dict[str, dict[str, str]]:
     }
 
 
-def nginx_test_locally(executor: Executor, rendered: Mapping[str, Mapping[str, str]]) -> str:
+def nginx_test_locally(
+    executor: Executor, rendered: Mapping[str, Mapping[str, str]], overridden: Collection[str]
+) -> str:
     """`nginx -t` of this machine on each branch's rendered nginx.conf; returns nginx's
     version. Only what nginx parses counts: opening its pid file, logs or temp paths as
     this user concerns this machine, not the edge (the deploy tests there, in its image)."""
@@ -152,7 +154,7 @@ def nginx_test_locally(executor: Executor, rendered: Mapping[str, Mapping[str, s
             raise RenderError(
                 f"nginx -t ({version} on this machine) refused {NGINX_CONF} as rendered for "
                 f"branch {branch}:\n{said}\n"
-                f"next: fix the template {NGINX_CONF}; `swarm-deploy render --branch {branch} "
+                f"next: {fix(NGINX_CONF, overridden)}; `swarm-deploy render --branch {branch} "
                 "--out DIR` writes the rendered file whose lines nginx counts"
             )
     return version

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,10 +159,22 @@ def definitions(stack: str) -> dict[str, str]:
     }
 
 
-class Renderer:
-    """Renders one branch's files from templates held in memory."""
+def fix(name: str, overridden: Collection[str]) -> str:
+    """What to do about a template that failed: fix an override; eject a packaged one."""
+    if name in overridden:
+        return f"fix the template {name}"
+    return (
+        f"{name} is the packaged template: `swarm-deploy templates eject {name}` copies it "
+        "next to the config to fix it there (and please report it)"
+    )
 
-    def __init__(self, templates: Mapping[str, str]) -> None:
+
+class Renderer:
+    """Renders one branch's files from templates held in memory; `overridden`: the
+    names whose text is the project's own, not the package's."""
+
+    def __init__(self, templates: Mapping[str, str], overridden: Collection[str] = ()) -> None:
+        self._overridden = frozenset(overridden)
         self._env = jinja2.Environment(
             loader=jinja2.DictLoader(dict(templates)),
             undefined=jinja2.StrictUndefined,
@@ -179,7 +191,7 @@ class Renderer:
         except jinja2.TemplateError as exc:
             line = getattr(exc, "lineno", None)
             where = f"{name} line {line}" if line else name
-            raise RenderError(f"template {where}: {exc}; fix the template") from None
+            raise RenderError(f"template {where}: {exc}; {fix(name, self._overridden)}") from None
 
     def _render_yaml(self, name: str, **context: Any) -> str:
         text = self._render(name, **context)
@@ -187,7 +199,7 @@ class Renderer:
             yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506
         except yaml.YAMLError as exc:
             raise RenderError(
-                f"template {name} rendered invalid YAML ({exc}); fix the template"
+                f"template {name} rendered invalid YAML ({exc}); {fix(name, self._overridden)}"
             ) from None
         return text
 

@@ -60,7 +60,7 @@ def check(request: CheckRequest) -> Checked:
     stack_secrets.check_sources(project.config)
     rendered = pipeline.check(project)
     nginx = (
-        pipeline.nginx_test_locally(Executor(project.config.root), rendered)
+        pipeline.nginx_test_locally(Executor(project.config.root), rendered, project.overrides)
         if shutil.which("nginx")
         else None
     )
