@@ -147,11 +147,11 @@ def init(
         services = compose_init.parse(
             compose_init.read_compose(Executor(base), compose), str(compose)
         )
-        name = compose_init.app_name(app or base.name)
         options = compose_init.InitOptions(
-            app=name,
-            domain=domain or f"{name}.example.com",
-            registry=registry or f"ghcr.io/{name}",
+            directory=base.name,
+            app=app,
+            domain=domain,
+            registry=registry,
             context_base=os.path.relpath(base, target.parent),
             env_file=env_values,
         )

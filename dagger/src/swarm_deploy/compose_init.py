@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from swarm_deploy.config_values import APP
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.engine import ArgvRunner
 from swarm_deploy.errors import CommandError, ConfigError
-from swarm_deploy.naming import BranchNames
+from swarm_deploy.naming import BranchNames, SharedNames
 from swarm_deploy.secrets import parse_env
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -174,9 +174,12 @@ def env_file_names(services: Sequence[ComposeService], base: Path) -> dict[str, 
 
 @dataclass(frozen=True)
 class InitOptions:
-    app: str
-    domain: str
-    registry: str
+    """What the user chose; None: init's default (said in the report)."""
+
+    directory: str  # the Compose file's directory: the default app name
+    app: str | None = None
+    domain: str | None = None
+    registry: str | None = None
     # where the build contexts are, relative to the written config's directory
     context_base: str = "."
     # variable names of the --env-file (the values are read only to classify)
@@ -273,6 +276,11 @@ class _Adoption:
     data_hosts: dict[str, str] = field(default_factory=dict)
     admin_vars: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def app(self) -> str:
+        assert self.options.app is not None  # resolved by _defaults
+        return self.options.app
+
     def say(self, line: str) -> None:
         self.report.append(line)
 
@@ -280,7 +288,7 @@ class _Adoption:
 def _admin_secret(state: _Adoption, service: ComposeService, kind: str) -> str | None:
     dk = KINDS[kind]
     secret = dk.admin_key
-    env = f"{state.options.app.upper()}_{kind.upper()}_ADMIN_PASSWORD"
+    env = f"{state.app.upper()}_{kind.upper()}_ADMIN_PASSWORD"
     for var in ADMIN_PASSWORD_VARS[kind]:
         value = service.environment.get(var)
         refs = _references(value) if value else []
@@ -330,6 +338,12 @@ def _data_service(state: _Adoption, service: ComposeService, kind: str) -> None:
         f"branch its own {'database' if kind != 'redis' else 'user and key prefix'}; admin "
         f"password: secret {entry['admin_password']} from ${source}"
     )
+    if "volumes" in service.other_keys:
+        state.say(
+            f"{service.name}: its volumes are not carried: the shared {kind} keeps its "
+            f"data on the volume {SharedNames(state.app).stack}_{kind}; move "
+            "existing data there yourself (dump and restore)"
+        )
     dropped = sorted(k for k in service.environment if k not in ADMIN_PASSWORD_VARS[kind])
     if dropped:
         state.say(
@@ -511,7 +525,8 @@ def adopt(
     options: InitOptions,
 ) -> Adopted:
     """The config for a Compose app and the report of what was mapped how, and what not."""
-    state = _Adoption(options, env_files)
+    state = _Adoption(_defaults(options), env_files)
+    _say_defaults(state, options)
     by_name = {service.name: service for service in services}
     for service in services:
         kind = data_kind(service.image) if service.build is None else None
@@ -586,6 +601,36 @@ def adopt(
     return Adopted(_config(state), state.report)
 
 
+def _defaults(options: InitOptions) -> InitOptions:
+    app = app_name(options.app or options.directory)
+    return replace(
+        options,
+        app=app,
+        domain=options.domain or f"{app}.example.com",
+        registry=options.registry or f"ghcr.io/{app}",
+    )
+
+
+def _say_defaults(state: _Adoption, chosen: InitOptions) -> None:
+    options = state.options
+    if chosen.app is None or chosen.app != options.app:
+        state.say(
+            f"app: {options.app}, from {chosen.app or chosen.directory!r} (--app NAME: "
+            "lower-case letters and digits, at most 20)"
+        )
+    if chosen.domain is None:
+        state.say(
+            f"domain: {options.domain} is a placeholder: set the domain the branch hosts "
+            "live under (--domain)"
+        )
+    if chosen.registry is None:
+        state.say(
+            f"registry: {options.registry} is a guess: images are pushed as "
+            f"<registry>/{options.app}-<image>; set your GHCR owner (--registry "
+            "ghcr.io/OWNER)"
+        )
+
+
 def _route(
     state: _Adoption,
     routed: Sequence[tuple[ComposeService, dict[str, Any], tuple[str, int | None] | None]],
@@ -638,6 +683,17 @@ def _config(state: _Adoption) -> dict[str, Any]:
     ]
     if state.secrets:
         config["secrets"] = dict(sorted(state.secrets.items()))
+    state.say(
+        f"branches: main is production at www.{options.domain}, any other branch at "
+        f"<branch>.{options.domain}; nothing routes those hosts until shared/traefik is set "
+        "(image, acme_email) or a rule publishes a port (docs/config.md, branches)"
+    )
+    if state.secrets:
+        variables = sorted({source["env"] for source in state.secrets.values()})
+        state.say(
+            f"secrets: a deploy reads {', '.join(variables)} from the deployer's "
+            "environment (or --secrets-env-file FILE); none of their values is written"
+        )
     return config
 
 
