@@ -418,9 +418,11 @@ def _provided(kind: str) -> tuple[str, ...]:
 def _connection(state: _Adoption, service: str, var: str, value: str, kind: str) -> None:
     provided = ", ".join(_provided(kind))
     if var in _provided(kind):
+        others = ", ".join(v for v in _provided(kind) if v != var)
         state.say(
             f"{service}: {var} pointed at the Compose {kind} -> `uses: [{kind}]` sets {var} to "
-            f"the branch's relay; with it the service gets {provided}"
+            f"the branch's relay, with no credentials in it: the app logs in with the others "
+            f"it gets ({others})"
         )
         return
     password = (
@@ -685,7 +687,7 @@ def _config(state: _Adoption) -> dict[str, Any]:
         config["secrets"] = dict(sorted(state.secrets.items()))
     state.say(
         f"branches: main is production at www.{options.domain}, any other branch at "
-        f"<branch>.{options.domain}; nothing routes those hosts until shared/traefik is set "
+        f"<slug>.{options.domain}; nothing routes those hosts until shared/traefik is set "
         "(image, acme_email) or a rule publishes a port (docs/config.md, branches)"
     )
     if state.secrets:
