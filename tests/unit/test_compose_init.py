@@ -204,3 +204,19 @@ def test_init_without_a_compose_file_says_where_it_looked(
         "error: --from: no Compose file here (compose.yaml, compose.yml, docker-compose.yaml, "
         "docker-compose.yml looked for); run init in the app's directory or pass --from PATH\n"
     )
+
+
+def test_a_host_setting_of_a_data_service_is_rewired_and_a_mere_word_is_not() -> None:
+    redis = ComposeService(name="redis", image="redis:7")
+    adopted = adopt(
+        [redis, web(environment={"CACHE_BACKEND": "redis", "REDIS_ADDR": "redis:6379"})],
+        {},
+        OPTIONS,
+    )
+    assert adopted.config["services"]["web"]["uses"] == ["redis"]
+    assert adopted.config["services"]["web"]["env"] == {"CACHE_BACKEND": "redis"}
+    assert (
+        "web: REDIS_ADDR pointed at the Compose redis -> not carried; `uses: [redis]` gives the "
+        "service REDIS_URL, REDIS_USER, REDIS_PREFIX, REDIS_PASSWORD_FILE, the branch's relay "
+        "and its own user: build REDIS_ADDR from them"
+    ) in adopted.report

@@ -41,6 +41,7 @@ ADMIN_PASSWORD_VARS = {
     "redis": ("REDIS_PASSWORD",),
 }
 UNSUPPORTED_DATA = ("mysql", "mariadb")
+HOST_WORDS = frozenset({"HOST", "HOSTNAME", "ADDR", "ADDRESS", "SERVER", "URL", "URI", "DSN"})
 PROXY_IMAGES = ("nginx", "caddy", "traefik", "haproxy", "httpd")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "[::1]")  # noqa: S104 - matched, not bound
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -248,6 +249,12 @@ def _host_of(value: str) -> str | None:
     return host if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", host) else None
 
 
+def _names_a_host(var: str, value: str) -> bool:
+    """A URL, or a host setting (`DB_HOST: db`, `REDIS_ADDR: cache:6379`), not a word
+    that happens to be a service's name (`CACHE_BACKEND: redis`)."""
+    return "://" in value or any(word in HOST_WORDS for word in var.upper().split("_"))
+
+
 def http_check(test: Sequence[str]) -> tuple[str, int | None] | None:
     """(path, port) of a healthcheck that is curl or wget of a local HTTP URL."""
     words = [w for part in test for w in (shlex.split(part) if " " in part else [part])]
@@ -444,7 +451,8 @@ def _environment(state: _Adoption, service: ComposeService, entry: dict[str, Any
     from_files = state.env_files.get(service.name, frozenset())
     for var, value in sorted(service.environment.items()):
         refs = _references(value) if value is not None else []
-        kind = state.data_hosts.get(_host_of(value) or "") if value else None
+        host = _host_of(value) if value is not None and _names_a_host(var, value) else None
+        kind = state.data_hosts.get(host or "")
         if kind is not None:
             if kind not in uses:
                 uses.append(kind)
