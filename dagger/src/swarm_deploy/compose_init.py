@@ -708,7 +708,6 @@ def _config(state: _Adoption) -> dict[str, Any]:
 
 
 HEADER = """\
-# yaml-language-server: $schema=docs/swarm-deploy.schema.json
 # Written by `swarm-deploy init` from {compose}: read its report, then
 # `swarm-deploy check`. Every key is described in docs/config.md.
 """
