@@ -220,3 +220,15 @@ def test_a_host_setting_of_a_data_service_is_rewired_and_a_mere_word_is_not() ->
         "service REDIS_URL, REDIS_USER, REDIS_PREFIX, REDIS_PASSWORD_FILE, the branch's relay "
         "and its own user: build REDIS_ADDR from them"
     ) in adopted.report
+
+
+def test_init_names_its_own_option_for_an_env_file_it_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli.main, ["init", "--env-file", "missing.env"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --env-file: cannot read missing.env (No such file or directory)\n"
+    )

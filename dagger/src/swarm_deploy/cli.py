@@ -143,7 +143,7 @@ def init(
                 "what init would write",
             )
         env_path = env_file or (base / ".env")
-        env_values = read_env_file(env_path) if env_file or env_path.is_file() else {}
+        env_values = read_env_file(env_path, "--env-file") if env_file or env_path.is_file() else {}
         services = compose_init.parse(
             compose_init.read_compose(Executor(base), compose), str(compose)
         )
