@@ -81,6 +81,7 @@ def test_data_services_are_recognised_by_image(image: str | None, kind: str | No
         ("API_KEY", True),
         ("KEYBOARD_LAYOUT", False),
         ("TOKENIZER", False),
+        ("app-secret", True),
         ("LOG_LEVEL", False),
     ],
 )
@@ -169,12 +170,14 @@ services:
     env_file: [.env]
     environment: {X: "1", Y: null}
     volumes: [{type: bind, source: /tmp, target: /data}]
+    deploy: {replicas: 2, resources: {limits: {memory: 64M}}}
 """
     assert parse(text, "compose.yaml") == [
         ComposeService(
             name="web", build=Build("./app", args={"A": "1"}), ports=((8000, 8000),),
             expose=(5000,), environment={"X": "1", "Y": None}, env_files=(".env",),
-            command=("python3", "app.py"), other_keys=("volumes",),
+            command=("python3", "app.py"), replicas=2,
+            other_keys=("deploy.resources", "volumes"),
         )
     ]  # fmt: skip
 
@@ -232,3 +235,15 @@ def test_init_names_its_own_option_for_an_env_file_it_cannot_read(
     assert result.stderr == (
         "error: --env-file: cannot read missing.env (No such file or directory)\n"
     )
+
+
+def test_a_credential_never_takes_a_name_swarm_deploy_gives_its_own_secrets() -> None:
+    adopted = adopt(
+        [web(environment={"PG_PASSWORD": "${PG_PASSWORD}", "PG-PASSWORD": "${OTHER}"})],
+        {},
+        OPTIONS,
+    )
+    assert adopted.config["secrets"] == {
+        "pg_password_2": {"env": "OTHER"},
+        "pg_password_3": {"env": "PG_PASSWORD"},
+    }

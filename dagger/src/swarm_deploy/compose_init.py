@@ -144,7 +144,12 @@ def parse(text: str, source: str) -> list[ComposeService]:
                 command=_strings(raw["command"]) if raw.get("command") is not None else None,
                 depends_on=_strings(raw.get("depends_on")),
                 replicas=(raw.get("deploy") or {}).get("replicas"),
-                other_keys=tuple(sorted(set(raw) - _MAPPED)),
+                other_keys=tuple(
+                    sorted(
+                        (set(raw) - _MAPPED)
+                        | {f"deploy.{k}" for k in raw.get("deploy") or {} if k != "replicas"}
+                    )
+                ),
             )
         )
     return services
@@ -222,8 +227,12 @@ def app_name(text: str) -> str:
     return name if re.fullmatch(APP, name) else "app"
 
 
+def _words(name: str) -> set[str]:
+    return set(re.split(r"[^A-Z0-9]+", name.upper()))
+
+
 def is_credential_name(name: str) -> bool:
-    return any(word in CREDENTIAL_WORDS for word in name.upper().split("_"))
+    return bool(_words(name) & CREDENTIAL_WORDS)
 
 
 def has_userinfo(value: str) -> bool:
@@ -252,7 +261,7 @@ def _host_of(value: str) -> str | None:
 def _names_a_host(var: str, value: str) -> bool:
     """A URL, or a host setting (`DB_HOST: db`, `REDIS_ADDR: cache:6379`), not a word
     that happens to be a service's name (`CACHE_BACKEND: redis`)."""
-    return "://" in value or any(word in HOST_WORDS for word in var.upper().split("_"))
+    return "://" in value or bool(_words(var) & HOST_WORDS)
 
 
 def http_check(test: Sequence[str]) -> tuple[str, int | None] | None:
@@ -292,9 +301,8 @@ class _Adoption:
         self.report.append(line)
 
 
-def _admin_secret(state: _Adoption, service: ComposeService, kind: str) -> str | None:
-    dk = KINDS[kind]
-    secret = dk.admin_key
+def _admin_secret(state: _Adoption, service: ComposeService, kind: str) -> str:
+    secret = KINDS[kind].admin_key
     env = f"{state.app.upper()}_{kind.upper()}_ADMIN_PASSWORD"
     for var in ADMIN_PASSWORD_VARS[kind]:
         value = service.environment.get(var)
@@ -406,8 +414,14 @@ def _image(state: _Adoption, service: ComposeService) -> str | None:
 
 
 def _secret(state: _Adoption, service: str, var: str, source: str) -> str:
-    name = config_name(var)
-    state.secrets.setdefault(name, {"env": source})
+    base = name = config_name(var)
+    # the names swarm-deploy gives the data services' secrets are not the app's to take
+    taken = {k.admin_key for k in KINDS.values()} | {k.branch_key for k in KINDS.values()}
+    number = 1
+    while name in taken or state.secrets.get(name, {"env": source}) != {"env": source}:
+        number += 1
+        name = f"{base[:27]}_{number}"
+    state.secrets[name] = {"env": source}
     state.say(
         f"{service}: {var} looks like a credential -> secret {name} (from ${source} at deploy "
         f"time), mounted at /run/secrets/{name}; the service gets {var}_FILE with that path "
