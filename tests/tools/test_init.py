@@ -135,3 +135,19 @@ def test_a_compose_file_the_loader_refuses_is_an_error_naming_it(
         "top-level `name:`, no `profiles:`, `depends_on` as a list) and run init again\n"
     )
     assert not (tmp_path / "swarm-deploy.yml").exists()
+
+
+def test_the_written_config_plans_two_branches_side_by_side(initialised: Initialised) -> None:
+    assert initialised.result.exit_code == 0, initialised.result.output
+    project = Project.load(initialised.app / "swarm-deploy.yml")
+    app, domain = project.config.app, project.config.domain
+    plans = [
+        usecases.plan(usecases.PlanRequest(project, branch, "abc", environ={}))
+        for branch in ("main", "feature/x")
+    ]
+    assert [(p.branch.host, p.branch.names.edge_stack) for p in plans] == [
+        (f"www.{domain}", f"{app}-main-edge"),
+        (f"feature-x-217d2b.{domain}", f"{app}-feature-x-217d2b-edge"),
+    ]
+    # no secret value is set here: a plan says so by name, never by value
+    assert all("_unresolved" in w for p in plans for w in p.warnings)
