@@ -247,3 +247,18 @@ def test_a_credential_never_takes_a_name_swarm_deploy_gives_its_own_secrets() ->
         "pg_password_2": {"env": "OTHER"},
         "pg_password_3": {"env": "PG_PASSWORD"},
     }
+
+
+def test_behind_the_apps_own_proxy_the_services_exposing_a_port_are_routed() -> None:
+    proxy = ComposeService(name="proxy", image="nginx:1.27", ports=((80, 80),))
+    app = ComposeService(name="app", build=Build("."), expose=(5000,))
+    worker = ComposeService(name="worker", build=Build("."), command=("work",))
+    adopted = adopt([app, proxy, worker], {}, OPTIONS)
+    assert adopted.config["services"] == {
+        "app": {"image": "app", "port": 5000, "path": "/", "health": "/"},
+        "worker": {"image": "app", "command": ["work"]},
+    }
+    assert adopted.report[0] == (
+        "proxy: nginx:1.27 is the app's own reverse proxy: not carried; each branch's nginx "
+        "routes to the services behind it (app)"
+    )

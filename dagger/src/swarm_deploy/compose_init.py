@@ -551,19 +551,23 @@ def adopt(
     """The config for a Compose app and the report of what was mapped how, and what not."""
     state = _Adoption(_defaults(options), env_files)
     _say_defaults(state, options)
-    by_name = {service.name: service for service in services}
     for service in services:
         kind = data_kind(service.image) if service.build is None else None
         if kind is not None:
             _data_service(state, service, kind)
     proxied: set[str] = set()
+    built = {s.name for s in services if s.build is not None}
     for service in services:
         if _is_proxy(service):
-            proxied |= {d for d in service.depends_on if d in by_name}
+            # what it proxies: its depends_on, else every built service that exposes a port
+            upstream = {d for d in service.depends_on if d in built} or {
+                s.name for s in services if s.name in built and s.expose
+            }
+            proxied |= upstream
             state.say(
                 f"{service.name}: {service.image} is the app's own reverse proxy: not "
-                "carried; each branch's nginx routes to the services "
-                f"({', '.join(sorted(proxied)) or 'none named in depends_on'})"
+                "carried; each branch's nginx routes to the services behind it "
+                f"({', '.join(sorted(upstream)) or 'none found'})"
             )
     routed: list[tuple[ComposeService, dict[str, Any], tuple[str, int | None] | None]] = []
     for service in services:
