@@ -262,3 +262,23 @@ def test_behind_the_apps_own_proxy_the_services_exposing_a_port_are_routed() -> 
         "proxy: nginx:1.27 is the app's own reverse proxy: not carried; each branch's nginx "
         "routes to the services behind it (app)"
     )
+
+
+def test_what_is_not_carried_is_named_never_shown() -> None:
+    adopted = adopt(
+        [web(
+            environment={"LABEL": "lit-Xy7-${STAGE}", "NOTHING": None},
+            healthcheck=("CMD", "redis-cli", "-a", "hc-pw-Qq3", "ping"),
+        )],
+        {}, OPTIONS,
+    )  # fmt: skip
+    assert [line for line in adopted.report if line.startswith("web: ") and "carried" in line] == [
+        "web: its healthcheck is not an HTTP check by curl or wget of localhost: not carried "
+        "(the gate checks the service's health path instead)",
+        "web: LABEL takes its value from the environment ($STAGE): not carried; set "
+        "services/web/env/LABEL",
+        "web: NOTHING takes its value from the environment (no value in the Compose file): not "
+        "carried; set services/web/env/NOTHING",
+    ]
+    assert "lit-Xy7" not in str(adopted)
+    assert "hc-pw-Qq3" not in str(adopted)

@@ -503,10 +503,11 @@ def _environment(state: _Adoption, service: ComposeService, entry: dict[str, Any
                 f"set services/{entry['name']}/env/{var}"
             )
         elif value is None or refs:
+            # only the names it refers to: the rest of a value may hold a credential
+            source = ", ".join(f"${ref}" for ref in refs) or "no value in the Compose file"
             state.say(
-                f"{service.name}: {var} takes its value from the environment "
-                f"({value or 'no value in the Compose file'}): not carried; set "
-                f"services/{entry['name']}/env/{var}"
+                f"{service.name}: {var} takes its value from the environment ({source}): "
+                f"not carried; set services/{entry['name']}/env/{var}"
             )
         else:
             env[var] = value
@@ -588,8 +589,8 @@ def adopt(
         check = http_check(service.healthcheck) if service.healthcheck else None
         if service.healthcheck and check is None and service.healthcheck != ("NONE",):
             state.say(
-                f"{service.name}: healthcheck {shlex.join(service.healthcheck)} is not "
-                "an HTTP check by curl or wget of localhost: not carried"
+                f"{service.name}: its healthcheck is not an HTTP check by curl or wget of "
+                "localhost: not carried (the gate checks the service's health path instead)"
             )
         if service.ports or service.name in proxied:
             port = _port(state, service, check[1] if check else None)
