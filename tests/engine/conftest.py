@@ -9,6 +9,8 @@ same machine starts from the same state, and the demo's app is never touched.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 import yaml
@@ -76,11 +79,15 @@ class Project:
     def cli(
         self, *args: str, config: Path | None = None, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
+        """`swarm-deploy ARGS... --config CONFIG` (the project's config by default)."""
+        return self.run(*args, "--config", str(config or self.config), timeout=timeout)
+
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Runs the installed `swarm-deploy` command, as the Dagger deployer container does."""
         command = shutil.which("swarm-deploy")
         assert command is not None, "swarm-deploy is not on PATH (make venv)"
         return subprocess.run(
-            [command, *args, "--config", str(config or self.config)],
+            [command, *args],
             cwd=self.root,
             env=self.env,
             capture_output=True,
@@ -225,3 +232,35 @@ class Traffic:
         span = max(s.t for s in failed) - min(s.t for s in failed)
         total = self.count("new") + self.count("keepalive")
         return f"{len(failed)} of {total} requests failed over {span:.1f}s"
+
+
+def everything_the_engine_shows(app: str) -> dict[str, str]:
+    """Inspect output of every service, task, container, config, secret and built image of
+    `app` (a config with its data; a secret's value is never shown by the engine)."""
+    client = docker.from_env()
+    try:
+        shown = {}
+        for service in client.services.list():
+            if service.name.startswith(f"{app}-"):
+                shown[f"service {service.name}"] = json.dumps(service.attrs)
+                tasks = client.api.tasks(filters={"service": service.id})
+                shown[f"tasks of {service.name}"] = json.dumps(tasks)
+        for container in client.containers.list(all=True):
+            if container.name.startswith(f"{app}-"):
+                shown[f"container {container.name}"] = json.dumps(container.attrs)
+        for config in client.configs.list():
+            if config.name.startswith(f"{app}_"):
+                data = base64.b64decode(config.attrs["Spec"]["Data"]).decode(errors="replace")
+                shown[f"config {config.name}"] = json.dumps(config.attrs) + data
+        for secret in client.api.secrets(filters={"label": f"swarm-deploy.app={app}"}):
+            shown[f"secret {secret['Spec']['Name']}"] = json.dumps(secret)
+        for image in client.images.list():
+            if any(tag.split("/")[-1].startswith(f"{app}-") for tag in image.tags):
+                history = subprocess.run(
+                    ["docker", "history", "--no-trunc", image.id],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                shown[f"history {image.tags[0]}"] = history.stdout + json.dumps(image.attrs)
+        return shown
+    finally:
+        client.close()

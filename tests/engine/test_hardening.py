@@ -9,7 +9,6 @@ need not (a registry down, an SSH connection cut, a lock without heartbeat), it 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from tests.engine.conftest import (
     Project,
     Traffic,
     answers,
+    everything_the_engine_shows,
     start_deploy,
     until_step,
 )
@@ -151,35 +151,6 @@ class ProcessSampler:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
-
-
-def everything_the_engine_shows(app: str) -> dict[str, str]:
-    """Inspect output of every service, container, task, config and built image of `app`."""
-    client = docker.from_env()
-    try:
-        shown = {}
-        for service in client.services.list():
-            if service.name.startswith(f"{app}-"):
-                shown[f"service {service.name}"] = json.dumps(service.attrs)
-                tasks = client.api.tasks(filters={"service": service.id})
-                shown[f"tasks of {service.name}"] = json.dumps(tasks)
-        for container in client.containers.list(all=True):
-            if container.name.startswith(f"{app}-"):
-                shown[f"container {container.name}"] = json.dumps(container.attrs)
-        for config in client.configs.list():
-            if config.name.startswith(f"{app}_"):
-                data = base64.b64decode(config.attrs["Spec"]["Data"]).decode(errors="replace")
-                shown[f"config {config.name}"] = json.dumps(config.attrs) + data
-        for image in client.images.list():
-            if any(tag.split("/")[-1].startswith(f"{app}-") for tag in image.tags):
-                history = subprocess.run(
-                    ["docker", "history", "--no-trunc", image.id],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                shown[f"history {image.tags[0]}"] = history.stdout + json.dumps(image.attrs)
-        return shown
-    finally:
-        client.close()
 
 
 def test_no_secret_value_shows_anywhere(project: Project) -> None:
