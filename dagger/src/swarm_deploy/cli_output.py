@@ -188,7 +188,7 @@ def print_diagnosis(found: usecases.Diagnosis) -> int:
         mark, style = MARKS[finding.level]
         out.print(f"{mark} {finding.check:<12} {finding.observed}", style=style, markup=False)
         if finding.fix:
-            out.print(f"{'':20}fix: {finding.fix}", markup=False)
+            out.print(f"{'':21}fix: {finding.fix}", markup=False)
     blocking = doctor.blockers(found.findings)
     warnings = sum(f.level == "warn" for f in found.findings)
     if blocking:

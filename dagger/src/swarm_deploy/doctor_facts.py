@@ -16,6 +16,8 @@ from swarm_deploy import commands
 from swarm_deploy.commands import LOCAL
 from swarm_deploy.doctor import HostFacts, Login, SshProbe
 from swarm_deploy.engine import ArgvRunner, Json
+from swarm_deploy.errors import TargetError
+from swarm_deploy.facts import Engine
 
 LISTEN = "0A"  # a TCP socket's state in /proc/net/tcp: listening
 
@@ -45,15 +47,19 @@ def listening(proc_net_tcp: str) -> frozenset[int]:
     return frozenset(ports)
 
 
-def host(executor: ArgvRunner, target: str, docker_root: str) -> HostFacts:
+def host(executor: ArgvRunner, target: str, engine: Engine) -> HostFacts:
     def read(*argv: str) -> tuple[int, str]:
-        found = executor.run(commands.on_host(target, *argv), check=False, timeout=30)
+        try:
+            found = executor.run(commands.on_host(target, *argv), check=False, timeout=30)
+        except TargetError:  # the tool is not installed here
+            return 127, ""
         return found.returncode, found.stdout
 
-    df_code, df = read("df", "-Pk", docker_root)
+    df_code, df = read("df", "-Pk", engine.docker_root)
     _, tcp = read("cat", "/proc/net/tcp", "/proc/net/tcp6")
     loaded, _ = read("cat", "/proc/net/ip_vs")
-    module, _ = read("modprobe", "--dry-run", "ip_vs")
+    # a module on disk, which `modprobe ip_vs` would load
+    module, _ = read("grep", "-q", "/ip_vs.ko", f"/lib/modules/{engine.kernel}/modules.dep")
     return HostFacts(
         free_bytes(df) if df_code == 0 else None, listening(tcp), loaded == 0, module == 0
     )

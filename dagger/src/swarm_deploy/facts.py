@@ -138,11 +138,12 @@ class Node:
 @dataclass(frozen=True)
 class Engine:
     """The engine the client talks to, from `/version` and `/info`: its version, where it
-    keeps images and volumes, and the memory of its host."""
+    keeps images and volumes, and its host's memory and kernel release."""
 
     version: str
     docker_root: str
     memory: int
+    kernel: str = ""
 
     @classmethod
     def parse(cls, version: Json, info: Json) -> Engine:
@@ -150,6 +151,7 @@ class Engine:
             version.get("Version", "?"),
             info.get("DockerRootDir") or "/var/lib/docker",
             int(info.get("MemTotal") or 0),
+            info.get("KernelVersion", ""),
         )
 
 

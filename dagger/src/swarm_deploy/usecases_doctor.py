@@ -49,7 +49,7 @@ def doctor(request: DoctorRequest) -> Diagnosis:
             probe, login, now,
             info=swarm.info,
             engine=engine,
-            host=doctor_facts.host(executor, where, engine.docker_root),
+            host=doctor_facts.host(executor, where, engine),
             nodes=tuple(facts.nodes(swarm)) if manager else (),
             services=tuple(facts.services(swarm, {})) if manager else (),
         )  # fmt: skip
