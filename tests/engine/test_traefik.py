@@ -65,6 +65,8 @@ class World:
     acme: Acme
     # seconds from the start of feature/x's deploy to its certificate being served
     issued_after: float
+    # what feature/x's deploy printed
+    deployed: str = ""
 
     def https(self, branch: str) -> Https:
         return Https(host(branch), self.acme.root)
@@ -226,11 +228,11 @@ def world(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
             ), plan.stdout + plan.stderr
             second = project.deploy("feature/x", "t1")
             assert second.returncode == 0, second.stdout + second.stderr
-            world = World(project, acme, 0.0)
+            world = World(project, acme, 0.0, second.stdout)
             served(world, "feature/x", began + CERTIFICATE_WAIT)
             issued = round(time.monotonic() - began, 1)
             served(world, "develop", began + CERTIFICATE_WAIT)
-            yield World(project, acme, issued)
+            yield World(project, acme, issued, second.stdout)
         finally:
             acme.remove()
             client.close()
@@ -242,6 +244,12 @@ def test_each_branch_is_served_over_https_with_a_certificate_pebble_issued(world
         assert response.status_code == 200, response.text
         assert response.json()["version"] == "t1"
     print(f"feature/x: deploy start to its certificate served in {world.issued_after}s")
+
+
+def test_the_deploy_prints_the_url_that_answers(world: World) -> None:
+    """The URL names the HTTPS port Traefik publishes (not 443 here): the one the test
+    above reached."""
+    assert f"at https://{host('feature/x')}:{HTTPS_PORT}" in world.deployed, world.deployed
 
 
 def certificate_names(world: World, branch: str) -> list[str]:

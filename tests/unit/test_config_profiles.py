@@ -42,7 +42,7 @@ def test_mappings_merge_by_key_lists_and_values_replace_and_nothing_removes(base
     merged = config.load(staging)
     whole = config.load(base)
     assert merged.domain == "staging.example.com"
-    assert merged.gate == config.Gate(consecutive=3, interval=1.0, timeout=120.0, start_grace=10.0)
+    assert merged.gate == config.Gate(consecutive=3, interval=1.0, timeout=120.0, start_grace=30.0)
     backend = merged.services["backend"]
     assert (backend.uses, backend.metrics, backend.port, backend.replicas) == (
         ("postgres",), None, 8000, 2,

@@ -48,9 +48,9 @@ def test_each_wait_of_a_deploy_is_bounded_by_its_own_setting(project: pipeline.P
 
 
 def test_a_gate_that_can_pass_at_its_earliest_is_accepted() -> None:
-    """At the border of gate_never_passes (config_cases): check 2 at 12s, before the
-    deadline, so check 3 at 14s is made; and one check needs no time before the deadline."""
-    just = config.parse(MINIMAL + "gate: {consecutive: 3, interval: 2s, timeout: 12.5s}\n")
-    assert just.gate == config.Gate(consecutive=3, interval=2.0, timeout=12.5, start_grace=10.0)
+    """At the border of gate_never_passes (config_cases): check 2 at 2s, before the
+    deadline, so check 3 at 4s is made; and one check needs no time before the deadline."""
+    just = config.parse(MINIMAL + "gate: {consecutive: 3, interval: 2s, timeout: 2.5s}\n")
+    assert just.gate == config.Gate(consecutive=3, interval=2.0, timeout=2.5, start_grace=30.0)
     once = config.parse(MINIMAL + "gate: {consecutive: 1, timeout: 1s, start_grace: 10s}\n")
     assert once.gate == config.Gate(consecutive=1, interval=2.0, timeout=1.0, start_grace=10.0)

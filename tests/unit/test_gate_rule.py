@@ -33,19 +33,19 @@ def with_gate(project: Project, timeout: float) -> Project:
 def test_just_above_the_border_check_accepts_and_the_gate_passes(
     project: Project, sim: Sim
 ) -> None:
-    assert config.parse(MINIMAL + SETTINGS % "12.5s").gate.timeout == 12.5
-    assert isinstance(run(with_gate(project, 12.5), sim, "r1"), Outcome)
+    assert config.parse(MINIMAL + SETTINGS % "2.5s").gate.timeout == 2.5
+    assert isinstance(run(with_gate(project, 2.5), sim, "r1"), Outcome)
 
 
 def test_at_the_border_check_refuses_and_the_gate_can_never_pass(
     project: Project, sim: Sim
 ) -> None:
     with pytest.raises(ConfigError):
-        config.parse(MINIMAL + SETTINGS % "12s")
-    failed = run(with_gate(project, 12.0), sim, "r1")
+        config.parse(MINIMAL + SETTINGS % "2s")
+    failed = run(with_gate(project, 2.0), sim, "r1")
     assert isinstance(failed, DeployError)
-    # check 2 came at 12s, the deadline: check 3 never did
+    # check 2 came at 2s, the deadline: check 3 never did
     assert str(failed).startswith(
-        "gate for blue: no 3 consecutive 200s through the preview route within 12s: "
+        "gate for blue: no 3 consecutive 200s through the preview route within 2s: "
         "/api/health: 2 probes, best run 2 of 3 consecutive 200s, last answer 200;"
     )

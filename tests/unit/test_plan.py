@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from swarm_deploy import config, deploy_steps, pipeline, stack_secrets, usecases
+from swarm_deploy.config_tls import TraefikPorts
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import SecretValueError, TargetError
 from swarm_deploy.naming import LABEL
@@ -530,6 +531,15 @@ def test_with_traefik_and_a_port_both_urls_answer(project: pipeline.Project) -> 
         "http://vm1.gaia.example.com:18080",
         "https://develop.gaia.example.com",
     )
+
+
+def test_the_https_url_names_the_port_traefik_publishes(project: pipeline.Project) -> None:
+    traefik = replace(project.config.shared["traefik"], ports=TraefikPorts(http=18480, https=18443))
+    cfg = replace(project.config, shared={**project.config.shared, "traefik": traefik})
+    the_plan = usecases.plan(
+        usecases.PlanRequest(pipeline.Project(cfg, project.templates), "develop", RELEASE)
+    )
+    assert the_plan.urls == ("https://develop.gaia.example.com:18443",)
 
 
 def test_the_edge_step_says_how_the_branch_nginx_tasks_restart() -> None:

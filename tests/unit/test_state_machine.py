@@ -11,11 +11,12 @@ The deploys stopped at every instant are tests/unit/test_interrupts.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import yaml
 
-from swarm_deploy import usecases
+from swarm_deploy import config, usecases
 from swarm_deploy.errors import CommandError, DeployError, GateError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import DeployRequest, Outcome
@@ -40,9 +41,13 @@ NEXT = (
     "next: fix the release, then `swarm-deploy deploy --branch develop`; "
     "`swarm-deploy status --branch develop` shows what runs"
 )
-# the local profile's gate: 3 consecutive 200s, a probe a second, 120 s, 1 s start grace;
-# its probes start after the grace, at 1 s, and the last is at the deadline
-PROBES = 120
+# the local profile's gate: 3 consecutive 200s, a probe a second from the moment the tasks
+# run, 120 s, 30 s of start grace: a path failing since probe 28 ends the gate at probe 31,
+# at 30 s
+PROBES = 31
+REFUSED = (
+    "no 3 consecutive 200s through the preview route, 3 failed in a row after the 30s start grace"
+)
 
 
 def gate_error(detail: str) -> str:
@@ -51,8 +56,7 @@ def gate_error(detail: str) -> str:
 
 def probes_failed(api_health: str) -> str:
     return gate_error(
-        f"no 3 consecutive 200s through the preview route within 120s: {api_health}; "
-        f"/health: ok, its last {PROBES} of {PROBES} probes answered 200"
+        f"{REFUSED}: {api_health}; /health: ok, its last {PROBES} of {PROBES} probes answered 200"
     )
 
 
@@ -128,6 +132,24 @@ def test_a_failure_restarts_the_count_and_the_gate_passes_on_n_in_a_row(
     assert sim.edge(EDGE).served == "green"
 
 
+def test_failed_probes_within_the_start_grace_are_forgiven(project: Project, sim: Sim) -> None:
+    """An app that answers 500 for its first 29 s after its tasks run, then 200, passes."""
+    first_two_releases(project, sim)
+    sim.answers["r2", "/api/health"] = ["500"] * 29 + ["200"]
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert sim.edge(EDGE).served == "green"
+
+
+def test_probing_starts_as_the_tasks_run(project: Project, sim: Sim) -> None:
+    """A healthy release passes a gate whose timeout is shorter than its start grace: its
+    3 probes come at 0, 1 and 2 s, not after the grace."""
+    first_two_releases(project, sim)
+    gate = config.Gate(consecutive=3, interval=1.0, timeout=10.0, start_grace=30.0)
+    quick = replace(project, config=replace(project.config, gate=gate))
+    assert isinstance(run(quick, sim, "r2"), Outcome)
+    assert sim.edge(EDGE).served == "green"
+
+
 def test_a_task_that_crashes_ends_the_gate_at_once(project: Project, sim: Sim) -> None:
     first_two_releases(project, sim)
     sim.task_states[GREEN_BACKEND] = ("failed", "task: non-zero exit (1)")
@@ -173,7 +195,7 @@ def test_a_first_deploy_that_fails_its_gate_leaves_the_branch_in_maintenance(
     failed = run(project, sim, "r1")
     assert isinstance(failed, DeployError)
     assert str(failed) == (
-        f"gate for blue: no 3 consecutive 200s through the preview route within 120s: "
+        f"gate for blue: {REFUSED}: "
         f"/api/health: {PROBES} probes, best run 0 of 3 consecutive 200s, last answer 500; "
         f"/health: {PROBES} probes, best run 0 of 3 consecutive 200s, last answer 500\n"
         "rolled back: removed gaia-develop-blue; no colour was live: the branch answers 503 "

@@ -139,10 +139,11 @@ class HealthGate:
     def describe(self) -> str:
         return (
             f"(a) every {self.colour} task running, healthy where the image has a HEALTHCHECK; "
-            f"(b) after {self.gate.start_grace:g}s, {self.gate.consecutive} consecutive 200s "
-            f"from {', '.join(self.paths)} through {self.edge_service}'s preview route, every "
-            f"{self.gate.interval:g}s. At most {self.gate.timeout:g}s in all; a task that "
-            "fails ends the gate at once"
+            f"(b) from then on, {self.gate.consecutive} consecutive 200s from "
+            f"{', '.join(self.paths)} through {self.edge_service}'s preview route, every "
+            f"{self.gate.interval:g}s; after a {self.gate.start_grace:g}s start grace, "
+            f"{self.gate.consecutive} failed in a row end it. At most {self.gate.timeout:g}s "
+            "in all; a task that fails ends the gate at once"
         )
 
 

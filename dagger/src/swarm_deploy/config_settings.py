@@ -23,7 +23,8 @@ class Gate:
     consecutive: int = 3
     interval: float = 2.0
     timeout: float = 120.0
-    start_grace: float = 10.0
+    # failed probes are forgiven this long after the tasks run (probing starts at once)
+    start_grace: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -107,23 +108,23 @@ def read_gate(node: Node) -> Gate:
     if gate.consecutive > 1 and gate.timeout <= _last_but_one_check(gate):
         seen = _last_but_one_check(gate)
         node.child("timeout", None).fail(
-            f"{gate.timeout:g}s is too short for the gate ever to pass: after "
-            f"{gate.start_grace:g}s of start_grace, {gate.consecutive} checks every "
-            f"{gate.interval:g}s put check {gate.consecutive - 1} at {seen:g}s at the "
-            f"earliest, and the gate gives up after any check from {gate.timeout:g}s on, "
-            f"before check {gate.consecutive}; raise it above {seen:g}s, or lower "
-            "gate/start_grace, gate/interval or gate/consecutive"
+            f"{gate.timeout:g}s is too short for the gate ever to pass: "
+            f"{gate.consecutive} checks every {gate.interval:g}s, the first as the tasks run, "
+            f"put check {gate.consecutive - 1} at {seen:g}s at the earliest, and the gate "
+            f"gives up after any check from {gate.timeout:g}s on, before check "
+            f"{gate.consecutive}; raise it above {seen:g}s, or lower gate/interval or "
+            "gate/consecutive"
         )
     return gate
 
 
 def _last_but_one_check(gate: Gate) -> float:
     """When, at the earliest, the check before the gate's last needed one comes."""
-    # EdgeRunner.health_gate sets its deadline, waits for the tasks (at best no time), sleeps
-    # start_grace, then checks every interval; after a check that did not pass it gives up
-    # once the deadline is reached, so the last needed check comes only if the one before
-    # it came before the deadline.
-    return gate.start_grace + (gate.consecutive - 2) * gate.interval
+    # EdgeRunner.health_gate sets its deadline, waits for the tasks (at best no time), then
+    # checks at once and every interval; after a check that did not pass it gives up once
+    # the deadline is reached, so the last needed check comes only if the one before it
+    # came before the deadline.
+    return (gate.consecutive - 2) * gate.interval
 
 
 def read_timeouts(node: Node) -> Timeouts:

@@ -29,12 +29,14 @@ class EdgeRunner(Runner):
     """A runner that also acts in a branch's nginx: gate, switch, live/colour.conf."""
 
     def health_gate(self, action: HealthGate, stack: str) -> None:
-        """(a) the new colour's tasks run (and are healthy), (b) its health paths answer 200
-        N times in a row through nginx; a failed task ends it at once, whenever it fails."""
-        deadline = self.clock.now() + action.gate.timeout
+        """(a) the new colour's tasks run (and are healthy), (b) from then on its health paths
+        answer 200 N times in a row through nginx. Failed probes are forgiven for the start
+        grace; after it, N failed in a row end the gate, as a failed task does at any time."""
+        rule = action.gate
+        deadline = self.clock.now() + rule.timeout
         verdict = gate.poll(
             lambda: self.look_at(stack),
-            action.gate.timeout,
+            rule.timeout,
             clock=self.clock,
             on_status=self.reporter.status,
         )
@@ -43,10 +45,10 @@ class EdgeRunner(Runner):
         if not verdict.done:
             raise GateError(
                 f"gate for {action.colour}: not every task running and healthy within "
-                f"{action.gate.timeout:g}s: {verdict.status}"
+                f"{rule.timeout:g}s: {verdict.status}"
             )
-        self.sleep(action.gate.start_grace, "start grace")
-        count = gate.HealthCount(action.paths, action.gate.consecutive)
+        forgiven_until = self.clock.now() + rule.start_grace
+        count = gate.HealthCount(action.paths, rule.consecutive)
         while True:
             verdict = self.look_at(stack)
             if verdict.failure:
@@ -57,13 +59,20 @@ class EdgeRunner(Runner):
             self.reporter.status(count.status())
             if count.passed:
                 return
-            if self.clock.now() >= deadline:
-                raise GateError(
-                    f"gate for {action.colour}: no {action.gate.consecutive} consecutive 200s "
-                    f"through the preview route within {action.gate.timeout:g}s: "
-                    f"{count.status()}"
+            now = self.clock.now()
+            refused = count.refused and now >= forgiven_until
+            if refused or now >= deadline:
+                why = (
+                    f", {rule.consecutive} failed in a row after the {rule.start_grace:g}s "
+                    "start grace"
+                    if refused
+                    else f" within {rule.timeout:g}s"
                 )
-            self.clock.sleep(action.gate.interval)
+                raise GateError(
+                    f"gate for {action.colour}: no {rule.consecutive} consecutive 200s through "
+                    f"the preview route{why}: {count.status()}"
+                )
+            self.clock.sleep(rule.interval)
 
     def switch(self, action: Switch) -> None:
         """In each nginx task in turn: write live/colour.conf, nginx -t, reload, verify.

@@ -120,7 +120,8 @@ def poll(
 
 @dataclass
 class HealthCount:
-    """Consecutive 200s per path: any other answer starts that path's count again."""
+    """Consecutive 200s per path: any other answer starts that path's count again; and
+    consecutive other answers, which any 200 starts again."""
 
     paths: tuple[str, ...]
     needed: int
@@ -130,16 +131,23 @@ class HealthCount:
         self.best = dict.fromkeys(self.paths, 0)
         self.probes = dict.fromkeys(self.paths, 0)
         self.last = dict.fromkeys(self.paths, "")
+        self.failing = dict.fromkeys(self.paths, 0)
 
     def record(self, path: str, status: str) -> None:
         self.last[path] = status
         self.probes[path] += 1
         self.streak[path] = self.streak[path] + 1 if status == "200" else 0
+        self.failing[path] = 0 if status == "200" else self.failing[path] + 1
         self.best[path] = max(self.best[path], self.streak[path])
 
     @property
     def passed(self) -> bool:
         return all(count >= self.needed for count in self.streak.values())
+
+    @property
+    def refused(self) -> bool:
+        """Whether some path's last `needed` probes all failed."""
+        return any(count >= self.needed for count in self.failing.values())
 
     def status(self) -> str:
         """Per path, in words: `/api/health: 12 probes, best run 2 of 3 consecutive 200s,

@@ -64,13 +64,16 @@ NO_URL = (
 
 def public_urls(config: Config, branch: Branch, target: str) -> tuple[str, ...]:
     """Where users reach a branch: its published port on the target's host, and its host
-    name through Traefik (https). A host name that no Traefik serves answers nothing."""
+    name through Traefik (https, on the port Traefik publishes). A host name that no
+    Traefik serves answers nothing."""
     urls = []
     if branch.rule.port is not None:
         host = "127.0.0.1" if target == commands.LOCAL else urlsplit(target).hostname
         urls.append(f"http://{host}:{branch.rule.port}")
-    if "traefik" in config.shared:
-        urls.append(f"https://{branch.host}")
+    traefik = config.shared.get("traefik")
+    if traefik is not None:
+        https = traefik.ports.https if traefik.ports is not None else 443
+        urls.append(f"https://{branch.host}" + ("" if https == 443 else f":{https}"))
     return tuple(urls)
 
 
