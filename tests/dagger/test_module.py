@@ -121,7 +121,7 @@ def secret_id(engine: OfflineEngine, value: str) -> str:
 
 def test_actions_are_never_cached_and_unit_tests_are_a_check(engine: OfflineEngine) -> None:
     registered = functions(engine)
-    for name in ("publish", "deploy", "rollback", "destroy", "status", "plan_on_target"):
+    for name in ("publish", "deploy", "rollback", "destroy", "status", "doctor", "plan_on_target"):
         (policy,) = select(registered[name], "withCachePolicy")
         assert policy["args"]["policy"] == "Never", name
     for name in ("plan", "render", "build"):
@@ -314,6 +314,7 @@ def test_plan_on_target_runs_plan_read_target_and_returns_its_warnings_too(
         ("unlock", {"branch": "feature/x"}),
         ("unlock", {"shared": True}),
         ("status", {}),
+        ("doctor", {}),
         ("plan_on_target", {"branch": "develop", "release": "abc"}),
     ],
 )
@@ -322,7 +323,7 @@ def test_the_deployer_runs_arguments_the_cli_accepts(
 ) -> None:
     """Every command the deployer runs parses, with what crossed the container boundary:
     the app secrets' file, the lock, who runs it."""
-    waits = function not in ("status", "unlock", "plan_on_target")
+    waits = function not in ("status", "doctor", "unlock", "plan_on_target")
     call(engine, function, {**SSH, **inputs, **({"lock_wait": 30} if waits else {})})
     args = command_argv(the_deployer(engine))[1:]
     context = cli.main.make_context("swarm-deploy", list(args))
@@ -433,6 +434,7 @@ def test_deploy_checks_every_argument_before_it_builds_or_publishes(
     ("function", "inputs"),
     [
         ("status", {}),
+        ("doctor", {}),
         ("destroy", {"branch": "feature/x"}),
         ("rollback", {"branch": "develop"}),
     ],
