@@ -11,12 +11,13 @@ from types import MappingProxyType
 
 import pytest
 
-from swarm_deploy import commands, doctor, doctor_facts
+from swarm_deploy import cli_output, commands, doctor, doctor_facts
 from swarm_deploy.config import Config
 from swarm_deploy.config_settings import SwarmSettings
 from swarm_deploy.doctor import Finding, HostFacts, Login, Read, SshProbe
 from swarm_deploy.facts import Engine, Node, Service
 from swarm_deploy.naming import label
+from swarm_deploy.usecases import Diagnosis
 
 SSH = "ssh://deploy@vm1:2200"
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -399,3 +400,29 @@ def test_decide_leaves_out_what_needs_a_manager(example: Config) -> None:
 @pytest.mark.parametrize("level", ["ok", "warn"])
 def test_warnings_do_not_block(level: doctor.Level) -> None:
     assert doctor.blockers([Finding("x", level, "")]) == 0
+
+
+def test_one_line_per_check_its_fix_beneath_and_the_exit_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    found = [
+        Finding("ssh", "ok", "the local engine: no ssh"),
+        Finding("swarm", "blocker", "local is not part of a swarm (state: inactive)",
+                "run `docker swarm init` there first"),
+        Finding("registry", "warn", "no login for ghcr.io in c", "docker login ghcr.io"),
+    ]  # fmt: skip
+    assert cli_output.print_diagnosis(Diagnosis("local", found)) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "doctor: local",
+        "ok      ssh          the local engine: no ssh",
+        "BLOCKER swarm        local is not part of a swarm (state: inactive)",
+        "                     fix: run `docker swarm init` there first",
+        "warn    registry     no login for ghcr.io in c",
+        "                     fix: docker login ghcr.io",
+        "1 blocker(s), 1 warning(s): a deploy to local would fail; fix the blockers and run "
+        "doctor again",
+    ]
+    assert cli_output.print_diagnosis(Diagnosis("local", [found[0], found[2]])) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "ready: nothing blocks a deploy to local (1 warning(s))"
+    )
