@@ -60,15 +60,16 @@ def test_the_test_bed_passes_over_ssh(testbed: Bed, project: Project) -> None:
     out = lines(result)
     assert result.returncode == 0, result.stdout + result.stderr
     assert out[0] == f"doctor: {SSH}"
+    assert out[1].startswith("ok      docker cli   docker CLI ")
     assert (
-        out[1]
+        out[2]
         == "ok      ssh          root@127.0.0.1 port 2222 answers with a key, its host key known"
     )
-    assert out[2].startswith("ok      docker       Docker Engine 20.10.")
-    assert out[3] == f"ok      swarm        {SSH} is a swarm manager"
-    assert out[4] == "ok      node labels  the config's placement names no node label"
+    assert out[3].startswith("ok      docker       Docker Engine 20.10.")
+    assert out[4] == f"ok      swarm        {SSH} is a swarm manager"
+    assert out[5] == "ok      node labels  the config's placement names no node label"
     # the tests' registry takes pushes and pulls without a login
-    assert out[5] == (
+    assert out[6] == (
         "warn    registry     no login for 127.0.0.1:5000 in "
         f"{testbed.env['DEPLOYER_DOCKER_CONFIG']}/config.json"
     )
@@ -135,7 +136,7 @@ def test_a_key_the_host_refuses_blocks_with_where_to_put_it(
     wrapper.chmod(0o755)
     result = doctor_with(project, {"PATH": f"{bin_dir}:{project.env['PATH']}"}, SSH)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert lines(result)[1:] == [
+    assert lines(result)[2:] == [
         "BLOCKER ssh          root@127.0.0.1: root@127.0.0.1: Permission denied (publickey).",
         f"{FIX}the host refused every key offered: name your key for it in "
         "~/.ssh/config (`Host 127.0.0.1` / `IdentityFile ~/.ssh/KEY`) and put KEY.pub in the "

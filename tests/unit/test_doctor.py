@@ -98,7 +98,16 @@ def test_ssh_changed_host_key_and_unreachable_host() -> None:
     )  # fmt: skip
 
 
-# --- the engine
+# --- the docker CLI here, and the engine
+
+
+def test_the_docker_cli_here() -> None:
+    assert doctor.docker_client("28.2.2") == Finding("docker cli", "ok", "docker CLI 28.2.2 here")
+    assert doctor.docker_client(None) == Finding(
+        "docker cli", "blocker", "no docker CLI on PATH here",
+        "install the docker CLI on the deploying machine (README: the version proven); a "
+        "deploy runs `docker stack deploy` through it",
+    )  # fmt: skip
 
 
 def test_docker_version() -> None:
@@ -280,8 +289,12 @@ def test_memory_and_disk_against_the_branches_planned(example: Config) -> None:
     small = replace(ENGINE, memory=need * 2**20 - 1)
     plan = f"{branches} branches planned, {tasks} tasks at most"
     found = doctor.resources(example, small, 100 * 2**20)
-    assert found[0].level == "warn"
-    assert found[0].observed.endswith(f" on the host for {plan}")
+    assert tasks * 128 >= 1024
+    assert found[0] == Finding(
+        "memory", "warn", f"{(need * 2**20 - 1) / 2**30:.1f} GiB on the host for {plan}",
+        f"at 128 MiB a task, they need {need / 1024:.1f} GiB: a larger VM, or fewer branch "
+        "rules or replicas",
+    )  # fmt: skip
     assert found[1] == Finding(
         "disk", "blocker", "100 MiB free in /var/lib/docker",
         f"free space there (`docker system prune` removes unused images): image pulls need "
@@ -376,9 +389,9 @@ def test_nodes_and_the_engine_from_their_json() -> None:
 def test_decide_stops_at_ssh_and_at_an_unreachable_engine(example: Config) -> None:
     login = Login("ghcr.io", "c", "password", "ci")
     refused = Read(SshProbe(255, "Permission denied (publickey)."), login, NOW)
-    assert [f.check for f in doctor.decide(example, SSH, refused)] == ["ssh"]
+    assert [f.check for f in doctor.decide(example, SSH, refused)] == ["docker cli", "ssh"]
     gone = Read(SshProbe(0, ""), login, NOW, engine_error="cannot reach the Docker engine")
-    assert doctor.decide(example, SSH, gone)[1] == Finding(
+    assert doctor.decide(example, SSH, gone)[2] == Finding(
         "engine", "blocker", "cannot reach the Docker engine",
         "the other checks need the engine: fix this first",
     )  # fmt: skip
@@ -387,12 +400,15 @@ def test_decide_stops_at_ssh_and_at_an_unreachable_engine(example: Config) -> No
 def test_decide_leaves_out_what_needs_a_manager(example: Config) -> None:
     login = Login("ghcr.io", "c", "password", "ci")
     worker = {"Swarm": {"LocalNodeState": "active", "ControlAvailable": False}}
-    read = Read(SshProbe(0, ""), login, NOW, info=worker, engine=ENGINE, host=HOST)
+    read = Read(SshProbe(0, ""), login, NOW, "28.2.2", info=worker, engine=ENGINE, host=HOST)
     checks = [f.check for f in doctor.decide(example, SSH, read)]
-    assert checks == ["ssh", "docker", "swarm", "registry", "memory", "disk", "ipvs"]
+    assert checks == [
+        "docker cli", "ssh", "docker", "swarm", "registry", "memory", "disk", "ipvs"
+    ]  # fmt: skip
     manager = replace(read, info=MANAGER, nodes=(node("vm1"),))
     assert [f.check for f in doctor.decide(example, SSH, manager)] == [
-        "ssh", "docker", "swarm", "node labels", "registry", "ports", "memory", "disk", "ipvs"
+        "docker cli", "ssh", "docker", "swarm", "node labels", "registry", "ports", "memory",
+        "disk", "ipvs",
     ]  # fmt: skip
     assert doctor.blockers(doctor.decide(example, SSH, read)) == 1
 

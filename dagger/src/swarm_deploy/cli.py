@@ -308,6 +308,7 @@ def doctor_command(config_path: Path, target: str | None) -> None:
 
     \b
     Read-only: it changes nothing there. It checks, in order:
+      docker cli   the docker CLI a deploy runs, here
       ssh          the target answers over ssh with a key, its host key known
       docker       Docker Engine 20.10 or newer
       swarm        swarm mode, and this node a manager

@@ -39,6 +39,11 @@ def build(
     ]  # fmt: skip
 
 
+def docker_version() -> list[str]:
+    """The CLI's own version, asking no engine: `Docker version 28.2.2, build e6534b4`."""
+    return ["docker", "--version"]
+
+
 def buildx_version() -> list[str]:
     return ["docker", "buildx", "version"]
 

@@ -89,7 +89,7 @@ def ssh(target: str, probe: SshProbe | None) -> Finding:
             f"if the VM was rebuilt, check its new key on its console, then "
             f"`ssh-keygen -R '[{host}]:{port}'` and add the new one to ~/.ssh/known_hosts",
         )  # fmt: skip
-    if "Host key verification failed" in text or "No ED25519 host key is known" in text:
+    if "Host key verification failed" in text or "host key is known for" in text:
         return Finding(
             "ssh", "blocker", f"{address}: {last}",
             f"add the host's key to ~/.ssh/known_hosts: `ssh-keyscan -p {port} {host} >> "
@@ -108,6 +108,20 @@ def ssh(target: str, probe: SshProbe | None) -> Finding:
         f"check the address and that sshd listens on port {port}: `ssh -p {port} "
         f"{address} true` should print nothing and exit 0",
     )  # fmt: skip
+
+
+# --- the deployer's docker CLI
+
+
+def docker_client(version: str | None) -> Finding:
+    """The CLI every deploy runs (`docker stack deploy`, builds, pushes) on this machine."""
+    if version is None:
+        return Finding(
+            "docker cli", "blocker", "no docker CLI on PATH here",
+            "install the docker CLI on the deploying machine (README: the version proven); "
+            "a deploy runs `docker stack deploy` through it",
+        )  # fmt: skip
+    return Finding("docker cli", "ok", f"docker CLI {version} here")
 
 
 # --- the engine
@@ -295,8 +309,8 @@ def resources(config: Config, engine: Engine, free_disk: int | None) -> list[Fin
             "memory",
             "warn",
             f"{_size(engine.memory)} on the host for {plan}",
-            f"{_size(TASK_MEMORY)} a task needs {_size(memory)}: a larger VM, or fewer "
-            "branch rules or replicas",
+            f"at {_size(TASK_MEMORY)} a task, they need {_size(memory)}: a larger VM, or "
+            "fewer branch rules or replicas",
         )
         if engine.memory < memory
         else Finding("memory", "ok", f"{_size(engine.memory)} for {plan} ({_size(memory)})")
@@ -368,6 +382,7 @@ class Read:
     ssh: SshProbe | None
     login: Login
     now: datetime
+    client: str | None = None
     engine_error: str | None = None
     info: Json | None = None
     engine: Engine | None = None
@@ -378,8 +393,8 @@ class Read:
 
 def decide(config: Config, target: str, read: Read) -> list[Finding]:
     """Every check, in the order a first deploy meets them."""
-    findings = [ssh(target, read.ssh)]
-    if findings[0].level == "blocker":
+    findings = [docker_client(read.client), ssh(target, read.ssh)]
+    if findings[-1].level == "blocker":
         return findings
     if read.engine_error is not None or read.info is None or read.engine is None:
         return [*findings, engine_unreachable(read.engine_error or "not read")]

@@ -30,6 +30,17 @@ def probe_ssh(executor: ArgvRunner, target: str) -> SshProbe | None:
     return SshProbe(found.returncode, found.stderr)
 
 
+def client_version(executor: ArgvRunner) -> str | None:
+    """`docker --version` here (`Docker version 28.2.2, build e6534b4`) -> `28.2.2`; None
+    without a docker CLI."""
+    try:
+        found = executor.run(commands.docker_version(), check=False, timeout=30)
+    except TargetError:
+        return None
+    words = found.stdout.split()
+    return words[2].rstrip(",") if found.returncode == 0 and len(words) > 2 else None
+
+
 def free_bytes(df: str) -> int | None:
     """`df -Pk DIR`'s answer -> the bytes available there."""
     lines = df.strip().splitlines()

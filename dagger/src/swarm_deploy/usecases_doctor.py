@@ -36,17 +36,18 @@ def doctor(request: DoctorRequest) -> Diagnosis:
     probe = doctor_facts.probe_ssh(executor, where)
     login = doctor_facts.login(registry_host(config.registry), executor.env)
     now = datetime.now(UTC)
+    client = doctor_facts.client_version(executor)
     if probe is not None and probe.returncode != 0:
-        return Diagnosis(where, decide(config, where, Read(probe, login, now)))
+        return Diagnosis(where, decide(config, where, Read(probe, login, now, client)))
     try:
         swarm = Swarm(where)
     except TargetError as exc:
-        return Diagnosis(where, decide(config, where, Read(probe, login, now, str(exc))))
+        return Diagnosis(where, decide(config, where, Read(probe, login, now, client, str(exc))))
     with closing(swarm):
         engine = facts.engine(swarm)
         manager = manager_problem(where, swarm.info) is None
         read = Read(
-            probe, login, now,
+            probe, login, now, client,
             info=swarm.info,
             engine=engine,
             host=doctor_facts.host(executor, where, engine),
