@@ -2,11 +2,12 @@
 
     python -m bench.config_speed [--rules 50] [--runs 7] [--keep DIR]
 
-Makes a project of its own (the example app's templates, swarm-deploy.yml with `--rules`
-branch rules), then prints the median of `--runs` runs of: reading and validating the
-config in this process, and `swarm-deploy check` and `swarm-deploy plan --branch
-feature3/x` as whole processes (what a user waits for; `check` renders every rule's
-branch and runs nginx -t on each where nginx is installed). No engine, no network.
+Makes a project of its own (the example app and swarm-deploy.yml with `--rules` branch
+rules; the templates are the package's), then prints the median of `--runs` runs of:
+reading and validating the config in this process, and `swarm-deploy check` and
+`swarm-deploy plan --branch feature3/x` as whole processes (what a user waits for;
+`check` renders every rule's branch and runs nginx -t on each where nginx is installed).
+No engine, no network.
 `--keep DIR` writes the project there and keeps it, to time the commands with another
 tool. The package measured is the one Python imports (PYTHONPATH chooses another).
 """

@@ -11,8 +11,6 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from swarm_deploy.render import TEMPLATE_FILES
-
 # seconds: how long Swarm may take to stop, then to remove, a removed stack's containers
 CONTAINERS_GONE = 90.0
 
@@ -79,6 +77,6 @@ def going(error: APIError) -> bool:
 
 
 def copy_project(root: Path, to: Path) -> None:
-    """The templates and the example app, copied: a project of the tests' (or bench's) own."""
-    for name in sorted({path.split("/")[0] for path in TEMPLATE_FILES} | {"examples"}):
-        shutil.copytree(root / name, to / name)
+    """The example app, copied: a project of the tests' (or bench's) own (the templates
+    are the package's)."""
+    shutil.copytree(root / "examples", to / "examples")

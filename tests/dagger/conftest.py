@@ -1,8 +1,8 @@
 """An offline stand-in for the Dagger engine, so the module's own machinery can be tested.
 
 No Dagger engine can run here. The SDK builds every query lazily and sends it in
-`Context.execute`; this fixture replaces that one method. It answers `contents` of a
-file from the local checkout (the `source` directory) and an ID for `id`, and it
+`Context.execute`; this fixture replaces that one method. It answers `contents` and
+`exists` of a file from the local checkout (the `source` directory) and an ID for `id`, and it
 records every query as nested data, so tests can read exactly what would be sent.
 """
 
@@ -69,6 +69,8 @@ class OfflineEngine:
         fields = [step["field"] for step in sent]
         if fields[-2:] == ["file", "contents"] and sent[0]["args"].get("id") == SOURCE_ID:
             return (ROOT / sent[-2]["args"]["path"]).read_text()
+        if fields[-1] == "exists" and sent[0]["args"].get("id") == SOURCE_ID:
+            return (ROOT / sent[-1]["args"]["path"]).is_file()
         if fields[-2:] == ["directory", "digest"] and sent[0]["args"].get("id") == SOURCE_ID:
             path = sent[-2]["args"]["path"]
             return self.digests.get(path) or content_digest(ROOT / path)

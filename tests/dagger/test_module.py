@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ from typing import Any
 import anyio
 import pytest
 import yaml
+from bench.testbed import copy_project
 from dagger import DaggerError, dag
 
-from swarm_deploy import cli, config, pipeline
+from swarm_deploy import cli, config, pipeline, template_files
 from swarm_deploy import deployer_container as container
 from swarm_deploy.main import SwarmDeploy
 from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.dagger import conftest as offline
 from tests.dagger.conftest import FUNCTIONS, SOURCE_ID, OfflineEngine, query
 
 MODULE = SwarmDeploy.__dagger_module__
@@ -99,6 +102,33 @@ def test_render_returns_a_directory_of_the_rendered_files(engine: OfflineEngine)
     )
     assert files == expected
     assert yaml.safe_load(files["stacks/edge.yml"])["services"]["nginx"]
+
+
+def test_render_takes_the_templates_the_source_overrides_and_the_package_s_others(
+    engine: OfflineEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source of only its app, swarm-deploy.yml and nginx/nginx.conf."""
+    copy_project(ROOT, tmp_path)
+    shutil.copy(EXAMPLE_CONFIG, tmp_path / "swarm-deploy.yml")
+    (tmp_path / "nginx").mkdir()
+    nginx = template_files.packaged("nginx/nginx.conf").replace("server_tokens off;", "#mine;")
+    (tmp_path / "nginx" / "nginx.conf").write_text(nginx)
+    monkeypatch.setattr(offline, "ROOT", tmp_path)
+
+    async def call() -> Any:
+        result, _ = await MODULE.get_structured_result(
+            "SwarmDeploy", {"source": SOURCE_ID}, "render", {"branch": "develop", "release": "abc"}
+        )
+        return result
+
+    files = {
+        step["args"]["path"]: step["args"]["contents"]
+        for step in select(query(anyio.run(call)._ctx), "withNewFile")
+    }
+    project = pipeline.Project.load(tmp_path / "swarm-deploy.yml")
+    assert project.overrides == {"nginx/nginx.conf": nginx}
+    assert files == pipeline.render(project, "develop", "abc", environ={})[0]
+    assert "#mine;" in files["nginx/nginx.conf"]
 
 
 SENTINEL = "sentinel-registry-token-0f1e2d"

@@ -14,6 +14,7 @@ from typing import Any
 import docker
 from bench.testbed import copy_project
 
+from swarm_deploy import template_files
 from swarm_deploy.naming import BranchNames
 from tests.engine.conftest import APP, PORTS, Project, Traffic, answers
 
@@ -23,10 +24,12 @@ NAMES = BranchNames.derive(APP, BRANCH)
 
 
 def broken_copy(project: Project, to: Path) -> Path:
-    """The tests' project with one nginx syntax error in its template: a missing `;`."""
+    """The tests' project with one nginx syntax error in its override of the packaged
+    nginx.conf: a missing `;`."""
     copy_project(project.root, to)
     template = to / "nginx" / "nginx.conf"
-    text = template.read_text()
+    template.parent.mkdir()
+    text = template_files.packaged("nginx/nginx.conf")
     assert "    server_tokens off;\n" in text
     template.write_text(text.replace("    server_tokens off;\n", "    server_tokens off\n"))
     config = to / "swarm-deploy.yml"

@@ -116,6 +116,24 @@ def test_the_runtime_installs_the_module_and_registers_every_function(
     assert registered["deploy"][:3] == ["branch", "release", "host"]
 
 
+def test_the_runtime_s_module_renders_its_own_templates_for_a_bare_project(
+    loaded: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A project of nothing but its config: every template comes from the installed
+    module's package, as tracked in dagger/src/swarm_deploy/templates/."""
+    source, python, env = loaded
+    read = (
+        "import json, sys, pathlib; from swarm_deploy import template_files as t; "
+        "found = t.load(pathlib.Path(sys.argv[1])); print(json.dumps([found.texts, t.__file__]))"
+    )
+    result = run([str(python), "-c", read, str(tmp_path)], tmp_path, env)
+    texts, module = json.loads(result.stdout)
+    assert Path(module).is_relative_to(source)
+    packaged = MODULE_SOURCE / "src" / "swarm_deploy" / "templates"
+    assert texts == {name: (packaged / name).read_text() for name in texts}
+    assert sorted(texts) == sorted(str(p.relative_to(packaged)) for p in packaged.rglob("*.*"))
+
+
 def test_the_runtime_finds_the_lock_it_was_given(loaded: tuple[Path, Path, dict[str, str]]) -> None:
     """`uv lock` in the engine rewrites a stale lock silently, resolving anew on every
     load: the committed lock must be exactly what the engine's uv would write."""

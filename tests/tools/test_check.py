@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.testbed import copy_project
 
-from swarm_deploy import pipeline
+from swarm_deploy import pipeline, template_files
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.tools.edge_nginx import tool
 
@@ -28,7 +28,9 @@ def test_an_nginx_syntax_error_is_found_offline_with_nginx_s_words(tmp_path: Pat
     copy_project(ROOT, tmp_path)
     shutil.copy(EXAMPLE_CONFIG, tmp_path / "swarm-deploy.yml")
     template = tmp_path / "nginx" / "nginx.conf"
-    template.write_text(template.read_text().replace("server_tokens off;", "server_tokens off", 1))
+    template.parent.mkdir()
+    text = template_files.packaged("nginx/nginx.conf")
+    template.write_text(text.replace("server_tokens off;", "server_tokens off", 1))
     # nginx reports the line where the unterminated directive ends: the next one's `;`
     rendered, _ = pipeline.render(pipeline.Project.load(tmp_path / "swarm-deploy.yml"), "main", "x")
     conf = rendered["nginx/nginx.conf"].splitlines()

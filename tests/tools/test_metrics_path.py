@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from swarm_deploy import config, pipeline, profiles, render
+from swarm_deploy import config, pipeline, profiles, template_files
 from tests.conftest import ROOT
 from tests.tools.edge_nginx import free_port, tool
 
@@ -104,7 +104,7 @@ def test_a_declared_metrics_port_reaches_the_shared_prometheus(tmp_path: Path) -
     data = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     data["services"]["backend"]["metrics"] = {"port": 8000}
     text = yaml.safe_dump(data, sort_keys=False)
-    project = pipeline.Project(config.parse(text, root=ROOT), render.load_templates(ROOT))
+    project = pipeline.Project.of(config.parse(text, root=ROOT), template_files.load(ROOT))
     files, _ = pipeline.render(project, "develop", "0123456789ab")
     backend, receiver, agent_port = free_port(), free_port(), free_port()
     with hostile_task() as hostile:

@@ -18,6 +18,7 @@ from swarm_deploy import (
     engine,
     pipeline,
     sources,
+    template_files,
     usecases,
     usecases_deploy,
 )
@@ -120,11 +121,13 @@ def test_check_reports_what_the_config_holds(runner: CliRunner) -> None:
 
 
 def project_copy(to: Path, template: str, change: tuple[str, str]) -> Path:
-    """The example project with one change to one template; returns its config."""
+    """The example project with one template overridden by the packaged one with one
+    change; returns its config."""
     copy_project(ROOT, to)
     shutil.copy(EXAMPLE_CONFIG, to / "swarm-deploy.yml")
     path = to / template
-    text = path.read_text()
+    path.parent.mkdir()
+    text = template_files.packaged(template)
     assert change[0] in text
     path.write_text(text.replace(change[0], change[1], 1))
     return to / "swarm-deploy.yml"
@@ -146,7 +149,7 @@ def test_check_renders_the_templates_for_a_branch_of_each_rule(
     assert result.exit_code == 2, result.output
     assert result.stderr == (
         "error: template stacks/app.yml: 'swarm_deploy.render.Release object' has no attribute "
-        "'imgae'; fix the template\n"
+        "'imgae'; fix the template stacks/app.yml\n"
     )
     ok = runner.invoke(cli.main, ["check"])
     assert "templates: ok — rendered for main, develop, feature-x, feature/x, renovate/x, " in (

@@ -26,8 +26,6 @@ from tests.unit.test_interrupts import FakeTime, Notes
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     """The local profile, with what its templates and secret files read."""
-    for folder in ("stacks", "nginx", "promtail", "prometheus", "grafana", "relay"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.copytree(ROOT / "examples/gaia/dev-secrets", tmp_path / "examples/gaia/dev-secrets")
     merged = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     (tmp_path / "swarm-deploy.yml").write_text(yaml.safe_dump(merged, sort_keys=False))

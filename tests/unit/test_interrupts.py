@@ -68,8 +68,6 @@ class FakeTime:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    for folder in ("stacks", "nginx", "promtail", "prometheus", "grafana", "relay"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.copytree(ROOT / "examples/gaia/dev-secrets", tmp_path / "examples/gaia/dev-secrets")
     merged = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     (tmp_path / "swarm-deploy.yml").write_text(yaml.safe_dump(merged, sort_keys=False))

@@ -41,8 +41,6 @@ OFFLINE_CERTS = (
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     """The local profile with Traefik ordering certificates by HTTP-01, 5 a week."""
-    for folder in ("stacks", "nginx", "promtail", "prometheus", "grafana", "relay"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.copytree(ROOT / "examples/gaia/dev-secrets", tmp_path / "examples/gaia/dev-secrets")
     merged = profiles.merged_data(ROOT / "swarm-deploy.local.yml")
     merged["shared"]["traefik"] = {

@@ -370,12 +370,20 @@ def test_a_template_that_names_what_does_not_exist_fails_as_a_render_error(
     project: pipeline.Project,
 ) -> None:
     """Values reach YAML through `q`: an undefined one is jinja's error, not a traceback."""
-    templates = dict(project.templates)
-    templates["stacks/app.yml"] += "x-typo: {{ config.edge.imgae | q }}\n"
-    broken = pipeline.Project(project.config, templates)
+    typo = project.templates["stacks/app.yml"] + "x-typo: {{ config.edge.imgae | q }}\n"
+    templates = {**project.templates, "stacks/app.yml": typo}
+    overridden = pipeline.Project(project.config, templates, {"stacks/app.yml": typo})
     with pytest.raises(errors.RenderError) as failed:
-        render_branch(broken, "develop")
+        render_branch(overridden, "develop")
     assert str(failed.value) == (
         "template stacks/app.yml: 'swarm_deploy.config_settings.Edge object' has no attribute "
-        "'imgae'; fix the template"
+        "'imgae'; fix the template stacks/app.yml"
+    )
+    # the same fault in a packaged template: there is no file of the project's to fix
+    with pytest.raises(errors.RenderError) as failed:
+        render_branch(pipeline.Project(project.config, templates), "develop")
+    assert str(failed.value) == (
+        "template stacks/app.yml: 'swarm_deploy.config_settings.Edge object' has no attribute "
+        "'imgae'; stacks/app.yml is the packaged template: `swarm-deploy templates eject "
+        "stacks/app.yml` copies it next to the config to fix it there (and please report it)"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from swarm_deploy import __version__, doctor, interrupts, render, usecases
+from swarm_deploy import __version__, compose_init, doctor, interrupts, render, usecases
 from swarm_deploy.cli_options import (
     actor_option,
     branch_option,
@@ -21,6 +21,7 @@ from swarm_deploy.cli_options import (
     environment,
     host_option,
     lock_options,
+    read_env_file,
     release_option,
     secrets_env_file_option,
     update_shared_option,
@@ -41,6 +42,9 @@ from swarm_deploy.cli_output import (
     report,
     warn,
 )
+from swarm_deploy.cli_templates import templates
+from swarm_deploy.engine import Executor
+from swarm_deploy.errors import ConfigError
 from swarm_deploy.pipeline import Project
 
 
@@ -56,16 +60,132 @@ def main() -> None:
       swarm-deploy plan --branch develop
       swarm-deploy plan --branch develop --read-target
       swarm-deploy render --branch develop --out rendered/
+
+    \b
+    A repository needs only swarm-deploy.yml (and its app): the templates are packaged,
+    and a file next to the config overrides one of them (swarm-deploy templates --help).
     """
+
+
+main.add_command(templates)
+
+
+@main.command()
+@click.option(
+    "--from",
+    "compose_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"The Compose file. Default: the first of {', '.join(compose_init.COMPOSE_FILES)} here.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The .env the Compose file's ${VAR} references read (default: .env next to it). "
+    "Its values are read only to tell credentials from settings; none is written or shown.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the config. Default: swarm-deploy.yml next to the Compose file.",
+)
+@click.option("--app", default=None, help="The app's name. Default: the Compose file's directory.")
+@click.option(
+    "--domain", default=None, help="Branch hosts are <host>.<domain>. Default: <app>.example.com."
+)
+@click.option("--registry", default=None, help="Where images are pushed. Default: ghcr.io/<app>.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.")
+@click.option(
+    "--print",
+    "to_stdout",
+    is_flag=True,
+    help="Print the config instead of writing it (the report goes to stderr).",
+)
+def init(
+    compose_file: Path | None,
+    env_file: Path | None,
+    out_path: Path | None,
+    app: str | None,
+    domain: str | None,
+    registry: str | None,
+    force: bool,
+    to_stdout: bool,
+) -> None:
+    """Write a swarm-deploy.yml for an existing Compose app, and report what it could not map.
+
+    \b
+    The docker CLI's own Compose loader (`docker stack config`) reads the file. Then:
+      build:                  -> images (registry/<app>-<image>), one per distinct build
+      services with a port    -> routed colour services: port, path, health (from a
+                                 curl/wget healthcheck of localhost, else a default)
+      other built services    -> colour services that are not routed (workers)
+      postgres, redis, mongo  -> shared: (mysql, mariadb: not supported yet)
+      settings naming them    -> `uses:`: the branch's relay, database and credentials
+      PASSWORD, SECRET, TOKEN, KEY, URLs with a password
+                              -> secrets read from the deployer's environment at deploy
+                                 time, by variable name only
+    No value of a .env file, nor any credential, is written or printed.
+
+    \b
+      swarm-deploy init                          # compose.yaml here -> swarm-deploy.yml
+      swarm-deploy init --from deploy/compose.yaml --app shop --domain shop.example.com
+      swarm-deploy init --print | less           # look first, write nothing
+    """
+    with exit_on_error():
+        compose = compose_file or next(
+            (Path(name) for name in compose_init.COMPOSE_FILES if Path(name).is_file()), None
+        )
+        if compose is None or not compose.is_file():
+            raise ConfigError(
+                "--from",
+                f"no Compose file {compose or 'here'} ({', '.join(compose_init.COMPOSE_FILES)} "
+                "looked for); run init in the app's directory or pass --from PATH",
+            )
+        base = compose.resolve().parent
+        target = (out_path or base / "swarm-deploy.yml").resolve()
+        if target.exists() and not force and not to_stdout:
+            raise ConfigError(
+                str(target),
+                "exists already; pass --force to overwrite it, or --print to see "
+                "what init would write",
+            )
+        env_path = env_file or (base / ".env")
+        env_values = read_env_file(env_path, "--env-file") if env_file or env_path.is_file() else {}
+        services = compose_init.parse(
+            compose_init.read_compose(Executor(base), compose), str(compose)
+        )
+        options = compose_init.InitOptions(
+            directory=base.name,
+            app=app,
+            domain=domain,
+            registry=registry,
+            context_base=os.path.relpath(base, target.parent),
+            env_file=env_values,
+        )
+        adopted = compose_init.adopt(services, compose_init.env_file_names(services, base), options)
+        text = compose_init.dump(adopted.config, os.path.relpath(compose.resolve(), target.parent))
+        if to_stdout:
+            click.echo(text, nl=False)
+        else:
+            target.write_text(text)
+    lines = [*adopted.report, "", compose_init.NEXT_STEPS]
+    if not to_stdout:
+        lines.insert(0, f"wrote {target}")
+    click.echo("\n".join(lines), err=to_stdout)
 
 
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the config, the templates next to it, and each secret value that is set.
+    """Validate the config, the templates, and each secret value that is set.
 
     Every template is rendered for one branch of each rule; where nginx is installed,
     `nginx -t` parses each rendered nginx.conf (a deploy tests it in the edge's image too).
+    It lists the templates overridden next to the config, and warns of an override
+    ejected from an older packaged file (`swarm-deploy templates diff NAME` shows it).
     """
     with exit_on_error():
         project = Project.load(config_path)

@@ -111,12 +111,12 @@ def environment(secrets_env_file: Path | None) -> dict[str, str]:
     return environ
 
 
-def read_env_file(path: Path) -> dict[str, str]:
+def read_env_file(path: Path, option: str = "--secrets-env-file") -> dict[str, str]:
     """KEY=VALUE lines (`secrets.parse_env`); values are never shown."""
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError("--secrets-env-file", f"cannot read {path} ({exc.strerror})") from None
+        raise ConfigError(option, f"cannot read {path} ({exc.strerror})") from None
     return parse_env(text, str(path))
 
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import doctor, interrupts, usecases
+from swarm_deploy import doctor, interrupts, template_files, usecases
 from swarm_deploy import plan as plan_module
 from swarm_deploy.config import Config
 from swarm_deploy.errors import CommandFailedError, ConfigErrors, SwarmDeployError
@@ -61,6 +61,9 @@ def print_checked(config_path: Path, cfg: Config, checked: usecases.Checked) -> 
         markup=False,
     )
     out.print(f"templates: ok — rendered for {', '.join(rendered)}", markup=False)
+    overridden = "; ".join(f"{o.name}: {o.age.value}" for o in checked.overrides)
+    overridden = overridden or "none, every one is packaged"
+    out.print(f"templates overridden next to the config: {overridden}", markup=False)
     where = f"every deploy tests it again in the edge's image, {cfg.edge.image}, first"
     out.print(
         f"nginx -t: ok — {version} on this machine; {where}"
@@ -68,6 +71,7 @@ def print_checked(config_path: Path, cfg: Config, checked: usecases.Checked) -> 
         else f"nginx -t: not run, nginx is not installed here; {where}",
         markup=False,
     )
+    warn(filter(None, map(template_files.warning, checked.overrides)))
 
 
 def print_plan(the_plan: Plan, as_json: bool = False) -> None:

@@ -44,6 +44,12 @@ def docker_version() -> list[str]:
     return ["docker", "--version"]
 
 
+def compose_config(compose_file: str) -> list[str]:
+    """The docker CLI's Compose loader: the file normalised (long-form ports, each
+    env_file merged into environment), `${VAR}` left as written."""
+    return ["docker", "stack", "config", "--compose-file", compose_file, "--skip-interpolation"]
+
+
 def buildx_version() -> list[str]:
     return ["docker", "buildx", "version"]
 

@@ -15,9 +15,8 @@ from typing import Any, TypeVar, cast
 import dagger
 from dagger import dag, function
 
-from swarm_deploy import config, pipeline, profiles, sources
+from swarm_deploy import config, pipeline, profiles, sources, template_files
 from swarm_deploy import deployer_container as container
-from swarm_deploy.render import TEMPLATE_FILES
 
 SOURCE_IGNORE = [
     ".git",
@@ -44,14 +43,18 @@ def never_cached(func: F) -> F:
 
 
 async def project(source: dagger.Directory, config_path: str) -> pipeline.Project:
-    """The config and its templates, read from the source directory."""
+    """The config, and the templates next to it that override the packaged ones."""
     path = PurePosixPath(config_path)
     base = profiles.base_of(path)
     layers = [config_path] if base is None else [str(base), config_path]
     texts = [profiles.Layer(name, await source.file(name).contents()) for name in layers]
     root = path.parent
-    templates = {name: await source.file(str(root / name)).contents() for name in TEMPLATE_FILES}
-    return pipeline.Project(config.parse_layers(texts), templates)
+    found = {
+        name: await source.file(str(root / name)).contents()
+        for name in template_files.TEMPLATE_FILES
+        if await source.exists(str(root / name))
+    }
+    return pipeline.Project.of(config.parse_layers(texts), template_files.resolve(found))
 
 
 def _context(source: dagger.Directory, config_path: str, image: config.Image) -> dagger.Directory:

@@ -76,7 +76,10 @@ class SwarmDeploy:
 
     source: Annotated[
         dagger.Directory,
-        Doc("The project: swarm-deploy.yml, its templates and the images' build contexts."),
+        Doc(
+            "The project: swarm-deploy.yml, the images' build contexts, and any template "
+            "file next to the config that overrides the packaged one."
+        ),
         DefaultPath("/"),
         Ignore(SOURCE_IGNORE),
     ]

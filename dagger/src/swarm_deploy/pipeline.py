@@ -5,38 +5,44 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from swarm_deploy import claims, commands, stack_secrets
+from swarm_deploy import claims, commands, stack_secrets, template_files
 from swarm_deploy import config as config_module
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.engine import Executor
 from swarm_deploy.errors import ConfigError, RenderError
 from swarm_deploy.plan import Facts, Plan, Request, deploy_fingerprint, deploy_plan
-from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer, load_templates
+from swarm_deploy.render import NGINX_CONF, BranchFiles, Release, Renderer, fix
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
 class Project:
-    """A config and the templates next to it."""
+    """A config and its templates: each packaged one, or the file next to the config that
+    overrides it (`overrides`: path -> that file's text)."""
 
     config: Config
     templates: Mapping[str, str]
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, config_path: Path | str) -> Project:
         cfg = config_module.load(config_path)
-        return cls(cfg, load_templates(cfg.root))
+        return cls.of(cfg, template_files.load(cfg.root))
+
+    @classmethod
+    def of(cls, cfg: Config, templates: template_files.Templates) -> Project:
+        return cls(cfg, templates.texts, templates.overrides)
 
     @cached_property
     def renderer(self) -> Renderer:
         """One Jinja environment per project: each template is parsed once."""
-        return Renderer(self.templates)
+        return Renderer(self.templates, self.overrides)
 
     def render(
         self,
@@ -130,7 +136,9 @@ def check(project: Project) -> dict[str, dict[str, str]]:
     }
 
 
-def nginx_test_locally(executor: Executor, rendered: Mapping[str, Mapping[str, str]]) -> str:
+def nginx_test_locally(
+    executor: Executor, rendered: Mapping[str, Mapping[str, str]], overridden: Collection[str]
+) -> str:
     """`nginx -t` of this machine on each branch's rendered nginx.conf; returns nginx's
     version. Only what nginx parses counts: opening its pid file, logs or temp paths as
     this user concerns this machine, not the edge (the deploy tests there, in its image)."""
@@ -146,7 +154,7 @@ def nginx_test_locally(executor: Executor, rendered: Mapping[str, Mapping[str, s
             raise RenderError(
                 f"nginx -t ({version} on this machine) refused {NGINX_CONF} as rendered for "
                 f"branch {branch}:\n{said}\n"
-                f"next: fix the template {NGINX_CONF}; `swarm-deploy render --branch {branch} "
+                f"next: {fix(NGINX_CONF, overridden)}; `swarm-deploy render --branch {branch} "
                 "--out DIR` writes the rendered file whose lines nginx counts"
             )
     return version

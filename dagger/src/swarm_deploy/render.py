@@ -1,4 +1,4 @@
-"""Templates (stacks/, nginx/, relay/, promtail/, prometheus/, grafana/) -> one branch's files.
+"""Templates (template_files.py: packaged, or overridden next to the config) -> one branch's files.
 
 Values from the config and the branch reach YAML only through the `q` filter: a JSON
 string (valid YAML) with `$` doubled, because `docker stack deploy` interpolates `$`.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,19 +22,6 @@ from swarm_deploy.config import Branch, Config, Service
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import RenderError
 from swarm_deploy.stack_secrets import BranchSecrets
-
-TEMPLATE_FILES = (
-    "stacks/shared.yml",
-    "stacks/edge.yml",
-    "stacks/app.yml",
-    "nginx/nginx.conf",
-    "nginx/maintenance.html",
-    "promtail/config.yml",
-    "prometheus/prometheus.yml",
-    "grafana/datasources.yml",
-    "relay/haproxy.cfg",
-    "prometheus/agent.yml",
-)
 
 # Where each rendered file goes, relative to the output directory.
 APP_TEMPLATE = "stacks/app.yml"
@@ -141,20 +128,6 @@ def relayed_kinds(config: Config) -> list[tuple[str, int]]:
     return sorted(((k.name, k.port) for k in KINDS.values() if k.name in used), key=lambda k: k[1])
 
 
-def load_templates(root: Path) -> dict[str, str]:
-    """Read the templates from a project directory."""
-    templates: dict[str, str] = {}
-    for name in TEMPLATE_FILES:
-        try:
-            templates[name] = (root / name).read_text()
-        except OSError as exc:
-            raise RenderError(
-                f"template {root / name} cannot be read ({exc.strerror}); copy {name} from the "
-                "swarm-deploy repository next to your swarm-deploy.yml"
-            ) from None
-    return templates
-
-
 # What JSON leaves as it is but YAML does not take as it is: characters outside YAML's
 # printable set (1.2, 5.1: DEL, C1 controls, U+FFFE, U+FFFF, lone surrogates) and those
 # YAML 1.1 reads as line breaks (NEL, U+2028, U+2029). A git branch name may hold them.
@@ -186,10 +159,22 @@ def definitions(stack: str) -> dict[str, str]:
     }
 
 
-class Renderer:
-    """Renders one branch's files from templates held in memory."""
+def fix(name: str, overridden: Collection[str]) -> str:
+    """What to do about a template that failed: fix an override; eject a packaged one."""
+    if name in overridden:
+        return f"fix the template {name}"
+    return (
+        f"{name} is the packaged template: `swarm-deploy templates eject {name}` copies it "
+        "next to the config to fix it there (and please report it)"
+    )
 
-    def __init__(self, templates: Mapping[str, str]) -> None:
+
+class Renderer:
+    """Renders one branch's files from templates held in memory; `overridden`: the
+    names whose text is the project's own, not the package's."""
+
+    def __init__(self, templates: Mapping[str, str], overridden: Collection[str] = ()) -> None:
+        self._overridden = frozenset(overridden)
         self._env = jinja2.Environment(
             loader=jinja2.DictLoader(dict(templates)),
             undefined=jinja2.StrictUndefined,
@@ -206,7 +191,7 @@ class Renderer:
         except jinja2.TemplateError as exc:
             line = getattr(exc, "lineno", None)
             where = f"{name} line {line}" if line else name
-            raise RenderError(f"template {where}: {exc}; fix the template") from None
+            raise RenderError(f"template {where}: {exc}; {fix(name, self._overridden)}") from None
 
     def _render_yaml(self, name: str, **context: Any) -> str:
         text = self._render(name, **context)
@@ -214,7 +199,7 @@ class Renderer:
             yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506
         except yaml.YAMLError as exc:
             raise RenderError(
-                f"template {name} rendered invalid YAML ({exc}); fix the template"
+                f"template {name} rendered invalid YAML ({exc}); {fix(name, self._overridden)}"
             ) from None
         return text
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, replace
 
-from swarm_deploy import pipeline, sources, stack_secrets
+from swarm_deploy import pipeline, sources, stack_secrets, template_files
 from swarm_deploy.config import Config
 from swarm_deploy.deploy import read_facts
 from swarm_deploy.engine import Executor, Swarm, SwarmApi
@@ -46,10 +46,12 @@ class CheckRequest:
 
 @dataclass(frozen=True)
 class Checked:
-    """Each sample branch's rendered files; nginx's version here, None when not installed."""
+    """Each sample branch's rendered files; nginx's version here, None when not installed;
+    the templates the project overrides, and how each stands to the packaged one."""
 
     rendered: dict[str, dict[str, str]]
     nginx: str | None
+    overrides: tuple[template_files.Override, ...] = ()
 
 
 def check(request: CheckRequest) -> Checked:
@@ -58,11 +60,12 @@ def check(request: CheckRequest) -> Checked:
     stack_secrets.check_sources(project.config)
     rendered = pipeline.check(project)
     nginx = (
-        pipeline.nginx_test_locally(Executor(project.config.root), rendered)
+        pipeline.nginx_test_locally(Executor(project.config.root), rendered, project.overrides)
         if shutil.which("nginx")
         else None
     )
-    return Checked(rendered, nginx)
+    overrides = tuple(template_files.override(n, t) for n, t in project.overrides.items())
+    return Checked(rendered, nginx, overrides)
 
 
 # --- plan and render
