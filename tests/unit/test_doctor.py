@@ -257,7 +257,8 @@ def test_ports_free_ours_another_services_and_a_host_process(example: Config) ->
         label("app"): config.app, label("branch"): "develop",
     })  # fmt: skip
     other = service("grafana", 18081)
-    found = doctor.ports(config, [ours, other], frozenset({18082}))
+    traefik = service(config.shared_names.service("traefik"), 80)
+    found = doctor.ports(config, [ours, other, traefik], frozenset({18082, 22}))
     assert [rule.match for rule in rules] == ["main", "develop", "feature-*"]
     assert found == [
         Finding("ports", "blocker", "branches[0]/port: 18080 is published by gaia-develop_nginx",
@@ -268,14 +269,23 @@ def test_ports_free_ours_another_services_and_a_host_process(example: Config) ->
                 "branches[2]/port: something on the host listens on 18082 (no swarm service)",
                 "stop it (`ss -ltnp 'sport = :18082'` names it), or give the rule 'feature-*' "
                 "another port"),
+        Finding("ports", "ok",
+                f"shared/traefik/ports/http: 80 is published by {traefik.name} (its own)"),
+        Finding("ports", "ok", "shared/traefik/ports/https: 443 is free"),
     ]  # fmt: skip
     moved = doctor.ports(config, [replace(ours, ports=(18081,))], frozenset())
     assert moved[1] == Finding(
-        "ports", "ok", "branches[1]/port: 18081 is published by gaia-develop_nginx (this rule's)"
+        "ports", "ok", "branches[1]/port: 18081 is published by gaia-develop_nginx (its own)"
     )
     assert moved[0] == Finding("ports", "ok", "branches[0]/port: 18080 is free")
-    assert doctor.ports(example, [], frozenset()) == [
-        Finding("ports", "ok", "no branch rule publishes a port")
+    taken = doctor.ports(example, [replace(other, ports=(443,))], frozenset())
+    assert taken[-1] == Finding(
+        "ports", "blocker", "shared/traefik/ports/https: 443 is published by grafana",
+        "give shared/traefik another port, or `docker service rm grafana`",
+    )  # fmt: skip
+    no_traefik = {k: v for k, v in example.shared.items() if k != "traefik"}
+    assert doctor.ports(replace(example, shared=no_traefik), [], frozenset()) == [
+        Finding("ports", "ok", "the config publishes no port")
     ]
 
 
@@ -407,8 +417,8 @@ def test_decide_leaves_out_what_needs_a_manager(example: Config) -> None:
     ]  # fmt: skip
     manager = replace(read, info=MANAGER, nodes=(node("vm1"),))
     assert [f.check for f in doctor.decide(example, SSH, manager)] == [
-        "docker cli", "ssh", "docker", "swarm", "node labels", "registry", "ports", "memory",
-        "disk", "ipvs",
+        "docker cli", "ssh", "docker", "swarm", "node labels", "registry", "ports", "ports",
+        "memory", "disk", "ipvs",
     ]  # fmt: skip
     assert doctor.blockers(doctor.decide(example, SSH, read)) == 1
 

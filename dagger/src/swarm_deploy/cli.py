@@ -434,7 +434,7 @@ def doctor_command(config_path: Path, target: str | None) -> None:
       swarm        swarm mode, and this node a manager
       node labels  a node carries each label the config's placement names
       registry     a docker login for the config's registry, and when it ends
-      ports        each port a branch rule publishes is free, or already this rule's
+      ports        each port a branch rule or Traefik publishes: free, or already its own
       memory, disk what the branches the rules allow need, against the host
       ipvs         IPVS in the kernel, when swarm/endpoint_mode or publish_mode need it
     \b

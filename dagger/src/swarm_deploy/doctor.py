@@ -8,9 +8,10 @@ the value observed and the fix. docs/doctor.md lists the checks.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from swarm_deploy.commands import LOCAL, registry_host, ssh_address
@@ -238,45 +239,77 @@ def registry_token(environ: Mapping[str, str]) -> str | None:
 # --- ports
 
 
-def _ours(config: Config, rule: BranchRule, service: Service) -> bool:
+@dataclass(frozen=True)
+class Wanted:
+    """A port the config publishes: its key path, whose it is, and which services hold
+    it already for that owner (a branch of the rule, or the shared Traefik)."""
+
+    key: str
+    port: int
+    owner: str
+    ours: Callable[[Service], bool]
+
+
+def wanted_ports(config: Config) -> list[Wanted]:
+    """Each port a branch rule publishes, and Traefik's when the shared stack runs it."""
+    found = []
+    for index, rule in enumerate(config.branches):
+        if rule.port is not None:
+            found.append(Wanted(
+                f"branches[{index}]/port", rule.port, f"the rule {rule.match!r}",
+                partial(_of_rule, config, rule),
+            ))  # fmt: skip
+    traefik = config.shared.get("traefik")
+    if traefik is not None and traefik.ports is not None:
+        name = config.shared_names.service("traefik")
+        for which, port in (("http", traefik.ports.http), ("https", traefik.ports.https)):
+            found.append(Wanted(
+                f"shared/traefik/ports/{which}", port, "shared/traefik",
+                partial(_named, name),
+            ))  # fmt: skip
+    return found
+
+
+def _named(name: str, service: Service) -> bool:
+    return service.name == name
+
+
+def _of_rule(config: Config, rule: BranchRule, service: Service) -> bool:
     branch = service.labels.get(label("branch"))
     return (
         service.labels.get(label("app")) == config.app
-        and branch is not None
-        and config.rule(branch) == rule
+        and bool(branch)
+        and config.rule(branch or "") == rule
     )
 
 
 def ports(config: Config, services: Sequence[Service], listening: frozenset[int]) -> list[Finding]:
-    """Each port a branch rule publishes: free, or published by that rule's own branch."""
+    """Each port the config publishes: free, or published already by what it is for."""
     findings = []
-    for index, rule in enumerate(config.branches):
-        if rule.port is None:
-            continue
-        key = f"branches[{index}]/port"
-        owners = [s for s in services if rule.port in s.ports]
-        ours = [s for s in owners if _ours(config, rule, s)]
-        if owners and len(ours) == len(owners):
+    for want in wanted_ports(config):
+        key, port = want.key, want.port
+        owners = [s for s in services if port in s.ports]
+        others = [s for s in owners if not want.ours(s)]
+        if owners and not others:
             findings.append(Finding(
-                "ports", "ok", f"{key}: {rule.port} is published by {ours[0].name} (this rule's)"
+                "ports", "ok", f"{key}: {port} is published by {owners[0].name} (its own)"
             ))  # fmt: skip
-        elif owners:
-            other = next(s for s in owners if s not in ours)
+        elif others:
             findings.append(Finding(
-                "ports", "blocker", f"{key}: {rule.port} is published by {other.name}",
-                f"give the rule {rule.match!r} another port, or `docker service rm {other.name}`",
+                "ports", "blocker", f"{key}: {port} is published by {others[0].name}",
+                f"give {want.owner} another port, or `docker service rm {others[0].name}`",
             ))  # fmt: skip
-        elif rule.port in listening:
+        elif port in listening:
             findings.append(Finding(
                 "ports", "blocker",
-                f"{key}: something on the host listens on {rule.port} (no swarm service)",
-                f"stop it (`ss -ltnp 'sport = :{rule.port}'` names it), or give the rule "
-                f"{rule.match!r} another port",
+                f"{key}: something on the host listens on {port} (no swarm service)",
+                f"stop it (`ss -ltnp 'sport = :{port}'` names it), or give {want.owner} "
+                "another port",
             ))  # fmt: skip
         else:
-            findings.append(Finding("ports", "ok", f"{key}: {rule.port} is free"))
+            findings.append(Finding("ports", "ok", f"{key}: {port} is free"))
     if not findings:
-        return [Finding("ports", "ok", "no branch rule publishes a port")]
+        return [Finding("ports", "ok", "the config publishes no port")]
     return findings
 
 
