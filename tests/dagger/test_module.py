@@ -131,6 +131,28 @@ def test_render_takes_the_templates_the_source_overrides_and_the_package_s_other
     assert "#mine;" in files["nginx/nginx.conf"]
 
 
+def test_plan_of_another_repository_with_only_its_app_and_config(
+    engine: OfflineEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dagger -m <this repository> call --source . plan`: a Compose app after `init`,
+    no template and no swarm-deploy of its own; its deployer installs this module."""
+    shutil.copytree(ROOT / "tests/fixtures/compose/web-postgres/app", tmp_path / "app")
+    shutil.copy(
+        ROOT / "tests/fixtures/compose/web-postgres/expected.swarm-deploy.yml",
+        tmp_path / "swarm-deploy.yml",
+    )
+    monkeypatch.setattr(offline, "ROOT", tmp_path)
+    text = call(engine, "plan", {"branch": "develop", "release": "abc"})
+    assert text.startswith("Plan: deploy webpostgres branch 'develop'"), text
+    call(engine, "status", SSH)
+    package = select(the_deployer(engine), "withDirectory")[0]["args"]
+    assert package["path"] == "/opt/swarm-deploy"
+    assert package["source"] == [
+        {"type": "Query", "field": "currentModule", "args": {}},
+        {"type": "CurrentModule", "field": "source", "args": {}},
+    ]
+
+
 SENTINEL = "sentinel-registry-token-0f1e2d"
 
 
@@ -278,8 +300,8 @@ def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
         }},
         {"type": "Container", "field": "withDirectory", "args": {
             "path": "/opt/swarm-deploy",
-            "source": [*source, {"type": "Directory", "field": "directory",
-                                 "args": {"path": "dagger"}}],
+            "source": [{"type": "Query", "field": "currentModule", "args": {}},
+                       {"type": "CurrentModule", "field": "source", "args": {}}],
             "exclude": ["sdk"],
         }},
         {"type": "Container", "field": "withExec", "args": {"args": [
