@@ -27,7 +27,7 @@ SOURCE_ID = "source-directory-id"
 # every function the module registers ("": its constructor)
 FUNCTIONS = frozenset({
     "", "plan", "plan_on_target", "render", "build", "publish", "deploy", "rollback",
-    "destroy", "unlock", "status", "unit_tests",
+    "destroy", "unlock", "status", "doctor", "unit_tests",
 })  # fmt: skip
 
 

@@ -131,6 +131,28 @@ def test_render_takes_the_templates_the_source_overrides_and_the_package_s_other
     assert "#mine;" in files["nginx/nginx.conf"]
 
 
+def test_plan_of_another_repository_with_only_its_app_and_config(
+    engine: OfflineEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dagger -m <this repository> call --source . plan`: a Compose app after `init`,
+    no template and no swarm-deploy of its own; its deployer installs this module."""
+    shutil.copytree(ROOT / "tests/fixtures/compose/web-postgres/app", tmp_path / "app")
+    shutil.copy(
+        ROOT / "tests/fixtures/compose/web-postgres/expected.swarm-deploy.yml",
+        tmp_path / "swarm-deploy.yml",
+    )
+    monkeypatch.setattr(offline, "ROOT", tmp_path)
+    text = call(engine, "plan", {"branch": "develop", "release": "abc"})
+    assert text.startswith("Plan: deploy webpostgres branch 'develop'"), text
+    call(engine, "status", SSH)
+    package = select(the_deployer(engine), "withDirectory")[0]["args"]
+    assert package["path"] == "/opt/swarm-deploy"
+    assert package["source"] == [
+        {"type": "Query", "field": "currentModule", "args": {}},
+        {"type": "CurrentModule", "field": "source", "args": {}},
+    ]
+
+
 SENTINEL = "sentinel-registry-token-0f1e2d"
 
 
@@ -151,7 +173,7 @@ def secret_id(engine: OfflineEngine, value: str) -> str:
 
 def test_actions_are_never_cached_and_unit_tests_are_a_check(engine: OfflineEngine) -> None:
     registered = functions(engine)
-    for name in ("publish", "deploy", "rollback", "destroy", "status", "plan_on_target"):
+    for name in ("publish", "deploy", "rollback", "destroy", "status", "doctor", "plan_on_target"):
         (policy,) = select(registered[name], "withCachePolicy")
         assert policy["args"]["policy"] == "Never", name
     for name in ("plan", "render", "build"):
@@ -278,8 +300,8 @@ def test_the_deployer_is_python_slim_with_openssh_and_the_static_docker_cli(
         }},
         {"type": "Container", "field": "withDirectory", "args": {
             "path": "/opt/swarm-deploy",
-            "source": [*source, {"type": "Directory", "field": "directory",
-                                 "args": {"path": "dagger"}}],
+            "source": [{"type": "Query", "field": "currentModule", "args": {}},
+                       {"type": "CurrentModule", "field": "source", "args": {}}],
             "exclude": ["sdk"],
         }},
         {"type": "Container", "field": "withExec", "args": {"args": [
@@ -344,6 +366,7 @@ def test_plan_on_target_runs_plan_read_target_and_returns_its_warnings_too(
         ("unlock", {"branch": "feature/x"}),
         ("unlock", {"shared": True}),
         ("status", {}),
+        ("doctor", {}),
         ("plan_on_target", {"branch": "develop", "release": "abc"}),
     ],
 )
@@ -352,7 +375,7 @@ def test_the_deployer_runs_arguments_the_cli_accepts(
 ) -> None:
     """Every command the deployer runs parses, with what crossed the container boundary:
     the app secrets' file, the lock, who runs it."""
-    waits = function not in ("status", "unlock", "plan_on_target")
+    waits = function not in ("status", "doctor", "unlock", "plan_on_target")
     call(engine, function, {**SSH, **inputs, **({"lock_wait": 30} if waits else {})})
     args = command_argv(the_deployer(engine))[1:]
     context = cli.main.make_context("swarm-deploy", list(args))
@@ -463,6 +486,7 @@ def test_deploy_checks_every_argument_before_it_builds_or_publishes(
     ("function", "inputs"),
     [
         ("status", {}),
+        ("doctor", {}),
         ("destroy", {"branch": "feature/x"}),
         ("rollback", {"branch": "develop"}),
     ],

@@ -7,11 +7,12 @@ cli_output.py; the options several commands share are in cli_options.py.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
-from swarm_deploy import __version__, compose_init, interrupts, render, usecases
+from swarm_deploy import __version__, compose_init, doctor, interrupts, render, usecases
 from swarm_deploy.cli_options import (
     actor_option,
     branch_option,
@@ -32,6 +33,7 @@ from swarm_deploy.cli_output import (
     print_checked,
     print_decided,
     print_destroyed,
+    print_diagnosis,
     print_none_stale,
     print_plan,
     print_status,
@@ -299,14 +301,9 @@ def deploy(
     with interrupts.as_exceptions(), exit_on_error():
         project = Project.load(config_path)
         environ = environment(secrets_env_file)
-        if environ.get("SWARM_DEPLOY_REGISTRY_TOKEN", "").startswith("ghs_"):
-            warn(
-                [
-                    "the registry token looks like a workflow's GITHUB_TOKEN (ghs_...), which "
-                    "expires with the job: tasks the Swarm reschedules later could not pull. "
-                    "Use a token that lasts (a personal access token with read:packages)."
-                ]
-            )
+        short_lived = doctor.registry_token(environ)
+        if short_lived is not None:
+            warn([short_lived])
         request = usecases.DeployRequest(
             project, branch, version, target, environ, transfer=transfer, force=force,
             images=images, source_url=os.environ.get("SWARM_DEPLOY_SOURCE_URL"),
@@ -421,6 +418,35 @@ def destroy(
                 actor=actor or deployer_name(), lock_wait=lock_wait,
             )  # fmt: skip
             print_destroyed(usecases.destroy(request, reporter), dry_run)
+
+
+@main.command(name="doctor")
+@config_option
+@host_option
+def doctor_command(config_path: Path, target: str | None) -> None:
+    """Check that the target can take a first deploy; name the fix for each problem.
+
+    \b
+    Read-only: it changes nothing there. It checks, in order:
+      docker cli   the docker CLI a deploy runs, here
+      ssh          the target answers over ssh with a key, its host key known
+      docker       Docker Engine 20.10 or newer
+      swarm        swarm mode, and this node a manager
+      node labels  a node carries each label the config's placement names
+      registry     a docker login for the config's registry, and when it ends
+      ports        each port a branch rule or Traefik publishes: free, or already its own
+      memory, disk what the branches the rules allow need, against the host
+      ipvs         IPVS in the kernel, when swarm/endpoint_mode or publish_mode need it
+    \b
+    Exit 0 when nothing blocks a deploy (warnings may remain), 1 when something does.
+      swarm-deploy doctor
+      swarm-deploy doctor --host ssh://deploy@vm1
+    docs/doctor.md says what each check reads and why.
+    """
+    with exit_on_error():
+        project = Project.load(config_path)
+        found = usecases.doctor(usecases.DoctorRequest(project, target))
+    sys.exit(print_diagnosis(found))
 
 
 @main.command()

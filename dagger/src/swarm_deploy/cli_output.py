@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from swarm_deploy import interrupts, template_files, usecases
+from swarm_deploy import doctor, interrupts, template_files, usecases
 from swarm_deploy import plan as plan_module
 from swarm_deploy.config import Config
 from swarm_deploy.errors import CommandFailedError, ConfigErrors, SwarmDeployError
@@ -179,6 +179,34 @@ def print_destroyed(destroyed: usecases.Destroyed, dry_run: bool) -> None:
                 out.print(f"       {action.describe()}", markup=False)
     else:
         out.print(f"{name} removed from {target}", style="bold", markup=False)
+
+
+MARKS = {"ok": ("ok     ", "green"), "warn": ("warn   ", "yellow"), "blocker": ("BLOCKER", "red")}
+
+
+def print_diagnosis(found: usecases.Diagnosis) -> int:
+    """One line per check (its fix beneath when it is not ok); the exit code: 1 when
+    anything blocks a deploy, else 0."""
+    out.print(f"doctor: {found.target}", style="bold", markup=False)
+    for finding in found.findings:
+        mark, style = MARKS[finding.level]
+        out.print(f"{mark} {finding.check:<12} {finding.observed}", style=style, markup=False)
+        if finding.fix:
+            out.print(f"{'':21}fix: {finding.fix}", markup=False)
+    blocking = doctor.blockers(found.findings)
+    warnings = sum(f.level == "warn" for f in found.findings)
+    if blocking:
+        out.print(
+            f"{blocking} blocker(s), {warnings} warning(s): a deploy to {found.target} "
+            "would fail; fix the blockers and run doctor again",
+            style="bold red", markup=False,
+        )  # fmt: skip
+        return 1
+    out.print(
+        f"ready: nothing blocks a deploy to {found.target} ({warnings} warning(s))",
+        style="bold green", markup=False,
+    )  # fmt: skip
+    return 0
 
 
 def print_unlocked(freed: str) -> None:

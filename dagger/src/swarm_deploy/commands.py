@@ -6,6 +6,7 @@ docker as `--host` so that every command shows where it goes.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 
 from swarm_deploy.config import Image
@@ -36,6 +37,11 @@ def build(
         *build_args,
         context,
     ]  # fmt: skip
+
+
+def docker_version() -> list[str]:
+    """The CLI's own version, asking no engine: `Docker version 28.2.2, build e6534b4`."""
+    return ["docker", "--version"]
 
 
 def compose_config(compose_file: str) -> list[str]:
@@ -222,3 +228,25 @@ def pin(published: str) -> str:
     if colon and "/" not in tag:
         name = repository
     return f"{name}@{digest}"
+
+
+def ssh_address(target: str) -> tuple[str, str]:
+    """`ssh://user@host[:port]` -> (`user@host`, port), port 22 when it names none."""
+    address = target.removeprefix("ssh://")
+    destination, colon, port = address.rpartition(":")
+    return (destination, port) if colon and port.isdigit() else (address, "22")
+
+
+def ssh(target: str, *remote: str) -> list[str]:
+    """ssh argv that runs `remote` on the target without a prompt (a key and a known host
+    key, or failing); the remote shell gets each word quoted."""
+    destination, port = ssh_address(target)
+    return [
+        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", port,
+        "--", destination, shlex.join(remote),
+    ]  # fmt: skip
+
+
+def on_host(target: str, *argv: str) -> list[str]:
+    """`argv` run on the target's host: here when it is `local`, else over ssh."""
+    return list(argv) if target == LOCAL else ssh(target, *argv)

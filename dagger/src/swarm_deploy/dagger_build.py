@@ -129,7 +129,9 @@ def deployer(
         .with_exec(["apt-get", "install", "-qq", "-y", "--no-install-recommends",
                     *container.APT_PACKAGES])
         .with_file(container.DOCKER_CLI, docker_cli)
-        .with_directory(container.PACKAGE_DIR, source.directory("dagger"), exclude=["sdk"])
+        # this module's own source, not the project's: a project that calls the module from
+        # another repository (`dagger -m`, `dagger install`) has no swarm-deploy in it
+        .with_directory(container.PACKAGE_DIR, dag.current_module().source(), exclude=["sdk"])
         .with_exec([
             "pip", "install", "--quiet", "--no-cache-dir",
             "-c", f"{container.PACKAGE_DIR}/constraints.txt", container.PACKAGE_DIR,

@@ -42,6 +42,20 @@ def parse_time(stamp: str) -> datetime:
     return datetime.fromisoformat(f"{found['head']}.{micro}{zone}").astimezone(UTC)
 
 
+def manager_problem(target: str, info: Json) -> str | None:
+    """Why the engine at `target` cannot take a deploy (from its `/info`), with the fix;
+    None when it is a swarm manager."""
+    swarm = info.get("Swarm", {})
+    if swarm.get("LocalNodeState") != "active":
+        return (
+            f"{target} is not part of a swarm (state: {swarm.get('LocalNodeState')}); "
+            "run `docker swarm init` there first"
+        )
+    if not swarm.get("ControlAvailable"):
+        return f"{target} is a swarm worker; deploy through a manager node"
+    return None
+
+
 @dataclass(frozen=True)
 class Result:
     stdout: str
@@ -226,14 +240,14 @@ class Swarm:
         return self._info
 
     def require_manager(self) -> None:
-        swarm = self._info.get("Swarm", {})
-        if swarm.get("LocalNodeState") != "active":
-            raise TargetError(
-                f"{self.target} is not part of a swarm (state: {swarm.get('LocalNodeState')}); "
-                "run `docker swarm init` there first"
-            )
-        if not swarm.get("ControlAvailable"):
-            raise TargetError(f"{self.target} is a swarm worker; deploy through a manager node")
+        problem = manager_problem(self.target, self._info)
+        if problem is not None:
+            raise TargetError(problem)
+
+    def version(self) -> Json:
+        """The engine's `/version`: its Version, ApiVersion, Os and Arch."""
+        result: Json = self._call("reading the engine's version", self.api.version)
+        return result
 
     def services(self, labels: Mapping[str, str]) -> list[Json]:
         """Services whose labels include all of `labels`, with their task counts."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
 from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.config import Config
-from swarm_deploy.engine import Json, SwarmApi, parse_time
+from swarm_deploy.engine import Json, Swarm, SwarmApi, parse_time
 from swarm_deploy.errors import BranchError
 from swarm_deploy.naming import STACK_NAMESPACE, label
 from swarm_deploy.truth import ColourStack
@@ -112,13 +112,47 @@ class Task:
 
 @dataclass(frozen=True)
 class Node:
+    """A node of the swarm; `labels` are its own (`docker node update --label-add`), which
+    placement constraints read; `role` is manager or worker."""
+
     id: str
     hostname: str
     address: str
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    role: str = ""
+    availability: str = ""
 
     @classmethod
     def parse(cls, raw: Json) -> Node:
-        return cls(raw["ID"], raw["Description"]["Hostname"], raw["Status"]["Addr"])
+        spec = raw.get("Spec") or {}
+        return cls(
+            raw["ID"],
+            raw["Description"]["Hostname"],
+            raw["Status"]["Addr"],
+            _labels(spec),
+            spec.get("Role", ""),
+            spec.get("Availability", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The engine the client talks to, from `/version` and `/info`: its version, where it
+    keeps images and volumes, and its host's memory and kernel release."""
+
+    version: str
+    docker_root: str
+    memory: int
+    kernel: str = ""
+
+    @classmethod
+    def parse(cls, version: Json, info: Json) -> Engine:
+        return cls(
+            version.get("Version", "?"),
+            info.get("DockerRootDir") or "/var/lib/docker",
+            int(info.get("MemTotal") or 0),
+            info.get("KernelVersion", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -197,6 +231,10 @@ def nodes(swarm: SwarmApi) -> list[Node]:
 
 def node(swarm: SwarmApi, node_id: str) -> Node:
     return Node.parse(swarm.node(node_id))
+
+
+def engine(swarm: Swarm) -> Engine:
+    return Engine.parse(swarm.version(), swarm.info)
 
 
 def local_node(swarm: SwarmApi) -> str | None:

@@ -327,6 +327,23 @@ class SwarmDeploy:
         deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
         return await self._run(deployer, target, ["status", "--json"])
 
+    @never_cached
+    async def doctor(
+        self,
+        host: Host = "",
+        ssh_key: SshKey = None,
+        ssh_auth_sock: SshAgent = None,
+        known_hosts: KnownHosts = None,
+    ) -> str:
+        """Check what a first deploy needs of the target, with each fix; fails on a blocker."""
+        target = container.target(
+            (await self._project()).config,
+            host,
+            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
+        )
+        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
+        return await self._run(deployer, target, ["doctor"])
+
     @function
     @check
     async def unit_tests(self) -> str:

@@ -6,7 +6,7 @@ and its secrets are resolved once per command (`subject`), then handed down whol
 
 This module is the face; the commands live beside it, by subject: usecases_plan.py (the
 subject, check, plan, render), usecases_deploy.py (deploy, rollback), usecases_target.py
-(destroy, the stale branches, status, unlock).
+(destroy, the stale branches, status, unlock), usecases_doctor.py (doctor).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from swarm_deploy.usecases_deploy import (
     published,
     rollback,
 )
+from swarm_deploy.usecases_doctor import Diagnosis, DoctorRequest, doctor
 from swarm_deploy.usecases_plan import (
     LOCK_WAIT,
     Checked,
@@ -54,6 +55,8 @@ __all__ = [
     "DeployRequest",
     "DestroyRequest",
     "Destroyed",
+    "Diagnosis",
+    "DoctorRequest",
     "Outcome",
     "PlanRequest",
     "RenderRequest",
@@ -67,6 +70,7 @@ __all__ = [
     "deploy",
     "deployed_at",
     "destroy",
+    "doctor",
     "plan",
     "previous_release",
     "published",
