@@ -42,7 +42,8 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 		tests/unit/test_facts.py tests/unit/test_status.py tests/unit/test_destroy.py \
 		tests/unit/test_state_machine.py tests/unit/test_lock_sim.py \
 		tests/unit/test_rollback_sim.py tests/unit/test_status_sim.py \
-		tests/unit/test_edge_replicas.py tests/unit/test_doctor.py tests/engine/test_doctor.py
+		tests/unit/test_edge_replicas.py tests/unit/test_doctor.py tests/engine/test_doctor.py \
+		tests/engine/test_compose_fixtures.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger

@@ -238,26 +238,27 @@ def everything_the_engine_shows(app: str) -> dict[str, str]:
     """Inspect output of every service, task, container, config, secret and built image of
     `app` (a config with its data; a secret's value is never shown by the engine)."""
     client = docker.from_env()
+    api: Any = client.api  # the low-level client is untyped
     try:
         shown = {}
         for service in client.services.list():
-            if service.name.startswith(f"{app}-"):
+            if str(service.name).startswith(f"{app}-"):
                 shown[f"service {service.name}"] = json.dumps(service.attrs)
-                tasks = client.api.tasks(filters={"service": service.id})
+                tasks = api.tasks(filters={"service": service.id})
                 shown[f"tasks of {service.name}"] = json.dumps(tasks)
         for container in client.containers.list(all=True):
-            if container.name.startswith(f"{app}-"):
+            if str(container.name).startswith(f"{app}-"):
                 shown[f"container {container.name}"] = json.dumps(container.attrs)
         for config in client.configs.list():
-            if config.name.startswith(f"{app}_"):
+            if str(config.name).startswith(f"{app}_"):
                 data = base64.b64decode(config.attrs["Spec"]["Data"]).decode(errors="replace")
                 shown[f"config {config.name}"] = json.dumps(config.attrs) + data
-        for secret in client.api.secrets(filters={"label": f"swarm-deploy.app={app}"}):
+        for secret in api.secrets(filters={"label": f"swarm-deploy.app={app}"}):
             shown[f"secret {secret['Spec']['Name']}"] = json.dumps(secret)
         for image in client.images.list():
             if any(tag.split("/")[-1].startswith(f"{app}-") for tag in image.tags):
                 history = subprocess.run(
-                    ["docker", "history", "--no-trunc", image.id],
+                    ["docker", "history", "--no-trunc", str(image.id)],
                     capture_output=True, text=True, check=True,
                 )  # fmt: skip
                 shown[f"history {image.tags[0]}"] = history.stdout + json.dumps(image.attrs)

@@ -83,7 +83,8 @@ def mounted(app: str, branch: str, service: str, secret: str) -> str:
         assert len(found) == 1, f"{branch}: one running task of {service}, found {len(found)}"
         code, output = found[0].exec_run(["cat", f"/run/secrets/{secret}"])
         assert code == 0, output
-        return bytes(output).decode()
+        assert isinstance(output, bytes)  # not streamed
+        return output.decode()
     finally:
         client.close()
 
@@ -93,7 +94,7 @@ def remove_images(app: str, bed: Bed) -> None:
     client = docker.from_env()
     try:
         for image in client.images.list(name=f"{bed.env['REGISTRY']}/fixtures/{app}-*"):
-            client.images.remove(image.id, force=True)
+            client.images.remove(str(image.id), force=True)
     finally:
         client.close()
 
