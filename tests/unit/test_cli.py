@@ -348,6 +348,20 @@ def test_a_secret_set_but_empty_fails_check_and_plan(
     assert result.stderr == UNUSABLE_SESSION_KEY
 
 
+@pytest.mark.parametrize("command", [["check"], ["plan", "-b", "develop", "--release", "abc"]])
+def test_check_and_plan_read_the_secrets_env_file_like_deploy(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    """The quick start's .env: check and plan saw no value in it, and plan warned of a
+    deploy that would stop, before the deploy that reads the file went through."""
+    monkeypatch.setenv("GAIA_SESSION_KEY", "a-usable-value")
+    env_file = tmp_path / ".env"
+    env_file.write_text("GAIA_SESSION_KEY=\n")
+    result = runner.invoke(cli.main, [*command, "--secrets-env-file", str(env_file)])
+    assert result.exit_code == 2
+    assert result.stderr == UNUSABLE_SESSION_KEY
+
+
 def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

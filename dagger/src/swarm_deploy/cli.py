@@ -179,7 +179,8 @@ def init(
 
 @main.command()
 @config_option
-def check(config_path: Path) -> None:
+@secrets_env_file_option
+def check(config_path: Path, secrets_env_file: Path | None) -> None:
     """Validate the config, the templates, and each secret value that is set.
 
     Every template is rendered for one branch of each rule; where nginx is installed,
@@ -189,7 +190,7 @@ def check(config_path: Path) -> None:
     """
     with exit_on_error():
         project = Project.load(config_path)
-        checked = usecases.check(usecases.CheckRequest(project))
+        checked = usecases.check(usecases.CheckRequest(project, environment(secrets_env_file)))
     print_checked(config_path, project.config, checked)
 
 
@@ -213,6 +214,7 @@ def check(config_path: Path) -> None:
     "read there and the plan is that of a first deploy; --host alone does not read.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@secrets_env_file_option
 def plan(
     config_path: Path,
     branch: str,
@@ -220,6 +222,7 @@ def plan(
     target: str | None,
     read_target: bool,
     as_json: bool,
+    secrets_env_file: Path | None,
 ) -> None:
     """Show, step by step, what `deploy --branch B` would do. Changes nothing.
 
@@ -227,8 +230,9 @@ def plan(
     """
     with exit_on_error():
         request = usecases.PlanRequest(
-            Project.load(config_path), branch, version, target, read_target=read_target
-        )
+            Project.load(config_path), branch, version, target,
+            environment(secrets_env_file), read_target=read_target,
+        )  # fmt: skip
         the_plan = usecases.plan(request)
     print_plan(the_plan, as_json)
 

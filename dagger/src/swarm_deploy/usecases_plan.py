@@ -41,7 +41,10 @@ def subject(
 
 @dataclass(frozen=True)
 class CheckRequest:
+    """The project, and what `env:` secret sources read (None: the environment)."""
+
     project: Project
+    environ: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class Checked:
 def check(request: CheckRequest) -> Checked:
     """The config, every template and each secret value set; nginx -t where installed."""
     project = request.project
-    stack_secrets.check_sources(project.config)
+    stack_secrets.check_sources(project.config, request.environ)
     rendered = pipeline.check(project)
     nginx = (
         pipeline.nginx_test_locally(Executor(project.config.root), rendered, project.overrides)
