@@ -148,13 +148,18 @@ def test_a_key_the_host_refuses_blocks_with_where_to_put_it(
 
 @pytest.fixture
 def swarmless_engine() -> Iterator[str]:
-    """A dockerd of this test's own, never in swarm mode, on its own socket; no bridge and
-    no iptables rules, so the test bed's dockerd is not touched. Stopped and removed after."""
+    """A dockerd of this test's own, never in swarm mode, on its own socket, in a network
+    namespace of its own with no bridge and no iptables rules, so the test bed's dockerd is
+    not touched (`--bridge none` deletes docker0 of the namespace it starts in: in this
+    machine's own, every container of the test bed would lose its network). Stopped and
+    removed after."""
+    links = host_links()
     root = Path(tempfile.mkdtemp(prefix="sd-doctor-", dir="/tmp"))
     socket = f"unix://{root}/docker.sock"
     log = (root / "dockerd.log").open("w")
     daemon = subprocess.Popen(
         [
+            "unshare", "--net", "--",
             "dockerd", "--data-root", f"{root}/data", "--exec-root", f"{root}/exec",
             "--pidfile", f"{root}/docker.pid", "--host", socket,
             "--bridge", "none", "--iptables=false", "--ip-masq=false",
@@ -180,6 +185,14 @@ def swarmless_engine() -> Iterator[str]:
         daemon.wait(timeout=60)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+    kept = links & {"docker0", "docker_gwbridge"}  # the test bed engine's own bridges
+    assert kept <= host_links(), f"the test's dockerd removed {kept - host_links()}"
+
+
+def host_links() -> set[str]:
+    """The names of this machine's network interfaces."""
+    shown = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
+    return {line.split(":")[1].strip().split("@")[0] for line in shown.stdout.splitlines()}
 
 
 def test_an_engine_not_in_swarm_mode_blocks_with_swarm_init(

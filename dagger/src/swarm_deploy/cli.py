@@ -54,14 +54,16 @@ def main() -> None:
     """Deploy a multi-service app to Docker Swarm, one stack per git branch, blue/green.
 
     \b
-    Start with a dry run: it reads the project (config, templates, build contexts) and
-    nothing on the target, and changes nothing. With --read-target, plan also reads the
-    target, as a deploy would, without a lock (still changing nothing).
-      swarm-deploy plan --branch develop
-      swarm-deploy plan --branch develop --read-target
-      swarm-deploy render --branch develop --out rendered/
+    From a Compose app to a live branch, each step saying what the next needs:
+      swarm-deploy init                            # swarm-deploy.yml from compose.yaml
+      swarm-deploy check                           # the config and its templates
+      swarm-deploy doctor --host ssh://deploy@vm1  # what the VM lacks, with the fixes
+      swarm-deploy plan --branch develop           # every step; reads and changes nothing
+      swarm-deploy deploy --branch develop         # live once its health gate passed
 
     \b
+    plan --read-target also reads the target, as a deploy would, without a lock (still
+    changing nothing); render --branch B --out DIR writes the files a deploy would use.
     A repository needs only swarm-deploy.yml (and its app): the templates are packaged,
     and a file next to the config overrides one of them (swarm-deploy templates --help).
     """

@@ -111,12 +111,7 @@ class SwarmDeploy:
     ) -> str:
         """The plan from what the target holds (`plan --read-target`): read, no lock taken."""
         release = await self._release(release)
-        target = container.target(
-            (await self._project()).config,
-            host,
-            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
-        )
-        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
+        deployer, target = await self._on_target(host, ssh_key, ssh_auth_sock, known_hosts)
         args = ["plan", "--branch", branch, "--release", release, "--read-target"]
         ran = await self._exec(deployer, target, [*args, *(["--json"] if json_output else [])])
         # the plan's warnings are on stderr, as `plan` returns them after its lines
@@ -301,12 +296,7 @@ class SwarmDeploy:
         """Free a lock whose holder is gone; a lock whose holder is alive stays."""
         if (branch == "") == (not shared):
             raise ConfigError("unlock", "give exactly one of --branch B or --shared")
-        target = container.target(
-            (await self._project()).config,
-            host,
-            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
-        )
-        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
+        deployer, target = await self._on_target(host, ssh_key, ssh_auth_sock, known_hosts)
         which = ["--shared"] if shared else ["--branch", branch]
         return await self._run(deployer, target, ["unlock", *which])
 
@@ -319,12 +309,7 @@ class SwarmDeploy:
         known_hosts: KnownHosts = None,
     ) -> str:
         """Every branch on the target, as JSON: live colour, release, age, task health."""
-        target = container.target(
-            (await self._project()).config,
-            host,
-            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
-        )
-        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
+        deployer, target = await self._on_target(host, ssh_key, ssh_auth_sock, known_hosts)
         return await self._run(deployer, target, ["status", "--json"])
 
     @never_cached
@@ -336,12 +321,7 @@ class SwarmDeploy:
         known_hosts: KnownHosts = None,
     ) -> str:
         """Check what a first deploy needs of the target, with each fix; fails on a blocker."""
-        target = container.target(
-            (await self._project()).config,
-            host,
-            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
-        )
-        deployer = dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts)
+        deployer, target = await self._on_target(host, ssh_key, ssh_auth_sock, known_hosts)
         return await self._run(deployer, target, ["doctor"])
 
     @function
@@ -370,6 +350,21 @@ class SwarmDeploy:
             return release
         cfg = (await self._project()).config
         return await dagger_build.dev_release(self.source, self.config_path, cfg)
+
+    async def _on_target(
+        self,
+        host: str,
+        ssh_key: dagger.Secret | None,
+        ssh_auth_sock: dagger.Socket | None,
+        known_hosts: dagger.Secret | None,
+    ) -> tuple[dagger.Container, str]:
+        """The deployer, without a registry login, and the target it reaches (checked)."""
+        target = container.target(
+            (await self._project()).config,
+            host,
+            dagger_build.access(ssh_key, ssh_auth_sock, known_hosts),
+        )
+        return dagger_build.deployer(self.source, ssh_key, ssh_auth_sock, known_hosts), target
 
     async def _project(self) -> pipeline.Project:
         """The config and its templates, read from the source directory."""
