@@ -11,7 +11,9 @@ port of each of two branches. Secret values come from the fixture's .env
 after the app (an admin password the Compose file gave no variable) gets a value of the
 test's own from the environment, and is scanned for too.
 
-Each fixture is one test doing both branches, its app `cf<n>` removed before and after.
+The steps are the README's quick start (init, check, doctor, plan, deploy); every URL
+plan and deploy print must answer. Each fixture is one test doing both branches, its app
+`cf<n>` removed before and after.
 """
 
 from __future__ import annotations
@@ -127,13 +129,23 @@ def test_init_then_two_branches_serve_and_no_env_value_shows(
                 env[source["env"]] = f"sentinel-given-{name}-{app}"
                 values.append(env[source["env"]])
         project.config.write_text(yaml.safe_dump(local_profile(written, testbed, ports)))
-        ran("check", project.cli("check"))
+        ran("check", project.cli("check", "--secrets-env-file", ".env"))
+        ran("doctor", project.cli("doctor"))
         urls = []
         for branch in BRANCHES:
-            deployed = project.cli("deploy", "--branch", branch, "--secrets-env-file", ".env")
-            urls += URL.findall(ran(f"deploy {branch}", deployed))
-        assert urls == [f"http://127.0.0.1:{ports[branch]}" for branch in BRANCHES]
-        for url in urls:
+            for command in ("plan", "deploy"):
+                said = ran(f"{command} {branch}", project.cli(
+                    command, "--branch", branch, "--secrets-env-file", ".env"
+                ))  # fmt: skip
+                # every secret's value read from the .env (or the environment)
+                assert "_unresolved" not in outputs[f"{command} {branch}"]
+                urls += [(command, url) for url in URL.findall(said)]
+        assert urls == [
+            (command, f"http://127.0.0.1:{ports[branch]}")
+            for branch in BRANCHES
+            for command in ("plan", "deploy")
+        ]
+        for url in {url for _, url in urls}:
             answer = httpx.get(f"{url}/", timeout=5)
             assert (answer.status_code, answer.text) == (200, "ok\n"), url
         print(f"\n{shape}: init to two serving branches: {time.monotonic() - started:.0f} s")
