@@ -33,7 +33,7 @@ import pytest
 import yaml
 from bench.testbed import scrub
 
-from swarm_deploy.naming import BranchNames
+from swarm_deploy.naming import BranchNames, SharedNames
 from swarm_deploy.secrets import parse_env
 from tests.engine.conftest import Bed, Project, everything_the_engine_shows
 from tests.tools.test_init import FIXTURES, SHAPES
@@ -69,26 +69,38 @@ def local_profile(written: dict[str, Any], bed: Bed, ports: dict[str, int]) -> d
     return profile
 
 
-def mounted(app: str, branch: str, service: str, secret: str) -> str:
-    """A secret's file as the branch's running task of `service` reads it."""
-    names = BranchNames.derive(app, branch)
+def mounted(services: list[str], path: str) -> str:
+    """A file as read in the one running task of `services` (of which one runs)."""
     client = docker.from_env()
     try:
         found = [
             container
-            for colour in ("blue", "green")
+            for service in services
             for container in client.containers.list(
-                filters={"label": f"com.docker.swarm.service.name="
-                         f"{names.colour_service(colour, service)}"}
+                filters={"label": f"com.docker.swarm.service.name={service}"}
             )
-        ]  # fmt: skip
-        assert len(found) == 1, f"{branch}: one running task of {service}, found {len(found)}"
-        code, output = found[0].exec_run(["cat", f"/run/secrets/{secret}"])
+        ]
+        assert len(found) == 1, f"one running task of {services}, found {len(found)}"
+        code, output = found[0].exec_run(["cat", path])
         assert code == 0, output
         assert isinstance(output, bytes)  # not streamed
         return output.decode()
     finally:
         client.close()
+
+
+def secret_files(app: str, written: dict[str, Any]) -> Iterator[tuple[str, list[str], str]]:
+    """Where each secret of init's config is mounted: its name, the services that may run
+    it (either colour of each branch), and the file."""
+    for service, spec in written["services"].items():
+        for secret in spec.get("secrets", []):
+            for branch in BRANCHES:
+                names = BranchNames.derive(app, branch)
+                colours = [names.colour_service(colour, service) for colour in ("blue", "green")]
+                yield secret, colours, f"/run/secrets/{secret}"
+    for kind, spec in (written.get("shared") or {}).items():
+        path = f"/run/secrets/{kind}_admin"  # templates/stacks/shared.yml
+        yield spec["admin_password"], [SharedNames(app).service(kind)], path
 
 
 def remove_images(app: str, bed: Bed) -> None:
@@ -124,10 +136,13 @@ def test_init_then_two_branches_serve_and_no_env_value_shows(
         started = time.monotonic()
         ran("init", project.run("init", "--app", app))
         written = yaml.safe_load((root / "swarm-deploy.yml").read_text())
-        for name, source in (written.get("secrets") or {}).items():
-            if source["env"] not in env_values:
-                env[source["env"]] = f"sentinel-given-{name}-{app}"
-                values.append(env[source["env"]])
+        given = {
+            spec["env"]: f"sentinel-given-{name}-{app}"
+            for name, spec in (written.get("secrets") or {}).items()
+            if spec["env"] not in env_values
+        }
+        env.update(given)
+        values += given.values()
         project.config.write_text(yaml.safe_dump(local_profile(written, testbed, ports)))
         ran("check", project.cli("check", "--secrets-env-file", ".env"))
         ran("doctor", project.cli("doctor"))
@@ -150,11 +165,14 @@ def test_init_then_two_branches_serve_and_no_env_value_shows(
             assert (answer.status_code, answer.text) == (200, "ok\n"), url
         print(f"\n{shape}: init to two serving branches: {time.monotonic() - started:.0f} s")
 
-        for service, spec in written["services"].items():
-            for secret in spec.get("secrets", []):
-                value = env_values[written["secrets"][secret]["env"]]
-                for branch in BRANCHES:
-                    assert mounted(app, branch, service, secret) == value
+        # each value is in its Swarm secret: the file the service reads
+        secrets = written.get("secrets") or {}
+        read = {**env_values, **given}
+        checked = set()
+        for secret, services, path in secret_files(app, written):
+            assert mounted(services, path) == read[secrets[secret]["env"]], path
+            checked.add(secret)
+        assert checked == set(secrets)
         ran("status", project.cli("status"))
         files = {
             f"file {path.relative_to(root)}": path.read_text(errors="replace")
