@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from swarm_deploy import cli, commands
+from swarm_deploy import cli, commands, compose_init
 from swarm_deploy.compose_init import (
     Build,
     ComposeService,
@@ -282,3 +282,17 @@ def test_what_is_not_carried_is_named_never_shown() -> None:
     ]
     assert "lit-Xy7" not in str(adopted)
     assert "hc-pw-Qq3" not in str(adopted)
+
+
+def test_next_steps_name_the_env_file_init_read_or_say_how_values_come() -> None:
+    assert compose_init.next_steps(None) == (
+        "next steps:\n"
+        "  swarm-deploy check                    # config, templates, secret values\n"
+        "  swarm-deploy doctor --host ssh://...  # what the target lacks\n"
+        "  swarm-deploy plan --branch develop    # the steps, nothing changed\n"
+        "  swarm-deploy deploy --branch develop  # each secret's variable set, or "
+        "--secrets-env-file FILE"
+    )
+    assert "  swarm-deploy plan --branch develop --secrets-env-file app/.env  " in (
+        compose_init.next_steps("app/.env")
+    )

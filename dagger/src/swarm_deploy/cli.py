@@ -173,7 +173,8 @@ def init(
             click.echo(text, nl=False)
         else:
             target.write_text(text)
-    lines = [*adopted.report, "", compose_init.NEXT_STEPS]
+    shown_env = os.path.relpath(env_path) if env_values else None
+    lines = [*adopted.report, "", compose_init.next_steps(shown_env)]
     if not to_stdout:
         lines.insert(0, f"wrote {target}")
     click.echo("\n".join(lines), err=to_stdout)

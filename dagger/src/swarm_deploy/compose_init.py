@@ -738,9 +738,20 @@ def dump(config: Mapping[str, Any], compose: str) -> str:
     return HEADER.format(compose=compose) + body
 
 
-NEXT_STEPS = """\
-next steps:
-  swarm-deploy check                      # the config and its templates
-  swarm-deploy doctor --host ssh://...    # what the target lacks for a first deploy
-  swarm-deploy plan --branch develop      # what a deploy would do, changing nothing
-  swarm-deploy deploy --branch develop    # each secret's variable set, or --secrets-env-file"""
+def next_steps(env_file: str | None) -> str:
+    """What to run after init: each command that reads secret values names the .env init
+    read (`env_file`, None when there was none)."""
+    values = f" --secrets-env-file {env_file}" if env_file else ""
+    rows = [
+        (f"swarm-deploy check{values}", "config, templates, secret values"),
+        ("swarm-deploy doctor --host ssh://...", "what the target lacks"),
+        (f"swarm-deploy plan --branch develop{values}", "the steps, nothing changed"),
+        (
+            f"swarm-deploy deploy --branch develop{values}",
+            "live once its gate passed"
+            if env_file
+            else "each secret's variable set, or --secrets-env-file FILE",
+        ),
+    ]
+    width = max(len(command) for command, _ in rows) + 2
+    return "\n".join(["next steps:", *(f"  {c:<{width}}# {why}" for c, why in rows)])
