@@ -284,15 +284,17 @@ def test_what_is_not_carried_is_named_never_shown() -> None:
     assert "hc-pw-Qq3" not in str(adopted)
 
 
-def test_next_steps_name_the_env_file_init_read_or_say_how_values_come() -> None:
+def test_next_steps_name_the_env_file_init_read_and_the_vm() -> None:
     assert compose_init.next_steps(None) == (
         "next steps:\n"
-        "  swarm-deploy check                    # config, templates, secret values\n"
-        "  swarm-deploy doctor --host ssh://...  # what the target lacks\n"
-        "  swarm-deploy plan --branch develop    # the steps, nothing changed\n"
-        "  swarm-deploy deploy --branch develop  # each secret's variable set, or "
-        "--secrets-env-file FILE"
+        "  swarm-deploy check\n"
+        "  swarm-deploy doctor --host ssh://USER@VM\n"
+        "  swarm-deploy plan --branch develop --host ssh://USER@VM\n"
+        "  swarm-deploy deploy --branch develop --host ssh://USER@VM\n"
+        "(or set `target: ssh://USER@VM` in swarm-deploy.yml and leave out --host)\n"
+        "(each secret's variable set in the environment, or --secrets-env-file FILE)"
     )
-    assert "  swarm-deploy plan --branch develop --secrets-env-file app/.env  " in (
-        compose_init.next_steps("app/.env")
+    assert (
+        "  swarm-deploy plan --branch develop --host ssh://USER@VM --secrets-env-file app/.env\n"
+        in (compose_init.next_steps("app/.env"))
     )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from swarm_deploy.errors import SecretSourceError, SecretValueError
-from swarm_deploy.secrets import MASK, SecretSource, SecretValue
+from swarm_deploy.errors import ConfigError, SecretSourceError, SecretValueError
+from swarm_deploy.secrets import MASK, SecretSource, SecretValue, parse_env
 
 TOO_LARGE = "is 512000 bytes; a Swarm secret must be smaller than 512000 bytes (500 KiB)"
 
@@ -88,3 +88,20 @@ def test_the_largest_value_swarm_takes_is_read() -> None:
     """511999 bytes: what the test bed's engine took; 512000 it refused."""
     value = SecretSource("big", env="BIG").read({"BIG": "x" * 511_999})
     assert len(value.reveal()) == 511_999
+
+
+@pytest.mark.parametrize("value", ['"s3cret"', "'s3cret'"])
+def test_a_quoted_env_file_value_is_refused_without_showing_it(value: str) -> None:
+    """Compose strips the quotes of its .env; a secret must not keep them."""
+    with pytest.raises(ConfigError) as refused:
+        parse_env(f"A=1\nDB_PASSWORD={value}\n", ".env")
+    assert str(refused.value) == (
+        ".env line 2: DB_PASSWORD's value is quoted: Compose would strip the quotes, this "
+        "file's reader keeps every character after `=`; write the value without them "
+        "(the line is not shown)"
+    )
+    assert "s3cret" not in str(refused.value)
+
+
+def test_an_env_file_value_keeps_every_character_after_the_equals_sign() -> None:
+    assert parse_env('A= x "y" \nB="\nC=a#b\n', "f") == {"A": ' x "y" ', "B": '"', "C": "a#b"}

@@ -134,7 +134,7 @@ def init(
     \b
       swarm-deploy init                          # compose.yaml here -> swarm-deploy.yml
       swarm-deploy init --from deploy/compose.yaml --app shop --domain shop.example.com
-      swarm-deploy init --print | less           # look first, write nothing
+      swarm-deploy init --print 2>&1 | less           # look first, write nothing
     """
     with exit_on_error():
         compose = compose_file or next(
@@ -437,6 +437,7 @@ def doctor_command(config_path: Path, target: str | None) -> None:
     Read-only: it changes nothing there. It checks, in order:
       docker cli   the docker CLI a deploy runs, here
       ssh          the target answers over ssh with a key, its host key known
+      engine       the Docker engine answers (the checks below need it)
       docker       Docker Engine 20.10 or newer
       swarm        swarm mode, and this node a manager
       node labels  a node carries each label the config's placement names
@@ -445,7 +446,8 @@ def doctor_command(config_path: Path, target: str | None) -> None:
       memory, disk what the branches the rules allow need, against the host
       ipvs         IPVS in the kernel, when swarm/endpoint_mode or publish_mode need it
     \b
-    Exit 0 when nothing blocks a deploy (warnings may remain), 1 when something does.
+    Exit 0 when nothing blocks a deploy (warnings may remain), 1 when something does,
+    2 for a config it cannot read.
       swarm-deploy doctor
       swarm-deploy doctor --host ssh://deploy@vm1
     docs/doctor.md says what each check reads and why.

@@ -723,6 +723,13 @@ def _config(state: _Adoption) -> dict[str, Any]:
             f"secrets: a deploy reads {', '.join(variables)} from the deployer's "
             "environment (or --secrets-env-file FILE); none of their values is written"
         )
+        known = set(state.options.env_file).union(*state.env_files.values())
+        if missing := [var for var in variables if var not in known]:
+            state.say(
+                f"secrets: {', '.join(missing)} set nowhere init read: add each to .env "
+                "(a new password of your own) or to the deployer's environment before "
+                "check, plan and deploy"
+            )
     return config
 
 
@@ -738,20 +745,22 @@ def dump(config: Mapping[str, Any], compose: str) -> str:
     return HEADER.format(compose=compose) + body
 
 
+# where the next steps reach the VM: the user writes their own
+VM = "ssh://USER@VM"
+
+
 def next_steps(env_file: str | None) -> str:
     """What to run after init: each command that reads secret values names the .env init
-    read (`env_file`, None when there was none)."""
+    read (`env_file`, None when there was none), each that reaches the VM names it."""
     values = f" --secrets-env-file {env_file}" if env_file else ""
-    rows = [
-        (f"swarm-deploy check{values}", "config, templates, secret values"),
-        ("swarm-deploy doctor --host ssh://...", "what the target lacks"),
-        (f"swarm-deploy plan --branch develop{values}", "the steps, nothing changed"),
-        (
-            f"swarm-deploy deploy --branch develop{values}",
-            "live once its gate passed"
-            if env_file
-            else "each secret's variable set, or --secrets-env-file FILE",
-        ),
-    ]
-    width = max(len(command) for command, _ in rows) + 2
-    return "\n".join(["next steps:", *(f"  {c:<{width}}# {why}" for c, why in rows)])
+    return "\n".join([
+        "next steps:",
+        f"  swarm-deploy check{values}",
+        f"  swarm-deploy doctor --host {VM}",
+        f"  swarm-deploy plan --branch develop --host {VM}{values}",
+        f"  swarm-deploy deploy --branch develop --host {VM}{values}",
+        f"(or set `target: {VM}` in swarm-deploy.yml and leave out --host)",
+        *([] if env_file else [
+            "(each secret's variable set in the environment, or --secrets-env-file FILE)"
+        ]),
+    ])  # fmt: skip

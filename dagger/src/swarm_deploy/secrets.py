@@ -111,7 +111,10 @@ class SecretSource:
 
 def parse_env(text: str, where: str) -> dict[str, str]:
     """KEY=VALUE lines; blank lines and # comments are skipped; CRLF line ends are line
-    ends. An error names the line, never shows it."""
+    ends; the value is every character after `=`, as the docker CLI's --env-file reads it.
+    A quoted value is refused: Compose strips the quotes of its .env, which
+    `swarm-deploy init` makes the secrets' file, so a secret would keep characters the
+    app never had. An error names the line, never shows it."""
     values = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -120,6 +123,13 @@ def parse_env(text: str, where: str) -> dict[str, str]:
         if not sep or not key.strip().isidentifier():
             raise ConfigError(
                 f"{where} line {number}", "should be KEY=VALUE (the line is not shown)"
+            )
+        if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+            raise ConfigError(
+                f"{where} line {number}",
+                f"{key.strip()}'s value is quoted: Compose would strip the quotes, this "
+                "file's reader keeps every character after `=`; write the value without "
+                "them (the line is not shown)",
             )
         values[key.strip()] = value
     return values
