@@ -362,6 +362,25 @@ def test_check_and_plan_read_the_secrets_env_file_like_deploy(
     assert result.stderr == UNUSABLE_SESSION_KEY
 
 
+def test_check_warns_of_a_value_the_secrets_env_file_was_meant_to_give(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """check said "ok" and exited 0 for a .env lacking a value the deploy then stopped for;
+    it still exits 0 (values may come from the deploy's environment) but says which."""
+    monkeypatch.delenv("GAIA_TELEGRAM_TOKEN")
+    monkeypatch.delenv("GAIA_SESSION_KEY")
+    env_file = tmp_path / ".env"
+    env_file.write_text("GAIA_SESSION_KEY=a-usable-value\n")
+    result = runner.invoke(cli.main, ["check", "--secrets-env-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"warning: secret telegram_token: value from $GAIA_TELEGRAM_TOKEN is set neither in "
+        f"{env_file} nor in the environment; a deploy would stop before changing anything: "
+        "add it there\n"
+    )
+    assert runner.invoke(cli.main, ["check"]).stderr == ""  # values come at deploy time
+
+
 def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

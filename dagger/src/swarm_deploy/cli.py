@@ -190,11 +190,13 @@ def check(config_path: Path, secrets_env_file: Path | None) -> None:
     `nginx -t` parses each rendered nginx.conf (a deploy tests it in the edge's image too).
     It lists the templates overridden next to the config, and warns of an override
     ejected from an older packaged file (`swarm-deploy templates diff NAME` shows it).
+    With --secrets-env-file it also warns of each secret whose value neither that file
+    nor the environment holds: a deploy given the same would stop before any change.
     """
     with exit_on_error():
         project = Project.load(config_path)
         checked = usecases.check(usecases.CheckRequest(project, environment(secrets_env_file)))
-    print_checked(config_path, project.config, checked)
+    print_checked(config_path, project.config, checked, secrets_env_file)
 
 
 @main.command()

@@ -53,7 +53,11 @@ class ConsoleReporter:
         self.console.print(f"     {text}", style="dim", markup=False)
 
 
-def print_checked(config_path: Path, cfg: Config, checked: usecases.Checked) -> None:
+def print_checked(
+    config_path: Path, cfg: Config, checked: usecases.Checked, env_file: Path | None = None
+) -> None:
+    """check's lines; the missing secret values are warned of where `env_file` was meant
+    to give them (without one, values come at deploy time, from its environment)."""
     rendered, version = checked.rendered, checked.nginx
     out.print(
         f"{config_path}: ok — app {cfg.app}, {len(cfg.services)} services, "
@@ -72,6 +76,13 @@ def print_checked(config_path: Path, cfg: Config, checked: usecases.Checked) -> 
         markup=False,
     )
     warn(filter(None, map(template_files.warning, checked.overrides)))
+    if env_file is not None:
+        warn(
+            f"secret {name}: value from {cfg.secrets[name].describe()} is set neither in "
+            f"{env_file} nor in the environment; a deploy would stop before changing "
+            "anything: add it there"
+            for name in checked.missing
+        )
 
 
 def print_plan(the_plan: Plan, as_json: bool = False) -> None:

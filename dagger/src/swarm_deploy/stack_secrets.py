@@ -112,16 +112,17 @@ def read_values(
     return values, unusable
 
 
-def check_sources(config: Config, environ: Mapping[str, str] | None = None) -> None:
-    """`check`: every secret value that is there must be usable (missing ones are the
-    deployer's business, not the config's)."""
-    _, unusable = read_values(config, environ)
+def check_sources(config: Config, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """`check`: every secret value that is there must be usable. Returns the names of the
+    secrets whose value is missing (the deployer's business, not the config's)."""
+    values, unusable = read_values(config, environ)
     refuse_unusable(
         [
             StackSecret(name, "", f"from {config.secrets[name].describe()}", None, reason)
             for name, reason in unusable.items()
         ]
     )
+    return tuple(name for name, value in values.items() if value is None)
 
 
 def resolve(

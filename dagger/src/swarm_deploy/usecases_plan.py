@@ -50,17 +50,19 @@ class CheckRequest:
 @dataclass(frozen=True)
 class Checked:
     """Each sample branch's rendered files; nginx's version here, None when not installed;
-    the templates the project overrides, and how each stands to the packaged one."""
+    the templates the project overrides, and how each stands to the packaged one; the
+    secrets whose value is missing."""
 
     rendered: dict[str, dict[str, str]]
     nginx: str | None
     overrides: tuple[template_files.Override, ...] = ()
+    missing: tuple[str, ...] = ()
 
 
 def check(request: CheckRequest) -> Checked:
     """The config, every template and each secret value set; nginx -t where installed."""
     project = request.project
-    stack_secrets.check_sources(project.config, request.environ)
+    missing = stack_secrets.check_sources(project.config, request.environ)
     rendered = pipeline.check(project)
     nginx = (
         pipeline.nginx_test_locally(Executor(project.config.root), rendered, project.overrides)
@@ -68,7 +70,7 @@ def check(request: CheckRequest) -> Checked:
         else None
     )
     overrides = tuple(template_files.override(n, t) for n, t in project.overrides.items())
-    return Checked(rendered, nginx, overrides)
+    return Checked(rendered, nginx, overrides, missing)
 
 
 # --- plan and render
