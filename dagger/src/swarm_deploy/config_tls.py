@@ -25,6 +25,8 @@ CHALLENGES = ("http", "dns")
 KEY_TYPES = ("EC256", "EC384", "RSA2048", "RSA4096", "RSA8192")
 # where Traefik's secrets are mounted: lego reads <NAME>_FILE for every credential
 SECRETS_DIR = "/run/secrets"
+# HTTPS's own port, which a URL leaves out
+HTTPS_PORT = 443
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,17 @@ class TraefikPorts:
     redirect to HTTPS) and HTTPS."""
 
     http: int = 80
-    https: int = 443
+    https: int = HTTPS_PORT
 
     @property
     def redirect_to(self) -> str:
         """Where HTTP redirects: the entrypoint (whose own port, 443, a URL leaves out), or
         the published port when it is another: Traefik writes that port into the URL."""
-        return "websecure" if self.https == 443 else f":{self.https}"
+        return "websecure" if self.https == HTTPS_PORT else f":{self.https}"
+
+    def url(self, host: str) -> str:
+        """Where users reach `host` through Traefik: the port in the URL unless it is 443."""
+        return f"https://{host}" + ("" if self.https == HTTPS_PORT else f":{self.https}")
 
 
 @dataclass(frozen=True)

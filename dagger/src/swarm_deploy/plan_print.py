@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from swarm_deploy import certificates, commands
 from swarm_deploy.actions import Command, Pipe
 from swarm_deploy.config import Branch, Config
+from swarm_deploy.config_tls import TraefikPorts
 from swarm_deploy.plan_model import Plan
 
 
@@ -72,8 +73,7 @@ def public_urls(config: Config, branch: Branch, target: str) -> tuple[str, ...]:
         urls.append(f"http://{host}:{branch.rule.port}")
     traefik = config.shared.get("traefik")
     if traefik is not None:
-        https = traefik.ports.https if traefik.ports is not None else 443
-        urls.append(f"https://{branch.host}" + ("" if https == 443 else f":{https}"))
+        urls.append((traefik.ports or TraefikPorts()).url(branch.host))
     return tuple(urls)
 
 
