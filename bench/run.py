@@ -77,6 +77,9 @@ class Recorder:
     def end(self, step: Step, seconds: float, ok: bool) -> None:
         self.steps[step.phase] = (self.began, time.time())
 
+    def skipped(self, number: int, total: int, step: Step) -> None:
+        pass  # not run: no time of its own
+
     def status(self, text: str) -> None:
         pass
 
