@@ -149,7 +149,8 @@ def test_a_deploy_waits_while_another_changes_the_shared_stack(project: Project)
     subprocess.run(["docker", "config", "create", lock, "-"], input=json.dumps(holder),
                    text=True, capture_output=True, check=True)  # fmt: skip
     try:
-        proc = start(project, BRANCH, "v7d")
+        # --force: its shared steps run (this redeploy would skip them all, and take no lock)
+        proc = start(project, BRANCH, "v7d", "--force")
         lines = TimedLines(proc)
         lines.wait_for("waiting for the lock of the shared stack (0s of 600s): a test (deploy of")
         time.sleep(3)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +244,108 @@ def test_redis_users_survive_a_redis_restart(project: Project) -> None:
         == "v"
     )
     assert get_json(PORTS["develop"], "/api/visits")["visits"] > 2
+
+
+@contextmanager
+def services_created(last: str) -> Iterator[list[str]]:
+    """The services (one-shot jobs too) the Swarm creates while the block runs, by name,
+    read live from its event stream (a later query would miss the early ones: the engine
+    keeps its last 256 events only). `last`: one the block creates after all it watches."""
+    client = docker.from_env()
+    stream = client.events(filters={"type": "service", "event": "create"}, decode=True)
+    names: list[str] = []
+
+    def read() -> None:
+        for event in stream:  # ends when the stream is closed
+            names.append(event["Actor"]["Attributes"]["name"])
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield names
+        for _ in range(100):
+            if last in names:
+                break
+            time.sleep(0.1)
+    finally:
+        stream.close()
+        reader.join(timeout=10)
+        client.close()
+
+
+def edge_labels(slug: str) -> dict[str, str]:
+    labels: dict[str, str] = services(f"{APP}-{slug}-edge_nginx")[f"{APP}-{slug}-edge_nginx"][
+        "Spec"
+    ]["Labels"]
+    return labels
+
+
+def shared_versions() -> dict[str, int]:
+    """Each shared service's version: any update (a `docker stack deploy`, even of the
+    same file) raises it."""
+    return {name: s["Version"]["Index"] for name, s in services(f"{APP}-shared_").items()}
+
+
+def test_a_second_deploy_runs_no_data_job_and_leaves_the_shared_stack_alone(
+    project: Project,
+) -> None:
+    """feature/skip's first deploy makes its role, databases and Redis user and records
+    what it made on its edge; its second runs none of those jobs and deploys no shared
+    stack (read from the Swarm's events and the shared services' versions). Once the
+    shared Redis is removed and created again, the Redis job runs again, and only it."""
+    branch = "feature/skip"
+    slug = config_module.load(project.config).branch(branch).slug
+    db_job, redis_job, migrate = (f"{APP}-{slug}-{kind}" for kind in ("db", "redis", "migrate"))
+    with services_created(last=migrate) as created:
+        ok(project.deploy(branch, "s1"))
+    assert {db_job, redis_job, migrate} <= set(created)
+    recorded = edge_labels(slug)
+    assert re.fullmatch(r"[0-9a-f]{12}", recorded["swarm-deploy.data.postgres"])
+    assert re.fullmatch(r"[0-9a-f]{12}", recorded["swarm-deploy.data.redis"])
+
+    shared = shared_versions()
+    with services_created(last=migrate) as created:
+        output = ok(project.deploy(branch, "s2"))
+    assert migrate in created, "the events are read: the migration job is there"
+    assert db_job not in created
+    assert redis_job not in created
+    assert shared_versions() == shared, "no docker stack deploy of the shared stack"
+    skipped = re.findall(r"^skip \[ ?\d+/\d+\] (\w+) +(.*)  unchanged, skipped$", output, re.M)
+    assert [(phase, title.split(" ")[0]) for phase, title in skipped if phase != "secrets"] == [
+        ("nginx", "test"),
+        ("shared", "create"),
+        ("shared", "create"),
+        ("shared", "ensure"),
+        ("databases", "ensure"),
+        ("databases", "ensure"),
+        ("edge", "deploy"),
+        ("shared", "remove"),
+    ]
+    assert edge_labels(slug)["swarm-deploy.release"] == "s2"
+
+    redis = f"{APP}-shared_redis"
+    docker_cli("service", "rm", redis)
+    client = docker.from_env()
+    try:
+        for _ in range(120):
+            gone = not client.containers.list(
+                all=True, filters={"label": f"com.docker.swarm.service.name={redis}"}
+            )
+            if gone:
+                break
+            time.sleep(0.5)
+    finally:
+        client.close()
+    with services_created(last=migrate) as created:
+        ok(project.deploy(branch, "s3", "--update-shared"))
+    assert redis in created
+    assert redis_job in created, "another Redis service: the branch's user is made again"
+    assert db_job not in created
+    labels = edge_labels(slug)
+    assert labels["swarm-deploy.release"] == "s3"
+    assert labels["swarm-deploy.data.postgres"] == recorded["swarm-deploy.data.postgres"]
+    assert labels["swarm-deploy.data.redis"] != recorded["swarm-deploy.data.redis"]
+    ok(project.cli("destroy", "--branch", branch, "--drop-data"))
 
 
 def get_json(port: int, path: str) -> Any:

@@ -123,7 +123,8 @@ def test_the_shared_lock_is_waited_for_no_longer_than_lock_wait(
     first = project.deploy("develop", "lk1", config=quick)
     assert first.returncode == 0, first.stdout + first.stderr
     with holding(project, quick, "shared"):
-        result = project.deploy("develop", "lk2", "--lock-wait", "5", config=quick)
+        # --force: its shared steps run (this redeploy would skip them all, and take no lock)
+        result = project.deploy("develop", "lk2", "--lock-wait", "5", "--force", config=quick)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "waiting for the lock of the shared stack (0s of 5s): a test (deploy of " in (
         result.stdout
