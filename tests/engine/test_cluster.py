@@ -22,7 +22,7 @@ import docker
 import httpx
 import pytest
 import yaml
-from bench.testbed import copy_project
+from bench.testbed import CLUSTER, CLUSTER_EDGE, copy_project, on_three_nodes
 
 from swarm_deploy import profiles
 from tests.conftest import ROOT
@@ -30,9 +30,7 @@ from tests.engine.conftest import Bed, Traffic, start_deploy, until_step
 
 APP = "gaiam"
 PORT = 18190
-CLUSTER = ROOT / "scripts" / "testbed-cluster"
-NODES = {"node1": "10.77.0.11", "node2": "10.77.0.12", "node3": "10.77.0.13"}
-EDGE = NODES["node2"]
+EDGE = CLUSTER_EDGE
 
 
 @dataclass(frozen=True)
@@ -110,8 +108,7 @@ def cluster(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     registry = env["CLUSTER_REGISTRY"]
     data["app"] = APP
     data["branches"] = [{"match": "develop", "port": PORT}]
-    data["swarm"] = {"data_node_label": "swarm-deploy.data", "edge_node_label": "swarm-deploy.edge"}
-    data["services"]["backend"]["max_per_node"] = 1
+    on_three_nodes(data)
     build = root / "build.yml"
     build.write_text(yaml.safe_dump(data, sort_keys=False))
     text = yaml.safe_dump(data, sort_keys=False).replace("127.0.0.1:5000", registry)
