@@ -25,8 +25,9 @@ one), total when the command returns. Swarm's tools run as swarm-deploy reaches 
 Swarm (`docker --host` the same target), with `--detach=false`.
 
 It prints each change and the figures, and writes docs/benchmarks.md (the tables and the
-machine), docs/benchmarks.png (latency and failures over time), docs/benchmarks.json and
-docs/benchmarks-samples.jsonl.gz (every request); `--name` changes the files' name.
+machine), docs/benchmarks.png (latency and failures over time) and docs/benchmarks.json
+(every change, the figures); `--name` changes the files' name. Every request's outcome
+goes to samples.jsonl.gz in the benchmark's temporary directory (printed): megabytes.
 """
 
 from __future__ import annotations
@@ -330,9 +331,13 @@ def stack_deploys(bed: Bed, count: int, workdir: Path) -> list[Change]:
     return changes
 
 
+def nodes(count: int) -> str:
+    return "1 node" if count == 1 else f"{count} nodes"
+
+
 def describe(change: Change) -> str:
     live = "never live" if change.time_to_live is None else f"live {change.time_to_live:.1f}s"
-    text = f"{change.strategy}, {change.nodes} node(s), {change.label}: {live}"
+    text = f"{change.strategy}, {nodes(change.nodes)}, {change.label}: {live}"
     text += f", total {change.total:.1f}s"
     if change.steps:
         phases = change.by_phase()
@@ -506,7 +511,7 @@ def plot(runs: list[Round], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, axes = plt.subplots(len(runs), 1, figsize=(14, 5 * len(runs)), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(len(runs), 1, figsize=(14, 5 * len(runs)), dpi=80, squeeze=False)
     colours = {"new": "#1f77b4", "keepalive": "#2ca02c", "stubborn": "#9467bd"}
     shades = {OURS: "#2ca02c", UPDATE: "#ff7f0e", STACK: "#d62728"}
     for ax, run in zip(axes[:, 0], runs, strict=True):
@@ -536,7 +541,7 @@ def plot(runs: list[Round], path: Path) -> None:
         ax.set_xlabel("seconds")
         ax.set_ylabel("latency (ms, log)")
         ax.set_title(
-            f"{run.nodes} node(s): latency and failures through the branch's nginx "
+            f"{nodes(run.nodes)}: latency and failures through the branch's nginx "
             "(black: each change live)"
         )
         ax.legend(loc="upper left", fontsize=8, markerscale=4)
@@ -601,8 +606,8 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {results['date']} by `make bench` (bench/run.py) on the test bed: "
-        f"{results['machine']}; code at {results['commit']}.",
+        f"Measured {results['date']} by `make bench` (bench/run.py, {results['minutes']:.0f} "
+        f"minutes) on the test bed: {results['machine']}; code at {results['commit']}.",
         f"Load through the branch's nginx: {results['load']}. One run: ratios hold,",
         "absolute figures move with the machine (these are shared, noisy machines).",
         "",
@@ -667,7 +672,7 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
         f"in how many deploys it ran). `{BEFORE}`: the lock, reading the facts, the plan;",
         f"`{AFTER}`: releasing the lock.",
         "",
-        "| phase | " + " | ".join(f"{r['nodes']} node(s): s | % | ran" for r in rounds) + " |",
+        "| phase | " + " | ".join(f"{nodes(r['nodes'])}: s | % | ran" for r in rounds) + " |",
         "| --- | " + " | ".join("--- | --- | ---" for _ in rounds) + " |",
     ]
     by_round = [{s["phase"]: s for s in r["shares"]} for r in rounds]
@@ -689,14 +694,14 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
     for found in rounds:
         steady = found["steady"].get("new", {})
         lines.append(
-            f"- {found['nodes']} node(s), steady state (the swarm-deploy phase away from its "
+            f"- {nodes(found['nodes'])}, steady state (the swarm-deploy phase away from its "
             f"switches), new connections: p50 {steady.get('p50_ms')} ms, p99 "
             f"{steady.get('p99_ms')} ms, {failed_of(steady or None)} failed."
         )
         if found["crash_decision_s"] is not None:
             refused = found["strategies"][REFUSED]["phase"].get("new")
             lines.append(
-                f"- {found['nodes']} node(s), a release whose backend exits at start: refused "
+                f"- {nodes(found['nodes'])}, a release whose backend exits at start: refused "
                 f"{found['crash_decision_s']:.1f} s after its first failed task (the gate's "
                 f"timeout is 120 s); requests failed meanwhile: {failed_of(refused)} "
                 "(new connections)."
@@ -704,6 +709,11 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
     lines += [
         "- Keep-alive clients that never retry lose a request when nginx's reload closes their",
         "  idle connection; browsers retry such requests, so users do not see them.",
+        "- Swarm's updates lose requests while nginx's resolver (names valid 5 s) still sends",
+        "  to tasks that are gone; swarm-deploy's drain waits that out before removing them.",
+        "- The stack deploys run before the service updates: after `docker service update",
+        "  --image`, a stack file naming the image the stack last deployed leaves the updated",
+        "  image in place (the docker CLI compares the file's image with its own label).",
         "",
         f"![latency and failures over time]({name}.png)",
         "",
@@ -737,18 +747,21 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(),
         "commit": commit,
+        "minutes": round((time.monotonic() - STARTED) / 60, 1),
         "load": f"{' '.join(LOAD_ARGS)} (req/s; bench/load.py)",
         "rounds": [round_figures(run) for run in runs],
     }
     args.out.mkdir(parents=True, exist_ok=True)
     plot(runs, args.out / f"{args.name}.png")
-    with gzip.open(args.out / f"{args.name}-samples.jsonl.gz", "wt") as raw:
+    samples = workdir / "samples.jsonl.gz"
+    with gzip.open(samples, "wt") as raw:
         raw.writelines(
             json.dumps({"nodes": run.nodes, **asdict(s)}) + "\n"
             for run in runs
             for s in run.samples
         )
     (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    say(f"every request: {samples}")
     print(report(results, args.out, args.name))
 
 
