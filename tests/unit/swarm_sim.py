@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from swarm_deploy import usecases_deploy, usecases_plan, usecases_target
+from swarm_deploy.commands import DRAIN_SCRIPT
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
 
@@ -142,6 +143,9 @@ class Sim:
     # service -> (state, error) of its tasks when not "running": "starting" (a health
     # check not passed yet) or "failed" (the container exited)
     task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # what the drain job a deploy hands off does: "done" at once, "pending" (it waits on),
+    # or "failed" (its task failed, nothing removed)
+    drains: str = "done"
     # docker commands (argv without `docker`, joined) starting with a key exit 1 with its
     # value as stderr, as a daemon error would end them
     refused: dict[str, str] = field(default_factory=dict)
@@ -257,6 +261,8 @@ class Sim:
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
+            if DRAIN_SCRIPT in args:
+                return self._drain(args, name)
             outcome = self.jobs.pop(0) if self.jobs else None
             self._add(Service(name, "job", {}, {}, 1, job=True, outcome=outcome))
             return ok()
@@ -265,6 +271,26 @@ class Sim:
         if head in (("network", "rm"), ("volume", "rm")):
             return ok()
         raise AssertionError(f"the sim cannot answer docker {shlex.join(args)}")
+
+    def _drain(self, args: list[str], name: str) -> Result:
+        """The drain job (commands.drain_job), as `drains` says: done at once (the services it
+        removes, and itself, gone), still waiting, or failed with nothing removed."""
+        _, _, _, *objects = args[args.index(DRAIN_SCRIPT) + 1 :]
+        if self.drains == "done":
+            for kind, _, object_name in (path.partition("/") for path in objects):
+                store: dict[str, Any] = self.services if kind == "services" else self.secrets
+                store.pop(object_name, None)
+            return ok()
+        labels = dict(
+            value.split("=", 1) for flag, value in itertools.pairwise(args) if flag == "--label"
+        )
+        outcome = (
+            {"State": "running"}
+            if self.drains == "pending"
+            else {"State": "failed", "Err": "task: non-zero exit (1)"}
+        )
+        self._add(Service(name, "job", labels, {}, 1, job=True, outcome=outcome))
+        return ok()
 
     def _create(self, kind: str, args: list[str], stdin: bytes) -> Result:
         labels = dict(
