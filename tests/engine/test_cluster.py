@@ -84,10 +84,13 @@ class Cluster:
         return images
 
     def deploy(self, release: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        return self.cli(
+        """A deploy, and then the drain it handed off: what a test checks next runs after."""
+        result = self.cli(
             "deploy", "--branch", "develop", "--release", release, "--host", self.target,
             *self.images(release), *extra,
         )  # fmt: skip
+        wait(lambda: drained(self), 90)
+        return result
 
     def status(self) -> dict[str, Any]:
         result = self.cli("status", "--json", "--host", self.target)
@@ -206,7 +209,18 @@ def wait(condition: Callable[[], bool], limit: float) -> float:
     return time.monotonic() - started
 
 
+def drained(cluster: Cluster) -> bool:
+    """No drain job a deploy handed off (actions.HandOffDrain) is left on the cluster."""
+    api = manager_api(cluster)
+    try:
+        return not api.services(filters={"label": "swarm-deploy.drain-of"})
+    finally:
+        api.close()
+
+
 def colour_stacks(cluster: Cluster) -> set[str]:
+    """The colour stacks that run once the last deploy's drain is done."""
+    wait(lambda: drained(cluster), 90)
     api = manager_api(cluster)
     try:
         return {

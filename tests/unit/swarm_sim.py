@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from swarm_deploy import usecases_deploy, usecases_plan, usecases_target
+from swarm_deploy.commands import DRAIN_SCRIPT
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
 
@@ -142,6 +143,9 @@ class Sim:
     # service -> (state, error) of its tasks when not "running": "starting" (a health
     # check not passed yet) or "failed" (the container exited)
     task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # what the drain job a deploy hands off does: "done" at once, "pending" (it waits on),
+    # or "failed" (its task failed, nothing removed)
+    drains: str = "done"
     # docker commands (argv without `docker`, joined) starting with a key exit 1 with its
     # value as stderr, as a daemon error would end them
     refused: dict[str, str] = field(default_factory=dict)
@@ -257,6 +261,8 @@ class Sim:
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
+            if DRAIN_SCRIPT in args:
+                return self._drain(args, name)
             outcome = self.jobs.pop(0) if self.jobs else None
             self._add(Service(name, "job", {}, {}, 1, job=True, outcome=outcome))
             return ok()
@@ -265,6 +271,26 @@ class Sim:
         if head in (("network", "rm"), ("volume", "rm")):
             return ok()
         raise AssertionError(f"the sim cannot answer docker {shlex.join(args)}")
+
+    def _drain(self, args: list[str], name: str) -> Result:
+        """The drain job (commands.drain_job), as `drains` says: done at once (the services it
+        removes, and itself, gone), still waiting, or failed with nothing removed."""
+        _, _, _, *objects = args[args.index(DRAIN_SCRIPT) + 1 :]
+        if self.drains == "done":
+            for kind, _, object_name in (path.partition("/") for path in objects):
+                store: dict[str, Any] = self.services if kind == "services" else self.secrets
+                store.pop(object_name, None)
+            return ok()
+        labels = dict(
+            value.split("=", 1) for flag, value in itertools.pairwise(args) if flag == "--label"
+        )
+        outcome = (
+            {"State": "running"}
+            if self.drains == "pending"
+            else {"State": "failed", "Err": "task: non-zero exit (1)"}
+        )
+        self._add(Service(name, "job", labels, {}, 1, job=True, outcome=outcome))
+        return ok()
 
     def _create(self, kind: str, args: list[str], stdin: bytes) -> Result:
         labels = dict(
@@ -376,9 +402,17 @@ class Sim:
         raise AssertionError(f"the sim's nginx cannot run {command}")
 
     def _curl(self, edge_service: str, edge: Edge, command: list[str]) -> Result:
+        """curl of each URL in `command`, in order, as the edge would answer it."""
+        urls = [part for part in command if part.startswith("http://")]
+        if len(urls) == 1:
+            return self._curl_one(edge_service, edge, command, urls[0])
+        results = [self._curl_one(edge_service, edge, command, url) for url in urls]
+        printed = "\n".join(result.stdout or "000" for result in results)
+        return Result(printed + "\n", "", results[-1].returncode)
+
+    def _curl_one(self, edge_service: str, edge: Edge, command: list[str], url: str) -> Result:
         if edge.down:
             return Result("", "curl: (7) Failed to connect to 127.0.0.1", 7)
-        url = command[-1]
         colour = edge.served
         if url.startswith("http://127.0.0.1:8081"):
             header = command[command.index("-H") + 1] if "-H" in command else ""

@@ -41,10 +41,10 @@ NEXT = (
     "next: fix the release, then `swarm-deploy deploy --branch develop`; "
     "`swarm-deploy status --branch develop` shows what runs"
 )
-# the local profile's gate: 3 consecutive 200s, a probe a second from the moment the tasks
-# run, 120 s, 30 s of start grace: a path failing since probe 28 ends the gate at probe 31,
-# at 30 s
-PROBES = 31
+# the local profile's gate: 3 consecutive 200s, a probe every 0.5 s from the moment the
+# tasks run, 120 s, 30 s of start grace: a path failing since probe 58 ends the gate at
+# probe 61, at 30 s
+PROBES = 61
 REFUSED = (
     "no 3 consecutive 200s through the preview route, 3 failed in a row after the 30s start grace"
 )
@@ -168,7 +168,7 @@ def test_a_task_that_crashes_while_the_paths_answer_200_ends_the_gate(
 ) -> None:
     """Two probes in (the third would pass the gate), the backend's task exits."""
     first_two_releases(project, sim)
-    crash = Timeline(2, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
+    crash = Timeline(1.0, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
     with pytest.raises(DeployError) as failed:
         usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), crash.clock())
     assert str(failed.value) == gate_error(
@@ -331,3 +331,46 @@ def test_a_switch_that_cannot_be_recorded_says_the_new_colour_is_live(
     del sim.refused[record]
     assert isinstance(run(project, sim, "r2"), Outcome)
     assert_converged(sim, "r2")
+
+
+def colours_running(sim: Sim) -> list[str]:
+    return [c for c in ("blue", "green") if sim.stack(f"gaia-develop-{c}")]
+
+
+def test_a_deploy_returns_once_live_and_leaves_the_old_colour_to_the_drain_job(
+    project: Project, sim: Sim
+) -> None:
+    """The deploy returns after the switch is recorded; the job removes blue later."""
+    first_two_releases(project, sim)
+    sim.drains = "pending"
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert sim.edge(EDGE).served == "green"
+    assert sim.services[EDGE].labels["swarm-deploy.release"] == "r2"
+    assert colours_running(sim) == ["blue", "green"]
+    job = sim.services["gaia-develop-drain"]
+    assert job.labels["swarm-deploy.drain-of"] == "gaia-develop-blue"
+
+
+@pytest.mark.parametrize("drain", ["pending", "failed"])
+def test_a_deploy_while_a_drain_is_handed_off_finishes_it_before_reusing_the_colour(
+    project: Project, sim: Sim, drain: str
+) -> None:
+    """r3 goes to blue, which the drain job of r2's deploy is to remove: r3 waits for the job
+    (at most edge.drain + 60 s), then removes it and blue's r2-era services itself, so the
+    job can never remove the blue r3 starts."""
+    first_two_releases(project, sim)
+    sim.drains = drain
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    sim.drains = "done"
+    notes = Notes()
+    usecases.deploy(DeployRequest(project, BRANCH, "r3"), notes, FakeTime().clock())
+    assert "note the drain job did not remove gaia-develop-blue: removing it now" in notes.lines
+    assert "gaia-develop-drain" not in sim.services
+    assert sim.edge(EDGE).served == "blue"
+    assert_converged(sim, "r3")
+    removed = sim.log.index("stack rm gaia-develop-blue")
+    (redeployed,) = [
+        i for i, entry in enumerate(sim.log)
+        if entry.startswith("stack deploy") and entry.endswith(" gaia-develop-blue") and i > removed
+    ]  # fmt: skip
+    assert removed < redeployed

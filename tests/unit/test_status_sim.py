@@ -102,6 +102,16 @@ def test_status_lists_what_a_killed_deploy_left_and_a_deploy_repairs_it(
     assert repaired.services == services("green")
 
 
+def test_an_old_colour_its_drain_job_will_remove_is_no_problem(project: Project, sim: Sim) -> None:
+    """The deploy returned once live; blue runs until the drain job it handed off removes it."""
+    assert isinstance(run(project, sim, "r1"), Outcome)
+    sim.drains = "pending"
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert sim.stack("gaia-develop-blue")
+    (found,) = read(project)
+    assert (found.live_colour, found.release, found.problems) == ("green", "r2", ())
+
+
 def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     project: Project, sim: Sim
 ) -> None:

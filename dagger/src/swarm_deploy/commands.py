@@ -192,6 +192,59 @@ def run_job(
     )  # fmt: skip
 
 
+# The drain a deploy hands to the target (colour_steps.after_switch_steps): a one-shot job
+# on a manager that waits $1 seconds, removes each object after $2 (an Engine API path:
+# services/NAME, then secrets/NAME) through the manager's Docker socket, then its own
+# service ($2) when all went. It runs in the edge's image, which has curl (the gate's
+# probes need it too).
+DRAIN_SCRIPT = """\
+sleep "$1"
+job="$2"
+shift 2
+failed=0
+for object in "$@"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket /var/run/docker.sock \\
+    -X DELETE "http://docker/$object")
+  case "$code" in
+    2??|404) ;;
+    *) echo "removing $object: the Engine API answered $code" >&2; failed=1 ;;
+  esac
+done
+[ "$failed" = 0 ] || exit 1
+curl -s -o /dev/null --unix-socket /var/run/docker.sock -X DELETE "http://docker/services/$job"
+"""
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def drain_job(
+    target: str,
+    *,
+    name: str,
+    image: str,
+    seconds: float,
+    services: Sequence[str],
+    secrets: Sequence[str],
+    labels: Mapping[str, str],
+) -> list[str]:
+    """The one-shot job that removes `services`, then `secrets`, after `seconds`
+    (DRAIN_SCRIPT), on a manager with its Docker socket mounted: it outlives the deployer."""
+    return docker(
+        target, "service", "create",
+        "--name", name,
+        "--mode", "replicated-job",
+        "--restart-condition", "none",
+        "--detach",
+        "--with-registry-auth",
+        "--constraint", "node.role==manager",
+        "--mount", f"type=bind,source={DOCKER_SOCKET},target={DOCKER_SOCKET}",
+        *_labels("--label", labels),
+        image,
+        "sh", "-c", DRAIN_SCRIPT, "sh", f"{seconds:g}", name,
+        *(f"services/{service}" for service in services),
+        *(f"secrets/{secret}" for secret in secrets),
+    )  # fmt: skip
+
+
 def config_create(target: str, name: str, file: str, labels: Mapping[str, str]) -> list[str]:
     """A Swarm config from a file on the deployer (the docker CLI reads it)."""
     return docker(target, "config", "create", *_labels("--label", labels), name, file)

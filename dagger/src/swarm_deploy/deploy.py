@@ -39,7 +39,7 @@ from swarm_deploy.errors import (
     TargetError,
 )
 from swarm_deploy.lock import Lease, SwarmLock
-from swarm_deploy.naming import label
+from swarm_deploy.naming import DRAIN_JOB, label
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
     Facts,
@@ -67,6 +67,7 @@ def read_facts(
     observed, truth = live(swarm, executor, config, branch.names)
     secrets = facts.secrets(swarm, {label("app"): config.app})
     edges = facts.edges(swarm, config.app)
+    drain_job = facts.service(swarm, branch.names.job(DRAIN_JOB))
     found = Facts(
         read=True,
         live_colour=truth.live,
@@ -84,6 +85,7 @@ def read_facts(
         # each edge brought its host to Traefik, which ordered its certificate then
         edges_created={edge.name: edge.created_at for edge in edges},
         shared_stack=facts.running_shared(swarm, config),
+        drain=None if drain_job is None else drain_job.labels.get(label("drain-of"), ""),
     )
     return found, list(truth.notes)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from swarm_deploy import certificates
 from swarm_deploy.actions import (
     Command,
+    FinishDrain,
+    HandOffDrain,
     HealthGate,
     Migrate,
     NginxTest,
@@ -35,6 +37,7 @@ from swarm_deploy.claims import uses
 from swarm_deploy.colour_steps import (
     after_switch_steps,
     blue_green_steps,
+    finish_drain_steps,
     migrate_steps,
     repair_steps,
 )
@@ -75,6 +78,8 @@ __all__ = [
     "Action",
     "Command",
     "Facts",
+    "FinishDrain",
+    "HandOffDrain",
     "HealthGate",
     "Migrate",
     "NginxTest",
@@ -160,6 +165,7 @@ def deploy_plan(
         *shared_steps(config, branch, request, facts, shared_changes),
         *database_steps(config, branch, secrets, request),
         *edge_steps(config, branch, request, edge_hash, facts),
+        *finish_drain_steps(config, branch, target, facts),
         *migrate_steps(config, branch, secrets, request, new),
         *blue_green_steps(config, branch, request, new, old),
         Step(
@@ -179,7 +185,7 @@ def deploy_plan(
             ),
             "right after the switch, so the next deploy knows what is live",
         ),
-        *after_switch_steps(config, branch, request, new, old),
+        *after_switch_steps(config, branch, request, new, old, in_use),
         Step(
             Phase.PRUNE,
             "remove the branch's secrets and configs nothing uses any more",

@@ -10,6 +10,8 @@ from typing import Any
 
 from swarm_deploy.actions import (
     Command,
+    FinishDrain,
+    HandOffDrain,
     HealthGate,
     Migrate,
     NginxTest,
@@ -34,6 +36,7 @@ from swarm_deploy.render import Release
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | NginxTest | WaitGone
     | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Pause | Prune
+    | HandOffDrain | FinishDrain
 )  # fmt: skip
 
 
