@@ -104,6 +104,9 @@ class Recorder:
     def end(self, step: Step, seconds: float, ok: bool) -> None:
         self.steps.append(StepTime(str(step.phase), step.title, self.began, time.time()))
 
+    def skipped(self, number: int, total: int, step: Step) -> None:
+        pass  # not run: no time of its own
+
     def status(self, text: str) -> None:
         pass
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from swarm_deploy import config, pipeline, usecases
-from swarm_deploy.plan import HealthGate, Migrate, NginxTest, RunJob, WaitConverged
+from swarm_deploy.plan import EnsureData, HealthGate, Migrate, NginxTest, RunJob, WaitConverged
 from tests.render_helpers import RELEASE, SENTINELS
 
 MINIMAL = (
@@ -31,7 +31,7 @@ def test_each_wait_of_a_deploy_is_bounded_by_its_own_setting(project: pipeline.P
         for action in step.actions:
             if isinstance(action, WaitConverged | RunJob | Migrate):
                 waits.append((step.phase, action.timeout))
-            elif isinstance(action, NginxTest):
+            elif isinstance(action, NginxTest | EnsureData):
                 waits.append((step.phase, action.job.timeout))
             elif isinstance(action, HealthGate):
                 waits.append((step.phase, action.gate.timeout))

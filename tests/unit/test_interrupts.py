@@ -46,6 +46,9 @@ class Notes:
     def end(self, step: Step, seconds: float, ok: bool) -> None:
         self.lines.append(f"end {step.phase} {'ok' if ok else 'failed'}")
 
+    def skipped(self, number: int, total: int, step: Step) -> None:
+        self.lines.append(f"skipped {step.phase}")
+
     def status(self, text: str) -> None:
         pass
 
@@ -150,9 +153,11 @@ def points(phases: list[str]) -> list[str]:
     ]
 
 
+# a redeploy skips what r1 ensured (its secrets, nginx test, shared stack, data jobs and
+# edge, and the pruning of shared leftovers it leaves none of: listed, never begun)
 REDEPLOY = (
-    "build", "publish", "render", "shared", "databases", "migrate", "colour", "gate", "switch",
-    "record", "singletons", "drain", "prune",
+    "build", "publish", "render", "migrate", "colour", "gate", "switch", "record",
+    "singletons", "drain", "prune",
 )  # fmt: skip
 # a first deploy creates secrets, tests its nginx config and deploys its edge; it has no
 # old colour to drain

@@ -72,6 +72,8 @@ class Heard:
 
     def end(self, step: Step, seconds: float, ok: bool) -> None: ...
 
+    def skipped(self, number: int, total: int, step: Step) -> None: ...
+
     def status(self, text: str) -> None:
         self.statuses.append(text)
 

@@ -251,11 +251,80 @@ def test_a_branch_waits_for_the_shared_lock_only_in_its_shared_steps(
         assert sim.edge(feature.edge_service).served == "blue"
 
     meanwhile.append(blocked)
+    forget_data(sim)  # so that alice's data jobs run again, under the shared lock
     assert isinstance(alices(project, "r2", "before:databases:MEANWHILE"), Outcome)
     meanwhile.append(concurrent)
     assert isinstance(alices(project, "r3", "before:gate:MEANWHILE"), Outcome)
     assert_converged(sim, "r3")
     assert locks(sim) == []
+
+
+def forget_data(sim: Sim) -> None:
+    """develop's edge records no data job's version: its next deploy runs them all."""
+    labels = sim.services[EDGE].labels
+    for key in [key for key in labels if key.startswith("swarm-deploy.data.")]:
+        del labels[key]
+
+
+def test_shared_steps_all_skipped_take_no_shared_lock(
+    project: Project, sim: Sim, meanwhile: list[Callable[[], None]]
+) -> None:
+    """feature/x holds the shared lock (its data jobs run) while develop deploys again:
+    develop's shared steps are all skipped (its secrets, the shared stack and its data
+    jobs are as it would make them), so it neither waits for the lock nor takes it."""
+    alices(project, "r1")
+    feature = project.config.names("feature/x")
+    notes = Notes()
+    ran: list[str] = []
+
+    def develop_meanwhile() -> None:
+        assert locks(sim) == [f"gaia_{feature.slug}_lock", "gaia_shared_lock"]
+        start = len(sim.log)
+        assert isinstance(deploy(project, "r2", wait=0, notes=notes), Outcome)
+        ran.extend(sim.log[start:])
+
+    meanwhile.append(develop_meanwhile)
+    arm("before:databases:MEANWHILE")
+    assert isinstance(deploy(project, "x1", branch="feature/x", wait=LOCK_WAIT), Outcome)
+    assert_converged(sim, "r2")
+    assert [line for line in notes.lines if line.startswith("skipped")] == [
+        "skipped nginx",
+        *["skipped secrets"] * 4,
+        *["skipped shared"] * 3,
+        *["skipped databases"] * 2,
+        "skipped edge",
+        "skipped shared",
+    ]
+    # no lock asked for but its branch's, no shared stack deployed, no data job run
+    assert [line for line in ran if line.startswith("config create")] == [
+        "config create --label swarm-deploy.lock=gaia_develop_lock "
+        "--label swarm-deploy.app=gaia gaia_develop_lock -"
+    ]
+    assert not [line for line in ran if "gaia-shared" in line or "gaia-develop-db" in line]
+    assert not [line for line in ran if "gaia-develop-redis" in line]
+
+
+def test_a_shared_stack_changed_before_skipped_shared_steps_stops_the_deploy(
+    project: Project, sim: Sim, meanwhile: list[Callable[[], None]]
+) -> None:
+    """The skips were decided from the shared stack as it ran when alice started; it is
+    looked at again where her shared steps stand, lock or no lock."""
+    alices(project, "r1")
+
+    def another_command() -> None:
+        sim.services["gaia-shared_redis"].id = "created-again"
+
+    meanwhile.append(another_command)
+    with pytest.raises(SharedStackError) as stopped:
+        alices(project, "r2", "after:render:MEANWHILE")
+    assert str(stopped.value) == (
+        "the shared stack changed while this deploy ran, before it reached its shared "
+        "steps:\n  redis: removed and created again\nnothing of the shared stack was changed "
+        "by it; run it again: it is checked against what runs now"
+    )
+    assert locks(sim) == []
+    assert isinstance(alices(project, "r2"), Outcome)  # run again: its Redis job runs
+    assert_converged(sim, "r2")
 
 
 def test_a_shared_stack_changed_before_the_deploy_reached_its_shared_steps_stops_it(

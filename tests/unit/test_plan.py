@@ -21,6 +21,7 @@ from swarm_deploy.naming import LABEL
 from swarm_deploy.plan import (
     NO_URL,
     Command,
+    EnsureData,
     Facts,
     FinishDrain,
     HandOffDrain,
@@ -29,7 +30,6 @@ from swarm_deploy.plan import (
     NginxTest,
     Prune,
     Record,
-    RunJob,
     Switch,
     WaitConverged,
     lock_runs,
@@ -283,15 +283,23 @@ def test_an_unchanged_edge_is_neither_tested_nor_redeployed(project: pipeline.Pr
     again = usecases.plan(
         usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, facts=facts)
     )
-    assert "nginx" not in phases(again)
-    assert "edge" not in phases(again)
+    why = f"the edge records swarm-deploy.edge-hash={edge_hash[:12]}..., the hash of its files now"
+    assert [
+        (s.title, s.actions, s.skipped) for s in again.steps if s.phase in ("nginx", "edge")
+    ] == [
+        ("test the new nginx config of gaia-develop-edge with nginx -t", (), why),
+        ("deploy the edge stack gaia-develop-edge", (), why),
+    ]
     changed = Facts(read=True, live_colour="blue", state={f"{LABEL}.edge-hash": "older"})
-    redeploy = phases(
-        usecases.plan(
-            usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, facts=changed)
-        )
+    redeploy = usecases.plan(
+        usecases.PlanRequest(project, "develop", RELEASE, environ=SENTINELS, facts=changed)
     )
-    assert (redeploy.count("nginx"), redeploy.count("edge")) == (1, 1)
+    edge = [s for s in redeploy.steps if s.phase in ("nginx", "edge")]
+    assert [(s.skipped, len(s.actions)) for s in edge] == [("", 1), ("", 2)]
+    assert (
+        edge[1].note
+        == "its config changed (or it is new): its 2 nginx tasks restart one at a time, start-first"
+    )
 
 
 def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipeline.Project) -> None:
@@ -311,7 +319,11 @@ def test_secrets_that_exist_on_the_target_are_not_created_again(project: pipelin
             facts=Facts(read=True, live_colour="blue", existing_secrets=existing),
         )
     )
-    assert "secrets" not in phases(again)
+    created = [s for s in again.steps if s.title.startswith("create secret ")]
+    assert sorted(s.title.removeprefix("create secret ") for s in created) == sorted(existing)
+    assert {(s.actions, s.skipped) for s in created} == {
+        ((), "it exists on the target, and its name carries its value's hash")
+    }
 
 
 def test_convergence_is_read_from_tasks_and_the_colour_waits_inside_the_gate(
@@ -414,8 +426,10 @@ def test_each_branch_gets_a_redis_user_confined_to_its_prefix(project: pipeline.
     )
     (step,) = [s for s in the_plan.steps if s.title.startswith("ensure Redis user")]
     assert step.title == "ensure Redis user gaia_develop for keys gaia:develop:*"
-    (job,) = step.actions
-    assert isinstance(job, RunJob)
+    (ensure,) = step.actions
+    assert isinstance(ensure, EnsureData)
+    assert (ensure.kind, ensure.service) == ("redis", "gaia-shared_redis")
+    job = ensure.job
     secrets = [job.argv[i + 1] for i, part in enumerate(job.argv) if part == "--secret"]
     assert [re.sub(r"_[0-9a-f]{10},", "_<sha>,", s) for s in secrets] == [
         "source=gaia_shared_redis_admin_<sha>,target=redis_admin",
@@ -433,8 +447,9 @@ def test_each_branch_gets_a_mongo_user_of_its_own_databases(project: pipeline.Pr
     )
     (step,) = [s for s in the_plan.steps if s.title.startswith("ensure MongoDB user")]
     assert step.title == "ensure MongoDB user gaia_develop with readWrite on gaia_develop_events"
-    (job,) = step.actions
-    assert isinstance(job, RunJob)
+    (ensure,) = step.actions
+    assert isinstance(ensure, EnsureData)
+    job = ensure.job
     secrets = [job.argv[i + 1] for i, part in enumerate(job.argv) if part == "--secret"]
     assert [re.sub(r"_[0-9a-f]{10},", "_<sha>,", s) for s in secrets] == [
         "source=gaia_shared_mongo_admin_<sha>,target=mongo_admin",

@@ -11,7 +11,7 @@ import pytest
 from swarm_deploy import gate, pipeline, usecases
 from swarm_deploy.engine import Json
 from swarm_deploy.errors import DeployError
-from swarm_deploy.plan import NginxTest, RunJob, Step
+from swarm_deploy.plan import Command, NginxTest, Phase, RunJob, Step
 from swarm_deploy.runner import Runner
 from tests.unit.swarm_sim import Sim, SimExecutor, SimSwarm
 from tests.unit.test_gate import GLITCH
@@ -33,6 +33,8 @@ class Notes:
     def begin(self, number: int, total: int, step: Step) -> None: ...
 
     def end(self, step: Step, seconds: float, ok: bool) -> None: ...
+
+    def skipped(self, number: int, total: int, step: Step) -> None: ...
 
     def status(self, text: str) -> None: ...
 
@@ -133,3 +135,50 @@ def test_an_edge_image_that_cannot_run_is_not_blamed_on_the_config(
         "then deploy again"
     )
     assert log[-1] == f"config rm {test.config}"
+
+
+class Lines:
+    """What a reporter hears, one line per call."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def begin(self, number: int, total: int, step: Step) -> None:
+        self.lines.append(f"begin {number}/{total} {step.title}")
+
+    def end(self, step: Step, seconds: float, ok: bool) -> None:
+        self.lines.append(f"end {step.title}")
+
+    def skipped(self, number: int, total: int, step: Step) -> None:
+        self.lines.append(f"skipped {number}/{total} {step.title}: {step.skipped}")
+
+    def status(self, text: str) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+def test_a_skipped_step_is_reported_not_run_nor_fenced() -> None:
+    """Not timed, and no heartbeat of the lock (the fence) spent on it."""
+    sim, lines, fenced = Sim(), Lines(), []
+    clock = gate.Clock(now=lambda: 0.0, sleep=lambda _: None)
+    runner = Runner(
+        SimExecutor(sim, Path()),
+        SimSwarm(sim, "local"),
+        lines,
+        clock,
+        fence=lambda: fenced.append(1),
+    )
+    steps = [
+        Step(Phase.NETWORK, "remove n1", (Command(("docker", "network", "rm", "n1")),)),
+        Step(Phase.NETWORK, "remove n2", (Command(("docker", "network", "rm", "n2")),)).skip(
+            "n2 is gone"
+        ),
+    ]
+    runner.run(steps)
+    assert lines.lines == [
+        "begin 1/2 remove n1",
+        "end remove n1",
+        "skipped 2/2 remove n2: n2 is gone",
+    ]
+    assert (sim.log, len(fenced)) == (["network rm n1"], 1)
+    assert steps[1].actions == ()

@@ -83,6 +83,20 @@ class RunJob:
 
 
 @dataclass(frozen=True)
+class EnsureData:
+    """A branch's data job of a kind (its part of the shared service): the deployer reads
+    the service's ID, runs the job, and records what it ensured (record.data_version)."""
+
+    job: RunJob
+    kind: str
+    service: str
+    inputs: str  # deploy_steps.data_inputs
+
+    def describe(self) -> str:
+        return f"{self.job.describe()}; then its version is recorded with the ID of {self.service}"
+
+
+@dataclass(frozen=True)
 class NginxTest:
     """`nginx -t` on a new nginx config before the edge redeploys: a one-shot job of the
     edge's image that mounts the config where the edge will, as the same Swarm config."""

@@ -18,7 +18,7 @@ shared services it uses (recorded with its live colour).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.datakinds import KINDS
@@ -42,12 +42,17 @@ class OtherBranch:
 @dataclass(frozen=True)
 class RunningShared:
     """A service of the shared stack as it runs: its definition's hash (None when it was
-    deployed before hashes were recorded), its image without a pinned digest, and the
-    Swarm secrets it mounts (their names carry their values' hashes)."""
+    deployed before hashes were recorded), its image without a pinned digest, the Swarm
+    secrets it mounts (their names carry their values' hashes), its service ID (another
+    one: the service was removed and created again), and whether it is settled (no update
+    under way or in trouble, every task it wants running: a moment's state, which two
+    looks at the same service may disagree on)."""
 
     definition: str | None
     image: str
     secrets: frozenset[str] = frozenset()
+    id: str = ""
+    settled: bool = field(default=True, compare=False)
 
 
 def uses(config: Config) -> tuple[str, ...]:
@@ -120,6 +125,8 @@ def changed_since(
             lines.append(f"{kind}: image {before.image} -> {now.image}")
         elif before is not None and before.secrets != now.secrets:
             lines.append(f"{kind}: runs with other secrets (a shared secret was rotated)")
+        elif before is not None and before.id != now.id:
+            lines.append(f"{kind}: removed and created again")
         else:
             lines.append(f"{kind}: definition changed")
     return lines

@@ -274,7 +274,13 @@ def render_command(config_path: Path, branch: str, version: str | None, out_dir:
     help="Stream the images to the target (docker save | docker load) instead of pushing "
     "them: for a first try on a single-node target, before a registry is set up.",
 )
-@click.option("--force", is_flag=True, help="Deploy even when this release is already live.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Deploy even when this release is already live, and run the steps a version "
+    "recorded on the target would skip (the data jobs, the shared stack, the edge): for a "
+    "record you doubt, e.g. a database dropped by hand. Secrets that exist are not made again.",
+)
 @click.option(
     "--image",
     "images",

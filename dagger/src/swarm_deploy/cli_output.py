@@ -18,7 +18,7 @@ from swarm_deploy import doctor, interrupts, template_files, usecases
 from swarm_deploy import plan as plan_module
 from swarm_deploy.config import Config
 from swarm_deploy.errors import CommandFailedError, ConfigErrors, SwarmDeployError
-from swarm_deploy.plan import Plan, Step, certs_line, plan_lines
+from swarm_deploy.plan import SKIPPED, Plan, Step, certs_line, plan_lines
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,7 +33,7 @@ class ConsoleReporter:
         self.title = ""
 
     def begin(self, number: int, total: int, step: Step) -> None:
-        self.title = f"[{number:>2}/{total}] {step.phase:<10} {step.title}"
+        self.title = step_title(number, total, step)
         if self.console.is_terminal:
             self.live = self.console.status(escape(self.title))
             self.live.start()
@@ -49,8 +49,17 @@ class ConsoleReporter:
         mark, style = ("ok  ", "green") if ok else ("FAIL", "red")
         self.console.print(f"{mark} {self.title}  {seconds:.1f}s", style=style, markup=False)
 
+    def skipped(self, number: int, total: int, step: Step) -> None:
+        """Not run, so no time: the plan (`plan --read-target`) says why."""
+        title = step_title(number, total, step)
+        self.console.print(f"skip {title}  {SKIPPED}", style="dim", markup=False)
+
     def note(self, text: str) -> None:
         self.console.print(f"     {text}", style="dim", markup=False)
+
+
+def step_title(number: int, total: int, step: Step) -> str:
+    return f"[{number:>2}/{total}] {step.phase:<10} {step.title}"
 
 
 def print_checked(

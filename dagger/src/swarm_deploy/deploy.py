@@ -12,7 +12,7 @@ what it last saw, and the command to run next.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +42,7 @@ from swarm_deploy.lock import Lease, SwarmLock
 from swarm_deploy.naming import DRAIN_JOB, label
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
+    EnsureData,
     Facts,
     HealthGate,
     Migrate,
@@ -52,9 +53,11 @@ from swarm_deploy.plan import (
     RenderFiles,
     RewriteLive,
     RunJob,
+    Step,
     Switch,
     lock_runs,
 )
+from swarm_deploy.record import data_version
 from swarm_deploy.render import Release, write
 from swarm_deploy.runner import Reporter
 
@@ -117,6 +120,8 @@ class Deployer(EdgeRunner):
         # the branch's lock, and the shared one while it is held
         self.leases = [lease] if lease is not None else []
         self.shared_checked = False
+        # by kind, what each data job this deploy ran ensured (record.data_version)
+        self.ensured: dict[str, str] = {}
 
     @property
     def branch(self) -> Branch:
@@ -132,6 +137,7 @@ class Deployer(EdgeRunner):
             RewriteLive: self.rewrite_live,
             Record: self._record,
             Migrate: self._migrate,
+            EnsureData: self._ensure_data,
         }
 
     def deploy(self) -> None:
@@ -140,13 +146,11 @@ class Deployer(EdgeRunner):
         steps = self.plan.steps
         try:
             for shared, run in lock_runs(steps):
-                with self._holding_shared_lock() if shared else nullcontext():
+                with self._holding_shared_lock(run) if shared else nullcontext():
                     for number, step in run:
                         interrupts.point(f"before:{step.phase}")
                         begun.add(step.phase)
-                        with self.timed(number, len(steps), step):
-                            for action in step.actions:
-                                self.perform(action)
+                        self.step(number, len(steps), step)
                         done.add(step.phase)
                         interrupts.point(f"after:{step.phase}")
         except (SwarmDeployError, KeyboardInterrupt) as exc:
@@ -266,35 +270,53 @@ class Deployer(EdgeRunner):
             lease.check()
 
     @contextmanager
-    def _holding_shared_lock(self) -> Iterator[None]:
+    def _holding_shared_lock(self, run: Sequence[tuple[int, Step]]) -> Iterator[None]:
         """While steps change or use what every branch shares, other commands wait for
-        them. The first time, what the plan was checked against (claims) must still be
-        what runs: another deploy may have changed the shared stack meanwhile."""
+        them. A run of steps all skipped (what each ensures is so already) changes and uses
+        nothing: it takes no lock, and the look below is the moment the facts they were
+        skipped by are confirmed, as if they had run then."""
+        if all(step.skipped for _, step in run):
+            self._check_shared()
+            yield
+            return
         with self.shared_lock.held(self.lock_wait, self.reporter) as lease:
-            if not self.shared_checked and self.plan.facts.read:
-                changed = changed_since(
-                    self.plan.facts.shared_stack,
-                    facts.running_shared(self.swarm, self.project.config),
-                )
-                if changed:
-                    listed = "\n".join(f"  {line}" for line in changed)
-                    raise SharedStackError(
-                        f"the shared stack changed while this deploy ran, before it reached "
-                        f"its shared steps:\n{listed}\nnothing of the shared stack was changed "
-                        f"by it; run it again: it is checked against what runs now"
-                    )
-            self.shared_checked = True
+            self._check_shared()
             self.leases.append(lease)
             try:
                 yield
             finally:
                 self.leases.remove(lease)
 
+    def _check_shared(self) -> None:
+        """The first time, what the plan was checked against (claims) and skipped by must
+        still be what runs: another deploy may have changed the shared stack meanwhile."""
+        if not self.shared_checked and self.plan.facts.read:
+            changed = changed_since(
+                self.plan.facts.shared_stack,
+                facts.running_shared(self.swarm, self.project.config),
+            )
+            if changed:
+                listed = "\n".join(f"  {line}" for line in changed)
+                raise SharedStackError(
+                    f"the shared stack changed while this deploy ran, before it reached "
+                    f"its shared steps:\n{listed}\nnothing of the shared stack was changed "
+                    f"by it; run it again: it is checked against what runs now"
+                )
+        self.shared_checked = True
+
     def _migrate(self, action: Migrate) -> None:
         self.run_job(RunJob(tuple(action.argv(self.release)), action.job, action.timeout))
 
     def _record(self, action: Record) -> None:
-        self.executor.run(action.argv(self.release))
+        self.executor.run(action.argv(self.release, self.ensured))
+
+    def _ensure_data(self, action: EnsureData) -> None:
+        """The job, then what it ensured, against the service it found (read under the
+        shared lock, which every change of the shared stack holds)."""
+        service = facts.service(self.swarm, action.service)
+        self.run_job(action.job)
+        if service is not None:
+            self.ensured[action.kind] = data_version(action.inputs, service.id)
 
     def _pin_digests(self, action: PinDigests) -> None:
         pinned = dict(self.release.images)

@@ -46,6 +46,12 @@ class Service:
     secrets: frozenset[str]
     ports: tuple[int, ...]
 
+    @property
+    def settled(self) -> bool:
+        """No update under way or in trouble (its last one completed, or none), and every
+        task it wants running."""
+        return self.update_state in (None, "completed") and self.running >= self.desired
+
     @classmethod
     def parse(cls, raw: Json) -> Service:
         spec = raw["Spec"]
@@ -291,7 +297,7 @@ def running_shared(swarm: SwarmApi, config: Config) -> dict[str, RunningShared]:
     prefix = config.shared_names.service("")
     return {
         s.name.removeprefix(prefix): RunningShared(
-            s.labels.get(label("definition")), s.image.split("@", 1)[0], s.secrets
+            s.labels.get(label("definition")), s.image.split("@", 1)[0], s.secrets, s.id, s.settled
         )
         for s in stack(swarm, config.shared_names.stack)
     }

@@ -204,7 +204,13 @@ class SwarmDeploy:
         app_secrets: AppSecrets = None,
         source_url: Annotated[str, Doc("Repository URL, for GHCR to link the packages.")] = "",
         lock_wait: LockWait = LOCK_WAIT,
-        force: Annotated[bool, Doc("Deploy even when this release is already live.")] = False,
+        force: Annotated[
+            bool,
+            Doc(
+                "Deploy even when this release is already live, and run the steps a version "
+                "recorded on the target would skip (data jobs, shared stack, edge)."
+            ),
+        ] = False,
         update_shared: UpdateShared = False,
         actor: Actor = "",
         dry_run: Annotated[bool, Doc("Return the plan instead of deploying.")] = False,

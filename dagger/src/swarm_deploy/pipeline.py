@@ -102,6 +102,7 @@ def plan(subject: Subject, request: Request, facts: Facts = Facts()) -> Plan:
         nginx_config=rendered.nginx_config,
         in_use=in_use,
         shared_changes=tuple(changes),
+        shared_definitions=rendered.shared_definitions,
         fingerprint=deploy_fingerprint(rendered.files, request),
     )
 

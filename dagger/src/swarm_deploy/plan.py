@@ -12,9 +12,13 @@ are importable from here too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from swarm_deploy import certificates
 from swarm_deploy.actions import (
     Command,
+    EnsureData,
     FinishDrain,
     HandOffDrain,
     HealthGate,
@@ -44,8 +48,10 @@ from swarm_deploy.colour_steps import (
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.deploy_steps import (
     build_steps,
+    data_inputs,
     data_job,
     data_title,
+    data_versions,
     database_steps,
     edge_steps,
     nginx_test_steps,
@@ -59,6 +65,7 @@ from swarm_deploy.errors import TargetError
 from swarm_deploy.plan_facts import Facts
 from swarm_deploy.plan_model import (
     SHARED,
+    SKIPPED,
     UNDER_SHARED_LOCK,
     Action,
     Phase,
@@ -68,15 +75,17 @@ from swarm_deploy.plan_model import (
     lock_runs,
 )
 from swarm_deploy.plan_print import NO_URL, certs_line, plan_lines, public_urls, where
-from swarm_deploy.record import Record, deploy_fingerprint, state_labels
+from swarm_deploy.record import Record, data_version, deploy_fingerprint, state_labels
 from swarm_deploy.stack_secrets import BranchSecrets
 
 __all__ = [
     "NO_URL",
     "SHARED",
+    "SKIPPED",
     "UNDER_SHARED_LOCK",
     "Action",
     "Command",
+    "EnsureData",
     "Facts",
     "FinishDrain",
     "HandOffDrain",
@@ -102,6 +111,7 @@ __all__ = [
     "certs_line",
     "data_job",
     "data_title",
+    "data_version",
     "deploy_fingerprint",
     "deploy_plan",
     "lock_runs",
@@ -125,13 +135,15 @@ def deploy_plan(
     nginx_config: str = "",
     in_use: frozenset[str] = frozenset(),
     shared_changes: tuple[str, ...] = (),
+    shared_definitions: Mapping[str, str] = MappingProxyType({}),
     fingerprint: str = "",
 ) -> Plan:
     """The steps that deploy `request.release` of `branch`, in order.
 
     `nginx_config` is the Swarm config the edge stack names for the rendered nginx.conf.
     `in_use` names every secret and config the rendered stacks reference: prune keeps them.
-    `shared_changes` says how the shared stack will change (what claims.check_shared found).
+    `shared_changes` says how the shared stack will change (what claims.check_shared found);
+    `shared_definitions` is the hash of each shared service's rendered definition.
     `fingerprint` (deploy_fingerprint) is recorded; when the live one equals it, and only
     then, there is nothing to do (or only repairs).
     """
@@ -146,13 +158,16 @@ def deploy_plan(
     urls = public_urls(config, branch, request.target)
     # a release name alone says too little: the same one with another secret value,
     # config or template, or rebuilt from other sources, is not what runs
-    if old is not None and fingerprint and facts.fingerprint == fingerprint and not request.force:
+    # a rollback is always deployed; --force also runs what the recorded versions would skip
+    again = request.force or request.rollback
+    if old is not None and fingerprint and facts.fingerprint == fingerprint and not again:
         repairs = tuple(repair_steps(config, branch, request.target, facts, whole=True))
         return Plan(
             config.app, branch, request, old, old, facts, repairs,
             up_to_date=not repairs, repairs_only=bool(repairs), urls=urls,
         )  # fmt: skip
     target = request.target
+    inputs = data_inputs(config, branch, secrets, shared_definitions)
     steps = [
         *repair_steps(config, branch, target, facts, whole=False),
         *build_steps(config, request),
@@ -162,8 +177,8 @@ def deploy_plan(
         *secret_steps(target, config.app, branch.slug, secrets.branch.values(), facts),
         # one hold of the shared lock: the data jobs log in with the secrets just ensured
         *secret_steps(target, config.app, "shared", secrets.shared.values(), facts, SHARED),
-        *shared_steps(config, branch, request, facts, shared_changes),
-        *database_steps(config, branch, secrets, request),
+        *shared_steps(config, branch, request, facts, shared_changes, shared_definitions),
+        *database_steps(config, branch, secrets, request, facts, inputs),
         *edge_steps(config, branch, request, edge_hash, facts),
         *finish_drain_steps(config, branch, target, facts),
         *migrate_steps(config, branch, secrets, request, new),
@@ -181,6 +196,7 @@ def deploy_plan(
                     facts,
                     claims={"host": branch.host, "uses": ",".join(uses(config))},
                     fingerprint=fingerprint,
+                    data=data_versions(inputs, facts),
                 ),
             ),
             "right after the switch, so the next deploy knows what is live",
@@ -191,12 +207,19 @@ def deploy_plan(
             "remove the branch's secrets and configs nothing uses any more",
             (Prune(target, config.app, branch.slug, (branch.names.edge_stack,), in_use),),
         ),
-        Step(
-            SHARED,
-            "remove shared secrets and configs nothing uses any more",
-            (Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),),
-        ),
     ]
+    prune_shared = Step(
+        SHARED,
+        "remove shared secrets and configs nothing uses any more",
+        (Prune(target, config.app, "shared", (config.shared_names.stack,), in_use),),
+    )
+    # nor does it wait for the shared lock after the switch
+    if facts.read and not any(step.phase is SHARED and not step.skipped for step in steps):
+        prune_shared = prune_shared.skip(
+            "this deploy creates no shared secret and deploys no shared stack: nothing shared "
+            "is left unused by it"
+        )
+    steps.append(prune_shared)
     now = parse_time(request.deployed_at) if request.deployed_at else None
     certs = certificates.certificates(config, branch, facts, now)
     near_limit = certificates.warning(certs) if certs is not None else None

@@ -10,6 +10,7 @@ from typing import Any
 
 from swarm_deploy.actions import (
     Command,
+    EnsureData,
     FinishDrain,
     HandOffDrain,
     HealthGate,
@@ -36,7 +37,7 @@ from swarm_deploy.render import Release
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | NginxTest | WaitGone
     | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Pause | Prune
-    | HandOffDrain | FinishDrain
+    | HandOffDrain | FinishDrain | EnsureData
 )  # fmt: skip
 
 
@@ -77,10 +78,22 @@ UNDER_SHARED_LOCK = frozenset({Phase.SHARED, Phase.DATABASES, Phase.DATA})
 
 @dataclass(frozen=True)
 class Step:
+    """One step of a plan; `skipped` says why a step that need not run is not run (what
+    it would ensure is already so): such a step has no actions, and is listed all the same."""
+
     phase: Phase
     title: str
     actions: tuple[Action, ...]
     note: str = ""
+    skipped: str = ""
+
+    def skip(self, why: str) -> Step:
+        """This step, not run because `why`."""
+        return Step(self.phase, self.title, (), self.note, why)
+
+
+# How a plan and a deploy show a skipped step, before its reason.
+SKIPPED = "unchanged, skipped"
 
 
 def lock_runs(steps: Sequence[Step]) -> list[tuple[bool, list[tuple[int, Step]]]]:
@@ -169,6 +182,7 @@ class Plan:
                     "phase": step.phase,
                     "title": step.title,
                     "note": step.note,
+                    "skipped": step.skipped,
                     "actions": [_action_json(action) for action in step.actions],
                 }
                 for step in self.steps
@@ -183,6 +197,6 @@ def _action_json(action: Action) -> dict[str, Any]:
         result["stdin_secret"] = action.stdin_secret
     if isinstance(action, RunJob):
         result["argv"] = list(action.argv)
-    if isinstance(action, NginxTest):
+    if isinstance(action, NginxTest | EnsureData):
         result["argv"] = list(action.job.argv)
     return result

@@ -8,7 +8,7 @@ from swarm_deploy import certificates, commands
 from swarm_deploy.actions import Command, Pipe
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.config_tls import TraefikPorts
-from swarm_deploy.plan_model import Plan
+from swarm_deploy.plan_model import SKIPPED, Plan
 
 
 def plan_lines(plan: Plan) -> list[tuple[str, str]]:
@@ -39,6 +39,9 @@ def plan_lines(plan: Plan) -> list[tuple[str, str]]:
     for number, step in enumerate(plan.steps, start=1):
         lines.append(("", ""))
         lines.append(("bold", f"{number:>3}. [{step.phase}] {step.title}"))
+        if step.skipped:
+            lines.append(("dim", f"       {SKIPPED}: {step.skipped}"))
+            continue
         if step.note:
             lines.append(("dim", f"       {step.note}"))
         for action in step.actions:

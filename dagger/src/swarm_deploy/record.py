@@ -33,22 +33,46 @@ class Record:
     # what other deploys read of this branch: the host it serves, the shared services it uses
     claims: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     fingerprint: str = ""
+    # by kind, the version (data_version) of each data job the plan skipped, or would run
+    # against the service that ran when it was made: the next deploy skips a job of the same
+    data: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
-    def argv(self, release: Release) -> list[str]:
+    def argv(
+        self, release: Release, ensured: Mapping[str, str] = MappingProxyType({})
+    ) -> list[str]:
+        """`ensured`: the versions of the data jobs this deploy ran, with the service each
+        found (the deployer's; it names the service a first deploy created)."""
         labels = state_labels(
             self.request, release, self.colour, self.edge_hash, self.facts, self.fingerprint
         )
         labels |= {label(key): value for key, value in self.claims.items()}
-        # a label is kept until removed: an image an older release had is no image of these
+        labels |= {data_label(kind): version for kind, version in {**self.data, **ensured}.items()}
+        # a label is kept until removed: an image an older release had is no image of these,
+        # the version of a data job the branch no longer runs vouches for nothing
         stale = [
             key
             for key in self.facts.state
-            if key.startswith((label("image."), label("previous."))) and key not in labels
+            if key.startswith((label("image."), label("previous."), label("data.")))
+            and key not in labels
         ]
         return commands.service_label(self.target, self.edge_service, labels, stale)
 
     def describe(self) -> str:
-        return shlex.join(self.argv(self.request.release)) + "  (images as pinned digests)"
+        return shlex.join(self.argv(self.request.release)) + (
+            "  (images as pinned digests; the version of each data job run, with the ID of "
+            "the service it found)"
+        )
+
+
+def data_label(kind: str) -> str:
+    """The edge's label that records the version of the branch's data job of `kind`."""
+    return label(f"data.{kind}")
+
+
+def data_version(inputs: str, service_id: str) -> str:
+    """What a data job ensured: its inputs (deploy_steps.data_inputs) against the shared
+    service of that ID (one removed and created again may hold nothing of the branch)."""
+    return hashlib.sha256(f"{inputs}\0{service_id}".encode()).hexdigest()[:12]
 
 
 def deploy_fingerprint(files: Mapping[str, str], request: Request) -> str:

@@ -43,6 +43,8 @@ class Reporter(Protocol):
 
     def end(self, step: Step, seconds: float, ok: bool) -> None: ...
 
+    def skipped(self, number: int, total: int, step: Step) -> None: ...
+
     def status(self, text: str) -> None: ...
 
     def note(self, text: str) -> None: ...
@@ -77,9 +79,16 @@ class Runner:
         for shared, run in lock_runs(steps):
             with shared_lock() if shared else nullcontext():
                 for number, step in run:
-                    with self.timed(number, len(steps), step):
-                        for action in step.actions:
-                            self.perform(action)
+                    self.step(number, len(steps), step)
+
+    def step(self, number: int, total: int, step: Step) -> None:
+        """One step, its actions in order, timed; a skipped one is only reported."""
+        if step.skipped:
+            self.reporter.skipped(number, total, step)
+            return
+        with self.timed(number, total, step):
+            for action in step.actions:
+                self.perform(action)
 
     @contextmanager
     def timed(self, number: int, total: int, step: Step) -> Iterator[None]:

@@ -99,7 +99,7 @@ def rollback(
     same gate and switch; `decided` sees the plan before it runs."""
     asked = PlanRequest(
         request.project, request.branch, "", request.host, request.environ,
-        force=True, deployed_by=request.actor, rollback=True,
+        deployed_by=request.actor, rollback=True,
         update_shared=request.update_shared,
     )  # fmt: skip
     with named(RollbackError):
