@@ -235,7 +235,6 @@ class Deployer(EdgeRunner):
         for edge in edges:
             if live_colour_in_nginx(self.executor, edge) != old:
                 self.write_live(edge, live_line(old))
-                self.reload(edge, check=False)
         self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
         self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
         raise DeployError(
