@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swarm_deploy import usecases
+from swarm_deploy import interrupts, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import Outcome, StatusRequest
@@ -174,4 +174,37 @@ def test_a_second_task_docker_cannot_reach_still_gets_the_first_put_back(
         "rolled back: removed gaia-develop-green;"
     ), str(failed)
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    assert sim.outages == []
+
+
+def test_an_undo_that_cannot_put_a_task_back_removes_neither_colour(
+    two: Project, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM once the first task serves green; putting it back on blue fails at its
+    reload, so it may serve green still: removing green would leave its users nothing."""
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    fire = interrupts.fire
+    error = "nginx: [alert] kill(1, 1) failed (3: No such process)"
+
+    def reload_fails_then_fire(signal_name: str) -> None:
+        sim.edge(EDGE, 1).reload_error = error
+        fire(signal_name)
+
+    monkeypatch.setattr(interrupts, "fire", reload_fails_then_fire)
+    failed = run(two, sim, "r2", "switch:verified:TERM")
+    assert isinstance(failed, DeployError)
+    assert str(failed) == (
+        "interrupted (SIGTERM)\ncould not put nginx back on gaia-develop-blue:\n"
+        f"{EDGE}.1: nginx -s reload failed:\n{error}\n"
+        "neither colour was removed.\n"
+        "next: once the branch's nginx answers, `swarm-deploy deploy --branch develop` "
+        "repairs the rest"
+    )
+    assert colours(sim) == [(BLUE, "green"), (BLUE, "blue")]
+    assert sim.stack("gaia-develop-green")
+    assert sim.stack("gaia-develop-blue")
+    assert sim.outages == []
+    sim.edge(EDGE, 1).reload_error = None
+    assert isinstance(run(two, sim, "r2"), Outcome)
+    assert colours(sim) == [(GREEN, "green"), (GREEN, "green")]
     assert sim.outages == []
