@@ -415,9 +415,17 @@ class Sim:
         return gave
 
     def _curl(self, edge_service: str, edge: Edge, command: list[str]) -> Result:
+        """curl of each URL in `command`, in order, as the edge would answer it."""
+        urls = [part for part in command if part.startswith("http://")]
+        if len(urls) == 1:
+            return self._curl_one(edge_service, edge, command, urls[0])
+        results = [self._curl_one(edge_service, edge, command, url) for url in urls]
+        printed = "\n".join(result.stdout or "000" for result in results)
+        return Result(printed + "\n", "", results[-1].returncode)
+
+    def _curl_one(self, edge_service: str, edge: Edge, command: list[str], url: str) -> Result:
         if edge.down:
             return Result("", "curl: (7) Failed to connect to 127.0.0.1", 7)
-        url = command[-1]
         colour = edge.served
         if url.startswith("http://127.0.0.1:8081"):
             header = command[command.index("-H") + 1] if "-H" in command else ""

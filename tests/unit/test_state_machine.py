@@ -41,10 +41,10 @@ NEXT = (
     "next: fix the release, then `swarm-deploy deploy --branch develop`; "
     "`swarm-deploy status --branch develop` shows what runs"
 )
-# the local profile's gate: 3 consecutive 200s, a probe a second from the moment the tasks
-# run, 120 s, 30 s of start grace: a path failing since probe 28 ends the gate at probe 31,
-# at 30 s
-PROBES = 31
+# the local profile's gate: 3 consecutive 200s, a probe every 0.5 s from the moment the
+# tasks run, 120 s, 30 s of start grace: a path failing since probe 58 ends the gate at
+# probe 61, at 30 s
+PROBES = 61
 REFUSED = (
     "no 3 consecutive 200s through the preview route, 3 failed in a row after the 30s start grace"
 )
@@ -168,7 +168,7 @@ def test_a_task_that_crashes_while_the_paths_answer_200_ends_the_gate(
 ) -> None:
     """Two probes in (the third would pass the gate), the backend's task exits."""
     first_two_releases(project, sim)
-    crash = Timeline(2, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
+    crash = Timeline(1.0, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
     with pytest.raises(DeployError) as failed:
         usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), crash.clock())
     assert str(failed.value) == gate_error(

@@ -20,6 +20,11 @@ BAD_UPDATES = frozenset({"paused", "rollback_started", "rollback_paused", "rollb
 # past: moby/moby#48783, the secrets tmpfs cannot be remounted read-only ("device or
 # resource busy"). One per service is waited out; a second is a failure like any other.
 TRANSIENT_ENGINE_ERRORS = ("unable to remount dir as readonly",)
+# How often a wait reads the engine (tasks, UpdateStatus): a task's state, and its
+# HEALTHCHECK's verdict, count from the moment the engine reports them, not at the next
+# whole second. Each look is a few Engine API reads (milliseconds locally, one ssh round
+# trip each over ssh://).
+POLL_INTERVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class Clock:
 def poll(
     look: Callable[[], Verdict],
     timeout: float,
-    interval: float = 1.0,
+    interval: float = POLL_INTERVAL,
     clock: Clock = Clock(),
     on_status: Callable[[str], None] | None = None,
 ) -> Verdict:
