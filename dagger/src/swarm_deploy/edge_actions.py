@@ -141,13 +141,6 @@ class EdgeRunner(Runner):
         result = self.executor.run(argv, check=False)
         return None if result.returncode == 0 else _failure(argv, result)
 
-    def _exec(self, edge: EdgeTask, *argv: str) -> str:
-        """What a command in the edge's nginx container prints; "" when it fails."""
-        result = self.executor.run(
-            commands.exec_in(edge.target, edge.container, *argv), check=False
-        )
-        return result.stdout if result.returncode == 0 else ""
-
     def _http_statuses(self, edge: EdgeTask, urls: list[str], colour: str) -> list[str]:
         """The status of each URL (in order) through one curl in the edge: one round trip a
         probe of every path; "no answer" where curl got none."""
