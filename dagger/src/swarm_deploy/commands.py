@@ -156,12 +156,20 @@ if [ $# -le 2 ]; then
 fi
 colour=$3 wait=$4 route=$5 header=$6
 shift 6
-look() {
-	gave= all=yes some=
+colour_of() {
+	curl -s -o /dev/null -D - --max-time 5 "$route$1" | tr -d '\r' |
+		sed -n "s/^$header: *\([^ ]*\).*/\1/Ip" | head -n 1
+}
+serves() {
 	for path; do
-		seen=$(curl -s -o /dev/null -D - --max-time 5 "$route$path" | tr -d '\r' |
-			sed -n "s/^$header: *\([^ ]*\).*/\1/Ip" | head -n 1)
-		if [ "$seen" = "$colour" ]; then some=yes; else all=; fi
+		[ "$(colour_of "$path")" = "$colour" ] || return 1
+	done
+}
+look() {
+	gave= some=
+	for path; do
+		seen=$(colour_of "$path")
+		[ "$seen" != "$colour" ] || some=yes
 		gave="$gave${gave:+, }$path -> ${seen:-no colour header}"
 	done
 }
@@ -179,16 +187,18 @@ back() {
 				"$file" "$gave" >&2
 			exit 3
 		fi
-		sleep 0.05
+		sleep 0.02
 	done
 	exit 3
 }
 load "$new" || back "$why" "$@"
 end=$(($(date +%s) + wait))
-while look "$@" && [ -z "$all" ]; do
-	[ "$(date +%s)" -lt "$end" ] ||
+until serves "$@"; do
+	if [ "$(date +%s)" -ge "$end" ]; then
+		look "$@"
 		back "after the switch to $colour, the public route gave $gave" "$@"
-	sleep 0.05
+	fi
+	sleep 0.02
 done
 """
 LIVE_FAILED = 3
