@@ -19,6 +19,7 @@ from tests.unit.test_interrupts import (
     FakeTime,
     Notes,
     assert_converged,
+    file_written_never_loaded,
     project,
     run,
     sim,
@@ -115,9 +116,8 @@ def test_an_old_colour_its_drain_job_will_remove_is_no_problem(project: Project,
 def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     project: Project, sim: Sim
 ) -> None:
-    """Killed between writing live/colour.conf (green) and the reload: users get blue."""
-    assert isinstance(run(project, sim, "r1"), Outcome)
-    assert isinstance(run(project, sim, "r2", "switch:written:KILL"), Dead)
+    """live/colour.conf names green, never reloaded: users get blue."""
+    file_written_never_loaded(project, sim)
     sim.revive()
     (found,) = read(project)
     assert (found.live_colour, found.release) == ("blue", "r1")

@@ -238,10 +238,21 @@ class Deployer(EdgeRunner):
             edges = edge_tasks(self.swarm, names.edge_service)
         except TargetError:
             edges = []
-        for edge in edges:
-            if live_colour_in_nginx(self.executor, edge) != old:
-                self.write_live(edge, live_line(old))
-                self.reload(edge, check=False)
+        failed = [
+            f"{edge.name}: {failure}"
+            for edge in edges
+            if live_colour_in_nginx(self.executor, edge) != old
+            and (failure := self.write_live(edge, live_line(old))) is not None
+        ]
+        if failed:
+            # a task that may still serve the new colour must keep it
+            listed = "\n".join(failed)
+            back = names.colour_stack(old) if old is not None else "no colour"
+            raise DeployError(
+                f"{reason}\ncould not put nginx back on {back}:\n{listed}\n"
+                "neither colour was removed.\nnext: once the branch's nginx answers, "
+                f"`swarm-deploy deploy --branch {self.branch.name}` repairs the rest"
+            ) from cause
         self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
         self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
         raise DeployError(
