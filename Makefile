@@ -43,7 +43,7 @@ lint: venv ## ruff and mypy --strict (the package, and the in-memory Swarm as th
 		tests/unit/test_state_machine.py tests/unit/test_lock_sim.py \
 		tests/unit/test_rollback_sim.py tests/unit/test_status_sim.py \
 		tests/unit/test_edge_replicas.py tests/unit/test_doctor.py tests/engine/test_doctor.py \
-		tests/engine/test_compose_fixtures.py
+		tests/engine/test_compose_fixtures.py bench/figures.py tests/unit/test_bench_figures.py
 
 test-unit: venv ## pure tests and the offline Dagger tests: seconds, no tools
 	$(PYTEST) tests/unit tests/dagger
@@ -77,7 +77,7 @@ demo: venv ## deploy develop of the example app to the local Swarm, print its UR
 	@scripts/testbed up >/dev/null
 	@$(RUN) swarm-deploy deploy --config swarm-deploy.local.yml --branch develop
 
-bench: venv testbed ## the benchmark: blue/green vs Swarm's rolling update vs rm + deploy (minutes)
+bench: venv testbed ## the benchmark: time to live of a release, blue/green vs Swarm's own updates, 1 and 3 nodes (minutes)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(RUN) $(BIN)/python -m bench.run
 

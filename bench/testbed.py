@@ -11,6 +11,10 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
+# the three-node Swarm (its own docstring says what it is) and its edge node's address
+CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "testbed-cluster"
+CLUSTER_EDGE = "10.77.0.12"
+
 # seconds: how long Swarm may take to stop, then to remove, a removed stack's containers
 CONTAINERS_GONE = 90.0
 
@@ -80,3 +84,11 @@ def copy_project(root: Path, to: Path) -> None:
     """The example app, copied: a project of the tests' (or bench's) own (the templates
     are the package's)."""
     shutil.copytree(root / "examples", to / "examples")
+
+
+def on_three_nodes(data: dict[str, Any]) -> None:
+    """A config shaped for the three-node Swarm: data on the node labelled for data, the
+    edge on the node labelled for it (the labels scripts/testbed-cluster sets: node1, and
+    node2 at CLUSTER_EDGE), one backend task per node."""
+    data["swarm"] = {"data_node_label": "swarm-deploy.data", "edge_node_label": "swarm-deploy.edge"}
+    data["services"]["backend"]["max_per_node"] = 1

@@ -77,16 +77,19 @@ class Project:
     env: dict[str, str]
 
     def cli(
-        self, *args: str, config: Path | None = None, timeout: float = 600
+        self, *args: str, config: Path | None = None, timeout: float = 600, drain: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """`swarm-deploy ARGS... --config CONFIG` (the project's config by default)."""
-        return self.run(*args, "--config", str(config or self.config), timeout=timeout)
+        return self.run(*args, "--config", str(config or self.config), timeout=timeout, drain=drain)
 
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Runs the installed `swarm-deploy` command, as the Dagger deployer container does."""
+    def run(
+        self, *args: str, timeout: float = 600, drain: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the installed `swarm-deploy` command, as the Dagger deployer container does;
+        after a deploy or rollback, with `drain`, waits for the drain it handed off."""
         command = shutil.which("swarm-deploy")
         assert command is not None, "swarm-deploy is not on PATH (make venv)"
-        return subprocess.run(
+        result = subprocess.run(
             [command, *args],
             cwd=self.root,
             env=self.env,
@@ -95,11 +98,21 @@ class Project:
             timeout=timeout,
             check=False,
         )
+        if drain and args[:1] in (("deploy",), ("rollback",)):
+            drained()
+        return result
 
     def deploy(
-        self, branch: str, release: str, *extra: str, config: Path | None = None
+        self,
+        branch: str,
+        release: str,
+        *extra: str,
+        config: Path | None = None,
+        drain: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        return self.cli("deploy", "--branch", branch, "--release", release, *extra, config=config)
+        return self.cli(
+            "deploy", "--branch", branch, "--release", release, *extra, config=config, drain=drain
+        )
 
     def write_config(self, name: str, change: dict[str, object]) -> Path:
         """A variant of the tests' config, with top-level keys replaced."""
@@ -140,6 +153,25 @@ def project(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
     with app_project(testbed, tmp_path_factory.mktemp("project"), APP, branches) as project:
         yield project
+
+
+def drains() -> list[str]:
+    """The drain jobs deploys handed off (actions.HandOffDrain) that are still on the Swarm."""
+    client = docker.from_env()
+    api: Any = client.api  # the low-level client is untyped
+    try:
+        return [s["Spec"]["Name"] for s in api.services(filters={"label": "swarm-deploy.drain-of"})]
+    finally:
+        client.close()
+
+
+def drained(limit: float = 90) -> None:
+    """Wait until every handed-off drain has removed its old colour, and its own job: a
+    deploy returns once live, and what a test asserts next is about what runs after it."""
+    deadline = time.monotonic() + limit
+    while left := drains():
+        assert time.monotonic() < deadline, f"drain jobs still there after {limit:g}s: {left}"
+        time.sleep(0.5)
 
 
 def get(port: int, path: str = "/api/") -> httpx.Response:

@@ -22,7 +22,7 @@ import docker
 import httpx
 import pytest
 import yaml
-from bench.testbed import copy_project
+from bench.testbed import CLUSTER, CLUSTER_EDGE, copy_project, on_three_nodes
 
 from swarm_deploy import profiles
 from tests.conftest import ROOT
@@ -30,9 +30,7 @@ from tests.engine.conftest import Bed, Traffic, start_deploy, until_step
 
 APP = "gaiam"
 PORT = 18190
-CLUSTER = ROOT / "scripts" / "testbed-cluster"
-NODES = {"node1": "10.77.0.11", "node2": "10.77.0.12", "node3": "10.77.0.13"}
-EDGE = NODES["node2"]
+EDGE = CLUSTER_EDGE
 
 
 @dataclass(frozen=True)
@@ -86,10 +84,13 @@ class Cluster:
         return images
 
     def deploy(self, release: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        return self.cli(
+        """A deploy, and then the drain it handed off: what a test checks next runs after."""
+        result = self.cli(
             "deploy", "--branch", "develop", "--release", release, "--host", self.target,
             *self.images(release), *extra,
         )  # fmt: skip
+        wait(lambda: drained(self), 90)
+        return result
 
     def status(self) -> dict[str, Any]:
         result = self.cli("status", "--json", "--host", self.target)
@@ -110,8 +111,7 @@ def cluster(testbed: Bed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     registry = env["CLUSTER_REGISTRY"]
     data["app"] = APP
     data["branches"] = [{"match": "develop", "port": PORT}]
-    data["swarm"] = {"data_node_label": "swarm-deploy.data", "edge_node_label": "swarm-deploy.edge"}
-    data["services"]["backend"]["max_per_node"] = 1
+    on_three_nodes(data)
     build = root / "build.yml"
     build.write_text(yaml.safe_dump(data, sort_keys=False))
     text = yaml.safe_dump(data, sort_keys=False).replace("127.0.0.1:5000", registry)
@@ -209,7 +209,18 @@ def wait(condition: Callable[[], bool], limit: float) -> float:
     return time.monotonic() - started
 
 
+def drained(cluster: Cluster) -> bool:
+    """No drain job a deploy handed off (actions.HandOffDrain) is left on the cluster."""
+    api = manager_api(cluster)
+    try:
+        return not api.services(filters={"label": "swarm-deploy.drain-of"})
+    finally:
+        api.close()
+
+
 def colour_stacks(cluster: Cluster) -> set[str]:
+    """The colour stacks that run once the last deploy's drain is done."""
+    wait(lambda: drained(cluster), 90)
     api = manager_api(cluster)
     try:
         return {

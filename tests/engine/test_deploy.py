@@ -25,7 +25,7 @@ from docker.errors import ContainerError
 
 from swarm_deploy import config as config_module
 from swarm_deploy import facts, gate, stack_secrets
-from tests.engine.conftest import APP, PORTS, Bed, Project, answers
+from tests.engine.conftest import APP, PORTS, Bed, Project, answers, drained, drains
 
 POSTGRES_IMAGE = "127.0.0.1:5000/testbed/postgres:bookworm"
 REDIS_IMAGE = "127.0.0.1:5000/testbed/redis:bookworm"
@@ -364,12 +364,16 @@ def task_ids(service_name: str) -> set[str]:
 
 def test_deploy_over_ssh_switches_develop_to_green(project: Project, testbed: Bed) -> None:
     postgres_tasks = task_ids(f"{APP}-shared_postgres")
-    output = ok(project.deploy("develop", "r2", "--host", testbed.ssh_target))
+    output = ok(project.deploy("develop", "r2", "--host", testbed.ssh_target, drain=False))
+    # the deploy returned once green was live: blue drains for edge.drain (6 s) after it
+    assert services(f"{APP}-develop-blue_"), "the deploy returns before the old colour goes"
+    assert drains() == [f"{APP}-develop-drain"]
     assert task_ids(f"{APP}-shared_postgres") == postgres_tasks, "unchanged: not restarted"
     assert "switch     switch develop.gaia.localhost to green" in output
     develop = answers(PORTS["develop"]).json()
     assert (develop["colour"], develop["version"]) == ("green", "r2")
-    assert not services(f"{APP}-develop-blue_"), "the old colour is removed after the drain"
+    drained()
+    assert not services(f"{APP}-develop-blue_"), "the drain job removes the old colour"
     feature = answers(PORTS["feature/x"]).json()
     assert (feature["colour"], feature["version"]) == ("blue", "r1"), "feature/x is untouched"
 

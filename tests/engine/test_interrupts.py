@@ -1,11 +1,12 @@
 """A deploy stopped from outside converges, on the test bed's real Swarm, under load.
 
 The deployer is the real `swarm-deploy` process; a fault point (interrupts.py, set with
-SWARM_DEPLOY_FAULT) makes it SIGKILL or SIGTERM itself at a step boundary or inside the
-switch. Then the next deploy runs as a person or CI would, and the branch must be whole:
-one colour, nginx, its file and the labels agreeing (`status` shows no problem), the
-release live. The load runs the whole time: new connections and browser-like keep-alive
-clients must see no failed request. Every boundary is stopped in the fast suite
+SWARM_DEPLOY_FAULT) makes it SIGKILL or SIGTERM itself at a step boundary or around the
+switch's one command in nginx (a TERM while it runs is held until it ends). Then the
+next deploy runs as a person or CI would, and the branch must be whole: one colour,
+nginx, its file and the labels agreeing (`status` shows no problem), the release live.
+The load runs the whole time: new connections and browser-like keep-alive clients must
+see no failed request. Every boundary is stopped in the fast suite
 (tests/unit/test_interrupts.py); here, the points where what users get can change.
 """
 
@@ -26,10 +27,12 @@ PORT = PORTS[BRANCH]
 POINTS = [
     ("after:colour", "KILL"),
     ("before:switch", "TERM"),
-    ("switch:written", "KILL"),
-    ("switch:written", "TERM"),
-    ("switch:reloaded", "KILL"),
-    ("switch:reloaded", "TERM"),
+    # the switch is one command in nginx: a signal while it runs waits for its verdict
+    # (TERM); a deployer killed just before it, or once it has switched and verified
+    ("switch:running", "KILL"),
+    ("switch:running", "TERM"),
+    ("switch:verified", "KILL"),
+    ("switch:verified", "TERM"),
     ("before:record", "KILL"),
     ("before:singletons", "TERM"),
     ("before:drain", "KILL"),

@@ -82,6 +82,8 @@ class EchoBackend(ThreadingHTTPServer):
 class RunningEdge:
     public: str
     preview: str
+    # its nginx.conf, and live/colour.conf beside it
+    conf: Path
 
 
 @contextmanager
@@ -141,4 +143,4 @@ def running_edge(
             (workdir / "live" / "colour.conf").write_text(f'set $colour "{colour}";\n')
         public = f"http://127.0.0.1:{port}"
         with serving(workdir / "nginx.conf", public + "/healthz"):
-            yield RunningEdge(public, f"http://127.0.0.1:{preview}")
+            yield RunningEdge(public, f"http://127.0.0.1:{preview}", workdir / "nginx.conf")

@@ -97,6 +97,7 @@ class RecordingExecutor(Executor):
         stdin: bytes | None = None,
         check: bool = True,
         timeout: float = 900,
+        shielded: bool = False,
     ) -> Result:
         self.ran.append((list(argv), stdin))
         return Result("", "", 0)

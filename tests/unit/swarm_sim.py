@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from swarm_deploy import usecases_deploy, usecases_plan, usecases_target
+from swarm_deploy.commands import DRAIN_SCRIPT, LIVE_FAILED, LIVE_SCRIPT
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
 
@@ -107,7 +108,8 @@ class Edge:
     served: str | None = None
     # a reload that fails with this error (nginx keeps serving what it served)
     reload_error: str | None = None
-    # what `nginx -t` says of a file it refuses
+    # what `nginx -t` says of a file it refuses: a new one (naming another colour than the
+    # one nginx serves)
     test_error: str | None = None
     # a reload that fails and stops nginx: from then on it answers nothing (`down`)
     dies_on_reload: bool = False
@@ -142,6 +144,9 @@ class Sim:
     # service -> (state, error) of its tasks when not "running": "starting" (a health
     # check not passed yet) or "failed" (the container exited)
     task_states: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # what the drain job a deploy hands off does: "done" at once, "pending" (it waits on),
+    # or "failed" (its task failed, nothing removed)
+    drains: str = "done"
     # docker commands (argv without `docker`, joined) starting with a key exit 1 with its
     # value as stderr, as a daemon error would end them
     refused: dict[str, str] = field(default_factory=dict)
@@ -200,7 +205,8 @@ class Sim:
         args = args[1:]
         if args[:1] == ["--host"]:
             args = args[2:]
-        self.log.append(shlex.join(args))
+        # the switch's script by its name
+        self.log.append(shlex.join(args).replace(shlex.quote(LIVE_SCRIPT), "LIVE_SCRIPT"))
         for prefix, error in self.refused.items():
             if shlex.join(args).startswith(prefix):
                 return Result("", error, 1)
@@ -257,14 +263,36 @@ class Sim:
             return ok()
         if head == ("service", "create"):
             name = args[args.index("--name") + 1]
+            if DRAIN_SCRIPT in args:
+                return self._drain(args, name)
             outcome = self.jobs.pop(0) if self.jobs else None
             self._add(Service(name, "job", {}, {}, 1, job=True, outcome=outcome))
             return ok()
         if args[0] == "exec":
-            return self._exec([a for a in args[1:] if a != "--interactive"], stdin)
+            return self._exec(args[1:], stdin)
         if head in (("network", "rm"), ("volume", "rm")):
             return ok()
         raise AssertionError(f"the sim cannot answer docker {shlex.join(args)}")
+
+    def _drain(self, args: list[str], name: str) -> Result:
+        """The drain job (commands.drain_job), as `drains` says: done at once (the services it
+        removes, and itself, gone), still waiting, or failed with nothing removed."""
+        _, _, _, *objects = args[args.index(DRAIN_SCRIPT) + 1 :]
+        if self.drains == "done":
+            for kind, _, object_name in (path.partition("/") for path in objects):
+                store: dict[str, Any] = self.services if kind == "services" else self.secrets
+                store.pop(object_name, None)
+            return ok()
+        labels = dict(
+            value.split("=", 1) for flag, value in itertools.pairwise(args) if flag == "--label"
+        )
+        outcome = (
+            {"State": "running"}
+            if self.drains == "pending"
+            else {"State": "failed", "Err": "task: non-zero exit (1)"}
+        )
+        self._add(Service(name, "job", labels, {}, 1, job=True, outcome=outcome))
+        return ok()
 
     def _create(self, kind: str, args: list[str], stdin: bytes) -> Result:
         labels = dict(
@@ -353,27 +381,63 @@ class Sim:
         edge = self.edges.setdefault(key, Edge())
         if command == ["cat", LIVE_FILE]:
             return ok(edge.file) if edge.file is not None else Result("", "No such file", 1)
-        if command == ["tee", LIVE_FILE]:
-            sharing = [e for k, e in self.edges.items() if service_of(k) == edge_service]
-            for written in sharing if self.one_volume else [edge]:
-                written.file = stdin.decode()
-            return ok(stdin.decode())
-        if command == ["nginx", "-t"]:
-            return ok() if edge.test_error is None else Result("", edge.test_error, 1)
-        if command == ["nginx", "-s", "reload"]:
-            if edge.dies_on_reload:
-                edge.down = True
-                return Result("", "nginx: [alert] kill(1, 1) failed (3: No such process)", 1)
-            if edge.reload_error is not None:
-                return Result("", edge.reload_error, 1)
-            if edge.stuck:
-                return ok()
-            found = _COLOUR.search(edge.file or "")
-            edge.served = found.group(1) if found else None
-            return ok()
+        if command[:4] == ["sh", "-c", LIVE_SCRIPT, "sh"]:
+            return self._live_script(edge_service, edge, command[4:])
         if command[0] == "curl":
             return self._curl(edge_service, edge, command)
         raise AssertionError(f"the sim's nginx cannot run {command}")
+
+    def _live_script(self, edge_service: str, edge: Edge, args: list[str]) -> Result:
+        """commands.LIVE_SCRIPT as this nginx would run it (tests/tools/test_live_script.py
+        runs the real one): the file it found on stdout, its reason on stderr."""
+        file, new = args[:2]
+        old = edge.file or ""
+        why = self._load(edge_service, edge, file, new)
+        if len(args) == 2:
+            return ok(old) if why is None else Result(old, f"{why}\n", LIVE_FAILED)
+        colour, _, route, _, *paths = args[2:]
+        if why is None:
+            gave = self._look(edge_service, edge, route, paths)
+            if all(seen == colour for seen in gave.values()):
+                return ok(old)
+            why = f"after the switch to {colour}, the public route gave {shown(gave)}"
+        reasons = [why]
+        back = self._load(edge_service, edge, file, old)
+        if back is not None:
+            reasons.append(f"putting the previous {file} back: {back}")
+        elif colour in (gave := self._look(edge_service, edge, route, paths)).values():
+            reasons.append(
+                f"the previous {file} is back, but the public route still gave {shown(gave)}"
+            )
+        return Result(old, "".join(f"{reason}\n" for reason in reasons), LIVE_FAILED)
+
+    def _load(self, edge_service: str, edge: Edge, file: str, content: str) -> str | None:
+        """live/colour.conf written, nginx -t, reload: why that failed, if it did."""
+        sharing = [e for k, e in self.edges.items() if service_of(k) == edge_service]
+        for written in sharing if self.one_volume else [edge]:
+            written.file = content
+        found = _COLOUR.search(content)
+        colour = found.group(1) if found else None
+        # nginx -t refuses the file when it is a new one (nginx accepted what it serves)
+        if edge.test_error is not None and colour != edge.served:
+            return f"nginx -t failed after writing {file}:\n{edge.test_error}"
+        if edge.dies_on_reload:
+            edge.down = True
+            return "nginx -s reload failed:\nnginx: [alert] kill(1, 1) failed (3: No such process)"
+        if edge.reload_error is not None:
+            return f"nginx -s reload failed:\n{edge.reload_error}"
+        if not edge.stuck:
+            edge.served = colour
+        return None
+
+    def _look(self, edge_service: str, edge: Edge, route: str, paths: list[str]) -> dict[str, str]:
+        """The colour each path answers with through the public route, as the script shows it."""
+        gave = {}
+        for path in paths:
+            answer = self._curl(edge_service, edge, ["curl", route + path]).stdout
+            found = re.search(r"^X-Swarm-Deploy-Colour: (blue|green)\b", answer, re.M)
+            gave[path] = found.group(1) if found else "no colour header"
+        return gave
 
     def _curl(self, edge_service: str, edge: Edge, command: list[str]) -> Result:
         """curl of each URL in `command`, in order, as the edge would answer it."""
@@ -467,6 +531,22 @@ def edge_task_key(service: str, slot: int) -> str:
     return service if slot == 1 else f"{service}.{slot}"
 
 
+# the arguments of a switch to green after the file's, in the local profile
+SWITCH_TO_GREEN = (
+    "green", "15", "http://127.0.0.1", "X-Swarm-Deploy-Colour", "/api/health", "/health",
+)  # fmt: skip
+
+
+def live_script(container: str, content: str, *switch: str) -> str:
+    """commands.LIVE_SCRIPT run in an nginx task, as the sim logs it (the script by name)."""
+    argv = ["exec", container, "sh", "-c", "LIVE_SCRIPT", "sh", LIVE_FILE, content, *switch]
+    return shlex.join(argv)
+
+
+def shown(gave: Mapping[str, str]) -> str:
+    return ", ".join(f"{path} -> {colour}" for path, colour in gave.items())
+
+
 def service_of(key: str) -> str:
     """The service of a task's key."""
     name, _, slot = key.rpartition(".")
@@ -492,6 +572,7 @@ class SimExecutor:
         stdin: bytes | None = None,
         check: bool = True,
         timeout: float = 900,
+        shielded: bool = False,
     ) -> Result:
         result = self.sim.run(argv, stdin)
         if check and result.returncode != 0:

@@ -157,3 +157,21 @@ def test_what_a_branch_left_is_read_from_the_target(project: pipeline.Project) -
             kind: f"gaia_shared_{kind}_admin_new" for kind in ("postgres", "mongo", "redis")
         },
     )
+
+
+def test_a_drain_job_left_by_a_deploy_is_stopped_before_the_colours_go(
+    project: pipeline.Project,
+) -> None:
+    """Else it could remove, seconds later, a colour a deploy right after destroy starts."""
+    names = project.config.names("develop")
+    remains = Remains(
+        ("gaia-develop-blue", "gaia-develop-green", "gaia-develop-edge"), (),
+        drain_job="gaia-develop-drain",
+    )  # fmt: skip
+    steps = destroy_plan(project.config, names, "local", remains, drop_data=False)
+    assert [s.title for s in steps][:2] == [
+        "stop gaia-develop-drain, the last deploy's drain",
+        "remove gaia-develop-blue, gaia-develop-green",
+    ]
+    assert steps[0].actions == (RemoveIfPresent("local", "service", ("gaia-develop-drain",)),)
+    assert not Remains((), (), drain_job="gaia-develop-drain").empty

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swarm_deploy import usecases
+from swarm_deploy import interrupts, usecases
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import Outcome, StatusRequest
-from tests.unit.swarm_sim import Sim
+from tests.unit.swarm_sim import SWITCH_TO_GREEN, Sim, live_script
 from tests.unit.test_interrupts import EDGE, project, run, sim
 
 __all__ = ["project", "sim"]
@@ -43,34 +43,25 @@ def colours(sim: Sim) -> list[tuple[str | None, str | None]]:
     return [(sim.edge(EDGE, slot).file, sim.edge(EDGE, slot).served) for slot in (1, 2)]
 
 
-def switch_lines(container: str) -> list[str]:
-    """What the switch runs in one task: its file written, tested, reloaded, checked."""
-    curl = f"exec {container} curl -s -o /dev/null -D - --max-time 5 http://127.0.0.1"
-    return [
-        f"exec --interactive {container} tee {LIVE}",
-        f"exec {container} nginx -t",
-        f"exec {container} nginx -s reload",
-        f"{curl}/api/health",
-        f"{curl}/health",
-    ]
+def switch_line(container: str) -> str:
+    """The switch to green in one task: its file written, tested, reloaded, checked."""
+    return live_script(container, GREEN, *SWITCH_TO_GREEN)
 
 
-def test_the_switch_reaches_every_nginx_task_in_turn(two: Project, sim: Sim) -> None:
+def test_the_switch_reaches_every_nginx_task_in_turn_one_command_each(
+    two: Project, sim: Sim
+) -> None:
     assert isinstance(run(two, sim, "r1"), Outcome)
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
     mark = len(sim.log)
     assert isinstance(run(two, sim, "r2"), Outcome)
     assert colours(sim) == [(GREEN, "green"), (GREEN, "green")]
-    start = sim.log.index(f"exec --interactive container-of-{EDGE} tee {LIVE}", mark) - 2
-    switched = sim.log[start : start + 12]
-    # every task's file is read before any is written: tasks on one node share it
-    expected = [
-        f"exec container-of-{EDGE} cat {LIVE}",
-        f"exec container-of-{SECOND} cat {LIVE}",
-        *switch_lines(f"container-of-{EDGE}"),
-        *switch_lines(f"container-of-{SECOND}"),
+    start = sim.log.index(switch_line(f"container-of-{EDGE}"), mark)
+    assert sim.log[start : start + 2] == [
+        switch_line(f"container-of-{EDGE}"),
+        switch_line(f"container-of-{SECOND}"),
     ]
-    assert switched == expected
+    assert "exec" not in sim.log[start + 2]
     assert sim.outages == []
 
 
@@ -84,7 +75,8 @@ def test_a_switch_that_fails_in_the_second_task_puts_the_first_back(two: Project
     assert str(failed) == (
         f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
         f"{EDGE}.1, which got its previous colour back:\n"
-        f"`docker exec container-of-{SECOND} nginx -s reload` exited 1:\n{error}\n"
+        f"nginx -s reload failed:\n{error}\n"
+        f"putting the previous {LIVE} back: nginx -s reload failed:\n{error}\n"
         "rolled back: removed gaia-develop-green; gaia-develop-blue stays live.\n"
         "next: fix the release, then `swarm-deploy deploy --branch develop`; "
         "`swarm-deploy status --branch develop` shows what runs"
@@ -94,14 +86,10 @@ def test_a_switch_that_fails_in_the_second_task_puts_the_first_back(two: Project
     assert not sim.stack("gaia-develop-green")
     assert sim.services[EDGE].labels["swarm-deploy.release"] == "r1"
     assert sim.outages == []
-    # the second task's file back first, then the first's, each reloaded
-    put_back = sim.log.index(f"exec container-of-{SECOND} nginx -s reload", mark) + 1
-    assert sim.log[put_back : put_back + 4] == [
-        f"exec --interactive container-of-{SECOND} tee {LIVE}",
-        f"exec container-of-{SECOND} nginx -s reload",
-        f"exec --interactive container-of-{EDGE} tee {LIVE}",
-        f"exec container-of-{EDGE} nginx -s reload",
-    ]
+    # the second task put its own file back (its reload failed again, and it never served
+    # green); then the first task's file is put back and reloaded
+    put_back = sim.log.index(switch_line(f"container-of-{SECOND}"), mark) + 1
+    assert sim.log[put_back] == live_script(f"container-of-{EDGE}", BLUE)
 
 
 def test_tasks_sharing_one_volume_get_the_colour_they_had_when_the_second_fails(
@@ -115,14 +103,22 @@ def test_tasks_sharing_one_volume_get_the_colour_they_had_when_the_second_fails(
     sim.edge(EDGE, 2).test_error = "nginx: [emerg] unknown directive"
     failed = run(two, sim, "r2")
     assert isinstance(failed, DeployError)
+    error = f"nginx -t failed after writing {LIVE}:\nnginx: [emerg] unknown directive"
     assert str(failed).startswith(
         f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
         f"{EDGE}.1, which got its previous colour back:\n"
-        f"`docker exec container-of-{SECOND} nginx -t` exited 1:\n"
-        "nginx: [emerg] unknown directive\nrolled back: removed gaia-develop-green;"
+        f"{error}\nputting the previous {LIVE} back: {error}\n"
+        "rolled back: removed gaia-develop-green;"
     ), str(failed)
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
     assert sim.outages == []
+    # the second task found green (the first had written it), so it could not put blue
+    # back itself: blue goes back in both, the second first
+    put_back = sim.log.index(switch_line(f"container-of-{SECOND}")) + 1
+    assert sim.log[put_back : put_back + 2] == [
+        live_script(f"container-of-{SECOND}", BLUE),
+        live_script(f"container-of-{EDGE}", BLUE),
+    ]
 
 
 def test_status_shows_each_task_colour_when_they_disagree_and_a_deploy_repairs_it(
@@ -150,7 +146,7 @@ def test_a_deploy_interrupted_between_two_tasks_puts_the_switched_one_back(
     """SIGTERM once the first task serves green, before the second is written: the deploy
     undoes the switch in the first rather than leave users on both colours."""
     assert isinstance(run(two, sim, "r1"), Outcome)
-    failed = run(two, sim, "r2", "switch:reloaded:TERM")
+    failed = run(two, sim, "r2", "switch:verified:TERM")
     assert isinstance(failed, DeployError)
     assert str(failed).startswith(
         "interrupted (SIGTERM)\nrolled back: removed gaia-develop-green; "
@@ -158,4 +154,57 @@ def test_a_deploy_interrupted_between_two_tasks_puts_the_switched_one_back(
     ), str(failed)
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
     assert not sim.stack("gaia-develop-green")
+    assert sim.outages == []
+
+
+def test_a_second_task_docker_cannot_reach_still_gets_the_first_put_back(
+    two: Project, sim: Sim
+) -> None:
+    """The switch's command never ran in the second task (docker's own error): the first,
+    switched already, is put back; docker's words name the command, not the script."""
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    gone = "Error response from daemon: No such container: container-of-" + SECOND
+    sim.refused[f"exec container-of-{SECOND} sh -c"] = gone
+    failed = run(two, sim, "r2")
+    assert isinstance(failed, DeployError)
+    assert str(failed).startswith(
+        f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
+        f"{EDGE}.1, which got its previous colour back:\n"
+        f"`docker exec container-of-{SECOND} sh -c <commands.LIVE_SCRIPT>` exited 1:\n{gone}\n"
+        "rolled back: removed gaia-develop-green;"
+    ), str(failed)
+    assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
+    assert sim.outages == []
+
+
+def test_an_undo_that_cannot_put_a_task_back_removes_neither_colour(
+    two: Project, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM once the first task serves green; putting it back on blue fails at its
+    reload, so it may serve green still: removing green would leave its users nothing."""
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    fire = interrupts.fire
+    error = "nginx: [alert] kill(1, 1) failed (3: No such process)"
+
+    def reload_fails_then_fire(signal_name: str) -> None:
+        sim.edge(EDGE, 1).reload_error = error
+        fire(signal_name)
+
+    monkeypatch.setattr(interrupts, "fire", reload_fails_then_fire)
+    failed = run(two, sim, "r2", "switch:verified:TERM")
+    assert isinstance(failed, DeployError)
+    assert str(failed) == (
+        "interrupted (SIGTERM)\ncould not put nginx back on gaia-develop-blue:\n"
+        f"{EDGE}.1: nginx -s reload failed:\n{error}\n"
+        "neither colour was removed.\n"
+        "next: once the branch's nginx answers, `swarm-deploy deploy --branch develop` "
+        "repairs the rest"
+    )
+    assert colours(sim) == [(BLUE, "green"), (BLUE, "blue")]
+    assert sim.stack("gaia-develop-green")
+    assert sim.stack("gaia-develop-blue")
+    assert sim.outages == []
+    sim.edge(EDGE, 1).reload_error = None
+    assert isinstance(run(two, sim, "r2"), Outcome)
+    assert colours(sim) == [(GREEN, "green"), (GREEN, "green")]
     assert sim.outages == []

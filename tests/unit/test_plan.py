@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from swarm_deploy import config, deploy_steps, pipeline, stack_secrets, usecases
+from swarm_deploy.commands import DRAIN_SCRIPT
 from swarm_deploy.config_tls import TraefikPorts
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.errors import SecretValueError, TargetError
@@ -22,10 +23,12 @@ from swarm_deploy.plan import (
     Command,
     EnsureData,
     Facts,
+    FinishDrain,
+    HandOffDrain,
     HealthGate,
     Migrate,
     NginxTest,
-    Pause,
+    Prune,
     Record,
     Switch,
     WaitConverged,
@@ -185,12 +188,55 @@ def test_with_blue_live_green_is_deployed_then_blue_drained_and_removed(
         ("docker", "service", "scale", "--detach", "gaia-develop-blue_bot=0"),
         ("docker", "service", "scale", "--detach", "gaia-develop-green_bot=1"),
     ]
-    drain, remove = steps["drain"].actions
-    assert isinstance(drain, Pause)
-    assert drain.seconds == 10
-    assert isinstance(remove, Command)
-    assert remove.argv == ("docker", "stack", "rm", "gaia-develop-blue")
+    (drain,) = steps["drain"].actions
+    assert isinstance(drain, HandOffDrain)
+    # the services are the old colour's, as they run when the job is started
+    assert drain.argv(
+        ["gaia-develop-blue_backend", "gaia-develop-blue_bot"], ["gaia_develop_pg_password_0"]
+    ) == [
+        "docker", "service", "create",
+        "--name", "gaia-develop-drain",
+        "--mode", "replicated-job",
+        "--restart-condition", "none",
+        "--detach",
+        "--with-registry-auth",
+        "--constraint", "node.role==manager",
+        "--mount", "type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock",
+        "--label", "swarm-deploy.app=gaia",
+        "--label", "swarm-deploy.slug=develop",
+        "--label", "swarm-deploy.drain-of=gaia-develop-blue",
+        "nginx:1.27.2-bookworm",
+        "sh", "-c", DRAIN_SCRIPT, "sh", "10", "gaia-develop-drain",
+        "services/gaia-develop-blue_backend", "services/gaia-develop-blue_bot",
+        "secrets/gaia_develop_pg_password_0",
+    ]  # fmt: skip
+    (prune,) = [
+        a
+        for step in the_plan.steps
+        for a in step.actions
+        if isinstance(a, Prune) and a.scope == "develop"
+    ]
+    assert drain.keep == prune.keep, "the drain job keeps what the new release uses"
     assert phases(the_plan).index("drain") > phases(the_plan).index("switch")
+    assert "finish the drain" not in "\n".join(step.title for step in the_plan.steps)
+
+
+def test_a_drain_handed_off_by_the_last_deploy_is_finished_before_the_colour_it_removes(
+    project: pipeline.Project,
+) -> None:
+    """The new colour is the one the last deploy's drain job removes: it must be gone first."""
+    facts = Facts(read=True, live_colour="green", drain="gaia-develop-blue")
+    the_plan = usecases.plan(
+        usecases.PlanRequest(
+            project, "develop", RELEASE, environ=SENTINELS, facts=facts, host="local"
+        )
+    )
+    assert the_plan.new_colour == "blue"
+    (finish,) = [s for s in the_plan.steps if s.title.startswith("finish the drain")]
+    assert finish.actions == (
+        FinishDrain("local", "gaia-develop-drain", "gaia-develop-blue", 70.0),
+    )
+    assert the_plan.steps.index(finish) < phases(the_plan).index("migrate")
 
 
 def test_a_new_nginx_config_is_tested_in_the_edge_image_before_anything_changes(

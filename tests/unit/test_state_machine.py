@@ -20,7 +20,7 @@ from swarm_deploy import config, usecases
 from swarm_deploy.errors import CommandError, DeployError, GateError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import DeployRequest, Outcome
-from tests.unit.swarm_sim import Sim
+from tests.unit.swarm_sim import SWITCH_TO_GREEN, Sim, live_script
 from tests.unit.test_interrupts import (
     BRANCH,
     EDGE,
@@ -223,6 +223,9 @@ def test_nginx_that_keeps_serving_the_old_colour_after_its_reload_is_undone(
     assert_blue_r1_untouched(sim)
 
 
+LIVE = "/etc/nginx/live/colour.conf"
+
+
 @pytest.mark.parametrize("which", ["reload", "test"])
 def test_a_file_written_that_nginx_refuses_to_load_is_put_back(
     project: Project, sim: Sim, which: str
@@ -231,22 +234,22 @@ def test_a_file_written_that_nginx_refuses_to_load_is_put_back(
     edge = sim.edge(EDGE)
     if which == "reload":
         edge.reload_error = "nginx: [alert] kill(1, 1) failed (3: No such process)"
-        argv, error = "nginx -s reload", edge.reload_error
+        why = f"nginx -s reload failed:\n{edge.reload_error}"
+        # the previous file back: its reload fails as well (nginx serves blue all along)
+        why += f"\nputting the previous {LIVE} back: {why}"
     else:
         edge.test_error = "nginx: [emerg] unknown directive"
-        argv, error = "nginx -t", edge.test_error
+        why = f"nginx -t failed after writing {LIVE}:\n{edge.test_error}"
     failed = run(project, sim, "r2")
     assert isinstance(failed, DeployError)
-    assert str(failed) == (f"`docker exec container-of-{EDGE} {argv}` exited 1:\n{error}\n{NEXT}")
+    assert str(failed) == f"{why}\n{NEXT}"
     assert_blue_r1_untouched(sim)
-    # the file said blue again before nginx could read green on a restart
-    assert sim.log[-7:-1] == [
-        f"exec container-of-{EDGE} {argv}",
-        f"exec --interactive container-of-{EDGE} tee /etc/nginx/live/colour.conf",
-        f"exec container-of-{EDGE} nginx -s reload",
+    # the switch's command put the file back (blue) itself: the undo finds it so
+    assert sim.log[-5:-1] == [
+        live_script(f"container-of-{EDGE}", 'set $colour "green";\n', *SWITCH_TO_GREEN),
         f"exec container-of-{EDGE} curl -s -o /dev/null -D - --max-time 5 "
         "http://127.0.0.1/api/health",
-        f"exec container-of-{EDGE} cat /etc/nginx/live/colour.conf",
+        f"exec container-of-{EDGE} cat {LIVE}",
         "stack rm gaia-develop-green",
     ]  # then the lock is freed
 
@@ -278,9 +281,9 @@ def test_when_nginx_stops_answering_during_the_switch_neither_colour_is_removed(
     sim.edge(EDGE).dies_on_reload = True
     failed = run(project, sim, "r2")
     assert isinstance(failed, DeployError)
+    died = "nginx -s reload failed:\nnginx: [alert] kill(1, 1) failed (3: No such process)"
     assert str(failed) == (
-        f"`docker exec container-of-{EDGE} nginx -s reload` exited 1:\n"
-        "nginx: [alert] kill(1, 1) failed (3: No such process)\n"
+        f"{died}\nputting the previous {LIVE} back: {died}\n"
         "could not tell which colour nginx serves, so neither colour was removed.\n"
         "next: once the branch's nginx answers, `swarm-deploy deploy --branch develop` "
         "repairs the rest"
@@ -331,3 +334,46 @@ def test_a_switch_that_cannot_be_recorded_says_the_new_colour_is_live(
     del sim.refused[record]
     assert isinstance(run(project, sim, "r2"), Outcome)
     assert_converged(sim, "r2")
+
+
+def colours_running(sim: Sim) -> list[str]:
+    return [c for c in ("blue", "green") if sim.stack(f"gaia-develop-{c}")]
+
+
+def test_a_deploy_returns_once_live_and_leaves_the_old_colour_to_the_drain_job(
+    project: Project, sim: Sim
+) -> None:
+    """The deploy returns after the switch is recorded; the job removes blue later."""
+    first_two_releases(project, sim)
+    sim.drains = "pending"
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert sim.edge(EDGE).served == "green"
+    assert sim.services[EDGE].labels["swarm-deploy.release"] == "r2"
+    assert colours_running(sim) == ["blue", "green"]
+    job = sim.services["gaia-develop-drain"]
+    assert job.labels["swarm-deploy.drain-of"] == "gaia-develop-blue"
+
+
+@pytest.mark.parametrize("drain", ["pending", "failed"])
+def test_a_deploy_while_a_drain_is_handed_off_finishes_it_before_reusing_the_colour(
+    project: Project, sim: Sim, drain: str
+) -> None:
+    """r3 goes to blue, which the drain job of r2's deploy is to remove: r3 waits for the job
+    (at most edge.drain + 60 s), then removes it and blue's r2-era services itself, so the
+    job can never remove the blue r3 starts."""
+    first_two_releases(project, sim)
+    sim.drains = drain
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    sim.drains = "done"
+    notes = Notes()
+    usecases.deploy(DeployRequest(project, BRANCH, "r3"), notes, FakeTime().clock())
+    assert "note the drain job did not remove gaia-develop-blue: removing it now" in notes.lines
+    assert "gaia-develop-drain" not in sim.services
+    assert sim.edge(EDGE).served == "blue"
+    assert_converged(sim, "r3")
+    removed = sim.log.index("stack rm gaia-develop-blue")
+    (redeployed,) = [
+        i for i, entry in enumerate(sim.log)
+        if entry.startswith("stack deploy") and entry.endswith(" gaia-develop-blue") and i > removed
+    ]  # fmt: skip
+    assert removed < redeployed

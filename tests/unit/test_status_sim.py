@@ -19,6 +19,7 @@ from tests.unit.test_interrupts import (
     FakeTime,
     Notes,
     assert_converged,
+    file_written_never_loaded,
     project,
     run,
     sim,
@@ -102,12 +103,21 @@ def test_status_lists_what_a_killed_deploy_left_and_a_deploy_repairs_it(
     assert repaired.services == services("green")
 
 
+def test_an_old_colour_its_drain_job_will_remove_is_no_problem(project: Project, sim: Sim) -> None:
+    """The deploy returned once live; blue runs until the drain job it handed off removes it."""
+    assert isinstance(run(project, sim, "r1"), Outcome)
+    sim.drains = "pending"
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    assert sim.stack("gaia-develop-blue")
+    (found,) = read(project)
+    assert (found.live_colour, found.release, found.problems) == ("green", "r2", ())
+
+
 def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     project: Project, sim: Sim
 ) -> None:
-    """Killed between writing live/colour.conf (green) and the reload: users get blue."""
-    assert isinstance(run(project, sim, "r1"), Outcome)
-    assert isinstance(run(project, sim, "r2", "switch:written:KILL"), Dead)
+    """live/colour.conf names green, never reloaded: users get blue."""
+    file_written_never_loaded(project, sim)
     sim.revive()
     (found,) = read(project)
     assert (found.live_colour, found.release) == ("blue", "r1")

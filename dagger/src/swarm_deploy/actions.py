@@ -4,7 +4,7 @@ action the deployer performs through the Engine API (waiting, gating, switching,
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from swarm_deploy import commands
@@ -123,6 +123,50 @@ class WaitGone:
     def describe(self) -> str:
         stacks = ", ".join(self.stacks)
         return f"wait until no container of {stacks} is left (at most {self.timeout:g}s)"
+
+
+@dataclass(frozen=True)
+class HandOffDrain:
+    """The old colour's drain and removal, left to a one-shot job on the target
+    (commands.drain_job), so that the deploy returns once the release is live."""
+
+    target: str
+    job: str
+    stack: str
+    seconds: float
+    image: str
+    labels: Mapping[str, str]
+    # what the new colour and the edge use: of the old colour's secrets, the job keeps them
+    keep: frozenset[str]
+
+    def argv(self, services: Sequence[str], secrets: Sequence[str]) -> list[str]:
+        return commands.drain_job(
+            self.target, name=self.job, image=self.image, seconds=self.seconds,
+            services=services, secrets=secrets, labels=self.labels,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        return (
+            f"a one-shot job {self.job} on a manager removes {self.stack}'s services "
+            f"{self.seconds:g}s from now, then the secrets only they used, then itself"
+        )
+
+
+@dataclass(frozen=True)
+class FinishDrain:
+    """Wait for the drain a deploy handed to the target (HandOffDrain); if its job stopped,
+    or is still there at `timeout`, remove it and what it was to remove."""
+
+    target: str
+    job: str
+    stack: str
+    timeout: float
+
+    def describe(self) -> str:
+        return (
+            f"wait until the job {self.job} has removed {self.stack} (at most "
+            f"{self.timeout:g}s); if it stopped short, remove it and {self.stack} now"
+        )
 
 
 @dataclass(frozen=True)

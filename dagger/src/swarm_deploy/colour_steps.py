@@ -6,14 +6,26 @@ from __future__ import annotations
 import shlex
 
 from swarm_deploy import commands
-from swarm_deploy.actions import HealthGate, Migrate, Pause, RewriteLive, Switch, run
+from swarm_deploy.actions import (
+    FinishDrain,
+    HandOffDrain,
+    HealthGate,
+    Migrate,
+    RewriteLive,
+    Switch,
+    run,
+)
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.deploy_steps import render_dir
+from swarm_deploy.naming import DRAIN_JOB, label
 from swarm_deploy.plan_facts import Facts
 from swarm_deploy.plan_model import Phase, Request, Step
 from swarm_deploy.render import colour_stack_file, wiring
 from swarm_deploy.stack_secrets import BranchSecrets
 from swarm_deploy.truth import leftovers
+
+# how much longer than edge.drain a handed-off drain may take (its job's start, its removals)
+DRAIN_SLACK = 60.0
 
 
 def repair_steps(
@@ -34,8 +46,11 @@ def repair_steps(
         ), "status and rollback read these labels"))  # fmt: skip
     if not whole or facts.live_colour is None:
         return steps
+    steps += finish_drain_steps(config, branch, target, facts)
     for colour in leftovers(facts.live_colour, facts.stacks):
         stack = names.colour_stack(colour)
+        if stack == facts.drain:
+            continue  # finished above
         steps.append(Step(Phase.REPAIR, f"remove {stack}: it is not live", (
             run(commands.stack_rm(target, stack)),
         )))  # fmt: skip
@@ -128,8 +143,15 @@ def migrate_steps(
 
 
 def after_switch_steps(
-    config: Config, branch: Branch, request: Request, new: str, old: str | None
+    config: Config,
+    branch: Branch,
+    request: Request,
+    new: str,
+    old: str | None,
+    in_use: frozenset[str],
 ) -> list[Step]:
+    """The singletons moved, then the old colour's drain handed off; `in_use`: the secrets
+    and configs the new release's stacks name, which the drain job keeps."""
     names = branch.names
     target = request.target
     singletons = [s.name for s in config.services.values() if s.singleton]
@@ -149,12 +171,36 @@ def after_switch_steps(
             Step(Phase.SINGLETONS, "move singletons: stop the old, then start the new", moves)
         )
     if old is not None:
-        drain = Pause(
-            config.edge.drain,
-            "the old colour finishes in-flight requests and nginx's DNS cache (5 s) forgets it",
-        )
-        remove = run(commands.stack_rm(target, names.colour_stack(old)))
+        stack = names.colour_stack(old)
+        hand_off = HandOffDrain(
+            target, names.job(DRAIN_JOB), stack, config.edge.drain, config.edge.image,
+            names.owner_labels | {label("drain-of"): stack}, in_use,
+        )  # fmt: skip
         steps.append(
-            Step(Phase.DRAIN, f"drain and remove {names.colour_stack(old)}", (drain, remove))
+            Step(
+                Phase.DRAIN,
+                f"hand the drain of {stack} to the target",
+                (hand_off,),
+                f"for {config.edge.drain:g}s the old colour finishes in-flight requests and "
+                "nginx's DNS cache (5 s) forgets it; the deploy returns without waiting, and "
+                "a deploy of the branch that starts sooner waits for the rest",
+            )
         )
     return steps
+
+
+def finish_drain_steps(config: Config, branch: Branch, target: str, facts: Facts) -> list[Step]:
+    """Before a colour the last deploy handed off is touched again: its drain, finished."""
+    if facts.drain is None:
+        return []
+    names = branch.names
+    # the job removes itself at the end: until then it could remove what this deploy starts
+    wait = FinishDrain(target, names.job(DRAIN_JOB), facts.drain, config.edge.drain + DRAIN_SLACK)
+    return [
+        Step(
+            Phase.REPAIR,
+            f"finish the drain of {facts.drain or 'the old colour'}, handed off by the last deploy",
+            (wait,),
+            "its job removes the old colour, whose name this deploy reuses",
+        )
+    ]

@@ -115,8 +115,118 @@ def load(target: str) -> list[str]:
     return docker(target, "image", "load", "--quiet")
 
 
-def exec_in(target: str, container: str, *argv: str, stdin: bool = False) -> list[str]:
-    return docker(target, "exec", *(["--interactive"] if stdin else []), container, *argv)
+def exec_in(target: str, container: str, *argv: str) -> list[str]:
+    return docker(target, "exec", container, *argv)
+
+
+# live/colour.conf in a branch's nginx, in one `docker exec` (edge_actions.py runs it).
+# Arguments: the file and its new content; for a switch also the colour, the seconds it
+# may take to serve it, the public route, the colour header, then the health paths.
+# Prints the file as it was (on stdout, nothing else), writes the new one, runs nginx -t
+# and reloads. A switch then checks that every path answers from the colour through the
+# public route; on any failure it puts the file it found back, reloads, and waits until
+# no path answers from the colour any more (what nginx serves decides what the deployer
+# does next). A failure exits LIVE_FAILED, the reason on stderr. The content is an
+# argument, not stdin: a client that dies before sending stdin would leave an empty file.
+LIVE_SCRIPT = r"""file=$1 new=$2
+old=$(cat "$file" 2>/dev/null; echo .)
+old=${old%.}
+printf %s "$old"
+load() {
+	if ! why=$( { printf %s "$1" >"$file"; } 2>&1); then
+		why="could not write $file: $why"
+	elif ! why=$(nginx -t 2>&1); then
+		why="nginx -t failed after writing $file:
+$why"
+	elif ! why=$(nginx -s reload 2>&1); then
+		why="nginx -s reload failed:
+$why"
+	else
+		return 0
+	fi
+	return 1
+}
+fail() {
+	printf '%s\n' "$1" >&2
+	exit 3
+}
+if [ $# -le 2 ]; then
+	load "$new" || fail "$why"
+	exit 0
+fi
+colour=$3 wait=$4 route=$5 header=$6
+shift 6
+colour_of() {
+	curl -s -o /dev/null -D - --max-time 5 "$route$1" | tr -d '\r' |
+		sed -n "s/^$header: *\([^ ]*\).*/\1/Ip" | head -n 1
+}
+serves() {
+	for path; do
+		[ "$(colour_of "$path")" = "$colour" ] || return 1
+	done
+}
+look() {
+	gave= some=
+	for path; do
+		seen=$(colour_of "$path")
+		[ "$seen" != "$colour" ] || some=yes
+		gave="$gave${gave:+, }$path -> ${seen:-no colour header}"
+	done
+}
+back() {
+	printf '%s\n' "$1" >&2
+	shift
+	if ! load "$old"; then
+		printf 'putting the previous %s back: %s\n' "$file" "$why" >&2
+		exit 3
+	fi
+	end=$(($(date +%s) + wait))
+	while look "$@" && [ -n "$some" ]; do
+		if [ "$(date +%s)" -ge "$end" ]; then
+			printf 'the previous %s is back, but the public route still gave %s\n' \
+				"$file" "$gave" >&2
+			exit 3
+		fi
+		sleep 0.02
+	done
+	exit 3
+}
+load "$new" || back "$why" "$@"
+end=$(($(date +%s) + wait))
+until serves "$@"; do
+	if [ "$(date +%s)" -ge "$end" ]; then
+		look "$@"
+		back "after the switch to $colour, the public route gave $gave" "$@"
+	fi
+	sleep 0.02
+done
+"""
+LIVE_FAILED = 3
+
+
+def write_live(target: str, container: str, file: str, content: str) -> list[str]:
+    """LIVE_SCRIPT: `file` rewritten with `content`, nginx -t, reload; nothing checked after."""
+    return exec_in(target, container, "sh", "-c", LIVE_SCRIPT, "sh", file, content)
+
+
+def switch_live(
+    target: str,
+    container: str,
+    file: str,
+    content: str,
+    *,
+    colour: str,
+    wait: int,
+    route: str,
+    header: str,
+    paths: Sequence[str],
+) -> list[str]:
+    """LIVE_SCRIPT as a switch: write, nginx -t, reload, then every path answers from
+    `colour` through `route` within `wait` seconds, or the old file is back."""
+    return exec_in(
+        target, container, "sh", "-c", LIVE_SCRIPT, "sh",
+        file, content, colour, str(wait), route, header, *paths,
+    )  # fmt: skip
 
 
 def secret_rm(target: str, name: str) -> list[str]:
@@ -189,6 +299,59 @@ def run_job(
         *_labels("--env", env),
         image,
         *command,
+    )  # fmt: skip
+
+
+# The drain a deploy hands to the target (colour_steps.after_switch_steps): a one-shot job
+# on a manager that waits $1 seconds, removes each object after $2 (an Engine API path:
+# services/NAME, then secrets/NAME) through the manager's Docker socket, then its own
+# service ($2) when all went. It runs in the edge's image, which has curl (the gate's
+# probes need it too).
+DRAIN_SCRIPT = """\
+sleep "$1"
+job="$2"
+shift 2
+failed=0
+for object in "$@"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket /var/run/docker.sock \\
+    -X DELETE "http://docker/$object")
+  case "$code" in
+    2??|404) ;;
+    *) echo "removing $object: the Engine API answered $code" >&2; failed=1 ;;
+  esac
+done
+[ "$failed" = 0 ] || exit 1
+curl -s -o /dev/null --unix-socket /var/run/docker.sock -X DELETE "http://docker/services/$job"
+"""
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def drain_job(
+    target: str,
+    *,
+    name: str,
+    image: str,
+    seconds: float,
+    services: Sequence[str],
+    secrets: Sequence[str],
+    labels: Mapping[str, str],
+) -> list[str]:
+    """The one-shot job that removes `services`, then `secrets`, after `seconds`
+    (DRAIN_SCRIPT), on a manager with its Docker socket mounted: it outlives the deployer."""
+    return docker(
+        target, "service", "create",
+        "--name", name,
+        "--mode", "replicated-job",
+        "--restart-condition", "none",
+        "--detach",
+        "--with-registry-auth",
+        "--constraint", "node.role==manager",
+        "--mount", f"type=bind,source={DOCKER_SOCKET},target={DOCKER_SOCKET}",
+        *_labels("--label", labels),
+        image,
+        "sh", "-c", DRAIN_SCRIPT, "sh", f"{seconds:g}", name,
+        *(f"services/{service}" for service in services),
+        *(f"secrets/{secret}" for secret in secrets),
     )  # fmt: skip
 
 

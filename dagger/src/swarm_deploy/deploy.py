@@ -39,7 +39,7 @@ from swarm_deploy.errors import (
     TargetError,
 )
 from swarm_deploy.lock import Lease, SwarmLock
-from swarm_deploy.naming import label
+from swarm_deploy.naming import DRAIN_JOB, label
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import (
     EnsureData,
@@ -70,6 +70,7 @@ def read_facts(
     observed, truth = live(swarm, executor, config, branch.names)
     secrets = facts.secrets(swarm, {label("app"): config.app})
     edges = facts.edges(swarm, config.app)
+    drain_job = facts.service(swarm, branch.names.job(DRAIN_JOB))
     found = Facts(
         read=True,
         live_colour=truth.live,
@@ -87,6 +88,7 @@ def read_facts(
         # each edge brought its host to Traefik, which ordered its certificate then
         edges_created={edge.name: edge.created_at for edge in edges},
         shared_stack=facts.running_shared(swarm, config),
+        drain=None if drain_job is None else drain_job.labels.get(label("drain-of"), ""),
     )
     return found, list(truth.notes)
 
@@ -236,10 +238,21 @@ class Deployer(EdgeRunner):
             edges = edge_tasks(self.swarm, names.edge_service)
         except TargetError:
             edges = []
-        for edge in edges:
-            if live_colour_in_nginx(self.executor, edge) != old:
-                self.write_live(edge, live_line(old))
-                self.reload(edge, check=False)
+        failed = [
+            f"{edge.name}: {failure}"
+            for edge in edges
+            if live_colour_in_nginx(self.executor, edge) != old
+            and (failure := self.write_live(edge, live_line(old))) is not None
+        ]
+        if failed:
+            # a task that may still serve the new colour must keep it
+            listed = "\n".join(failed)
+            back = names.colour_stack(old) if old is not None else "no colour"
+            raise DeployError(
+                f"{reason}\ncould not put nginx back on {back}:\n{listed}\n"
+                "neither colour was removed.\nnext: once the branch's nginx answers, "
+                f"`swarm-deploy deploy --branch {self.branch.name}` repairs the rest"
+            ) from cause
         self.reporter.note(f"removing {new_stack}: the deploy stopped before the switch")
         self.executor.run(commands.stack_rm(self.plan.target, new_stack), check=False)
         raise DeployError(

@@ -19,7 +19,7 @@ from swarm_deploy.config import BranchRule, Config
 from swarm_deploy.datakinds import KINDS
 from swarm_deploy.engine import SwarmApi, parse_time
 from swarm_deploy.errors import BranchError, TargetError
-from swarm_deploy.naming import COLOURS, BranchNames, label
+from swarm_deploy.naming import COLOURS, DRAIN_JOB, BranchNames, label
 from swarm_deploy.plan import (
     Phase,
     RemoveIfPresent,
@@ -43,10 +43,12 @@ class Remains:
     secrets: tuple[str, ...]
     admin_secrets: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[str, ...] = ()
+    # the drain job a deploy handed off, while it is on the Swarm (actions.HandOffDrain)
+    drain_job: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.stacks or self.secrets or self.volumes)
+        return not (self.stacks or self.secrets or self.volumes or self.drain_job)
 
 
 def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains:
@@ -64,7 +66,9 @@ def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains
         found = [s for s in facts.secrets(swarm, labels) if s.labels.get(label("slug")) == "shared"]
         if found:
             admins[kind] = max(found, key=lambda s: s.created_at).name
-    return Remains(stacks, secrets, admins, volumes)
+    drain = names.job(DRAIN_JOB)
+    drain_job = drain if facts.service(swarm, drain) is not None else None
+    return Remains(stacks, secrets, admins, volumes, drain_job)
 
 
 def destroy_plan(
@@ -76,6 +80,10 @@ def destroy_plan(
         return []
     colours = tuple(s for s in remains.stacks if s != names.edge_stack)
     steps = []
+    if remains.drain_job:
+        steps.append(Step(Phase.STACKS, f"stop {remains.drain_job}, the last deploy's drain", (
+            RemoveIfPresent(target, "service", (remains.drain_job,)),
+        ), "what it was to remove goes with the colours"))  # fmt: skip
     if colours:
         steps.append(Step(Phase.STACKS, f"remove {', '.join(colours)}", (
             *(run(commands.stack_rm(target, stack)) for stack in colours),

@@ -7,7 +7,7 @@ decides, when a deploy stops, what happened; these only act and report what they
 
 from __future__ import annotations
 
-import re
+import shlex
 
 from swarm_deploy import commands, gate, interrupts
 from swarm_deploy.edge import (
@@ -20,9 +20,13 @@ from swarm_deploy.edge import (
     edge_tasks,
     live_line,
 )
-from swarm_deploy.errors import DeployError, GateError, SwarmDeployError
+from swarm_deploy.engine import Result
+from swarm_deploy.errors import CommandError, DeployError, GateError, SwarmDeployError
 from swarm_deploy.plan import HealthGate, RewriteLive, Switch
 from swarm_deploy.runner import Runner
+
+# how long a switch may take, once nginx reloaded, to serve the new colour on every path
+SWITCH_WAIT = 15
 
 
 class EdgeRunner(Runner):
@@ -77,59 +81,65 @@ class EdgeRunner(Runner):
             self.clock.sleep(rule.interval)
 
     def switch(self, action: Switch) -> None:
-        """In each nginx task in turn: write live/colour.conf, nginx -t, reload, verify.
-        When one fails, every task it reached gets its previous file back and is reloaded
-        before the error goes on: no task is left on another colour than the others."""
-        edges = edge_tasks(self.swarm, action.edge_service)
-        # read before any is written: tasks on one node share the file
-        previous = {edge.name: self._exec(edge, "cat", LIVE_FILE) for edge in edges}
+        """In each nginx task in turn, one command (commands.LIVE_SCRIPT): write
+        live/colour.conf, nginx -t, reload, verify through the public route; a task where it
+        fails puts its own file back. Then every task reached before gets its previous file
+        back and is reloaded before the error goes on: no task is left on another colour."""
+        # the file each node had before the switch: tasks on one node share it, so a later
+        # task there finds what an earlier one wrote
+        before: dict[str, str] = {}
         reached: list[EdgeTask] = []
-        for edge in edges:
+        for edge in edge_tasks(self.swarm, action.edge_service):
             reached.append(edge)
-            self.write_live(edge, live_line(action.colour))
-            interrupts.point("switch:written")
-            try:
-                self.executor.run(commands.exec_in(edge.target, edge.container, "nginx", "-t"))
-                self.reload(edge)
-                interrupts.point("switch:reloaded")
-                self._verify_switch(edge, action)
-            except SwarmDeployError as exc:
-                self.reporter.note("switch failed: putting the previous colour back")
-                for switched in reversed(reached):
-                    self.write_live(switched, previous[switched.name])
-                    self.reload(switched, check=False)
-                if len(reached) == 1:
-                    raise
-                done = ", ".join(e.name for e in reached[:-1])
-                raise DeployError(
-                    f"the switch to {action.colour} failed in nginx task {edge.name} after it "
-                    f"had succeeded in {done}, which got its previous colour back:\n{exc}"
-                ) from exc
+            argv = commands.switch_live(
+                edge.target, edge.container, LIVE_FILE, live_line(action.colour),
+                colour=action.colour, wait=SWITCH_WAIT, route=PUBLIC, header=COLOUR_HEADER,
+                paths=action.paths,
+            )  # fmt: skip
+            # a signal waits for the verdict: nginx must not be left switching unwatched
+            # while the deployer decides what it serves
+            with interrupts.held():
+                interrupts.point("switch:running")
+                # the wait twice (a failed switch waits for the colour to go), curl's 5 s a
+                # path and nginx's own commands
+                result = self.executor.run(
+                    argv, check=False, timeout=2 * SWITCH_WAIT + 60, shielded=True
+                )
+            ran = result.returncode in (0, commands.LIVE_FAILED)
+            if ran:
+                before.setdefault(edge.target, result.stdout)
+            if result.returncode == 0:
+                interrupts.point("switch:verified")
+                continue
+            self.reporter.note("switch failed: putting the previous colour back")
+            # the failed task put back what it found, which is what its node had before
+            # unless an earlier task on that node had written it
+            put_back = ran and result.stdout == before[edge.target]
+            for switched in reversed(reached if not put_back else reached[:-1]):
+                if switched.target in before:
+                    self.write_live(switched, before[switched.target])
+            exc = _failure(argv, result)
+            if len(reached) == 1:
+                raise exc
+            done = ", ".join(e.name for e in reached[:-1])
+            raise DeployError(
+                f"the switch to {action.colour} failed in nginx task {edge.name} after it "
+                f"had succeeded in {done}, which got its previous colour back:\n{exc}"
+            ) from exc
 
     def rewrite_live(self, action: RewriteLive) -> None:
         colour = None if action.colour == "none" else action.colour
         for edge in edge_tasks(self.swarm, action.edge_service):
-            self.write_live(edge, live_line(colour))
-            self.reload(edge)
+            failure = self.write_live(edge, live_line(colour))
+            if failure is not None:
+                raise failure
 
-    def write_live(self, edge: EdgeTask, content: str) -> None:
-        self.executor.run(
-            commands.exec_in(edge.target, edge.container, "tee", LIVE_FILE, stdin=True),
-            stdin=content.encode(),
-        )
-
-    def reload(self, edge: EdgeTask, check: bool = True) -> None:
-        """nginx -s reload: graceful, requests in flight finish on the old workers."""
-        self.executor.run(
-            commands.exec_in(edge.target, edge.container, "nginx", "-s", "reload"), check=check
-        )
-
-    def _exec(self, edge: EdgeTask, *argv: str) -> str:
-        """What a command in the edge's nginx container prints; "" when it fails."""
-        result = self.executor.run(
-            commands.exec_in(edge.target, edge.container, *argv), check=False
-        )
-        return result.stdout if result.returncode == 0 else ""
+    def write_live(self, edge: EdgeTask, content: str) -> SwarmDeployError | None:
+        """live/colour.conf rewritten, nginx -t, reload (graceful: requests in flight finish
+        on the old workers), in one command; why it failed, if it did."""
+        argv = commands.write_live(edge.target, edge.container, LIVE_FILE, content)
+        result = self.executor.run(argv, check=False)
+        return None if result.returncode == 0 else _failure(argv, result)
 
     def _http_statuses(self, edge: EdgeTask, urls: list[str], colour: str) -> list[str]:
         """The status of each URL (in order) through one curl in the edge: one round trip a
@@ -144,23 +154,10 @@ class EdgeRunner(Runner):
         codes = printed if len(printed) == len(urls) else ["000"] * len(urls)
         return ["no answer" if code == "000" else code for code in codes]
 
-    def _verify_switch(self, edge: EdgeTask, action: Switch) -> None:
-        """New requests through the public route must reach the new colour."""
-        deadline = self.clock.now() + 15
-        while True:
-            seen = {}
-            for path in action.paths:
-                headers = self._exec(
-                    edge, "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5",
-                    PUBLIC + path,
-                )  # fmt: skip
-                found = re.search(rf"^{COLOUR_HEADER}: (\S+)", headers, re.I | re.M)
-                seen[path] = found.group(1) if found else "no colour header"
-            if all(colour == action.colour for colour in seen.values()):
-                return
-            if self.clock.now() >= deadline:
-                shown = ", ".join(f"{p} -> {c}" for p, c in seen.items())
-                raise DeployError(
-                    f"after the switch to {action.colour}, the public route gave {shown}"
-                )
-            self.clock.sleep(0.5)
+
+def _failure(argv: list[str], result: Result) -> SwarmDeployError:
+    """Why commands.LIVE_SCRIPT failed: its own reason, or docker's when it did not run."""
+    if result.returncode == commands.LIVE_FAILED:
+        return DeployError(result.stderr.strip())
+    shown = shlex.join(argv[: argv.index(commands.LIVE_SCRIPT)]) + " <commands.LIVE_SCRIPT>"
+    return CommandError(shown, result.returncode, result.stderr)

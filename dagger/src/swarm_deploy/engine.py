@@ -73,6 +73,7 @@ class ArgvRunner(Protocol):
         stdin: bytes | None = None,
         check: bool = True,
         timeout: float = 900,
+        shielded: bool = False,
     ) -> Result: ...
 
     def pipe(
@@ -140,7 +141,11 @@ class Executor:
         stdin: bytes | None = None,
         check: bool = True,
         timeout: float = 900,
+        shielded: bool = False,
     ) -> Result:
+        """`shielded`: in a process group of its own, out of reach of the signals a
+        terminal sends to this one (Ctrl-C), for a command run while they are held
+        (interrupts.held) that must end on its own."""
         shown = shlex.join(argv)
         try:
             proc = subprocess.run(
@@ -151,6 +156,7 @@ class Executor:
                 env=self.env,
                 timeout=timeout,
                 check=False,
+                process_group=0 if shielded else None,
             )
         except FileNotFoundError:
             raise TargetError(f"{argv[0]} is not installed or not on PATH; install it") from None

@@ -10,11 +10,16 @@ a deploy everywhere (tests/unit/test_interrupts.py, tests/engine/test_interrupts
 Inert unless the environment names a point:
 
     SWARM_DEPLOY_FAULT=after:colour:KILL     SIGKILL once step 'colour' has finished
-    SWARM_DEPLOY_FAULT=switch:written:TERM   SIGTERM inside the switch, file written
+    SWARM_DEPLOY_FAULT=switch:running:TERM   SIGTERM while the switch runs in nginx
 
 Points: `before:<phase>` and `after:<phase>` around every step of a deploy (the first
-step of that phase), `switch:written` (live/colour.conf rewritten, nginx not reloaded)
-and `switch:reloaded` (reloaded, not verified). Each fires at most once.
+step of that phase), `switch:running` (the switch's one command in an nginx task about
+to start, signals held until it ends) and `switch:verified` (it switched and verified
+that task, the next not started). Each fires at most once.
+
+A block can hold signals (`held`): one command whose outcome the deployer must see, not
+guess (the switch in nginx, which goes on in the container whatever happens to the
+deployer). A first signal then stops the deploy when the block ends.
 """
 
 from __future__ import annotations
@@ -43,14 +48,16 @@ class Aborted(BaseException):
 
 @contextmanager
 def as_exceptions() -> Iterator[None]:
-    """While the block runs, the first signal raises Interrupted, any later one Aborted."""
+    """While the block runs, the first signal raises Interrupted (`receive`), any later
+    one Aborted."""
     received: list[str] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         received.append(name)
         if len(received) == 1:
-            raise Interrupted(name)
+            receive(name)
+            return
         raise Aborted(f"{name} after {received[0]}: the clean-up was cut short")
 
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
@@ -59,6 +66,31 @@ def as_exceptions() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+# while a `held` block runs: the first signal it holds, once one came
+_holding: list[str | None] = []
+
+
+def receive(name: str) -> None:
+    """A first signal: raised as Interrupted now, or when the `held` block running ends."""
+    if not _holding:
+        raise Interrupted(name)
+    if _holding[-1] is None:
+        _holding[-1] = name
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """While the block runs, a first signal waits; it is raised as Interrupted once the
+    block ends (unless the block raised). A second signal is not held (Aborted)."""
+    _holding.append(None)
+    try:
+        yield
+    finally:
+        name = _holding.pop()
+    if name is not None:
+        raise Interrupted(name)
 
 
 def _signal_self(name: str) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from swarm_deploy.errors import BranchNameError
 
 COLOURS = ("blue", "green")
+# the one-shot job that removes the old colour after a deploy returned (actions.HandOffDrain)
+DRAIN_JOB = "drain"
 # the prefix of every label swarm-deploy puts on what it creates
 LABEL = "swarm-deploy"
 # the label `docker stack deploy` puts on each service, config and container of a stack
@@ -185,7 +187,7 @@ class BranchNames:
         return f"{self.edge_stack}-live"
 
     def job(self, kind: str) -> str:
-        """A one-shot Swarm job of the branch: `db`, `redis`, `migrate`, `nginx-t`."""
+        """A one-shot Swarm job of the branch: `db`, `redis`, `migrate`, `nginx-t`, `drain`."""
         return f"{self.app}-{self.slug}-{kind}"
 
     @property

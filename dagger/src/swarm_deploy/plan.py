@@ -19,6 +19,8 @@ from swarm_deploy import certificates
 from swarm_deploy.actions import (
     Command,
     EnsureData,
+    FinishDrain,
+    HandOffDrain,
     HealthGate,
     Migrate,
     NginxTest,
@@ -39,6 +41,7 @@ from swarm_deploy.claims import uses
 from swarm_deploy.colour_steps import (
     after_switch_steps,
     blue_green_steps,
+    finish_drain_steps,
     migrate_steps,
     repair_steps,
 )
@@ -84,6 +87,8 @@ __all__ = [
     "Command",
     "EnsureData",
     "Facts",
+    "FinishDrain",
+    "HandOffDrain",
     "HealthGate",
     "Migrate",
     "NginxTest",
@@ -175,6 +180,7 @@ def deploy_plan(
         *shared_steps(config, branch, request, facts, shared_changes, shared_definitions),
         *database_steps(config, branch, secrets, request, facts, inputs),
         *edge_steps(config, branch, request, edge_hash, facts),
+        *finish_drain_steps(config, branch, target, facts),
         *migrate_steps(config, branch, secrets, request, new),
         *blue_green_steps(config, branch, request, new, old),
         Step(
@@ -195,7 +201,7 @@ def deploy_plan(
             ),
             "right after the switch, so the next deploy knows what is live",
         ),
-        *after_switch_steps(config, branch, request, new, old),
+        *after_switch_steps(config, branch, request, new, old, in_use),
         Step(
             Phase.PRUNE,
             "remove the branch's secrets and configs nothing uses any more",

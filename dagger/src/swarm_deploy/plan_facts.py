@@ -31,6 +31,9 @@ class Facts:
     shared_stack: Mapping[str, RunningShared] = field(default_factory=lambda: MappingProxyType({}))
     # when each edge service of the app (this branch's too) was created, by name
     edges_created: Mapping[str, datetime] = field(default_factory=lambda: MappingProxyType({}))
+    # the colour stack a drain handed off by the last deploy is to remove, while its job
+    # is on the Swarm (actions.HandOffDrain)
+    drain: str | None = None
 
     @property
     def live_release(self) -> str | None:

@@ -11,6 +11,8 @@ from typing import Any
 from swarm_deploy.actions import (
     Command,
     EnsureData,
+    FinishDrain,
+    HandOffDrain,
     HealthGate,
     Migrate,
     NginxTest,
@@ -35,7 +37,7 @@ from swarm_deploy.render import Release
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | NginxTest | WaitGone
     | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Pause | Prune
-    | EnsureData
+    | HandOffDrain | FinishDrain | EnsureData
 )  # fmt: skip
 
 

@@ -19,6 +19,8 @@ from swarm_deploy.naming import STACK_NAMESPACE, owner_labels
 from swarm_deploy.plan import (
     Action,
     Command,
+    FinishDrain,
+    HandOffDrain,
     NginxTest,
     Pause,
     Pipe,
@@ -111,6 +113,8 @@ class Runner:
             RemoveIfPresent: self.remove_if_present,
             Pause: lambda a: self.sleep(a.seconds, a.reason),
             Prune: self.prune,
+            HandOffDrain: self.hand_off_drain,
+            FinishDrain: self.finish_drain,
         }
 
     def perform(self, action: Action) -> None:
@@ -234,6 +238,38 @@ class Runner:
             result = self.executor.run(argv, check=False)
             if result.returncode != 0 and not _NOT_FOUND.search(result.stderr):
                 raise CommandError(shlex.join(argv), result.returncode, result.stderr)
+
+    def hand_off_drain(self, action: HandOffDrain) -> None:
+        """Start the job that removes the old colour's services once drained, and the
+        secrets only they use; a job of that name left by an earlier drain goes first."""
+        services = facts.stack(self.swarm, action.stack)
+        if services:
+            secrets = set().union(*(service.secrets for service in services)) - action.keep
+            self.remove_service_and_wait(action.job)
+            self.executor.run(action.argv([s.name for s in services], sorted(secrets)))
+
+    def finish_drain(self, action: FinishDrain) -> None:
+        """Wait for a handed-off drain's job to remove its colour and itself. A job that
+        stopped short, or outlived the wait, is removed first (it cannot remove anything
+        after that), then what it was to remove."""
+
+        def look() -> gate.Verdict:
+            job = facts.service(self.swarm, action.job)
+            if job is None:
+                return gate.Verdict(True, None, "done")
+            ended = gate.judge_job(facts.tasks(self.swarm, [job.id]))
+            return gate.Verdict(ended.done or ended.failure is not None, None, "draining")
+
+        gate.poll(
+            look,
+            action.timeout,
+            clock=self.clock,
+            on_status=lambda _: self.reporter.status(f"{action.stack} draining"),
+        )
+        self.remove_service_and_wait(action.job)
+        if action.stack and facts.stack(self.swarm, action.stack):
+            self.reporter.note(f"the drain job did not remove {action.stack}: removing it now")
+            self.command(Command(tuple(commands.stack_rm(action.target, action.stack))))
 
     def sleep(self, seconds: float, reason: str) -> None:
         deadline = self.clock.now() + seconds

@@ -15,7 +15,7 @@ from swarm_deploy import facts
 from swarm_deploy.config import Config
 from swarm_deploy.edge import live as live_colour
 from swarm_deploy.engine import ArgvRunner, SwarmApi, parse_time
-from swarm_deploy.naming import label
+from swarm_deploy.naming import DRAIN_JOB, label
 from swarm_deploy.truth import leftovers
 
 
@@ -116,9 +116,12 @@ def branch_status(
     live = truth.live
     stack_services = facts.stack(swarm, names.colour_stack(live)) if live else []
     problems = list(truth.notes)
+    drain_job = facts.service(swarm, names.job(DRAIN_JOB))
+    # the old colour of a deploy that returned once live runs until its drain job removes it
+    draining = drain_job.labels.get(label("drain-of")) if drain_job else None
     problems += [
         f"{names.colour_stack(colour)} runs beside the live colour" for colour in
-        leftovers(live, observed.stacks)
+        leftovers(live, observed.stacks) if names.colour_stack(colour) != draining
     ]  # fmt: skip
     if live is not None:
         problems += [
