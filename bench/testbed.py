@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from docker.errors import APIError, NotFound
 # the three-node Swarm (its own docstring says what it is) and its edge node's address
 CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "testbed-cluster"
 CLUSTER_EDGE = "10.77.0.12"
+# where scripts/testbed and scripts/testbed-cluster keep their state, unless TESTBED_DIR says
+TESTBED_DIR = "/var/lib/swarm-deploy-testbed"
 
 # seconds: how long Swarm may take to stop, then to remove, a removed stack's containers
 CONTAINERS_GONE = 90.0
@@ -90,5 +93,10 @@ def on_three_nodes(data: dict[str, Any]) -> None:
     """A config shaped for the three-node Swarm: data on the node labelled for data, the
     edge on the node labelled for it (the labels scripts/testbed-cluster sets: node1, and
     node2 at CLUSTER_EDGE), one backend task per node."""
-    data["swarm"] = {"data_node_label": "swarm-deploy.data", "edge_node_label": "swarm-deploy.edge"}
+    data["swarm"] = {
+        "data_node_label": "swarm-deploy.data",
+        "edge_node_label": "swarm-deploy.edge",
+        # the manager's dockerd listens there, not at /var/run/docker.sock (the test bed's)
+        "docker_socket": f"{os.environ.get('TESTBED_DIR', TESTBED_DIR)}/cluster/node1/docker.sock",
+    }
     data["services"]["backend"]["max_per_node"] = 1

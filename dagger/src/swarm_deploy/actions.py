@@ -138,11 +138,12 @@ class HandOffDrain:
     labels: Mapping[str, str]
     # what the new colour and the edge use: of the old colour's secrets, the job keeps them
     keep: frozenset[str]
+    socket: str  # swarm.docker_socket
 
     def argv(self, services: Sequence[str], secrets: Sequence[str]) -> list[str]:
         return commands.drain_job(
             self.target, name=self.job, image=self.image, seconds=self.seconds,
-            services=services, secrets=secrets, labels=self.labels,
+            services=services, secrets=secrets, labels=self.labels, socket=self.socket,
         )  # fmt: skip
 
     def describe(self) -> str:

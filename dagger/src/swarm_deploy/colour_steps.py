@@ -174,7 +174,7 @@ def after_switch_steps(
         stack = names.colour_stack(old)
         hand_off = HandOffDrain(
             target, names.job(DRAIN_JOB), stack, config.edge.drain, config.edge.image,
-            names.owner_labels | {label("drain-of"): stack}, in_use,
+            names.owner_labels | {label("drain-of"): stack}, in_use, config.swarm.docker_socket,
         )  # fmt: skip
         steps.append(
             Step(

@@ -335,9 +335,11 @@ def drain_job(
     services: Sequence[str],
     secrets: Sequence[str],
     labels: Mapping[str, str],
+    socket: str = DOCKER_SOCKET,
 ) -> list[str]:
     """The one-shot job that removes `services`, then `secrets`, after `seconds`
-    (DRAIN_SCRIPT), on a manager with its Docker socket mounted: it outlives the deployer."""
+    (DRAIN_SCRIPT), on a manager with its Docker socket (`socket` there) mounted: it
+    outlives the deployer."""
     return docker(
         target, "service", "create",
         "--name", name,
@@ -346,7 +348,7 @@ def drain_job(
         "--detach",
         "--with-registry-auth",
         "--constraint", "node.role==manager",
-        "--mount", f"type=bind,source={DOCKER_SOCKET},target={DOCKER_SOCKET}",
+        "--mount", f"type=bind,source={socket},target={DOCKER_SOCKET}",
         *_labels("--label", labels),
         image,
         "sh", "-c", DRAIN_SCRIPT, "sh", f"{seconds:g}", name,

@@ -222,6 +222,7 @@ SWARM = Section(
         Key("publish_mode", {"enum": ["host", "ingress"]}),
         Key("data_node_label", text(LABEL_KEY)),
         Key("edge_node_label", text(LABEL_KEY)),
+        Key("docker_socket", text(r"/\S+")),
     )
 )
 LOCK = Section((Key("stale_after", DURATION),))

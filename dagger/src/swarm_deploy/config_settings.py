@@ -92,6 +92,9 @@ class SwarmSettings:
     # services run only where their volumes are, branch edges where their ports are expected
     data_node_label: str | None = None
     edge_node_label: str | None = None
+    # the Docker socket on a manager, as a path on that host: the drain job a deploy hands
+    # off talks to the Engine through it (actions.HandOffDrain)
+    docker_socket: str = "/var/run/docker.sock"
 
 
 def read_gate(node: Node) -> Gate:
@@ -200,6 +203,12 @@ def read_swarm(node: Node) -> SwarmSettings:
     return SwarmSettings(
         data_node_label=opt(fields, "data_node_label", label_key, None),
         edge_node_label=opt(fields, "edge_node_label", label_key, None),
+        docker_socket=opt(
+            fields,
+            "docker_socket",
+            lambda n: n.text(r"/\S+", "should be an absolute path, like /var/run/docker.sock"),
+            default.docker_socket,
+        ),
         endpoint_mode=opt(
             fields,
             "endpoint_mode",

@@ -257,7 +257,12 @@ class Runner:
             job = facts.service(self.swarm, action.job)
             if job is None:
                 return gate.Verdict(True, None, "done")
-            ended = gate.judge_job(facts.tasks(self.swarm, [job.id]))
+            try:
+                ended = gate.judge_job(facts.tasks(self.swarm, [job.id]))
+            except TargetError:
+                if facts.service(self.swarm, action.job) is None:
+                    return gate.Verdict(True, None, "done")  # it removed itself meanwhile
+                raise
             return gate.Verdict(ended.done or ended.failure is not None, None, "draining")
 
         gate.poll(
