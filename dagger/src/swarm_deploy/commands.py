@@ -279,10 +279,13 @@ def run_job(
     env: Mapping[str, str],
     labels: Mapping[str, str],
     configs: Mapping[str, str] | None = None,
+    constraints: Sequence[str] = (),
+    mounts: Sequence[str] = (),
 ) -> list[str]:
-    """A one-shot Swarm job: runs on whichever node can take it, unlike `docker exec`.
-    Its image is pulled with the deployer's registry credentials, as the stacks' images are;
-    `configs` maps a path in the container to the Swarm config mounted there."""
+    """A one-shot Swarm job: runs on whichever node can take it (or `constraints` allow),
+    unlike `docker exec`. Its image is pulled with the deployer's registry credentials, as
+    the stacks' images are; `configs` maps a path in the container to the Swarm config
+    mounted there; `mounts` are `--mount` specs."""
     return docker(
         target, "service", "create",
         "--name", name,
@@ -290,6 +293,8 @@ def run_job(
         "--restart-condition", "none",
         "--detach",
         "--with-registry-auth",
+        *(part for constraint in constraints for part in ("--constraint", constraint)),
+        *(part for mount in mounts for part in ("--mount", mount)),
         *_labels("--label", labels),
         *(part for network in networks for part in ("--network", network)),
         *(part for key, swarm_name in secrets.items()
@@ -340,20 +345,21 @@ def drain_job(
     """The one-shot job that removes `services`, then `secrets`, after `seconds`
     (DRAIN_SCRIPT), on a manager with its Docker socket (`socket` there) mounted: it
     outlives the deployer."""
-    return docker(
-        target, "service", "create",
-        "--name", name,
-        "--mode", "replicated-job",
-        "--restart-condition", "none",
-        "--detach",
-        "--with-registry-auth",
-        "--constraint", "node.role==manager",
-        "--mount", f"type=bind,source={socket},target={DOCKER_SOCKET}",
-        *_labels("--label", labels),
-        image,
-        "sh", "-c", DRAIN_SCRIPT, "sh", f"{seconds:g}", name,
-        *(f"services/{service}" for service in services),
-        *(f"secrets/{secret}" for secret in secrets),
+    return run_job(
+        target,
+        name=name,
+        image=image,
+        command=[
+            "sh", "-c", DRAIN_SCRIPT, "sh", f"{seconds:g}", name,
+            *(f"services/{service}" for service in services),
+            *(f"secrets/{secret}" for secret in secrets),
+        ],
+        networks=[],
+        secrets={},
+        env={},
+        labels=labels,
+        constraints=["node.role==manager"],
+        mounts=[f"type=bind,source={socket},target={DOCKER_SOCKET}"],
     )  # fmt: skip
 
 
