@@ -70,7 +70,6 @@ def read_facts(
     observed, truth = live(swarm, executor, config, branch.names)
     secrets = facts.secrets(swarm, {label("app"): config.app})
     edges = facts.edges(swarm, config.app)
-    drain_job = facts.service(swarm, branch.names.job(DRAIN_JOB))
     found = Facts(
         read=True,
         live_colour=truth.live,
@@ -88,7 +87,7 @@ def read_facts(
         # each edge brought its host to Traefik, which ordered its certificate then
         edges_created={edge.name: edge.created_at for edge in edges},
         shared_stack=facts.running_shared(swarm, config),
-        drain=None if drain_job is None else drain_job.labels.get(label("drain-of"), ""),
+        drain=facts.drain_of(swarm, branch.names.job(DRAIN_JOB)),
     )
     return found, list(truth.notes)
 

@@ -67,7 +67,7 @@ def read_remains(swarm: SwarmApi, config: Config, names: BranchNames) -> Remains
         if found:
             admins[kind] = max(found, key=lambda s: s.created_at).name
     drain = names.job(DRAIN_JOB)
-    drain_job = drain if facts.service(swarm, drain) is not None else None
+    drain_job = None if facts.drain_of(swarm, drain) is None else drain
     return Remains(stacks, secrets, admins, volumes, drain_job)
 
 

@@ -210,6 +210,13 @@ def service(swarm: SwarmApi, name: str) -> Service | None:
     return None if raw is None else Service.parse(raw)
 
 
+def drain_of(swarm: SwarmApi, job: str) -> str | None:
+    """While the drain job `job` a deploy handed off (actions.HandOffDrain) is on the
+    Swarm, the colour stack it is to remove ("" if its label is gone); else None."""
+    found = service(swarm, job)
+    return None if found is None else found.labels.get(label("drain-of"), "")
+
+
 def tasks(swarm: SwarmApi, service_ids: Sequence[str]) -> list[Task]:
     return [Task.parse(raw) for raw in swarm.tasks(service_ids)]
 

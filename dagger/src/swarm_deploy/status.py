@@ -116,9 +116,8 @@ def branch_status(
     live = truth.live
     stack_services = facts.stack(swarm, names.colour_stack(live)) if live else []
     problems = list(truth.notes)
-    drain_job = facts.service(swarm, names.job(DRAIN_JOB))
     # the old colour of a deploy that returned once live runs until its drain job removes it
-    draining = drain_job.labels.get(label("drain-of")) if drain_job else None
+    draining = facts.drain_of(swarm, names.job(DRAIN_JOB))
     problems += [
         f"{names.colour_stack(colour)} runs beside the live colour" for colour in
         leftovers(live, observed.stacks) if names.colour_stack(colour) != draining
