@@ -271,15 +271,6 @@ class Migrate:
 
 
 @dataclass(frozen=True)
-class Pause:
-    seconds: float
-    reason: str
-
-    def describe(self) -> str:
-        return f"wait {self.seconds:g}s: {self.reason}"
-
-
-@dataclass(frozen=True)
 class Prune:
     """Remove the secrets of a scope (a branch slug, or `shared`) and the configs of its
     stacks that the rendered stacks no longer name."""

@@ -16,7 +16,6 @@ from swarm_deploy.actions import (
     HealthGate,
     Migrate,
     NginxTest,
-    Pause,
     PinDigests,
     Pipe,
     Prune,
@@ -36,7 +35,7 @@ from swarm_deploy.render import Release
 
 Action = (
     Command | Pipe | PinDigests | RenderFiles | WaitConverged | RunJob | NginxTest | WaitGone
-    | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Pause | Prune
+    | RemoveIfPresent | Migrate | HealthGate | Switch | RewriteLive | Record | Prune
     | HandOffDrain | FinishDrain | EnsureData
 )  # fmt: skip
 

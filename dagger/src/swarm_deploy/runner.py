@@ -22,7 +22,6 @@ from swarm_deploy.plan import (
     FinishDrain,
     HandOffDrain,
     NginxTest,
-    Pause,
     Pipe,
     Prune,
     RemoveIfPresent,
@@ -111,7 +110,6 @@ class Runner:
             NginxTest: self.nginx_test,
             WaitGone: self.wait_gone,
             RemoveIfPresent: self.remove_if_present,
-            Pause: lambda a: self.sleep(a.seconds, a.reason),
             Prune: self.prune,
             HandOffDrain: self.hand_off_drain,
             FinishDrain: self.finish_drain,
@@ -275,12 +273,6 @@ class Runner:
         if action.stack and facts.stack(self.swarm, action.stack):
             self.reporter.note(f"the drain job did not remove {action.stack}: removing it now")
             self.command(Command(tuple(commands.stack_rm(action.target, action.stack))))
-
-    def sleep(self, seconds: float, reason: str) -> None:
-        deadline = self.clock.now() + seconds
-        while (left := deadline - self.clock.now()) > 0:
-            self.reporter.status(f"{reason}: {left:.0f}s")
-            self.clock.sleep(min(1.0, left))
 
     def prune(self, action: Prune) -> None:
         labels = owner_labels(action.app, action.scope)
