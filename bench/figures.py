@@ -6,7 +6,8 @@ new request can reach the old release any more. swarm-deploy says so itself: its
 `switch` step ends once nginx sends to the new colour only, verified through the public
 route. Swarm's own updates say it through their tasks: every task of the changed
 services runs the new image and none of the old runs (`serves_only`). Total is until the
-command returns (swarm-deploy: drain and prune; `--detach=false`: Swarm's monitor).
+command returns (swarm-deploy: once live and recorded; `--detach=false`: Swarm's monitor);
+swarm-deploy's old colour is removed later by the drain job it hands off (`removed`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class StepTime:
 @dataclass(frozen=True)
 class Change:
     """One change of the live release: the command's start and return, when the new
-    release went live (None: never), and the steps it reported (swarm-deploy's only)."""
+    release went live (None: never), the steps it reported and when its drain job had
+    removed the old release (swarm-deploy's only; None: not watched, or never)."""
 
     strategy: str
     nodes: int
@@ -49,6 +51,7 @@ class Change:
     end: float
     live: float | None
     steps: tuple[StepTime, ...] = ()
+    removed: float | None = None
 
     @property
     def time_to_live(self) -> float | None:
@@ -59,11 +62,17 @@ class Change:
         return self.end - self.start
 
     @property
+    def until_removed(self) -> float | None:
+        """Seconds from the command's start until the old release was gone."""
+        return None if self.removed is None else self.removed - self.start
+
+    @property
     def window(self) -> tuple[float, float]:
         """When the change can touch requests: from its switch on (before it, the old
-        colour serves alone), or the whole command when it reported no switch."""
+        colour serves alone), or the whole command when it reported no switch; until the
+        command returns or, later, the old release is removed."""
         switch = [s.begin for s in self.steps if s.phase == SWITCH]
-        return (switch[0] if switch else self.start, self.end)
+        return (switch[0] if switch else self.start, max(self.end, self.removed or self.end))
 
     def by_phase(self) -> dict[str, float]:
         """Seconds per phase (its steps summed), phases in the order they first ran,

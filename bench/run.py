@@ -68,6 +68,7 @@ from bench.figures import (
 from bench.load import Sample, read, summarize
 from bench.testbed import CLUSTER, CLUSTER_EDGE, copy_project, on_three_nodes, scrub
 from swarm_deploy import commands, profiles, usecases
+from swarm_deploy.colour_steps import DRAIN_SLACK
 from swarm_deploy.deploy_steps import WORKDIR
 from swarm_deploy.engine import parse_time
 from swarm_deploy.errors import DeployError
@@ -191,8 +192,21 @@ def deploy(bed: Bed, release: str, project: Project | None = None) -> Change:
     )  # fmt: skip
     start = time.time()
     usecases.deploy(request, recorder)
-    steps = tuple(recorder.steps)
-    return Change(OURS, bed.nodes, release, start, time.time(), switched(steps), steps)
+    end, steps = time.time(), tuple(recorder.steps)
+    removed = drain_done(bed.api, bed.project)
+    return Change(OURS, bed.nodes, release, start, end, switched(steps), steps, removed)
+
+
+def drain_done(api: docker.APIClient, project: Project) -> float | None:
+    """When the drain job the last deploy handed off was gone, its old colour removed
+    (None: it was still there after the drain and its slack). Waited for, so that each
+    deploy is measured alone, not waiting for the previous one's drain."""
+    deadline = time.monotonic() + project.config.edge.drain + DRAIN_SLACK
+    while api.services(filters={"label": label("drain-of")}):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(POLL)
+    return time.time()
 
 
 def publish(project: Project, api: docker.APIClient) -> dict[str, dict[str, str]]:
@@ -202,6 +216,7 @@ def publish(project: Project, api: docker.APIClient) -> dict[str, dict[str, str]
     edge = project.config.names(BRANCH).edge_service
     for release in RELEASES:
         usecases.deploy(usecases.DeployRequest(project, BRANCH, release, actor="bench"), Recorder())
+        drain_done(api, project)
         labels = api.inspect_service(edge)["Spec"]["Labels"]
         prefix = label("image.")
         images[release] = {
@@ -484,6 +499,7 @@ def strategy_figures(run: Round, strategy: str, phase: tuple[float, float]) -> d
         "time_to_live_s": [round(c.time_to_live, 2) for c in mine if c.time_to_live is not None],
         "never_live": sum(c.time_to_live is None for c in mine),
         "total_s": [round(c.total, 2) for c in mine],
+        "removed_s": [round(c.until_removed, 2) for c in mine if c.until_removed is not None],
     }
 
 
@@ -622,8 +638,10 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
         "  only, checked through the public route). Swarm's tools: the first look (every",
         f"  {POLL:g} s) at the manager's tasks that shows every task of the changed services",
         "  running the new image and none of the old one running.",
-        "- **Total**: until the command returns: swarm-deploy after the old colour's drain",
-        "  and the prune; Swarm's tools (`--detach=false`) after the update's monitor period.",
+        "- **Total**: until the command returns: swarm-deploy once the release is live and",
+        "  recorded (the drain job it hands off removes the old colour after `edge.drain`;",
+        "  each deploy here starts once that is done: see the last rows of the phase table);",
+        "  Swarm's tools (`--detach=false`) after the update's monitor period.",
         "- **Failed requests** are counted over each strategy's whole phase (its changes and",
         f"  {SETTLE:g} s after each), by kind of client; latency is that of new-connection",
         "  requests inside the change windows (swarm-deploy: from its switch to its return;",
@@ -690,7 +708,11 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
                 else "- | - | -"
             )
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
-    for what, key in (("time to live", "time_to_live_s"), ("total", "total_s")):
+    for what, key in (
+        ("time to live", "time_to_live_s"),
+        ("total", "total_s"),
+        ("old colour removed", "removed_s"),
+    ):
         cells = [spread(r["strategies"][OURS][key]) + " (median / max) | |" for r in rounds]
         lines.append(f"| **{what}** | " + " | ".join(cells) + " |")
     lines += ["", "## Notes", ""]

@@ -44,6 +44,14 @@ def test_time_to_live_ends_with_the_switch_step_and_total_with_the_return() -> N
     assert ONE.window == (110.5, 120.0)
 
 
+def test_a_drain_handed_off_extends_the_window_until_the_old_release_is_removed() -> None:
+    handed_off = Change("swarm-deploy", 1, "a", 100.0, 106.0, 105.0, (), removed=113.0)
+    assert handed_off.total == 6.0
+    assert handed_off.until_removed == 13.0
+    assert handed_off.window == (100.0, 113.0)
+    assert ONE.until_removed is None
+
+
 def test_a_deploy_that_never_switched_has_no_time_to_live() -> None:
     stopped = deploy(100.0, 108.0, step("gate", 101.0, 107.0))
     assert stopped.live is None
