@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from swarm_deploy import facts, gate
 from swarm_deploy.engine import parse_time
 
@@ -152,6 +154,27 @@ def test_poll_gives_up_at_the_deadline_with_the_last_status() -> None:
     assert verdict == gate.Verdict(False, None, "a 0/1")
     assert fake.slept == [1, 1, 1]
     assert seen == ["a 0/1"] * 4
+
+
+def test_poll_looks_every_interval_however_long_a_look_takes() -> None:
+    fake = FakeClock()
+    clock = gate.Clock(now=fake.now, sleep=fake.sleep)
+    looked: list[float] = []
+
+    def slow_look() -> gate.Verdict:
+        looked.append(fake.t)
+        fake.t += 0.3
+        return gate.Verdict(False, None, "a 0/1")
+
+    gate.poll(slow_look, 1.2, 0.5, clock)
+    assert looked == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_a_round_longer_than_the_interval_is_followed_at_once() -> None:
+    fake = FakeClock()
+    fake.t = 0.7
+    gate.Clock(now=fake.now, sleep=fake.sleep).sleep_rest(0.0, 0.5)
+    assert fake.slept == [0.0]
 
 
 def test_health_needs_consecutive_200s_on_every_path() -> None:

@@ -10,6 +10,7 @@ The deploys stopped at every instant are tests/unit/test_interrupts.py.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -17,10 +18,11 @@ import pytest
 import yaml
 
 from swarm_deploy import config, usecases
+from swarm_deploy.engine import Result
 from swarm_deploy.errors import CommandError, DeployError, GateError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import DeployRequest, Outcome
-from tests.unit.swarm_sim import SWITCH_TO_GREEN, Sim, live_script
+from tests.unit.swarm_sim import SWITCH_TO_GREEN, Edge, Sim, live_script
 from tests.unit.test_interrupts import (
     BRANCH,
     EDGE,
@@ -148,6 +150,27 @@ def test_probing_starts_as_the_tasks_run(project: Project, sim: Sim) -> None:
     quick = replace(project, config=replace(project.config, gate=gate))
     assert isinstance(run(quick, sim, "r2"), Outcome)
     assert sim.edge(EDGE).served == "green"
+
+
+def test_rounds_of_probes_start_every_interval_however_long_a_probe_takes(
+    project: Project, sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes 0.3 s long at the local profile's 0.5 s interval: the 3 come at 0, 0.5 and
+    1 s, not 0.8 s apart."""
+    first_two_releases(project, sim)
+    time = FakeTime()
+    probed: list[float] = []
+    curl = sim._curl
+
+    def slow_curl(edge_service: str, edge: Edge, command: list[str]) -> Result:
+        if "%{http_code}\\n" in command:  # the gate's probe; the switch asks for headers
+            probed.append(time.t)
+            time.t += 0.3
+        return curl(edge_service, edge, command)
+
+    monkeypatch.setattr(sim, "_curl", slow_curl)
+    usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), time.clock())
+    assert [b - a for a, b in itertools.pairwise(probed)] == pytest.approx([0.5, 0.5])
 
 
 def test_a_task_that_crashes_ends_the_gate_at_once(project: Project, sim: Sim) -> None:

@@ -34,8 +34,9 @@ class EdgeRunner(Runner):
 
     def health_gate(self, action: HealthGate, stack: str) -> None:
         """(a) the new colour's tasks run (and are healthy), (b) from then on its health paths
-        answer 200 N times in a row through nginx. Failed probes are forgiven for the start
-        grace; after it, N failed in a row end the gate, as a failed task does at any time."""
+        answer 200 N times in a row through nginx, a round of probes starting every
+        gate.interval. Failed probes are forgiven for the start grace; after it, N failed in
+        a row end the gate, as a failed task does at any time."""
         rule = action.gate
         deadline = self.clock.now() + rule.timeout
         verdict = gate.poll(
@@ -54,6 +55,7 @@ class EdgeRunner(Runner):
         forgiven_until = self.clock.now() + rule.start_grace
         count = gate.HealthCount(action.paths, rule.consecutive)
         while True:
+            began = self.clock.now()
             verdict = self.look_at(stack)
             if verdict.failure:
                 raise GateError(f"gate for {action.colour}: {verdict.failure}")
@@ -78,7 +80,7 @@ class EdgeRunner(Runner):
                     f"gate for {action.colour}: no {rule.consecutive} consecutive 200s through "
                     f"the preview route{why}: {count.status()}"
                 )
-            self.clock.sleep(rule.interval)
+            self.clock.sleep_rest(began, rule.interval)
 
     def switch(self, action: Switch) -> None:
         """In each nginx task in turn, one command (commands.LIVE_SCRIPT): write

@@ -102,6 +102,11 @@ class Clock:
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
+    def sleep_rest(self, began: float, interval: float) -> None:
+        """Sleep until `interval` seconds after `began` (a round's start; none left: no
+        sleep), so that rounds start every `interval` however long each one takes."""
+        self.sleep(max(0.0, began + interval - self.now()))
+
 
 def poll(
     look: Callable[[], Verdict],
@@ -113,6 +118,7 @@ def poll(
     """Look until done or failed; at the deadline, the last look (not done) is returned."""
     deadline = clock.now() + timeout
     while True:
+        began = clock.now()
         verdict = look()
         if verdict.done or verdict.failure:
             return verdict
@@ -120,7 +126,7 @@ def poll(
             on_status(verdict.status)
         if clock.now() >= deadline:
             return verdict
-        clock.sleep(interval)
+        clock.sleep_rest(began, interval)
 
 
 @dataclass
