@@ -113,6 +113,24 @@ def test_an_old_colour_its_drain_job_will_remove_is_no_problem(project: Project,
     assert (found.live_colour, found.release, found.problems) == ("green", "r2", ())
 
 
+def test_a_drain_job_that_failed_is_a_problem_and_the_next_deploy_repairs_it(
+    project: Project, sim: Sim
+) -> None:
+    assert isinstance(run(project, sim, "r1"), Outcome)
+    sim.drains = "failed"
+    assert isinstance(run(project, sim, "r2"), Outcome)
+    (found,) = read(project)
+    assert found.problems == (
+        "drain job gaia-develop-drain failed (task.1 failed: task: non-zero exit (1)): it "
+        "removes nothing more",
+        "gaia-develop-blue runs beside the live colour",
+    )
+    sim.drains = "done"
+    assert isinstance(run(project, sim, "r3"), Outcome)
+    (repaired,) = read(project)
+    assert repaired.problems == ()
+
+
 def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     project: Project, sim: Sim
 ) -> None:

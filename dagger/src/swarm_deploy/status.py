@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from swarm_deploy import facts
+from swarm_deploy import facts, gate
 from swarm_deploy.config import Config
 from swarm_deploy.edge import live as live_colour
 from swarm_deploy.engine import ArgvRunner, SwarmApi, parse_time
@@ -116,11 +116,15 @@ def branch_status(
     live = truth.live
     stack_services = facts.stack(swarm, names.colour_stack(live)) if live else []
     problems = list(truth.notes)
-    # the old colour of a deploy that returned once live runs until its drain job removes it
-    draining = facts.drain_of(swarm, names.job(DRAIN_JOB))
+    # the old colour of a deploy that returned once live runs until its drain job removes
+    # it; a job that failed removes nothing more
+    job = names.job(DRAIN_JOB)
+    draining, failed = facts.drain_of(swarm, job), drain_failure(swarm, job)
+    if failed:
+        problems.append(f"drain job {job} failed ({failed}): it removes nothing more")
     problems += [
         f"{names.colour_stack(colour)} runs beside the live colour" for colour in
-        leftovers(live, observed.stacks) if names.colour_stack(colour) != draining
+        leftovers(live, observed.stacks) if failed or names.colour_stack(colour) != draining
     ]  # fmt: skip
     if live is not None:
         problems += [
@@ -143,6 +147,12 @@ def branch_status(
         ports=edge.ports,
         problems=tuple(problems),
     )
+
+
+def drain_failure(swarm: SwarmApi, job: str) -> str | None:
+    """Why the handed-off drain job `job` stopped short (its failed task), if it did."""
+    found = facts.service(swarm, job)
+    return None if found is None else gate.judge_job(facts.tasks(swarm, [found.id])).failure
 
 
 def read(
