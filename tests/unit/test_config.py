@@ -54,7 +54,9 @@ def test_example_config_loads_into_frozen_objects(example: config.Config) -> Non
     assert example.services["backend"].port == 8000
     assert example.services["bot"].singleton
     assert example.images["bot"].platform == "linux/amd64"
-    assert example.gate == config.Gate(consecutive=3, interval=0.5, timeout=120.0, start_grace=30.0)
+    assert example.gate == config.Gate(
+        consecutive=3, interval=0.25, timeout=120.0, start_grace=30.0
+    )
     assert example.shared["postgres"].databases == ("main",)
     assert example.secrets["session_key"].env == "GAIA_SESSION_KEY"
     with pytest.raises(AttributeError):

@@ -53,4 +53,4 @@ def test_a_gate_that_can_pass_at_its_earliest_is_accepted() -> None:
     just = config.parse(MINIMAL + "gate: {consecutive: 3, interval: 2s, timeout: 2.5s}\n")
     assert just.gate == config.Gate(consecutive=3, interval=2.0, timeout=2.5, start_grace=30.0)
     once = config.parse(MINIMAL + "gate: {consecutive: 1, timeout: 1s, start_grace: 10s}\n")
-    assert once.gate == config.Gate(consecutive=1, interval=0.5, timeout=1.0, start_grace=10.0)
+    assert once.gate == config.Gate(consecutive=1, interval=0.25, timeout=1.0, start_grace=10.0)

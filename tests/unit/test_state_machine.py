@@ -43,10 +43,10 @@ NEXT = (
     "next: fix the release, then `swarm-deploy deploy --branch develop`; "
     "`swarm-deploy status --branch develop` shows what runs"
 )
-# the local profile's gate: 3 consecutive 200s, a probe every 0.5 s from the moment the
-# tasks run, 120 s, 30 s of start grace: a path failing since probe 58 ends the gate at
-# probe 61, at 30 s
-PROBES = 61
+# the local profile's gate: 3 consecutive 200s, a probe every 0.25 s from the moment the
+# tasks run, 120 s, 30 s of start grace: a path failing since probe 119 ends the gate at
+# probe 121, at 30 s
+PROBES = 121
 REFUSED = (
     "no 3 consecutive 200s through the preview route, 3 failed in a row after the 30s start grace"
 )
@@ -155,8 +155,8 @@ def test_probing_starts_as_the_tasks_run(project: Project, sim: Sim) -> None:
 def test_rounds_of_probes_start_every_interval_however_long_a_probe_takes(
     project: Project, sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Probes 0.3 s long at the local profile's 0.5 s interval: the 3 come at 0, 0.5 and
-    1 s, not 0.8 s apart."""
+    """Probes 0.3 s long at a 0.5 s interval: the 3 come at 0, 0.5 and 1 s, not 0.8 s
+    apart."""
     first_two_releases(project, sim)
     time = FakeTime()
     probed: list[float] = []
@@ -169,7 +169,9 @@ def test_rounds_of_probes_start_every_interval_however_long_a_probe_takes(
         return curl(edge_service, edge, command)
 
     monkeypatch.setattr(sim, "_curl", slow_curl)
-    usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), time.clock())
+    gate = replace(project.config.gate, interval=0.5)
+    paced = replace(project, config=replace(project.config, gate=gate))
+    usecases.deploy(DeployRequest(paced, BRANCH, "r2"), Notes(), time.clock())
     assert [b - a for a, b in itertools.pairwise(probed)] == pytest.approx([0.5, 0.5])
 
 
@@ -191,7 +193,7 @@ def test_a_task_that_crashes_while_the_paths_answer_200_ends_the_gate(
 ) -> None:
     """Two probes in (the third would pass the gate), the backend's task exits."""
     first_two_releases(project, sim)
-    crash = Timeline(1.0, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
+    crash = Timeline(0.5, lambda: sim.task_states.update({GREEN_BACKEND: ("failed", "OOM")}))
     with pytest.raises(DeployError) as failed:
         usecases.deploy(DeployRequest(project, BRANCH, "r2"), Notes(), crash.clock())
     assert str(failed.value) == gate_error(

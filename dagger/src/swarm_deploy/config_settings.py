@@ -21,7 +21,7 @@ class Gate:
     """When a new colour counts as healthy."""
 
     consecutive: int = 3
-    interval: float = 0.5
+    interval: float = 0.25
     timeout: float = 120.0
     # failed probes are forgiven this long after the tasks run (probing starts at once)
     start_grace: float = 30.0
