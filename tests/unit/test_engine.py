@@ -4,14 +4,17 @@ own on 127.0.0.1: what a dropped connection and a missing object become."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from swarm_deploy import engine
+from swarm_deploy import commands, engine
 from swarm_deploy.errors import TargetError
 
 
@@ -79,3 +82,29 @@ def test_missing_is_none_only_when_that_is_fine(swarm: engine.Swarm) -> None:
     with pytest.raises(TargetError) as failed:
         swarm.node("n1")
     assert str(failed.value) == f"inspecting a node failed on {swarm.target}: n1 not found"
+
+
+def test_the_ssh_forward_lives_on_its_own_connection_and_dies_with_its_stdin() -> None:
+    assert commands.ssh_forward("ssh://deploy@vm1:2200", "/home/me/d.sock", "/run/d.sock") == [
+        "ssh", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+        "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+        "-L", "/home/me/d.sock:/run/d.sock", "-p", "2200", "--", "deploy@vm1", "cat",
+    ]  # fmt: skip
+
+
+def test_an_ssh_that_cannot_forward_says_why_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh exits before the socket appears (a refused key, an unknown host): its words."""
+    fake = tmp_path / "ssh"
+    fake.write_text("#!/bin/sh\necho 'root@vm1: Permission denied (publickey).' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    before = set(Path(tempfile.gettempdir()).glob("swarm-deploy-*"))
+    with pytest.raises(TargetError) as refused:
+        engine.SshForward("ssh://root@vm1", "/var/run/docker.sock")
+    assert str(refused.value) == (
+        "ssh to ssh://root@vm1 did not forward /var/run/docker.sock: "
+        "root@vm1: Permission denied (publickey)."
+    )
+    assert set(Path(tempfile.gettempdir()).glob("swarm-deploy-*")) == before

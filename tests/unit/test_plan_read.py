@@ -117,7 +117,7 @@ class Worker(Swarm):
     """The Engine API of a node that is in a swarm but no manager (its /info, as docker
     answers it)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, socket: str = "") -> None:
         self.target = target
         self._info = {"Swarm": {"LocalNodeState": "active", "ControlAvailable": False}}
 

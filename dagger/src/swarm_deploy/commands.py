@@ -418,6 +418,20 @@ def ssh(target: str, *remote: str) -> list[str]:
     ]  # fmt: skip
 
 
+def ssh_forward(target: str, local: str, remote: str) -> list[str]:
+    """ssh argv that forwards the Unix socket `local` here to `remote` on the target for
+    as long as its stdin stays open (the remote `cat` ends at its EOF, and the session
+    with it: the forward dies with the process that started it, even a killed one). On a
+    connection of its own: a ControlMaster's forwards outlive its clients. It fails
+    rather than prompting, or running without the forward."""
+    destination, port = ssh_address(target)
+    return [
+        "ssh", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+        "-o", "ExitOnForwardFailure=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+        "-L", f"{local}:{remote}", "-p", port, "--", destination, "cat",
+    ]  # fmt: skip
+
+
 def on_host(target: str, *argv: str) -> list[str]:
     """`argv` run on the target's host: here when it is `local`, else over ssh."""
     return list(argv) if target == LOCAL else ssh(target, *argv)

@@ -92,8 +92,9 @@ class SwarmSettings:
     # services run only where their volumes are, branch edges where their ports are expected
     data_node_label: str | None = None
     edge_node_label: str | None = None
-    # the Docker socket on a manager, as a path on that host: the drain job a deploy hands
-    # off talks to the Engine through it (actions.HandOffDrain)
+    # the Docker socket on a manager, as a path on that host: over ssh:// the Engine API is
+    # forwarded to it (engine.SshForward), and the drain job a deploy hands off talks to
+    # the Engine through it (actions.HandOffDrain)
     docker_socket: str = "/var/run/docker.sock"
 
 

@@ -126,7 +126,7 @@ def _deploy(
         if asked.rollback
         else f"deploy of {branch.name} {asked.release}"
     )
-    swarm = Swarm(resolved.target)
+    swarm = Swarm(resolved.target, socket=config.swarm.docker_socket)
     with closing(swarm):
         swarm.require_manager()
         lock = SwarmLock.of_branch(

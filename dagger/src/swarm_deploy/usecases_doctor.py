@@ -40,7 +40,7 @@ def doctor(request: DoctorRequest) -> Diagnosis:
     if probe is not None and probe.returncode != 0:
         return Diagnosis(where, decide(config, where, Read(probe, login, now, client)))
     try:
-        swarm = Swarm(where)
+        swarm = Swarm(where, socket=config.swarm.docker_socket)
     except TargetError as exc:
         return Diagnosis(where, decide(config, where, Read(probe, login, now, client, str(exc))))
     with closing(swarm):

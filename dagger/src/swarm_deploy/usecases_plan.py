@@ -117,7 +117,7 @@ def read_target(asked: Subject, request: PlanRequest) -> PlanRequest:
     reads them but without taking a lock: nothing on the target changes."""
     config = asked.project.config
     try:
-        swarm = Swarm(asked.target)
+        swarm = Swarm(asked.target, socket=config.swarm.docker_socket)
         with closing(swarm):
             swarm.require_manager()
             held, _ = read_facts(swarm, Executor(config.root), config, asked.branch)

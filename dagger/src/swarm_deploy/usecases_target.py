@@ -62,7 +62,7 @@ def destroy(
     name = request.branch
     names = config.names(name)
     rule = refuse_protected(config, name, request.force)
-    swarm = Swarm(where)
+    swarm = Swarm(where, socket=config.swarm.docker_socket)
     with closing(swarm):
         swarm.require_manager()
         if request.dry_run:
@@ -97,7 +97,7 @@ def stale_branches(request: StaleRequest) -> list[str]:
     """Branches not deployed for `days`, both times on the manager's clock; protected
     ones never."""
     config = request.project.config
-    swarm = Swarm(target(config, request.host))
+    swarm = Swarm(target(config, request.host), socket=config.swarm.docker_socket)
     with closing(swarm):
         edges = facts.edges(swarm, config.app)
         now = swarm.now()
@@ -130,7 +130,7 @@ def status(request: StatusRequest) -> Status:
     config = request.project.config
     where = target(config, request.host)
     slug = config.names(request.branch).slug if request.branch is not None else None
-    swarm = Swarm(where)
+    swarm = Swarm(where, socket=config.swarm.docker_socket)
     with closing(swarm):
         branches, shared = status_module.read(swarm, Executor(config.root), config)
         now = swarm.now()
@@ -152,7 +152,7 @@ class UnlockRequest:
 def unlock(request: UnlockRequest) -> str:
     """Free a lock whose holder is gone; says what was freed (or that nothing was locked)."""
     config = request.project.config
-    swarm = Swarm(target(config, request.host))
+    swarm = Swarm(target(config, request.host), socket=config.swarm.docker_socket)
     with closing(swarm):
         swarm.require_manager()
         executor = Executor(config.root)
