@@ -565,6 +565,9 @@ class SimExecutor:
         self.cwd = sim.cwd = cwd
         self.env: dict[str, str] = {}
 
+    def reach_through(self, swarm: object) -> None:
+        pass  # the sim answers docker argv whatever its --host
+
     def run(
         self,
         argv: Sequence[str],

@@ -108,3 +108,20 @@ def test_an_ssh_that_cannot_forward_says_why_and_leaves_nothing(
         "root@vm1: Permission denied (publickey)."
     )
     assert set(Path(tempfile.gettempdir()).glob("swarm-deploy-*")) == before
+
+
+def test_docker_commands_for_a_forwarded_target_run_through_its_socket(tmp_path: Path) -> None:
+    executor = engine.Executor(tmp_path)
+    executor.forwards["ssh://root@vm1"] = "unix:///tmp/f/docker.sock"
+    manager = commands.docker("ssh://root@vm1", "service", "ls")
+    assert executor.routed(manager) == [
+        "docker", "--host", "unix:///tmp/f/docker.sock", "service", "ls",
+    ]  # fmt: skip
+    other_node = commands.docker("ssh://root@vm2", "exec", "c1", "true")
+    assert executor.routed(other_node) == other_node
+    assert executor.routed(commands.docker("local", "info")) == ["docker", "info"]
+    assert executor.routed(["ssh", "--host", "ssh://root@vm1"]) == [
+        "ssh",
+        "--host",
+        "ssh://root@vm1",
+    ]

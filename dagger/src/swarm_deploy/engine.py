@@ -132,11 +132,26 @@ class SwarmApi(Protocol):
 
 
 class Executor:
-    """Runs argv in the project directory; the only place a subprocess starts."""
+    """Runs argv in the project directory; the only place a command's subprocess starts
+    (the Engine API's ssh forward is SshForward's)."""
 
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         self.cwd = cwd
         self.env = dict(os.environ if env is None else env)
+        # ssh:// target -> the unix:// URL of its forwarded Docker socket
+        self.forwards: dict[str, str] = {}
+
+    def reach_through(self, swarm: Swarm) -> None:
+        """Run `docker --host T` for the swarm's target T through its ssh forward, when it
+        has one: no ssh session of their own. Commands are shown as built, with T."""
+        if swarm.forward is not None:
+            self.forwards[swarm.target] = swarm.forward.url
+
+    def routed(self, argv: Sequence[str]) -> list[str]:
+        """`argv` as it runs: `docker --host T ...` through T's forward, if it has one."""
+        if len(argv) > 2 and argv[0] == "docker" and argv[1] == "--host":
+            return ["docker", "--host", self.forwards.get(argv[2], argv[2]), *argv[3:]]
+        return list(argv)
 
     def run(
         self,
@@ -153,7 +168,7 @@ class Executor:
         shown = shlex.join(argv)
         try:
             proc = subprocess.run(
-                list(argv),
+                self.routed(argv),
                 input=stdin if stdin is not None else b"",
                 capture_output=True,
                 cwd=self.cwd,
@@ -180,11 +195,11 @@ class Executor:
         shown = f"{shlex.join(producer)} | {shlex.join(consumer)}"
         try:
             with subprocess.Popen(
-                list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.cwd,
+                self.routed(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.cwd,
                 env=self.env,
             ) as first:  # fmt: skip
                 second = subprocess.run(
-                    list(consumer), stdin=first.stdout, capture_output=True, cwd=self.cwd,
+                    self.routed(consumer), stdin=first.stdout, capture_output=True, cwd=self.cwd,
                     env=self.env, timeout=timeout, check=False,
                 )  # fmt: skip
                 assert first.stdout is not None

@@ -129,6 +129,7 @@ def _deploy(
     swarm = Swarm(resolved.target, socket=config.swarm.docker_socket)
     with closing(swarm):
         swarm.require_manager()
+        executor.reach_through(swarm)
         lock = SwarmLock.of_branch(
             executor, swarm, config, branch.name, asked.deployed_by, action, clock
         )

@@ -71,6 +71,7 @@ def destroy(
                 name, where, destroy_plan(config, names, where, remains, request.drop_data)
             )
         executor = Executor(config.root)
+        executor.reach_through(swarm)
         lock = SwarmLock.of_branch(
             executor, swarm, config, name, request.actor, f"destroy of {name}", clock
         )
@@ -156,6 +157,7 @@ def unlock(request: UnlockRequest) -> str:
     with closing(swarm):
         swarm.require_manager()
         executor = Executor(config.root)
+        executor.reach_through(swarm)
         lock = (
             SwarmLock.of_branch(executor, swarm, config, request.branch, "", "unlock")
             if request.branch is not None
