@@ -423,6 +423,22 @@ def test_decide_leaves_out_what_needs_a_manager(example: Config) -> None:
     assert doctor.blockers(doctor.decide(example, SSH, read)) == 1
 
 
+def test_an_ssh_host_that_does_not_forward_the_socket_is_a_warning(example: Config) -> None:
+    login = Login("ghcr.io", "c", "password", "ci")
+    read = Read(SshProbe(0, ""), login, NOW, "28.2.2", info=MANAGER, engine=ENGINE, host=HOST)
+    refused = doctor.decide(example, SSH, replace(read, forwarded=False))
+    assert refused[2] == Finding(
+        "ssh forward", "warn",
+        "deploy@vm1 does not forward /var/run/docker.sock: each Engine API call opens an ssh "
+        "session of its own (0.1 s or more each), so deploys are slower",
+        "set `AllowTcpForwarding local` (or yes) in the host's sshd_config and reload sshd, "
+        "or set swarm.docker_socket to the socket docker listens on there",
+    )  # fmt: skip
+    assert doctor.blockers(refused) == 0
+    forwarded = doctor.decide(example, SSH, replace(read, forwarded=True))[2]
+    assert (forwarded.check, forwarded.level) == ("ssh forward", "ok")
+
+
 @pytest.mark.parametrize("level", ["ok", "warn"])
 def test_warnings_do_not_block(level: doctor.Level) -> None:
     assert doctor.blockers([Finding("x", level, "")]) == 0

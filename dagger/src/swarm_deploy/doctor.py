@@ -128,6 +128,22 @@ def docker_client(version: str | None) -> Finding:
 # --- the engine
 
 
+def ssh_forward(target: str, socket: str, forwarded: bool) -> Finding:
+    """Whether ssh forwards the manager's Docker socket (engine.SshForward)."""
+    if forwarded:
+        return Finding(
+            "ssh forward", "ok", f"the Engine API goes through one ssh forward of {socket}"
+        )
+    address, _ = ssh_address(target)
+    return Finding(
+        "ssh forward", "warn",
+        f"{address} does not forward {socket}: each Engine API call opens an ssh session of "
+        "its own (0.1 s or more each), so deploys are slower",
+        "set `AllowTcpForwarding local` (or yes) in the host's sshd_config and reload sshd, "
+        "or set swarm.docker_socket to the socket docker listens on there",
+    )  # fmt: skip
+
+
 def engine_unreachable(message: str) -> Finding:
     return Finding("engine", "blocker", message, "the other checks need the engine: fix this first")
 
@@ -422,6 +438,8 @@ class Read:
     host: HostFacts | None = None
     nodes: tuple[Node, ...] = ()
     services: tuple[Service, ...] = ()
+    # over ssh://: whether the Engine API went through a forward of swarm.docker_socket
+    forwarded: bool | None = None
 
 
 def decide(config: Config, target: str, read: Read) -> list[Finding]:
@@ -431,6 +449,8 @@ def decide(config: Config, target: str, read: Read) -> list[Finding]:
         return findings
     if read.engine_error is not None or read.info is None or read.engine is None:
         return [*findings, engine_unreachable(read.engine_error or "not read")]
+    if read.forwarded is not None:
+        findings.append(ssh_forward(target, config.swarm.docker_socket, read.forwarded))
     findings += [docker_version(read.engine), swarm_role(target, read.info)]
     if manager_problem(target, read.info) is None:
         findings += node_labels(config, read.nodes)

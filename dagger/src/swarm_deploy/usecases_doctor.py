@@ -53,5 +53,6 @@ def doctor(request: DoctorRequest) -> Diagnosis:
             host=doctor_facts.host(executor, where, engine),
             nodes=tuple(facts.nodes(swarm)) if manager else (),
             services=tuple(facts.services(swarm, {})) if manager else (),
+            forwarded=swarm.forward is not None if where.startswith("ssh://") else None,
         )  # fmt: skip
     return Diagnosis(where, decide(config, where, read))
