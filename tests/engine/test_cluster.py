@@ -25,6 +25,7 @@ import yaml
 from bench.testbed import CLUSTER, CLUSTER_EDGE, copy_project, on_three_nodes
 
 from swarm_deploy import profiles
+from swarm_deploy.engine import Swarm
 from tests.conftest import ROOT
 from tests.engine.conftest import Bed, Traffic, start_deploy, until_step
 
@@ -164,6 +165,29 @@ def test_the_pipeline_deploys_to_three_nodes_through_the_manager(cluster: Cluste
     for node in backend:
         listing = cluster.node_docker(node, "image", "ls", "--digests", "--format", "{{.Digest}}")
         assert digest.group(1) in listing, f"{node} pulled the same bytes"
+
+
+def test_the_engine_api_goes_through_one_ssh_forward_started_again_when_cut(
+    cluster: Cluster,
+) -> None:
+    """The nodes' sshd forward a local socket (OpenSSH's default): a command's Engine API
+    calls share one ssh connection, and when sshd cuts it, the next call starts it again
+    on the same socket (the docker commands routed through it keep their address)."""
+    swarm = Swarm(cluster.target, socket=str(cluster.socket_dir / "node1/docker.sock"))
+    try:
+        assert swarm.forward is not None, "the nodes' sshd forward the socket"
+        url = swarm.forward.url
+        assert swarm.node(swarm.info["Swarm"]["NodeID"])["Description"]["Hostname"] == "node1"
+        subprocess.run(["pkill", "-f", "sshd: root@"], check=False)
+        deadline = time.monotonic() + 10
+        while swarm.forward.running:
+            assert time.monotonic() < deadline, "sshd cut the forward's connection"
+            time.sleep(0.1)
+        assert len(swarm.nodes()) == 3, "read again through a forward started again"
+        assert swarm.forward.url == url
+    finally:
+        swarm.close()
+    assert not Path(url.removeprefix("unix://")).parent.exists(), "closed: its directory gone"
 
 
 def test_streaming_images_without_a_registry_is_refused(cluster: Cluster) -> None:

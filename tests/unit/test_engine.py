@@ -110,12 +110,23 @@ def test_an_ssh_that_cannot_forward_says_why_and_leaves_nothing(
     assert set(Path(tempfile.gettempdir()).glob("swarm-deploy-*")) == before
 
 
+class Forward(engine.SshForward):
+    """A forward that is up, or whose ssh exited and cannot start again."""
+
+    def __init__(self, alive: bool) -> None:
+        self.socket = Path("/run/f/docker.sock")
+        self.alive = alive
+
+    def up(self) -> bool:
+        return self.alive
+
+
 def test_docker_commands_for_a_forwarded_target_run_through_its_socket(tmp_path: Path) -> None:
     executor = engine.Executor(tmp_path)
-    executor.forwards["ssh://root@vm1"] = "unix:///tmp/f/docker.sock"
+    executor.forwards["ssh://root@vm1"] = Forward(alive=True)
     manager = commands.docker("ssh://root@vm1", "service", "ls")
     assert executor.routed(manager) == [
-        "docker", "--host", "unix:///tmp/f/docker.sock", "service", "ls",
+        "docker", "--host", "unix:///run/f/docker.sock", "service", "ls",
     ]  # fmt: skip
     other_node = commands.docker("ssh://root@vm2", "exec", "c1", "true")
     assert executor.routed(other_node) == other_node
@@ -125,3 +136,5 @@ def test_docker_commands_for_a_forwarded_target_run_through_its_socket(tmp_path:
         "--host",
         "ssh://root@vm1",
     ]
+    executor.forwards["ssh://root@vm1"] = Forward(alive=False)
+    assert executor.routed(manager) == manager, "a forward that cannot start again: over ssh"

@@ -138,19 +138,22 @@ class Executor:
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         self.cwd = cwd
         self.env = dict(os.environ if env is None else env)
-        # ssh:// target -> the unix:// URL of its forwarded Docker socket
-        self.forwards: dict[str, str] = {}
+        # ssh:// target -> the forward of its Docker socket
+        self.forwards: dict[str, SshForward] = {}
 
     def reach_through(self, swarm: Swarm) -> None:
         """Run `docker --host T` for the swarm's target T through its ssh forward, when it
         has one: no ssh session of their own. Commands are shown as built, with T."""
         if swarm.forward is not None:
-            self.forwards[swarm.target] = swarm.forward.url
+            self.forwards[swarm.target] = swarm.forward
 
     def routed(self, argv: Sequence[str]) -> list[str]:
-        """`argv` as it runs: `docker --host T ...` through T's forward, if it has one."""
+        """`argv` as it runs: `docker --host T ...` through T's forward, if it has one (up
+        again after a cut connection; else over ssh, as built)."""
         if len(argv) > 2 and argv[0] == "docker" and argv[1] == "--host":
-            return ["docker", "--host", self.forwards.get(argv[2], argv[2]), *argv[3:]]
+            forward = self.forwards.get(argv[2])
+            if forward is not None and forward.up():
+                return ["docker", "--host", forward.url, *argv[3:]]
         return list(argv)
 
     def run(
@@ -219,68 +222,82 @@ class Executor:
 class SshForward:
     """One OpenSSH process (commands.ssh_forward) forwarding a Unix socket in a private
     directory here to the Docker socket on an ssh:// target, for one command's Engine API
-    calls. The docker SDK's own ssh transport starts an ssh process per request
-    (docker/docker-py#2966): 0.11-0.4 s a call on the three-node test bed, dozens of
-    calls a deploy; through the forward the SDK keeps its connections open."""
+    calls and docker commands. The docker SDK's own ssh transport starts an ssh process
+    per request (docker/docker-py#2966): 0.11-0.4 s a call on the three-node test bed,
+    dozens of calls a deploy; through the forward the SDK keeps its connections open.
+    A forward whose connection was cut is started again, on the same socket, by `up()`."""
 
     def __init__(self, target: str, remote: str, wait: float = 30) -> None:
+        self.target, self.remote, self.wait = target, remote, wait
         self.directory = Path(tempfile.mkdtemp(prefix="swarm-deploy-"))
         self.socket = self.directory / "docker.sock"
-        self._errors = (self.directory / "ssh.err").open("wb")
-        # a session of its own: the terminal's Ctrl-C is the deployer's to handle, and
-        # the forward must outlive it until the deployer has cleaned up
-        self._process = subprocess.Popen(
-            commands.ssh_forward(target, str(self.socket), remote), stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=self._errors, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + wait
-        while not self.socket.exists():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                why = self.close() or f"no forward after {wait:g}s"
-                raise TargetError(f"ssh to {target} did not forward {remote}: {why}")
-            time.sleep(0.01)
+        self._process: subprocess.Popen[bytes] | None = None
+        if not self.up():
+            why = self.close() or f"no forward after {wait:g}s"
+            raise TargetError(f"ssh to {target} did not forward {remote}: {why}")
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def up(self) -> bool:
+        """Whether the forward runs, started again first if its ssh exited."""
+        if self.running:
+            return True
+        self._stop()
+        self.socket.unlink(missing_ok=True)
+        with (self.directory / "ssh.err").open("wb") as errors:
+            # a session of its own: the terminal's Ctrl-C is the deployer's to handle, and
+            # the forward must outlive it until the deployer has cleaned up
+            self._process = subprocess.Popen(
+                commands.ssh_forward(self.target, str(self.socket), self.remote),
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + self.wait
+        while not self.socket.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def close(self) -> str:
-        """Stop ssh and remove the directory; what ssh said on stderr."""
+        """Stop ssh and remove the directory; what ssh said last on stderr."""
+        self._stop()
+        said = (self.directory / "ssh.err").read_text(errors="replace").strip()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return said
+
+    def _stop(self) -> None:
+        if self._process is None:
+            return
         if self._process.poll() is None:
             self._process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
         if self._process.stdin is not None:
             self._process.stdin.close()
-        self._errors.close()
-        said = (self.directory / "ssh.err").read_text(errors="replace").strip()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        return said
 
 
 class Swarm:
     """Engine API reads and deletions on the target, through the docker SDK: over ssh://
     through one SshForward to `socket` on the target, or, where the server refuses to
-    forward it (AllowStreamLocalForwarding no), the SDK's ssh process per request."""
+    forward it (AllowTcpForwarding no), the SDK's ssh process per request."""
 
-    def __init__(
-        self,
-        target: str,
-        timeout: int = 60,
-        socket: str = commands.DOCKER_SOCKET,
-        forward: SshForward | None = None,
-    ) -> None:
+    def __init__(self, target: str, timeout: int = 60, socket: str = commands.DOCKER_SOCKET):
         self.target, self.socket = target, socket
-        self.forward, self._owns_forward = forward, False
+        self.forward: SshForward | None = None
         try:
-            if target == LOCAL:
-                self.client = docker.from_env(timeout=timeout, use_ssh_client=True)
-            elif target.startswith("ssh://"):
-                self.client = self._through_forward(timeout) or docker.DockerClient(
-                    base_url=target, timeout=timeout, use_ssh_client=True
-                )
-            else:
-                self.client = docker.DockerClient(base_url=target, timeout=timeout)
+            forwarded = self._through_forward(timeout) if target.startswith("ssh://") else None
+            self.client = forwarded or (
+                docker.from_env(timeout=timeout, use_ssh_client=True)
+                if target == LOCAL
+                else docker.DockerClient(base_url=target, timeout=timeout, use_ssh_client=True)
+            )
             self.api = self.client.api
             self._info: Json = self.api.info()
         except (DockerException, OSError) as exc:
@@ -291,22 +308,18 @@ class Swarm:
             ) from None
 
     def _through_forward(self, timeout: int) -> docker.DockerClient | None:
-        """A client through this Swarm's forward (started here unless given), once it
-        answered; None when ssh cannot forward the socket."""
-        if self.forward is None:
-            try:
-                self.forward, self._owns_forward = SshForward(self.target, self.socket), True
-            except TargetError:
-                return None
+        """A client through a forward of `socket`, once the engine answered through it;
+        None when ssh does not forward it (the server's AllowTcpForwarding)."""
         try:
+            self.forward = SshForward(self.target, self.socket)
             # the client asks the engine its API version: the forward's first use
             return docker.DockerClient(base_url=self.forward.url, timeout=timeout)
-        except (DockerException, OSError):
+        except (TargetError, DockerException, OSError):
             self._close_forward()
             return None
 
     def _close_forward(self) -> None:
-        if self.forward is not None and self._owns_forward:
+        if self.forward is not None:
             self.forward.close()
         self.forward = None
 
@@ -329,6 +342,8 @@ class Swarm:
             except (DockerException, OSError) as exc:  # requests' connection errors are OSErrors
                 lost = exc
                 time.sleep(1)
+                if self.forward is not None:
+                    self.forward.up()
         raise TargetError(
             f"lost the connection to {self.target} while {what} ({lost}); run the same "
             "command again: it picks up from what the target holds"
@@ -421,9 +436,8 @@ class Swarm:
         return parse_time(info["SystemTime"])
 
     def another(self, timeout: int) -> Swarm:
-        """A second connection to the same engine, for a thread of its own (through the
-        same forward, which stays this one's to close)."""
-        return Swarm(self.target, timeout, self.socket, self.forward)
+        """A second connection to the same engine, for a thread of its own."""
+        return Swarm(self.target, timeout, self.socket)
 
     def volume(self, name: str) -> Json | None:
         """A volume on the node this client talks to."""
