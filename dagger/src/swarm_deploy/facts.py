@@ -18,7 +18,7 @@ from types import MappingProxyType
 from swarm_deploy.claims import OtherBranch, RunningShared
 from swarm_deploy.config import Config
 from swarm_deploy.engine import Json, Swarm, SwarmApi, parse_time
-from swarm_deploy.errors import BranchError
+from swarm_deploy.errors import BranchError, TargetError
 from swarm_deploy.naming import STACK_NAMESPACE, label
 from swarm_deploy.truth import ColourStack
 
@@ -215,6 +215,20 @@ def drain_of(swarm: SwarmApi, job: str) -> str | None:
     Swarm, the colour stack it is to remove ("" if its label is gone); else None."""
     found = service(swarm, job)
     return None if found is None else found.labels.get(label("drain-of"), "")
+
+
+def job_tasks(swarm: SwarmApi, job: str) -> list[Task] | None:
+    """The tasks of the one-shot job `job`; None once it is gone, also when it removed
+    itself between the two reads (the Engine API then answers 404 for its tasks)."""
+    found = service(swarm, job)
+    if found is None:
+        return None
+    try:
+        return tasks(swarm, [found.id])
+    except TargetError:
+        if service(swarm, job) is None:
+            return None
+        raise
 
 
 def tasks(swarm: SwarmApi, service_ids: Sequence[str]) -> list[Task]:

@@ -252,15 +252,10 @@ class Runner:
         after that), then what it was to remove."""
 
         def look() -> gate.Verdict:
-            job = facts.service(self.swarm, action.job)
-            if job is None:
+            tasks = facts.job_tasks(self.swarm, action.job)
+            if tasks is None:
                 return gate.Verdict(True, None, "done")
-            try:
-                ended = gate.judge_job(facts.tasks(self.swarm, [job.id]))
-            except TargetError:
-                if facts.service(self.swarm, action.job) is None:
-                    return gate.Verdict(True, None, "done")  # it removed itself meanwhile
-                raise
+            ended = gate.judge_job(tasks)
             return gate.Verdict(ended.done or ended.failure is not None, None, "draining")
 
         gate.poll(

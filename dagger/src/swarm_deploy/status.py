@@ -151,8 +151,8 @@ def branch_status(
 
 def drain_failure(swarm: SwarmApi, job: str) -> str | None:
     """Why the handed-off drain job `job` stopped short (its failed task), if it did."""
-    found = facts.service(swarm, job)
-    return None if found is None else gate.judge_job(facts.tasks(swarm, [found.id])).failure
+    tasks = facts.job_tasks(swarm, job)
+    return None if tasks is None else gate.judge_job(tasks).failure
 
 
 def read(
