@@ -119,7 +119,8 @@ def branch_status(
     # the old colour of a deploy that returned once live runs until its drain job removes
     # it; a job that failed removes nothing more
     job = names.job(DRAIN_JOB)
-    draining, failed = facts.drain_of(swarm, job), drain_failure(swarm, job)
+    draining = facts.drain_of(swarm, job)
+    failed = None if draining is None else drain_failure(swarm, job)
     if failed:
         problems.append(f"drain job {job} failed ({failed}): it removes nothing more")
     problems += [
