@@ -66,13 +66,20 @@ from bench.figures import (
     switched,
 )
 from bench.load import Sample, read, summarize
-from bench.testbed import CLUSTER, CLUSTER_EDGE, copy_project, on_three_nodes, scrub
+from bench.testbed import (
+    CLUSTER,
+    CLUSTER_EDGE,
+    CONTAINERS_GONE,
+    copy_project,
+    on_three_nodes,
+    scrub,
+)
 from swarm_deploy import commands, profiles, usecases
 from swarm_deploy.colour_steps import DRAIN_SLACK
 from swarm_deploy.deploy_steps import WORKDIR
 from swarm_deploy.engine import parse_time
 from swarm_deploy.errors import DeployError
-from swarm_deploy.naming import label
+from swarm_deploy.naming import STACK_NAMESPACE, label
 from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Step
 from swarm_deploy.render import colour_stack_file
@@ -147,6 +154,15 @@ class Bed:
     def live_stack(self) -> str:
         return self.project.config.names(BRANCH).colour_stack(self.labels()[label("live-colour")])
 
+    def live_services(self) -> set[str]:
+        """The IDs of the live colour's services (none before the branch's first deploy)."""
+        try:
+            stack = self.live_stack()
+        except (docker.errors.NotFound, KeyError):
+            return set()
+        found = self.api.services(filters={"label": f"{STACK_NAMESPACE}={stack}"})
+        return {service["ID"] for service in found}
+
     def other(self, image_name: str, ref: str) -> str:
         """The release whose image `image_name` is not `ref`."""
         digest = ref.rpartition("@")[2]
@@ -190,19 +206,33 @@ def deploy(bed: Bed, release: str, project: Project | None = None) -> Change:
         project or bed.project, BRANCH, release, bed.host, bed.environ, images=images,
         actor="bench",
     )  # fmt: skip
+    old = bed.live_services()
     start = time.time()
     usecases.deploy(request, recorder)
     end, steps = time.time(), tuple(recorder.steps)
-    removed = drain_done(bed.api, bed.project)
+    removed = drain_done(bed.api, bed.project) and tasks_gone(bed.api, old)
     return Change(OURS, bed.nodes, release, start, end, switched(steps), steps, removed)
 
 
 def drain_done(api: docker.APIClient, project: Project) -> float | None:
-    """When the drain job the last deploy handed off was gone, its old colour removed
-    (None: it was still there after the drain and its slack). Waited for, so that each
-    deploy is measured alone, not waiting for the previous one's drain."""
+    """When the drain job the last deploy handed off was gone, having removed the old
+    colour's services (None: it was still there after the drain and its slack)."""
     deadline = time.monotonic() + project.config.edge.drain + DRAIN_SLACK
     while api.services(filters={"label": label("drain-of")}):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(POLL)
+    return time.time()
+
+
+def tasks_gone(api: docker.APIClient, services: set[str]) -> float | None:
+    """When no task of `services` (IDs, removed) was left on the manager: their containers
+    stopped and removed (None: some were still there after CONTAINERS_GONE). Waited for,
+    so that each deploy is measured alone: Swarm stops a removed service's tasks 3 s
+    later (the gossip delay of moby's executor), removes their containers after that,
+    and the next deploy would share the machine with that work."""
+    deadline = time.monotonic() + CONTAINERS_GONE
+    while any(task["ServiceID"] in services for task in api.tasks()):
         if time.monotonic() > deadline:
             return None
         time.sleep(POLL)
