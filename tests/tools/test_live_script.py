@@ -172,3 +172,20 @@ def test_the_previous_file_is_printed_as_it_was_even_when_missing(edge: RunningE
     done = switch(edge, GREEN)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     assert served(edge) == ["green", "green"]
+
+
+def test_one_command_reads_what_nginx_serves_then_what_its_file_names(
+    edge: RunningEdge,
+) -> None:
+    """commands.READ_SCRIPT (edge.read_nginx parses it): the public route's headers, then
+    the file after its marker line; a missing file leaves nothing after the marker."""
+    file = live_file(edge)
+    url = edge.public + "/api/health"
+    read = in_nginx(edge, commands.read_live(commands.LOCAL, "the-nginx", str(file), url))
+    headers, marker, content = read.stdout.partition(f"--- {file}\n")
+    assert headers.startswith("HTTP/1.1 200 ")
+    assert f"{COLOUR_HEADER}: blue" in headers.splitlines()
+    assert (marker, content) == (f"--- {file}\n", BLUE)
+    file.unlink()
+    alone = in_nginx(edge, commands.read_live(commands.LOCAL, "the-nginx", str(file), None))
+    assert alone.stdout == f"--- {file}\n"

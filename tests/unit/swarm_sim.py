@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from swarm_deploy import usecases_deploy, usecases_plan, usecases_target
-from swarm_deploy.commands import DRAIN_SCRIPT, LIVE_FAILED, LIVE_SCRIPT
+from swarm_deploy.commands import DRAIN_SCRIPT, LIVE_FAILED, LIVE_SCRIPT, READ_SCRIPT
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
 
@@ -205,8 +205,11 @@ class Sim:
         args = args[1:]
         if args[:1] == ["--host"]:
             args = args[2:]
-        # the switch's script by its name
-        self.log.append(shlex.join(args).replace(shlex.quote(LIVE_SCRIPT), "LIVE_SCRIPT"))
+        # nginx's scripts by their names
+        joined = shlex.join(args)
+        for script, name in ((LIVE_SCRIPT, "LIVE_SCRIPT"), (READ_SCRIPT, "READ_SCRIPT")):
+            joined = joined.replace(shlex.quote(script), name)
+        self.log.append(joined)
         for prefix, error in self.refused.items():
             if shlex.join(args).startswith(prefix):
                 return Result("", error, 1)
@@ -379,8 +382,10 @@ class Sim:
         key = container.removeprefix("container-of-")
         edge_service = service_of(key)
         edge = self.edges.setdefault(key, Edge())
-        if command == ["cat", LIVE_FILE]:
-            return ok(edge.file) if edge.file is not None else Result("", "No such file", 1)
+        if command[:4] == ["sh", "-c", READ_SCRIPT, "sh"]:
+            file, *urls = command[4:]
+            headers = self._curl(edge_service, edge, ["curl", *urls]).stdout if urls else ""
+            return ok(f"{headers}--- {file}\n{edge.file or ''}")
         if command[:4] == ["sh", "-c", LIVE_SCRIPT, "sh"]:
             return self._live_script(edge_service, edge, command[4:])
         if command[0] == "curl":
@@ -541,6 +546,11 @@ def live_script(container: str, content: str, *switch: str) -> str:
     """commands.LIVE_SCRIPT run in an nginx task, as the sim logs it (the script by name)."""
     argv = ["exec", container, "sh", "-c", "LIVE_SCRIPT", "sh", LIVE_FILE, content, *switch]
     return shlex.join(argv)
+
+
+def read_script(container: str, *url: str) -> str:
+    """commands.READ_SCRIPT run in an nginx task, as the sim logs it (the script by name)."""
+    return shlex.join(["exec", container, "sh", "-c", "READ_SCRIPT", "sh", LIVE_FILE, *url])
 
 
 def shown(gave: Mapping[str, str]) -> str:

@@ -8,16 +8,18 @@ cannot have two tasks: tests/unit/config_cases/edge_replicas_on_a_host_mode_port
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 
 from swarm_deploy import interrupts, usecases
+from swarm_deploy.commands import LIVE_SCRIPT
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import Outcome, StatusRequest
-from tests.unit.swarm_sim import SWITCH_TO_GREEN, Sim, live_script
+from tests.unit.swarm_sim import SWITCH_TO_GREEN, Sim, live_script, read_script
 from tests.unit.test_interrupts import EDGE, project, run, sim
 
 __all__ = ["project", "sim"]
@@ -140,6 +142,20 @@ def test_status_shows_each_task_colour_when_they_disagree_and_a_deploy_repairs_i
     assert repaired.problems == ()
 
 
+def test_what_each_task_serves_and_its_file_are_read_in_one_command_per_task(
+    two: Project, sim: Sim
+) -> None:
+    """One `docker exec` per nginx task (an ssh session each for a task on another node),
+    not one for the answer and another for the file."""
+    assert isinstance(run(two, sim, "r1"), Outcome)
+    mark = len(sim.log)
+    usecases.status(StatusRequest(two))
+    assert [line for line in sim.log[mark:] if line.startswith("exec")] == [
+        read_script(f"container-of-{name}", "http://127.0.0.1/api/health")
+        for name in (EDGE, SECOND)
+    ]
+
+
 def test_a_deploy_interrupted_between_two_tasks_puts_the_switched_one_back(
     two: Project, sim: Sim
 ) -> None:
@@ -164,7 +180,7 @@ def test_a_second_task_docker_cannot_reach_still_gets_the_first_put_back(
     switched already, is put back; docker's words name the command, not the script."""
     assert isinstance(run(two, sim, "r1"), Outcome)
     gone = "Error response from daemon: No such container: container-of-" + SECOND
-    sim.refused[f"exec container-of-{SECOND} sh -c"] = gone
+    sim.refused[f"exec container-of-{SECOND} sh -c {shlex.quote(LIVE_SCRIPT)}"] = gone
     failed = run(two, sim, "r2")
     assert isinstance(failed, DeployError)
     assert str(failed).startswith(

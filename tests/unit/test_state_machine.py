@@ -22,7 +22,7 @@ from swarm_deploy.engine import Result
 from swarm_deploy.errors import CommandError, DeployError, GateError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import DeployRequest, Outcome
-from tests.unit.swarm_sim import SWITCH_TO_GREEN, Edge, Sim, live_script
+from tests.unit.swarm_sim import SWITCH_TO_GREEN, Edge, Sim, live_script, read_script
 from tests.unit.test_interrupts import (
     BRANCH,
     EDGE,
@@ -272,9 +272,8 @@ def test_a_file_written_that_nginx_refuses_to_load_is_put_back(
     # the switch's command put the file back (blue) itself: the undo finds it so
     assert sim.log[-5:-1] == [
         live_script(f"container-of-{EDGE}", 'set $colour "green";\n', *SWITCH_TO_GREEN),
-        f"exec container-of-{EDGE} curl -s -o /dev/null -D - --max-time 5 "
-        "http://127.0.0.1/api/health",
-        f"exec container-of-{EDGE} cat {LIVE}",
+        read_script(f"container-of-{EDGE}", "http://127.0.0.1/api/health"),
+        read_script(f"container-of-{EDGE}"),
         "stack rm gaia-develop-green",
     ]  # then the lock is freed
 

@@ -119,6 +119,20 @@ def exec_in(target: str, container: str, *argv: str) -> list[str]:
     return docker(target, "exec", container, *argv)
 
 
+# What a branch's nginx serves and what its live/colour.conf names, in one `docker exec`
+# (edge.read_nginx): the headers of a new request to the URL $2 (when given), a line
+# "--- <file>", then the file $1 (nothing after that line when it is missing).
+READ_SCRIPT = r"""[ $# -lt 2 ] || curl -s -o /dev/null -D - --max-time 5 "$2"
+printf '%s %s\n' --- "$1"
+cat "$1" 2>/dev/null
+"""
+
+
+def read_live(target: str, container: str, file: str, url: str | None) -> list[str]:
+    """READ_SCRIPT: the answer's headers to `url` (None: no request), then `file`."""
+    return exec_in(target, container, "sh", "-c", READ_SCRIPT, "sh", file, *([url] if url else []))
+
+
 # live/colour.conf in a branch's nginx, in one `docker exec` (edge_actions.py runs it).
 # Arguments: the file and its new content; for a switch also the colour, the seconds it
 # may take to serve it, the public route, the colour header, then the health paths.

@@ -91,11 +91,8 @@ def node_target(swarm: SwarmApi, node_id: str) -> str:
 
 
 def live_colour_in_nginx(executor: ArgvRunner, edge: EdgeTask) -> str | None:
-    result = executor.run(
-        commands.exec_in(edge.target, edge.container, "cat", LIVE_FILE), check=False
-    )
-    found = _COLOUR_LINE.search(result.stdout) if result.returncode == 0 else None
-    return found.group(1) if found else None
+    """The colour live/colour.conf names (None: none, or no file)."""
+    return read_nginx(executor, edge, None).file
 
 
 def probe_path(config: Config) -> str | None:
@@ -105,19 +102,25 @@ def probe_path(config: Config) -> str | None:
 
 
 def served_colour(executor: ArgvRunner, edge: EdgeTask, path: str) -> str | None:
-    """The colour nginx answers a new request with (None: no colour, the 503 page).
-    Raises TargetError when nginx gives no answer at all."""
+    """The colour nginx answers a new request on `path` with (None: no colour, the 503
+    page). Raises TargetError when nginx gives no answer at all."""
+    return read_nginx(executor, edge, path).served
+
+
+def read_nginx(executor: ArgvRunner, edge: EdgeTask, path: str | None) -> Replica:
+    """What one nginx task serves on `path` (None: not asked) and what its live/colour.conf
+    names, in one `docker exec` (commands.READ_SCRIPT). Raises TargetError when nginx
+    gives no answer on `path`."""
+    url = PUBLIC + path if path is not None else None
     result = executor.run(
-        commands.exec_in(
-            edge.target, edge.container,
-            "curl", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "5", PUBLIC + path,
-        ),
-        check=False,
-    )  # fmt: skip
-    if not result.stdout.startswith("HTTP/"):
+        commands.read_live(edge.target, edge.container, LIVE_FILE, url), check=False
+    )
+    headers, marked, file = result.stdout.partition(f"--- {LIVE_FILE}\n")
+    if path is not None and not headers.startswith("HTTP/"):
         raise TargetError(f"nginx in {edge.container} gave no answer on {path}")
-    found = re.search(rf"^{COLOUR_HEADER}: (blue|green)\b", result.stdout, re.I | re.M)
-    return found.group(1) if found else None
+    served = re.search(rf"^{COLOUR_HEADER}: (blue|green)\b", headers, re.I | re.M)
+    named = _COLOUR_LINE.search(file) if marked else None
+    return Replica(served.group(1) if served else None, named.group(1) if named else None)
 
 
 def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames) -> Observed:
@@ -135,10 +138,7 @@ def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: Branch
     path = probe_path(config)
     try:
         replicas = {
-            task.name: Replica(
-                served_colour(executor, task, path) if path else None,
-                live_colour_in_nginx(executor, task),
-            )
+            task.name: read_nginx(executor, task, path)
             for task in edge_tasks(swarm, names.edge_service)
         }
     except TargetError:
