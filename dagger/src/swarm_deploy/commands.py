@@ -135,24 +135,33 @@ def read_live(target: str, container: str, file: str, url: str | None) -> list[s
 
 # live/colour.conf in a branch's nginx, in one `docker exec` (edge_actions.py runs it).
 # Arguments: the file and its new content; for a switch also the colour, the seconds it
-# may take to serve it, the public route, the colour header, then the health paths.
+# may take to serve it (at least: `date +%s` counts whole seconds, so a deadline of now +
+# wait could come at once), the public route, the colour header, then the health paths.
 # Prints the file as it was (on stdout, nothing else), writes the new one, runs nginx -t
-# and reloads. A switch then checks that every path answers from the colour through the
-# public route; on any failure it puts the file it found back, reloads, and waits until
-# no path answers from the colour any more (what nginx serves decides what the deployer
-# does next). A failure exits LIVE_FAILED, the reason on stderr. The content is an
+# and reloads: SIGHUP to nginx's master when it is the container's PID 1, as `nginx -s
+# reload` sends, without that command parsing the config once more to find the pid. A
+# switch then checks that every path answers from the colour through the public route;
+# on any failure it puts the file it found back, reloads, and waits until no path
+# answers from the colour any more (what nginx serves decides what the deployer does
+# next). A failure exits LIVE_FAILED, the reason on stderr. The content is an
 # argument, not stdin: a client that dies before sending stdin would leave an empty file.
 LIVE_SCRIPT = r"""file=$1 new=$2
 old=$(cat "$file" 2>/dev/null; echo .)
 old=${old%.}
 printf %s "$old"
+reload() {
+	case $(tr '\0' ' ' </proc/1/cmdline 2>/dev/null) in
+	"nginx: master"*) kill -HUP 1 ;;
+	*) nginx -s reload ;;
+	esac
+}
 load() {
 	if ! why=$( { printf %s "$1" >"$file"; } 2>&1); then
 		why="could not write $file: $why"
 	elif ! why=$(nginx -t 2>&1); then
 		why="nginx -t failed after writing $file:
 $why"
-	elif ! why=$(nginx -s reload 2>&1); then
+	elif ! why=$(reload 2>&1); then
 		why="nginx -s reload failed:
 $why"
 	else
@@ -194,7 +203,7 @@ back() {
 		printf 'putting the previous %s back: %s\n' "$file" "$why" >&2
 		exit 3
 	fi
-	end=$(($(date +%s) + wait))
+	end=$(($(date +%s) + wait + 1))
 	while look "$@" && [ -n "$some" ]; do
 		if [ "$(date +%s)" -ge "$end" ]; then
 			printf 'the previous %s is back, but the public route still gave %s\n' \
@@ -206,7 +215,7 @@ back() {
 	exit 3
 }
 load "$new" || back "$why" "$@"
-end=$(($(date +%s) + wait))
+end=$(($(date +%s) + wait + 1))
 until serves "$@"; do
 	if [ "$(date +%s)" -ge "$end" ]; then
 		look "$@"
