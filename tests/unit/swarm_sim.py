@@ -205,13 +205,14 @@ class Sim:
         args = args[1:]
         if args[:1] == ["--host"]:
             args = args[2:]
+        raw = shlex.join(args)
         # nginx's scripts by their names
-        joined = shlex.join(args)
+        logged = raw
         for script, name in ((LIVE_SCRIPT, "LIVE_SCRIPT"), (READ_SCRIPT, "READ_SCRIPT")):
-            joined = joined.replace(shlex.quote(script), name)
-        self.log.append(joined)
+            logged = logged.replace(shlex.quote(script), name)
+        self.log.append(logged)
         for prefix, error in self.refused.items():
-            if shlex.join(args).startswith(prefix):
+            if raw.startswith(prefix):
                 return Result("", error, 1)
         result = self._docker(args, stdin or b"")
         self.check_users(shlex.join(args[:3]))
