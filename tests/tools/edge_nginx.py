@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from swarm_deploy.naming import LIVE_DIR
+
 _UPSTREAM = re.compile(r'set \$upstream "[^"_]*_(?P<service>[^":]+):\d+";')
 
 
@@ -82,8 +84,12 @@ class EchoBackend(ThreadingHTTPServer):
 class RunningEdge:
     public: str
     preview: str
-    # its nginx.conf, and live/colour.conf beside it
+    # its nginx.conf, and live/ beside it
     conf: Path
+
+    @property
+    def live(self) -> Path:
+        return self.conf.parent / "live"
 
 
 @contextmanager
@@ -122,7 +128,8 @@ def serving(conf: Path, probe: str) -> Iterator[None]:
 def running_edge(
     files: Mapping[str, str], *, colour: str | None = None, backends: Mapping[str, int] = {}
 ) -> Iterator[RunningEdge]:
-    """The branch's nginx.conf in a real nginx; `colour` is written as live, as a switch does."""
+    """The branch's nginx.conf in a real nginx, its live/ beside it; `colour` is named
+    live, as a switch names it."""
     port, preview = free_port(), free_port()
     with world_readable_dir() as workdir:
         conf = (
@@ -131,6 +138,7 @@ def running_edge(
             .replace("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{preview};")
             .replace("pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;")
             .replace("/usr/share/nginx/maintenance", str(workdir / "maintenance"))
+            .replace(f"{LIVE_DIR}/", f"{workdir}/live/")
         )
         conf = _UPSTREAM.sub(
             lambda m: f'set $upstream "127.0.0.1:{backends.get(m["service"], 9)}";', conf
@@ -138,9 +146,9 @@ def running_edge(
         (workdir / "nginx.conf").write_text(conf)
         (workdir / "maintenance").mkdir()
         (workdir / "maintenance" / "index.html").write_text(files["nginx/maintenance.html"])
+        (workdir / "live").mkdir()
         if colour is not None:
-            (workdir / "live").mkdir()
-            (workdir / "live" / "colour.conf").write_text(f'set $colour "{colour}";\n')
+            (workdir / "live" / colour).touch()
         public = f"http://127.0.0.1:{port}"
         with serving(workdir / "nginx.conf", public + "/healthz"):
             yield RunningEdge(public, f"http://127.0.0.1:{preview}", workdir / "nginx.conf")

@@ -4,8 +4,9 @@ It answers what deploy.py sends through its two doors, engine.ArgvRunner (docker
 and engine.SwarmApi (Engine API reads), which SimExecutor and SimSwarm implement (`make
 lint` type-checks that they do, through tests/unit/test_lock.py), with a model just
 rich enough to judge a deploy: services (from the rendered stack files) whose tasks run
-at once, jobs that complete, secrets and configs, and each branch's nginx: the file
-live/colour.conf and the colour nginx serves (read from the file on a reload). Users
+at once, jobs that complete, secrets and configs, and each branch's nginx: the colour its live/
+names and the colour it serves (the same, read on every request, unless it runs an
+nginx.conf from before live/: `Edge.stuck`). Users
 are modelled by `served`: a request fails whenever nginx serves a colour whose stack is
 gone, and the sim counts those moments (`outages`). It proves the decisions, never the
 engine: the engine tests do that.
@@ -36,9 +37,8 @@ from swarm_deploy import usecases_deploy, usecases_plan, usecases_target
 from swarm_deploy.commands import DRAIN_SCRIPT, LIVE_FAILED, LIVE_SCRIPT, READ_SCRIPT
 from swarm_deploy.engine import Json, Result
 from swarm_deploy.errors import CommandError
+from swarm_deploy.naming import LIVE_DIR
 
-LIVE_FILE = "/etc/nginx/live/colour.conf"
-_COLOUR = re.compile(r'set \$colour "(blue|green)";')
 NODE = "node-1"
 STAMP = "2026-11-30T12:00:00.000000000Z"
 START = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -102,20 +102,18 @@ class Service:
 
 @dataclass
 class Edge:
-    """A branch's nginx: the file it reads, and the colour it serves since its last reload."""
+    """A branch's nginx: the colour its live/ names, and the colour it serves."""
 
     file: str | None = None
     served: str | None = None
-    # a reload that fails with this error (nginx keeps serving what it served)
-    reload_error: str | None = None
-    # what `nginx -t` says of a file it refuses: a new one (naming another colour than the
-    # one nginx serves)
-    test_error: str | None = None
-    # a reload that fails and stops nginx: from then on it answers nothing (`down`)
-    dies_on_reload: bool = False
+    # naming a colour in live/ fails with this error (a full or read-only volume)
+    write_error: str | None = None
+    # nginx answers nothing
     down: bool = False
-    # a reload that succeeds but changes nothing nginx serves (a worker that kept the old
-    # configuration)
+    # nginx stops answering (`down`) as a switch names a colour: it crashed then
+    dies_on_switch: bool = False
+    # an nginx.conf from before live/: it serves the colour it started with, whatever
+    # live/ names
     stuck: bool = False
 
 
@@ -384,9 +382,9 @@ class Sim:
         edge_service = service_of(key)
         edge = self.edges.setdefault(key, Edge())
         if command[:4] == ["sh", "-c", READ_SCRIPT, "sh"]:
-            file, *urls = command[4:]
+            live, *urls = command[4:]
             headers = self._curl(edge_service, edge, ["curl", *urls]).stdout if urls else ""
-            return ok(f"{headers}--- {file}\n{edge.file or ''}")
+            return ok(f"{headers}--- {live}\n{edge.file or ''}")
         if command[:4] == ["sh", "-c", LIVE_SCRIPT, "sh"]:
             return self._live_script(edge_service, edge, command[4:])
         if command[0] == "curl":
@@ -395,45 +393,40 @@ class Sim:
 
     def _live_script(self, edge_service: str, edge: Edge, args: list[str]) -> Result:
         """commands.LIVE_SCRIPT as this nginx would run it (tests/tools/test_live_script.py
-        runs the real one): the file it found on stdout, its reason on stderr."""
-        file, new = args[:2]
+        runs the real one): the colour it found on stdout, its reason on stderr."""
+        colour = args[1]
         old = edge.file or ""
-        why = self._load(edge_service, edge, file, new)
+        why = self._name(edge_service, edge, colour)
         if len(args) == 2:
             return ok(old) if why is None else Result(old, f"{why}\n", LIVE_FAILED)
-        colour, _, route, _, *paths = args[2:]
+        _, route, _, *paths = args[2:]
         if why is None:
             gave = self._look(edge_service, edge, route, paths)
             if all(seen == colour for seen in gave.values()):
                 return ok(old)
             why = f"after the switch to {colour}, the public route gave {shown(gave)}"
         reasons = [why]
-        back = self._load(edge_service, edge, file, old)
+        back = self._name(edge_service, edge, old)
         if back is not None:
-            reasons.append(f"putting the previous {file} back: {back}")
+            reasons.append(f"naming the previous colour again: {back}")
         elif colour in (gave := self._look(edge_service, edge, route, paths)).values():
             reasons.append(
-                f"the previous {file} is back, but the public route still gave {shown(gave)}"
+                f"the previous colour ({old or 'none'}) is named again, but the public route "
+                f"still gave {shown(gave)}"
             )
         return Result(old, "".join(f"{reason}\n" for reason in reasons), LIVE_FAILED)
 
-    def _load(self, edge_service: str, edge: Edge, file: str, content: str) -> str | None:
-        """live/colour.conf written, nginx -t, reload: why that failed, if it did."""
+    def _name(self, edge_service: str, edge: Edge, colour: str) -> str | None:
+        """`colour` (empty: none) named in live/, nginx serving it from the next request on:
+        why that failed, if it did."""
+        if edge.write_error is not None:
+            return f"could not name {colour or 'no colour'} in {LIVE_DIR}: {edge.write_error}"
+        edge.down = edge.down or edge.dies_on_switch
         sharing = [e for k, e in self.edges.items() if service_of(k) == edge_service]
         for written in sharing if self.one_volume else [edge]:
-            written.file = content
-        found = _COLOUR.search(content)
-        colour = found.group(1) if found else None
-        # nginx -t refuses the file when it is a new one (nginx accepted what it serves)
-        if edge.test_error is not None and colour != edge.served:
-            return f"nginx -t failed after writing {file}:\n{edge.test_error}"
-        if edge.dies_on_reload:
-            edge.down = True
-            return "nginx -s reload failed:\nnginx: [alert] kill(1, 1) failed (3: No such process)"
-        if edge.reload_error is not None:
-            return f"nginx -s reload failed:\n{edge.reload_error}"
-        if not edge.stuck:
-            edge.served = colour
+            written.file = colour or None
+            if not written.stuck:
+                written.served = written.file
         return None
 
     def _look(self, edge_service: str, edge: Edge, route: str, paths: list[str]) -> dict[str, str]:
@@ -537,21 +530,19 @@ def edge_task_key(service: str, slot: int) -> str:
     return service if slot == 1 else f"{service}.{slot}"
 
 
-# the arguments of a switch to green after the file's, in the local profile
-SWITCH_TO_GREEN = (
-    "green", "15", "http://127.0.0.1", "X-Swarm-Deploy-Colour", "/api/health", "/health",
-)  # fmt: skip
+# the arguments of a switch after its colour's, in the local profile
+SWITCH = ("15", "http://127.0.0.1", "X-Swarm-Deploy-Colour", "/api/health", "/health")
 
 
-def live_script(container: str, content: str, *switch: str) -> str:
+def live_script(container: str, colour: str, *switch: str) -> str:
     """commands.LIVE_SCRIPT run in an nginx task, as the sim logs it (the script by name)."""
-    argv = ["exec", container, "sh", "-c", "LIVE_SCRIPT", "sh", LIVE_FILE, content, *switch]
+    argv = ["exec", container, "sh", "-c", "LIVE_SCRIPT", "sh", LIVE_DIR, colour, *switch]
     return shlex.join(argv)
 
 
 def read_script(container: str, *url: str) -> str:
     """commands.READ_SCRIPT run in an nginx task, as the sim logs it (the script by name)."""
-    return shlex.join(["exec", container, "sh", "-c", "READ_SCRIPT", "sh", LIVE_FILE, *url])
+    return shlex.join(["exec", container, "sh", "-c", "READ_SCRIPT", "sh", LIVE_DIR, *url])
 
 
 def shown(gave: Mapping[str, str]) -> str:

@@ -19,14 +19,15 @@ from swarm_deploy.commands import LIVE_SCRIPT
 from swarm_deploy.errors import DeployError
 from swarm_deploy.pipeline import Project
 from swarm_deploy.usecases import Outcome, StatusRequest
-from tests.unit.swarm_sim import SWITCH_TO_GREEN, Sim, live_script, read_script
+from tests.unit.swarm_sim import SWITCH, Sim, live_script, read_script
 from tests.unit.test_interrupts import EDGE, project, run, sim
 
 __all__ = ["project", "sim"]
 
 SECOND = f"{EDGE}.2"
-LIVE = "/etc/nginx/live/colour.conf"
-BLUE, GREEN = 'set $colour "blue";\n', 'set $colour "green";\n'
+LIVE = "/etc/nginx/live"
+BLUE, GREEN = "blue", "green"
+ERROR = "sh: 1: cannot create /etc/nginx/live/green: Read-only file system"
 
 
 @pytest.fixture
@@ -41,13 +42,13 @@ def two(project: Project) -> Project:
 
 
 def colours(sim: Sim) -> list[tuple[str | None, str | None]]:
-    """(file, served) of each nginx task."""
+    """(what live/ names, what nginx serves) in each nginx task."""
     return [(sim.edge(EDGE, slot).file, sim.edge(EDGE, slot).served) for slot in (1, 2)]
 
 
 def switch_line(container: str) -> str:
-    """The switch to green in one task: its file written, tested, reloaded, checked."""
-    return live_script(container, GREEN, *SWITCH_TO_GREEN)
+    """The switch to green in one task: green named in live/, then checked."""
+    return live_script(container, GREEN, *SWITCH)
 
 
 def test_the_switch_reaches_every_nginx_task_in_turn_one_command_each(
@@ -69,27 +70,26 @@ def test_the_switch_reaches_every_nginx_task_in_turn_one_command_each(
 
 def test_a_switch_that_fails_in_the_second_task_puts_the_first_back(two: Project, sim: Sim) -> None:
     assert isinstance(run(two, sim, "r1"), Outcome)
-    error = "nginx: [alert] kill(1, 1) failed (3: No such process)"
-    sim.edge(EDGE, 2).reload_error = error
+    sim.edge(EDGE, 2).write_error = ERROR
     mark = len(sim.log)
     failed = run(two, sim, "r2")
     assert isinstance(failed, DeployError)
     assert str(failed) == (
         f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
         f"{EDGE}.1, which got its previous colour back:\n"
-        f"nginx -s reload failed:\n{error}\n"
-        f"putting the previous {LIVE} back: nginx -s reload failed:\n{error}\n"
+        f"could not name green in {LIVE}: {ERROR}\n"
+        f"naming the previous colour again: could not name blue in {LIVE}: {ERROR}\n"
         "rolled back: removed gaia-develop-green; gaia-develop-blue stays live.\n"
         "next: fix the release, then `swarm-deploy deploy --branch develop`; "
         "`swarm-deploy status --branch develop` shows what runs"
     )
-    # both tasks serve blue, and their files say so: none was left on green
+    # both tasks serve blue, and their live/ says so: none was left on green
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
     assert not sim.stack("gaia-develop-green")
     assert sim.services[EDGE].labels["swarm-deploy.release"] == "r1"
     assert sim.outages == []
-    # the second task put its own file back (its reload failed again, and it never served
-    # green); then the first task's file is put back and reloaded
+    # the second task never named green (nor blue again: it never served green); then
+    # the first task gets blue back
     put_back = sim.log.index(switch_line(f"container-of-{SECOND}"), mark) + 1
     assert sim.log[put_back] == live_script(f"container-of-{EDGE}", BLUE)
 
@@ -97,25 +97,26 @@ def test_a_switch_that_fails_in_the_second_task_puts_the_first_back(two: Project
 def test_tasks_sharing_one_volume_get_the_colour_they_had_when_the_second_fails(
     two: Project, sim: Sim
 ) -> None:
-    """On one node both tasks read one live/colour.conf: once the first task's switch wrote
-    green there, the second's file says green too; the colour put back is the one read
-    before anything was written."""
+    """On one node both tasks read one live/: once the first task's switch named green
+    there, the second finds green too; the colour put back is the one read before
+    anything was named. (The second runs an nginx.conf from before live/, as while an
+    edge update rolls out, and keeps serving blue.)"""
     sim.one_volume = True
     assert isinstance(run(two, sim, "r1"), Outcome)
-    sim.edge(EDGE, 2).test_error = "nginx: [emerg] unknown directive"
+    sim.edge(EDGE, 2).stuck = True
     failed = run(two, sim, "r2")
     assert isinstance(failed, DeployError)
-    error = f"nginx -t failed after writing {LIVE}:\nnginx: [emerg] unknown directive"
     assert str(failed).startswith(
         f"the switch to green failed in nginx task {EDGE}.2 after it had succeeded in "
         f"{EDGE}.1, which got its previous colour back:\n"
-        f"{error}\nputting the previous {LIVE} back: {error}\n"
+        "after the switch to green, the public route gave /api/health -> blue, "
+        "/health -> blue\n"
         "rolled back: removed gaia-develop-green;"
     ), str(failed)
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
     assert sim.outages == []
-    # the second task found green (the first had written it), so it could not put blue
-    # back itself: blue goes back in both, the second first
+    # the second task found green (the first had named it), so it could not name blue
+    # again itself: blue goes back in both, the second first
     put_back = sim.log.index(switch_line(f"container-of-{SECOND}")) + 1
     assert sim.log[put_back : put_back + 2] == [
         live_script(f"container-of-{SECOND}", BLUE),
@@ -134,7 +135,7 @@ def test_status_shows_each_task_colour_when_they_disagree_and_a_deploy_repairs_i
     assert (found.live_colour, found.release) == ("blue", "r1")
     assert found.problems == (
         f"the nginx tasks serve different colours ({EDGE}.1 blue, {EDGE}.2 no colour): blue "
-        "is taken as live, and every task is put on it before nginx reads its file again",
+        "is taken as live, and every task's live/ is made to name it",
     )
     assert isinstance(run(two, sim, "r1"), Outcome)
     assert colours(sim) == [(BLUE, "blue"), (BLUE, "blue")]
@@ -159,7 +160,7 @@ def test_what_each_task_serves_and_its_file_are_read_in_one_command_per_task(
 def test_a_deploy_interrupted_between_two_tasks_puts_the_switched_one_back(
     two: Project, sim: Sim
 ) -> None:
-    """SIGTERM once the first task serves green, before the second is written: the deploy
+    """SIGTERM once the first task serves green, before the second is switched: the deploy
     undoes the switch in the first rather than leave users on both colours."""
     assert isinstance(run(two, sim, "r1"), Outcome)
     failed = run(two, sim, "r2", "switch:verified:TERM")
@@ -196,31 +197,30 @@ def test_a_second_task_docker_cannot_reach_still_gets_the_first_put_back(
 def test_an_undo_that_cannot_put_a_task_back_removes_neither_colour(
     two: Project, sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SIGTERM once the first task serves green; putting it back on blue fails at its
-    reload, so it may serve green still: removing green would leave its users nothing."""
+    """SIGTERM once the first task serves green; naming blue there again fails, so it
+    serves green still: removing green would leave its users nothing."""
     assert isinstance(run(two, sim, "r1"), Outcome)
     fire = interrupts.fire
-    error = "nginx: [alert] kill(1, 1) failed (3: No such process)"
 
-    def reload_fails_then_fire(signal_name: str) -> None:
-        sim.edge(EDGE, 1).reload_error = error
+    def naming_fails_then_fire(signal_name: str) -> None:
+        sim.edge(EDGE, 1).write_error = ERROR
         fire(signal_name)
 
-    monkeypatch.setattr(interrupts, "fire", reload_fails_then_fire)
+    monkeypatch.setattr(interrupts, "fire", naming_fails_then_fire)
     failed = run(two, sim, "r2", "switch:verified:TERM")
     assert isinstance(failed, DeployError)
     assert str(failed) == (
         "interrupted (SIGTERM)\ncould not put nginx back on gaia-develop-blue:\n"
-        f"{EDGE}.1: nginx -s reload failed:\n{error}\n"
+        f"{EDGE}.1: could not name blue in {LIVE}: {ERROR}\n"
         "neither colour was removed.\n"
         "next: once the branch's nginx answers, `swarm-deploy deploy --branch develop` "
         "repairs the rest"
     )
-    assert colours(sim) == [(BLUE, "green"), (BLUE, "blue")]
+    assert colours(sim) == [(GREEN, "green"), (BLUE, "blue")]
     assert sim.stack("gaia-develop-green")
     assert sim.stack("gaia-develop-blue")
     assert sim.outages == []
-    sim.edge(EDGE, 1).reload_error = None
+    sim.edge(EDGE, 1).write_error = None
     assert isinstance(run(two, sim, "r2"), Outcome)
     assert colours(sim) == [(GREEN, "green"), (GREEN, "green")]
     assert sim.outages == []

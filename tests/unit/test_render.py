@@ -179,7 +179,8 @@ def test_nginx_template_follows_the_swarm_dns_facts(develop: dict[str, str]) -> 
     assert "resolver 127.0.0.11 valid=5s" in conf
     assert 'set $upstream "gaia-develop-${colour}_backend:8000";' in conf
     assert "proxy_pass http://$upstream;" in conf
-    assert "include live/*.conf;" in conf
+    assert "if (-f /etc/nginx/live/green) {" in conf  # read on every request: no reload
+    assert "include live" not in conf
     assert "listen 127.0.0.1:8081;" in conf  # the preview route: only the pipeline reaches it
     assert "server_tokens off;" in conf
     assert "worker_shutdown_timeout" in conf

@@ -34,7 +34,7 @@ def develop_serving_blue_labelled_green() -> Sim:
                 f"gaia-develop-{colour}", name, f"reg/{name}@{release}",
                 {"swarm-deploy.service": name, "swarm-deploy.release": release},
             )  # fmt: skip
-    sim.edge(EDGE).file = 'set $colour "blue";\n'
+    sim.edge(EDGE).file = "blue"
     sim.edge(EDGE).served = "blue"
     return sim
 

@@ -19,7 +19,7 @@ from tests.unit.test_interrupts import (
     FakeTime,
     Notes,
     assert_converged,
-    file_written_never_loaded,
+    live_names_what_nginx_does_not_serve,
     project,
     run,
     sim,
@@ -134,14 +134,13 @@ def test_a_drain_job_that_failed_is_a_problem_and_the_next_deploy_repairs_it(
 def test_status_believes_what_nginx_serves_over_its_file_and_the_labels(
     project: Project, sim: Sim
 ) -> None:
-    """live/colour.conf names green, never reloaded: users get blue."""
-    file_written_never_loaded(project, sim)
+    """live/ names green, but nginx serves blue: users get blue."""
+    live_names_what_nginx_does_not_serve(project, sim)
     sim.revive()
     (found,) = read(project)
     assert (found.live_colour, found.release) == ("blue", "r1")
     assert found.problems == (
-        "live/colour.conf names green but nginx serves blue: the file is repaired before "
-        "nginx reads it again",
+        "live/ names green but nginx serves blue: live/ is made to name what users get",
         "gaia-develop-green runs beside the live colour",
     )
 

@@ -19,23 +19,22 @@ from swarm_deploy.engine import Executor
 
 def test_a_switch_is_one_docker_exec_of_the_script_with_its_arguments_in_order() -> None:
     argv = commands.switch_live(
-        "ssh://deploy@10.0.0.2:2222", "c0ffee", "/etc/nginx/live/colour.conf",
-        'set $colour "green";\n', colour="green", wait=15, route="http://127.0.0.1",
-        header="X-Swarm-Deploy-Colour", paths=("/api/health", "/health"),
+        "ssh://deploy@10.0.0.2:2222", "c0ffee", "/etc/nginx/live", "green",
+        wait=15, route="http://127.0.0.1", header="X-Swarm-Deploy-Colour",
+        paths=("/api/health", "/health"),
     )  # fmt: skip
     assert argv == [
         "docker", "--host", "ssh://deploy@10.0.0.2:2222", "exec", "c0ffee",
         "sh", "-c", commands.LIVE_SCRIPT, "sh",
-        "/etc/nginx/live/colour.conf", 'set $colour "green";\n', "green", "15",
+        "/etc/nginx/live", "green", "15",
         "http://127.0.0.1", "X-Swarm-Deploy-Colour", "/api/health", "/health",
     ]  # fmt: skip
 
 
-def test_a_rewrite_is_the_same_script_with_the_file_and_its_content_alone() -> None:
-    argv = commands.write_live("local", "c0ffee", "/etc/nginx/live/colour.conf", "")
+def test_a_rewrite_is_the_same_script_with_live_and_the_colour_alone() -> None:
+    argv = commands.write_live("local", "c0ffee", "/etc/nginx/live", None)
     assert argv == [
-        "docker", "exec", "c0ffee", "sh", "-c", commands.LIVE_SCRIPT, "sh",
-        "/etc/nginx/live/colour.conf", "",
+        "docker", "exec", "c0ffee", "sh", "-c", commands.LIVE_SCRIPT, "sh", "/etc/nginx/live", "",
     ]  # fmt: skip
 
 

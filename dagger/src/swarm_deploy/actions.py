@@ -208,7 +208,7 @@ class HealthGate:
 
 @dataclass(frozen=True)
 class Switch:
-    """Point the edge at a colour: rewrite live/colour.conf, nginx -t, reload, verify."""
+    """Point the edge at a colour: name it in live/ (no reload), verify."""
 
     target: str
     edge_service: str
@@ -217,22 +217,22 @@ class Switch:
 
     def describe(self) -> str:
         return (
-            f"write live/colour.conf = {self.colour} in {self.edge_service}, nginx -t, "
-            f"nginx -s reload (graceful), then check that {', '.join(self.paths)} answer "
+            f"rename live/ to name {self.colour} in {self.edge_service} (nginx reads it on "
+            f"every request: no reload), then check that {', '.join(self.paths)} answer "
             f"from {self.colour} through the public route"
         )
 
 
 @dataclass(frozen=True)
 class RewriteLive:
-    """Make live/colour.conf name what nginx serves again, and reload (graceful)."""
+    """Make live/ name what nginx serves again."""
 
     target: str
     edge_service: str
     colour: str
 
     def describe(self) -> str:
-        return f"write live/colour.conf = {self.colour} in {self.edge_service}, nginx -s reload"
+        return f"name {self.colour} in live/ of {self.edge_service}"
 
 
 @dataclass(frozen=True)

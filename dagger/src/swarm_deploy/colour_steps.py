@@ -37,9 +37,9 @@ def repair_steps(
     names = branch.names
     steps = []
     if facts.refile is not None:
-        steps.append(Step(Phase.REPAIR, f"point live/colour.conf at {facts.refile} again", (
+        steps.append(Step(Phase.REPAIR, f"name {facts.refile} in live/ again", (
             RewriteLive(target, names.edge_service, facts.refile),
-        ), "nginx reads the file on its next reload or restart"))  # fmt: skip
+        ), "nginx serves what live/ names"))  # fmt: skip
     if facts.relabel:
         steps.append(Step(Phase.REPAIR, f"record that {facts.live_colour} is live", (
             run(commands.service_label(target, names.edge_service, facts.relabel)),

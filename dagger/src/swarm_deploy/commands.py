@@ -119,54 +119,64 @@ def exec_in(target: str, container: str, *argv: str) -> list[str]:
     return docker(target, "exec", container, *argv)
 
 
-# What a branch's nginx serves and what its live/colour.conf names, in one `docker exec`
-# (edge.read_nginx): the headers of a new request to the URL $2 (when given), a line
-# "--- <file>", then the file $1 (nothing after that line when it is missing).
-READ_SCRIPT = r"""[ $# -lt 2 ] || curl -s -o /dev/null -D - --max-time 5 "$2"
-printf '%s %s\n' --- "$1"
-cat "$1" 2>/dev/null
+# The colour a branch's nginx serves is named by one empty file in its live/ directory,
+# live/blue or live/green, which nginx.conf tests on every request: green when both
+# exist (nginx.conf tests it last), none when neither does. `named DIR` prints it.
+_NAMED = r"""named() {
+	colour=
+	for c in blue green; do [ ! -f "$1/$c" ] || colour=$c; done
+	printf %s "$colour"
+}
 """
 
+# What a branch's nginx serves and which colour its live/ names, in one `docker exec`
+# (edge.read_nginx): the headers of a new request to the URL $2 (when given), a line
+# "--- <dir>", then the colour live/ $1 names (nothing after that line for none).
+READ_SCRIPT = (
+    _NAMED
+    + r"""[ $# -lt 2 ] || curl -s -o /dev/null -D - --max-time 5 "$2"
+printf '%s %s\n' --- "$1"
+named "$1"
+"""
+)
 
-def read_live(target: str, container: str, file: str, url: str | None) -> list[str]:
-    """READ_SCRIPT: the answer's headers to `url` (None: no request), then `file`."""
-    return exec_in(target, container, "sh", "-c", READ_SCRIPT, "sh", file, *([url] if url else []))
+
+def read_live(target: str, container: str, live_dir: str, url: str | None) -> list[str]:
+    """READ_SCRIPT: the answer's headers to `url` (None: no request), then the colour."""
+    return exec_in(
+        target, container, "sh", "-c", READ_SCRIPT, "sh", live_dir, *([url] if url else [])
+    )
 
 
-# live/colour.conf in a branch's nginx, in one `docker exec` (edge_actions.py runs it).
-# Arguments: the file and its new content; for a switch also the colour, the seconds it
-# may take to serve it (at least: `date +%s` counts whole seconds, so a deadline of now +
-# wait could come at once), the public route, the colour header, then the health paths.
-# Prints the file as it was (on stdout, nothing else), writes the new one, runs nginx -t
-# and reloads: SIGHUP to nginx's master when it is the container's PID 1, as `nginx -s
-# reload` sends, without that command parsing the config once more to find the pid. A
-# switch then checks that every path answers from the colour through the public route;
-# on any failure it puts the file it found back, reloads, and waits until no path
-# answers from the colour any more (what nginx serves decides what the deployer does
-# next). A failure exits LIVE_FAILED, the reason on stderr. The content is an
-# argument, not stdin: a client that dies before sending stdin would leave an empty file.
-LIVE_SCRIPT = r"""file=$1 new=$2
-old=$(cat "$file" 2>/dev/null; echo .)
-old=${old%.}
+# Naming the live colour in a branch's nginx, in one `docker exec` (edge_actions.py runs
+# it). Arguments: the live/ directory and the colour (empty: none); for a switch also the
+# seconds it may take to serve it (at least: `date +%s` counts whole seconds, so a
+# deadline of now + wait could come at once), the public route, the colour header, then
+# the health paths. Prints the colour live/ named before (on stdout, nothing else), then
+# names the new one: one rename of the other colour's file (atomic: every request sees
+# one colour or the other), or a new file when none was named. nginx reads it on the next
+# request: nothing to test, nothing to reload, no connection closed. A switch then checks
+# that every path answers from the colour through the public route; on any failure it
+# names the colour it found again and waits until no path answers from the new one any
+# more (what nginx serves decides what the deployer does next). A failure exits
+# LIVE_FAILED, the reason on stderr. A verified switch removes live/colour.conf, where
+# swarm-deploy named the colour before (for an nginx.conf that read it on each reload).
+LIVE_SCRIPT = (
+    _NAMED
+    + r"""dir=$1 new=$2
+old=$(named "$dir")
 printf %s "$old"
-reload() {
-	case $(tr '\0' ' ' </proc/1/cmdline 2>/dev/null) in
-	"nginx: master"*) kill -HUP 1 ;;
-	*) nginx -s reload ;;
+name() {
+	case $1 in
+	blue) other=green ;;
+	green) other=blue ;;
+	*) rm -f "$dir/blue" "$dir/green"; return ;;
 	esac
+	if [ -f "$dir/$other" ]; then mv -f "$dir/$other" "$dir/$1"; else : >>"$dir/$1"; fi
 }
 load() {
-	if ! why=$( { printf %s "$1" >"$file"; } 2>&1); then
-		why="could not write $file: $why"
-	elif ! why=$(nginx -t 2>&1); then
-		why="nginx -t failed after writing $file:
-$why"
-	elif ! why=$(reload 2>&1); then
-		why="nginx -s reload failed:
-$why"
-	else
-		return 0
-	fi
+	why=$( { name "$1"; } 2>&1) && return 0
+	why="could not name ${1:-no colour} in $dir: $why"
 	return 1
 }
 fail() {
@@ -177,22 +187,28 @@ if [ $# -le 2 ]; then
 	load "$new" || fail "$why"
 	exit 0
 fi
-colour=$3 wait=$4 route=$5 header=$6
-shift 6
+wait=$3 route=$4 header=$5
+shift 5
+deadline() {
+	end=$(($(date +%s) + wait + 1))
+}
+past() {
+	[ "$(date +%s)" -ge "$end" ]
+}
 colour_of() {
 	curl -s -o /dev/null -D - --max-time 5 "$route$1" | tr -d '\r' |
 		sed -n "s/^$header: *\([^ ]*\).*/\1/Ip" | head -n 1
 }
 serves() {
 	for path; do
-		[ "$(colour_of "$path")" = "$colour" ] || return 1
+		[ "$(colour_of "$path")" = "$new" ] || return 1
 	done
 }
 look() {
 	gave= some=
 	for path; do
 		seen=$(colour_of "$path")
-		[ "$seen" != "$colour" ] || some=yes
+		[ "$seen" != "$new" ] || some=yes
 		gave="$gave${gave:+, }$path -> ${seen:-no colour header}"
 	done
 }
@@ -200,14 +216,14 @@ back() {
 	printf '%s\n' "$1" >&2
 	shift
 	if ! load "$old"; then
-		printf 'putting the previous %s back: %s\n' "$file" "$why" >&2
+		printf 'naming the previous colour again: %s\n' "$why" >&2
 		exit 3
 	fi
-	end=$(($(date +%s) + wait + 1))
+	deadline
 	while look "$@" && [ -n "$some" ]; do
-		if [ "$(date +%s)" -ge "$end" ]; then
-			printf 'the previous %s is back, but the public route still gave %s\n' \
-				"$file" "$gave" >&2
+		if past; then
+			printf 'the previous colour (%s) is named again, but the public route still gave %s\n' \
+				"${old:-none}" "$gave" >&2
 			exit 3
 		fi
 		sleep 0.02
@@ -215,40 +231,41 @@ back() {
 	exit 3
 }
 load "$new" || back "$why" "$@"
-end=$(($(date +%s) + wait + 1))
+deadline
 until serves "$@"; do
-	if [ "$(date +%s)" -ge "$end" ]; then
+	if past; then
 		look "$@"
-		back "after the switch to $colour, the public route gave $gave" "$@"
+		back "after the switch to $new, the public route gave $gave" "$@"
 	fi
 	sleep 0.02
 done
+rm -f "$dir/colour.conf"
 """
+)
 LIVE_FAILED = 3
 
 
-def write_live(target: str, container: str, file: str, content: str) -> list[str]:
-    """LIVE_SCRIPT: `file` rewritten with `content`, nginx -t, reload; nothing checked after."""
-    return exec_in(target, container, "sh", "-c", LIVE_SCRIPT, "sh", file, content)
+def write_live(target: str, container: str, live_dir: str, colour: str | None) -> list[str]:
+    """LIVE_SCRIPT: `colour` (None: none) named in `live_dir`; nothing checked after."""
+    return exec_in(target, container, "sh", "-c", LIVE_SCRIPT, "sh", live_dir, colour or "")
 
 
 def switch_live(
     target: str,
     container: str,
-    file: str,
-    content: str,
-    *,
+    live_dir: str,
     colour: str,
+    *,
     wait: int,
     route: str,
     header: str,
     paths: Sequence[str],
 ) -> list[str]:
-    """LIVE_SCRIPT as a switch: write, nginx -t, reload, then every path answers from
-    `colour` through `route` within `wait` seconds, or the old file is back."""
+    """LIVE_SCRIPT as a switch: `colour` named in `live_dir`, then every path answers
+    from it through `route` within `wait` seconds, or the colour before is named again."""
     return exec_in(
         target, container, "sh", "-c", LIVE_SCRIPT, "sh",
-        file, content, colour, str(wait), route, header, *paths,
+        live_dir, colour, str(wait), route, header, *paths,
     )  # fmt: skip
 
 

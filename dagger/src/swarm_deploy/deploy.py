@@ -25,7 +25,6 @@ from swarm_deploy.edge import (
     edge_tasks,
     live,
     live_colour_in_nginx,
-    live_line,
     probe_path,
     served_colour,
 )
@@ -228,7 +227,7 @@ class Deployer(EdgeRunner):
         ) from cause
 
     def _undo(self, reason: str, cause: BaseException) -> None:
-        """Before the switch took effect: nginx's file names the old colour again, and the
+        """Before the switch took effect: nginx's live/ names the old colour again, and the
         new colour is removed."""
         names = self.branch.names
         new_stack = names.colour_stack(self.plan.new_colour)
@@ -241,7 +240,7 @@ class Deployer(EdgeRunner):
             f"{edge.name}: {failure}"
             for edge in edges
             if live_colour_in_nginx(self.executor, edge) != old
-            and (failure := self.write_live(edge, live_line(old))) is not None
+            and (failure := self.write_live(edge, old)) is not None
         ]
         if failed:
             # a task that may still serve the new colour must keep it

@@ -1,6 +1,5 @@
-"""The branch's nginx as it runs: where its task is, what it serves, what its
-live/colour.conf says, and each colour's stack: what truth.reconcile weighs. Reads only,
-except `live_line`, the file's content.
+"""The branch's nginx as it runs: where its task is, what it serves, which colour its
+live/ directory names, and each colour's stack: what truth.reconcile weighs. Reads only.
 """
 
 from __future__ import annotations
@@ -13,14 +12,12 @@ from swarm_deploy import commands, facts
 from swarm_deploy.config import Config
 from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import TargetError
-from swarm_deploy.naming import COLOURS, BranchNames, label
+from swarm_deploy.naming import COLOURS, LIVE_DIR, BranchNames, label
 from swarm_deploy.truth import Observed, Replica, Truth, reconcile
 
-LIVE_FILE = "/etc/nginx/live/colour.conf"
 PREVIEW = "http://127.0.0.1:8081"
 PUBLIC = "http://127.0.0.1"
 COLOUR_HEADER = "X-Swarm-Deploy-Colour"
-_COLOUR_LINE = re.compile(r'set \$colour "(blue|green)";')
 STATIC_LABELS = frozenset(label(key) for key in ("app", "branch", "slug", "service"))
 
 
@@ -91,7 +88,7 @@ def node_target(swarm: SwarmApi, node_id: str) -> str:
 
 
 def live_colour_in_nginx(executor: ArgvRunner, edge: EdgeTask) -> str | None:
-    """The colour live/colour.conf names (None: none, or no file)."""
+    """The colour live/ names (None: none)."""
     return read_nginx(executor, edge, None).file
 
 
@@ -108,24 +105,23 @@ def served_colour(executor: ArgvRunner, edge: EdgeTask, path: str) -> str | None
 
 
 def read_nginx(executor: ArgvRunner, edge: EdgeTask, path: str | None) -> Replica:
-    """What one nginx task serves on `path` (None: not asked) and what its live/colour.conf
+    """What one nginx task serves on `path` (None: not asked) and which colour its live/
     names, in one `docker exec` (commands.READ_SCRIPT). Raises TargetError when nginx
     gives no answer on `path`."""
     url = PUBLIC + path if path is not None else None
     result = executor.run(
-        commands.read_live(edge.target, edge.container, LIVE_FILE, url), check=False
+        commands.read_live(edge.target, edge.container, LIVE_DIR, url), check=False
     )
-    headers, marked, file = result.stdout.partition(f"--- {LIVE_FILE}\n")
+    headers, _, named = result.stdout.partition(f"--- {LIVE_DIR}\n")
     if path is not None and not headers.startswith("HTTP/"):
         raise TargetError(f"nginx in {edge.container} gave no answer on {path}")
     served = re.search(rf"^{COLOUR_HEADER}: (blue|green)\b", headers, re.I | re.M)
-    named = _COLOUR_LINE.search(file) if marked else None
-    return Replica(served.group(1) if served else None, named.group(1) if named else None)
+    return Replica(served.group(1) if served else None, named if named in COLOURS else None)
 
 
 def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: BranchNames) -> Observed:
     """Everything truth.reconcile weighs: the edge's labels, what each nginx task serves
-    and its file say (when they answer), and each colour's stack."""
+    and its live/ names (when they answer), and each colour's stack."""
     stacks = {
         colour: stack
         for colour in COLOURS
@@ -145,11 +141,6 @@ def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: Branch
         return Observed(labels, stacks)
     first = next(iter(replicas.values()))
     return Observed(labels, stacks, path is not None, first.served, first.file, replicas)
-
-
-def live_line(colour: str | None) -> str:
-    """live/colour.conf naming a colour; empty for none (nginx then answers 503)."""
-    return f'set $colour "{colour}";\n' if colour else ""
 
 
 def live(

@@ -1,5 +1,5 @@
 """The actions a deploy performs inside the branch's nginx: the health gate's loop (its
-pure rules are gate.py's), the switch and its verification, and rewriting live/colour.conf.
+pure rules are gate.py's), the switch and its verification, and naming the live colour.
 
 The deployer (deploy.py) dispatches its HealthGate, Switch and RewriteLive actions here and
 decides, when a deploy stops, what happened; these only act and report what they saw.
@@ -12,25 +12,24 @@ import shlex
 from swarm_deploy import commands, gate, interrupts
 from swarm_deploy.edge import (
     COLOUR_HEADER,
-    LIVE_FILE,
     PREVIEW,
     PUBLIC,
     EdgeTask,
     edge_task,
     edge_tasks,
-    live_line,
 )
 from swarm_deploy.engine import Result
 from swarm_deploy.errors import CommandError, DeployError, GateError, SwarmDeployError
+from swarm_deploy.naming import LIVE_DIR
 from swarm_deploy.plan import HealthGate, RewriteLive, Switch
 from swarm_deploy.runner import Runner
 
-# how long a switch may take, once nginx reloaded, to serve the new colour on every path
+# how long a switch may take, once the colour is named, to serve it on every path
 SWITCH_WAIT = 15
 
 
 class EdgeRunner(Runner):
-    """A runner that also acts in a branch's nginx: gate, switch, live/colour.conf."""
+    """A runner that also acts in a branch's nginx: gate, switch, the live colour."""
 
     def health_gate(self, action: HealthGate, stack: str) -> None:
         """(a) the new colour's tasks run (and are healthy), (b) from then on its health paths
@@ -83,27 +82,26 @@ class EdgeRunner(Runner):
             self.clock.sleep_rest(began, rule.interval)
 
     def switch(self, action: Switch) -> None:
-        """In each nginx task in turn, one command (commands.LIVE_SCRIPT): write
-        live/colour.conf, nginx -t, reload, verify through the public route; a task where it
-        fails puts its own file back. Then every task reached before gets its previous file
-        back and is reloaded before the error goes on: no task is left on another colour."""
-        # the file each node had before the switch: tasks on one node share it, so a later
-        # task there finds what an earlier one wrote
+        """In each nginx task in turn, one command (commands.LIVE_SCRIPT): name the colour
+        in live/, verify through the public route; a task where it fails names its previous
+        colour again. Then every task reached before gets its previous colour back before
+        the error goes on: no task is left on another colour."""
+        # the colour each node named before the switch: tasks on one node share live/, so
+        # a later task there finds what an earlier one named
         before: dict[str, str] = {}
         reached: list[EdgeTask] = []
         for edge in edge_tasks(self.swarm, action.edge_service):
             reached.append(edge)
             argv = commands.switch_live(
-                edge.target, edge.container, LIVE_FILE, live_line(action.colour),
-                colour=action.colour, wait=SWITCH_WAIT, route=PUBLIC, header=COLOUR_HEADER,
-                paths=action.paths,
+                edge.target, edge.container, LIVE_DIR, action.colour,
+                wait=SWITCH_WAIT, route=PUBLIC, header=COLOUR_HEADER, paths=action.paths,
             )  # fmt: skip
             # a signal waits for the verdict: nginx must not be left switching unwatched
             # while the deployer decides what it serves
             with interrupts.held():
                 interrupts.point("switch:running")
                 # the wait twice (a failed switch waits for the colour to go), curl's 5 s a
-                # path and nginx's own commands
+                # path and the script's own commands
                 result = self.executor.run(
                     argv, check=False, timeout=2 * SWITCH_WAIT + 60, shielded=True
                 )
@@ -114,12 +112,12 @@ class EdgeRunner(Runner):
                 interrupts.point("switch:verified")
                 continue
             self.reporter.note("switch failed: putting the previous colour back")
-            # the failed task put back what it found, which is what its node had before
-            # unless an earlier task on that node had written it
+            # the failed task named again what it found, which is what its node had before
+            # unless an earlier task on that node had named the new colour
             put_back = ran and result.stdout == before[edge.target]
             for switched in reversed(reached if not put_back else reached[:-1]):
                 if switched.target in before:
-                    self.write_live(switched, before[switched.target])
+                    self.write_live(switched, before[switched.target] or None)
             exc = _failure(argv, result)
             if len(reached) == 1:
                 raise exc
@@ -132,14 +130,14 @@ class EdgeRunner(Runner):
     def rewrite_live(self, action: RewriteLive) -> None:
         colour = None if action.colour == "none" else action.colour
         for edge in edge_tasks(self.swarm, action.edge_service):
-            failure = self.write_live(edge, live_line(colour))
+            failure = self.write_live(edge, colour)
             if failure is not None:
                 raise failure
 
-    def write_live(self, edge: EdgeTask, content: str) -> SwarmDeployError | None:
-        """live/colour.conf rewritten, nginx -t, reload (graceful: requests in flight finish
-        on the old workers), in one command; why it failed, if it did."""
-        argv = commands.write_live(edge.target, edge.container, LIVE_FILE, content)
+    def write_live(self, edge: EdgeTask, colour: str | None) -> SwarmDeployError | None:
+        """`colour` (None: none) named in the task's live/, in one command; nginx answers
+        from it on the next request. Why that failed, if it did."""
+        argv = commands.write_live(edge.target, edge.container, LIVE_DIR, colour)
         result = self.executor.run(argv, check=False)
         return None if result.returncode == 0 else _failure(argv, result)
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from swarm_deploy.errors import BranchNameError
 
 COLOURS = ("blue", "green")
+# in a branch's nginx, on its live volume: live/blue or live/green names the live colour
+# (commands.LIVE_SCRIPT writes it, nginx.conf reads it on every request)
+LIVE_DIR = "/etc/nginx/live"
 # the one-shot job that removes the old colour after a deploy returned (actions.HandOffDrain)
 DRAIN_JOB = "drain"
 # the prefix of every label swarm-deploy puts on what it creates

@@ -22,7 +22,7 @@ class Facts:
     existing_secrets: frozenset[str] = frozenset()
     nodes: int = 1
     # each colour whose stack runs; labels that would make the edge's say what nginx
-    # serves; the colour live/colour.conf should name when it names another (truth.py)
+    # serves; the colour live/ should name when it names another (truth.py)
     stacks: Mapping[str, ColourStack] = field(default_factory=lambda: MappingProxyType({}))
     relabel: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     refile: str | None = None

@@ -184,6 +184,7 @@ class Renderer:
             autoescape=False,  # noqa: S701 - YAML and nginx, not HTML; values go through `q`
         )
         self._env.filters["q"] = quote
+        self._env.globals["live_dir"] = naming.LIVE_DIR
 
     def _render(self, name: str, **context: Any) -> str:
         try:

@@ -2,10 +2,12 @@
 
 Three things say which colour is live, and an interrupted deploy can leave them
 disagreeing: the colour nginx answers with (its `X-Swarm-Deploy-Colour` header, probed
-through the public route inside the edge), the file nginx reads on its next reload or
-restart (`live/colour.conf`), and the labels the last deploy recorded on the edge
-service. What users get is what nginx serves, so that wins, as long as that colour's
-stack exists; the file and the labels are repaired to match it, never built on.
+through the public route inside the edge), the colour its live/ directory names (the file
+live/blue or live/green, which nginx tests on every request: the two differ only in an
+nginx whose nginx.conf predates that, or across nginx tasks on different nodes), and
+the labels the last deploy recorded on the edge service. What users get is what nginx
+serves, so that wins, as long as that colour's stack exists; live/ and the labels are
+repaired to match it, never built on.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ColourStack:
 
 @dataclass(frozen=True)
 class Replica:
-    """What one nginx task serves and what its live/colour.conf names."""
+    """What one nginx task serves and which colour its live/ names (`file`)."""
 
     served: str | None
     file: str | None
@@ -62,7 +64,7 @@ class Truth:
     state: Mapping[str, str]
     # labels to write so the edge service says what is true (empty: they already do)
     relabel: Mapping[str, str]
-    # the colour live/colour.conf must name, when it names another (None: it is right)
+    # the colour live/ must name, when it names another (None: it is right)
     refile: str | None
     notes: tuple[str, ...]
 
@@ -80,7 +82,7 @@ def reconcile(observed: Observed) -> Truth:
             served = labelled
         notes.append(
             f"the nginx tasks serve different colours ({shown}): {served or 'no colour'} is "
-            "taken as live, and every task is put on it before nginx reads its file again"
+            "taken as live, and every task's live/ is made to name it"
         )
     if observed.reachable:
         live = served if served in observed.stacks else None
@@ -104,8 +106,8 @@ def reconcile(observed: Observed) -> Truth:
     if observed.reachable and observed.file != live:
         refile = live or "none"
         notes.append(
-            f"live/colour.conf names {observed.file or 'no colour'} but nginx serves "
-            f"{live or 'no colour'}: the file is repaired before nginx reads it again"
+            f"live/ names {observed.file or 'no colour'} but nginx serves "
+            f"{live or 'no colour'}: live/ is made to name what users get"
         )
     elif observed.reachable and any(
         (r.served, r.file) != (live, live) for r in observed.replicas.values()
@@ -113,8 +115,8 @@ def reconcile(observed: Observed) -> Truth:
         refile = live or "none"
         if not split:
             notes.append(
-                f"the live/colour.conf of an nginx task does not name {live or 'no colour'}: "
-                "every task's file is repaired before nginx reads it again"
+                f"the live/ of an nginx task does not name {live or 'no colour'}: "
+                "every task's live/ is made to name it"
             )
     return Truth(live, MappingProxyType(state), MappingProxyType(relabel), refile, tuple(notes))
 
