@@ -6,8 +6,8 @@ not slow the sender down, as with real users):
   new        a new TCP connection per request (`Connection: close`)
   keepalive  one reused connection; a request that fails on a reused connection is
              sent again once on a new one, as browsers do for idempotent requests
-  stubborn   one reused connection, never retried: an nginx reload closes idle
-             connections, so these see errors users with browsers would not
+  stubborn   one reused connection, never retried: an nginx restarted or reloaded
+             closes idle connections, so these see errors users with browsers would not
 
     python -m bench.load --url http://127.0.0.1:18080/api/ --seconds 60 --out samples.jsonl
 

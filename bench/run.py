@@ -764,8 +764,9 @@ def report(results: dict[str, Any], out: Path, name: str) -> str:
                 "(new connections)."
             )
     lines += [
-        "- Keep-alive clients that never retry lose a request when nginx's reload closes their",
-        "  idle connection; browsers retry such requests, so users do not see them.",
+        "- swarm-deploy's switch reloads nothing (it renames a file nginx tests on every",
+        "  request), so no connection is closed; an nginx restarted or reloaded closes idle",
+        "  keep-alive connections, and a client that never retries loses its next request.",
         "- Swarm's updates lose requests while nginx's resolver (names valid 5 s) still sends",
         "  to tasks that are gone; swarm-deploy's drain waits that out before removing them.",
         "- The stack deploys run before the service updates: after `docker service update",
