@@ -9,6 +9,7 @@ reload, as the switch did before, closed idle ones: the third lost a request the
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import docker
 import httpx
 import yaml
 
-from swarm_deploy.naming import BranchNames
+from swarm_deploy.naming import LIVE_DIR, BranchNames
 from tests.engine.conftest import APP, PORTS, Project, Traffic, answers, start_deploy, until_step
 
 BRANCH = "feature/load"
@@ -249,3 +250,69 @@ def test_the_live_colour_survives_an_nginx_restart(project: Project) -> None:
             pass
         time.sleep(0.5)
     assert live() == expected
+
+
+def test_an_edge_from_before_live_files_is_upgraded_by_the_next_deploy(project: Project) -> None:
+    """An edge as swarm-deploy left it before live/blue and live/green: its nginx.conf
+    takes the colour from live/colour.conf on a (re)load and never looks at live/. The
+    next deploy finds live/ naming no colour while nginx serves one, names that colour
+    first (a repair step), updates the edge to today's nginx.conf (which then serves what
+    live/ names), switches, and its verified switch removes live/colour.conf."""
+    colour, _ = live()
+    names = BranchNames.derive(APP, BRANCH)
+    client = docker.from_env()
+    try:
+        edge = client.services.get(names.edge_service)
+        spec = edge.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+        (conf,) = [c for c in spec["Configs"] if c["File"]["Name"] == "/etc/nginx/nginx.conf"]
+        text = base64.b64decode(client.configs.get(conf["ConfigID"]).attrs["Spec"]["Data"])
+        today = text.decode()
+        tests = today[today.index("        if (-f ") : today.index("        location = /healthz")]
+        before = client.configs.create(
+            name=f"{conf['ConfigName']}-before",
+            data=today.replace(tests, "        include live/*.conf;\n\n").encode(),
+            labels={"com.docker.stack.namespace": names.edge_stack},
+        )
+        in_edge(
+            client,
+            names.edge_service,
+            "sh",
+            "-c",
+            f"echo 'set $colour \"{colour}\";' >{LIVE_DIR}/colour.conf",
+        )
+        updated = subprocess.run(
+            [
+                "docker", "service", "update", "--quiet", "--detach=false",
+                "--config-rm", conf["ConfigName"],
+                "--config-add", f"source={before.name},target=/etc/nginx/nginx.conf",
+                "--label-add", "swarm-deploy.edge-hash=from-before",
+                names.edge_service,
+            ],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert updated.returncode == 0, updated.stderr
+        in_edge(client, names.edge_service, "rm", "-f", f"{LIVE_DIR}/blue", f"{LIVE_DIR}/green")
+        assert live()[0] == colour, "the old nginx.conf serves live/colour.conf's colour"
+        status = project.cli("status", "--branch", BRANCH)
+        assert f"live/ names no colour but nginx serves {colour}" in status.stdout, status.stdout
+        with Traffic(PORT) as traffic:
+            result = project.deploy(BRANCH, "v10")
+        assert result.returncode == 0, result.stdout + result.stderr
+        print(f"an edge from before upgraded by a deploy: {traffic.outage()}")
+        steps = result.stdout
+        assert steps.index(f"name {colour} in live/ again") < steps.index("deploy the edge stack")
+        new = "green" if colour == "blue" else "blue"
+        assert live() == (new, "v10")
+        assert in_edge(client, names.edge_service, "ls", "-A", LIVE_DIR) == new
+    finally:
+        client.close()
+
+
+def in_edge(client: docker.DockerClient, service: str, *argv: str) -> str:
+    """`argv` run in the service's one running container; its output."""
+    (container,) = client.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={service}"}
+    )
+    ran = container.exec_run(list(argv))
+    assert ran.exit_code == 0, ran.output
+    return str(ran.output.decode().strip())
