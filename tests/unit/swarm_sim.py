@@ -702,4 +702,5 @@ def use_sim(monkeypatch: pytest.MonkeyPatch, sim: Sim) -> None:
     usecases_plan.py's plan --read-target) open `sim`."""
     for module in (usecases_deploy, usecases_plan, usecases_target):
         monkeypatch.setattr(module, "Executor", lambda cwd, env=None: SimExecutor(sim, cwd))
-        monkeypatch.setattr(module, "Swarm", lambda target, socket="": SimSwarm(sim, target))
+    # usecases_plan.open_swarm opens every target
+    monkeypatch.setattr(usecases_plan, "Swarm", lambda target, socket="": SimSwarm(sim, target))

@@ -390,7 +390,7 @@ def test_deploy_refuses_an_unusable_secret_before_it_runs_anything(
         raise AssertionError("the deploy reached for the target")
 
     monkeypatch.setattr(usecases_deploy, "Executor", no_target)
-    monkeypatch.setattr(usecases_deploy, "Swarm", no_target)
+    monkeypatch.setattr(usecases_deploy, "open_swarm", no_target)
     env_file = tmp_path / "app-secrets.env"
     env_file.write_text("GAIA_SESSION_KEY=\nGAIA_TELEGRAM_TOKEN=  \n")
     result = runner.invoke(

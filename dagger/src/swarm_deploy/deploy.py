@@ -21,13 +21,7 @@ from typing import Any
 from swarm_deploy import commands, facts, gate, interrupts, stack_secrets
 from swarm_deploy.claims import changed_since
 from swarm_deploy.config import Branch, Config
-from swarm_deploy.edge import (
-    edge_tasks,
-    live,
-    live_colour_in_nginx,
-    probe_path,
-    served_colour,
-)
+from swarm_deploy.edge import edge_tasks, live, probe_path, read_nginx
 from swarm_deploy.edge_actions import EdgeRunner
 from swarm_deploy.engine import ArgvRunner, SwarmApi
 from swarm_deploy.errors import (
@@ -239,7 +233,7 @@ class Deployer(EdgeRunner):
         failed = [
             f"{edge.name}: {failure}"
             for edge in edges
-            if live_colour_in_nginx(self.executor, edge) != old
+            if read_nginx(self.executor, edge, None).file != old
             and (failure := self.write_live(edge, old)) is not None
         ]
         if failed:
@@ -265,14 +259,12 @@ class Deployer(EdgeRunner):
         return f"{self.branch.names.colour_stack(live)} stays live"
 
     def _served(self) -> set[str | None]:
-        """The colours the nginx tasks serve now; TargetError when one cannot say."""
+        """The colours the nginx tasks serve now (what live/ names, when no service is
+        routed to ask); TargetError when one cannot say."""
         path = probe_path(self.project.config)
-        return {
-            live_colour_in_nginx(self.executor, edge)
-            if path is None
-            else served_colour(self.executor, edge, path)
-            for edge in edge_tasks(self.swarm, self.branch.names.edge_service)
-        }
+        edges = edge_tasks(self.swarm, self.branch.names.edge_service)
+        read = [read_nginx(self.executor, edge, path) for edge in edges]
+        return {replica.served if path is not None else replica.file for replica in read}
 
     def _still_locked(self) -> None:
         for lease in self.leases:

@@ -87,21 +87,10 @@ def node_target(swarm: SwarmApi, node_id: str) -> str:
     return f"ssh://{user}{address}{port}"
 
 
-def live_colour_in_nginx(executor: ArgvRunner, edge: EdgeTask) -> str | None:
-    """The colour live/ names (None: none)."""
-    return read_nginx(executor, edge, None).file
-
-
 def probe_path(config: Config) -> str | None:
     """A path every colour routes: the first routed service's health path, or its path."""
     routed = [s for s in config.services.values() if s.routed]
     return (routed[0].health or routed[0].path) if routed else None
-
-
-def served_colour(executor: ArgvRunner, edge: EdgeTask, path: str) -> str | None:
-    """The colour nginx answers a new request on `path` with (None: no colour, the 503
-    page). Raises TargetError when nginx gives no answer at all."""
-    return read_nginx(executor, edge, path).served
 
 
 def read_nginx(executor: ArgvRunner, edge: EdgeTask, path: str | None) -> Replica:

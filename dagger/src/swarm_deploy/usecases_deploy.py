@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from swarm_deploy import commands, gate, pipeline, sources
 from swarm_deploy.config import Branch, Config
 from swarm_deploy.deploy import Deployer, read_facts
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import Executor
 from swarm_deploy.errors import ConfigError, RollbackError, named
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.naming import label
@@ -18,7 +18,14 @@ from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Facts, Plan
 from swarm_deploy.render import Release
 from swarm_deploy.runner import Reporter
-from swarm_deploy.usecases_plan import LOCK_WAIT, PlanRequest, deployed_at, plan_for, subject
+from swarm_deploy.usecases_plan import (
+    LOCK_WAIT,
+    PlanRequest,
+    deployed_at,
+    open_swarm,
+    plan_for,
+    subject,
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,7 @@ def _deploy(
         if asked.rollback
         else f"deploy of {branch.name} {asked.release}"
     )
-    swarm = Swarm(resolved.target, socket=config.swarm.docker_socket)
+    swarm = open_swarm(config, resolved.target)
     with closing(swarm):
         swarm.require_manager()
         executor.reach_through(swarm)

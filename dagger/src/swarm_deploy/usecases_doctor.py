@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from swarm_deploy import doctor_facts, facts
 from swarm_deploy.commands import registry_host
 from swarm_deploy.doctor import Finding, Read, decide
-from swarm_deploy.engine import Executor, Swarm, manager_problem
+from swarm_deploy.engine import Executor, manager_problem
 from swarm_deploy.errors import TargetError
 from swarm_deploy.pipeline import Project
-from swarm_deploy.usecases_plan import target
+from swarm_deploy.usecases_plan import open_swarm, target
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def doctor(request: DoctorRequest) -> Diagnosis:
     if probe is not None and probe.returncode != 0:
         return Diagnosis(where, decide(config, where, Read(probe, login, now, client)))
     try:
-        swarm = Swarm(where, socket=config.swarm.docker_socket)
+        swarm = open_swarm(config, where)
     except TargetError as exc:
         return Diagnosis(where, decide(config, where, Read(probe, login, now, client, str(exc))))
     with closing(swarm):

@@ -27,6 +27,12 @@ def target(config: Config, host: str | None) -> str:
     return config.target_for(host)
 
 
+def open_swarm(config: Config, where: str) -> Swarm:
+    """The Engine API of the manager `where` (over ssh://, through a forward to the
+    config's `swarm.docker_socket` there). Raises TargetError when it does not answer."""
+    return Swarm(where, socket=config.swarm.docker_socket)
+
+
 def subject(
     project: Project, branch: str, host: str | None, environ: Mapping[str, str] | None
 ) -> Subject:
@@ -117,10 +123,12 @@ def read_target(asked: Subject, request: PlanRequest) -> PlanRequest:
     reads them but without taking a lock: nothing on the target changes."""
     config = asked.project.config
     try:
-        swarm = Swarm(asked.target, socket=config.swarm.docker_socket)
+        swarm = open_swarm(config, asked.target)
         with closing(swarm):
             swarm.require_manager()
-            held, _ = read_facts(swarm, Executor(config.root), config, asked.branch)
+            executor = Executor(config.root)
+            executor.reach_through(swarm)
+            held, _ = read_facts(swarm, executor, config, asked.branch)
             return replace(request, facts=held, deployed_at=deployed_at(swarm))
     except TargetError as exc:
         raise TargetError(

@@ -16,7 +16,7 @@ from swarm_deploy.destroy import (
     refuse_protected,
     stale,
 )
-from swarm_deploy.engine import Executor, Swarm
+from swarm_deploy.engine import Executor
 from swarm_deploy.errors import DestroyError, LockError, UnlockError, named
 from swarm_deploy.lock import SwarmLock
 from swarm_deploy.lock import unlock as free
@@ -24,7 +24,7 @@ from swarm_deploy.pipeline import Project
 from swarm_deploy.plan import Step
 from swarm_deploy.runner import Reporter, Runner
 from swarm_deploy.status import BranchStatus, ServiceHealth
-from swarm_deploy.usecases_plan import LOCK_WAIT, target
+from swarm_deploy.usecases_plan import LOCK_WAIT, open_swarm, target
 
 # --- destroy
 
@@ -62,7 +62,7 @@ def destroy(
     name = request.branch
     names = config.names(name)
     rule = refuse_protected(config, name, request.force)
-    swarm = Swarm(where, socket=config.swarm.docker_socket)
+    swarm = open_swarm(config, where)
     with closing(swarm):
         swarm.require_manager()
         if request.dry_run:
@@ -98,7 +98,7 @@ def stale_branches(request: StaleRequest) -> list[str]:
     """Branches not deployed for `days`, both times on the manager's clock; protected
     ones never."""
     config = request.project.config
-    swarm = Swarm(target(config, request.host), socket=config.swarm.docker_socket)
+    swarm = open_swarm(config, target(config, request.host))
     with closing(swarm):
         edges = facts.edges(swarm, config.app)
         now = swarm.now()
@@ -131,9 +131,11 @@ def status(request: StatusRequest) -> Status:
     config = request.project.config
     where = target(config, request.host)
     slug = config.names(request.branch).slug if request.branch is not None else None
-    swarm = Swarm(where, socket=config.swarm.docker_socket)
+    swarm = open_swarm(config, where)
     with closing(swarm):
-        branches, shared = status_module.read(swarm, Executor(config.root), config)
+        executor = Executor(config.root)
+        executor.reach_through(swarm)
+        branches, shared = status_module.read(swarm, executor, config)
         now = swarm.now()
     if slug is not None:
         branches = [b for b in branches if b.slug == slug]
@@ -153,7 +155,7 @@ class UnlockRequest:
 def unlock(request: UnlockRequest) -> str:
     """Free a lock whose holder is gone; says what was freed (or that nothing was locked)."""
     config = request.project.config
-    swarm = Swarm(target(config, request.host), socket=config.swarm.docker_socket)
+    swarm = open_swarm(config, target(config, request.host))
     with closing(swarm):
         swarm.require_manager()
         executor = Executor(config.root)
