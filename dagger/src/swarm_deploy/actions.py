@@ -217,9 +217,9 @@ class Switch:
 
     def describe(self) -> str:
         return (
-            f"rename live/ to name {self.colour} in {self.edge_service} (nginx reads it on "
-            f"every request: no reload), then check that {', '.join(self.paths)} answer "
-            f"from {self.colour} through the public route"
+            f"name {self.colour} in live/ of {self.edge_service} (one rename; nginx reads "
+            f"it on every request: no reload), then check that {', '.join(self.paths)} "
+            f"answer from {self.colour} through the public route"
         )
 
 
