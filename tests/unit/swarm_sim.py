@@ -4,12 +4,12 @@ It answers what deploy.py sends through its two doors, engine.ArgvRunner (docker
 and engine.SwarmApi (Engine API reads), which SimExecutor and SimSwarm implement (`make
 lint` type-checks that they do, through tests/unit/test_lock.py), with a model just
 rich enough to judge a deploy: services (from the rendered stack files) whose tasks run
-at once, jobs that complete, secrets and configs, and each branch's nginx: the colour its live/
-names and the colour it serves (the same, read on every request, unless it runs an
-nginx.conf from before live/: `Edge.stuck`). Users
-are modelled by `served`: a request fails whenever nginx serves a colour whose stack is
-gone, and the sim counts those moments (`outages`). It proves the decisions, never the
-engine: the engine tests do that.
+at once, jobs that complete, secrets and configs, and each branch's nginx: the colour
+its live/ names and the colour it serves (the same, read on every request, unless it
+runs an nginx.conf from before live/: `Edge.stuck`). Users are modelled by `served`:
+a request fails whenever nginx serves a colour whose stack is gone, and the sim counts
+those moments (`outages`). It proves the decisions, never the engine: the engine tests
+do that.
 
 `die()` models SIGKILL: the process stops where it was, so nothing it would still send
 (its `finally` blocks, lock releases) reaches the Swarm.
