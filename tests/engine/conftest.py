@@ -278,7 +278,7 @@ def everything_the_engine_shows(app: str) -> dict[str, str]:
                 shown[f"service {service.name}"] = json.dumps(service.attrs)
                 tasks = api.tasks(filters={"service": service.id})
                 shown[f"tasks of {service.name}"] = json.dumps(tasks)
-        for container in client.containers.list(all=True):
+        for container in client.containers.list(all=True, ignore_removed=True):
             if str(container.name).startswith(f"{app}-"):
                 shown[f"container {container.name}"] = json.dumps(container.attrs)
         for config in client.configs.list():

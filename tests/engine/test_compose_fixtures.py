@@ -77,7 +77,7 @@ def mounted(services: list[str], path: str) -> str:
             container
             for service in services
             for container in client.containers.list(
-                filters={"label": f"com.docker.swarm.service.name={service}"}
+                filters={"label": f"com.docker.swarm.service.name={service}"}, ignore_removed=True
             )
         ]
         assert len(found) == 1, f"one running task of {services}, found {len(found)}"

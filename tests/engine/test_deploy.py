@@ -140,7 +140,9 @@ def test_the_deploy_is_recorded_on_the_swarm(project: Project) -> None:
     assert labels["swarm-deploy.image.backend"] == image
     client = docker.from_env()
     try:
-        leftovers = client.containers.list(all=True, filters={"name": f"{APP}-develop-db"})
+        leftovers = client.containers.list(
+            all=True, filters={"name": f"{APP}-develop-db"}, ignore_removed=True
+        )
     finally:
         client.close()
     assert not leftovers, "the database job's containers are removed with it"
@@ -328,8 +330,9 @@ def test_a_second_deploy_runs_no_data_job_and_leaves_the_shared_stack_alone(
     client = docker.from_env()
     try:
         for _ in range(120):
+            # sparse: no inspect of each, which fails for one removed meanwhile
             gone = not client.containers.list(
-                all=True, filters={"label": f"com.docker.swarm.service.name={redis}"}
+                all=True, filters={"label": f"com.docker.swarm.service.name={redis}"}, sparse=True
             )
             if gone:
                 break
@@ -447,7 +450,7 @@ def test_registry_auth_is_forwarded_and_needed(project: Project, testbed: Bed) -
         scale(0)
         for _ in range(120):
             if not client.containers.list(
-                all=True, filters={"label": f"com.docker.swarm.service.name={backend}"}
+                all=True, filters={"label": f"com.docker.swarm.service.name={backend}"}, sparse=True
             ):
                 break
             time.sleep(0.5)

@@ -303,7 +303,9 @@ def test_the_preview_route_is_not_reachable_through_traefik(world: World) -> Non
         edge = SharedNames(APP).public_network
         nginx = [
             c
-            for c in client.containers.list(filters={"label": "swarm-deploy.service=nginx"})
+            for c in client.containers.list(
+                filters={"label": "swarm-deploy.service=nginx"}, ignore_removed=True
+            )
             if c.labels.get("swarm-deploy.app") == APP
         ]
         assert nginx
