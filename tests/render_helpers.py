@@ -30,3 +30,10 @@ def render_branch(project: pipeline.Project, branch: str) -> dict[str, str]:
     files, warnings = pipeline.render(project, branch, RELEASE, environ=SENTINELS)
     assert warnings == []
     return files
+
+
+def conf_from_before_live_files(conf: str) -> str:
+    """A rendered nginx.conf as swarm-deploy rendered it before live/blue and live/green:
+    the colour set by `include live/*.conf` (live/colour.conf, read on a reload)."""
+    tests = conf[conf.index("        if (-f ") : conf.index("        location = /healthz")]
+    return conf.replace(tests, "        include live/*.conf;\n\n")

@@ -26,6 +26,7 @@ import yaml
 
 from swarm_deploy.naming import LIVE_DIR, BranchNames
 from tests.engine.conftest import APP, PORTS, Project, Traffic, answers, start_deploy, until_step
+from tests.render_helpers import conf_from_before_live_files
 
 BRANCH = "feature/load"
 PORT = PORTS[BRANCH]
@@ -266,11 +267,9 @@ def test_an_edge_from_before_live_files_is_upgraded_by_the_next_deploy(project: 
         spec = edge.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
         (conf,) = [c for c in spec["Configs"] if c["File"]["Name"] == "/etc/nginx/nginx.conf"]
         text = base64.b64decode(client.configs.get(conf["ConfigID"]).attrs["Spec"]["Data"])
-        today = text.decode()
-        tests = today[today.index("        if (-f ") : today.index("        location = /healthz")]
         before = client.configs.create(
             name=f"{conf['ConfigName']}-before",
-            data=today.replace(tests, "        include live/*.conf;\n\n").encode(),
+            data=conf_from_before_live_files(text.decode()).encode(),
             labels={"com.docker.stack.namespace": names.edge_stack},
         )
         in_edge(

@@ -21,7 +21,7 @@ import pytest
 
 from swarm_deploy import commands, pipeline
 from swarm_deploy.edge import COLOUR_HEADER
-from tests.render_helpers import render_branch
+from tests.render_helpers import conf_from_before_live_files, render_branch
 from tests.tools.edge_nginx import EchoBackend, RunningEdge, running_edge, tool
 
 PATHS = ("/api/health", "/health")
@@ -138,9 +138,7 @@ def test_an_nginx_conf_from_before_live_files_keeps_its_colour_and_the_switch_fa
     the live files) ignores them: the switch sees blue still, names blue again and says
     so; the deploy's repair names blue before its edge deploy brings the new nginx.conf."""
     files = dict(render_branch(project, "develop"))
-    conf = files["nginx/nginx.conf"]
-    tests = conf[conf.index("        if (-f") : conf.index("        location = /healthz")]
-    files["nginx/nginx.conf"] = conf.replace(tests, "        include live/*.conf;\n\n")
+    files["nginx/nginx.conf"] = conf_from_before_live_files(files["nginx/nginx.conf"])
     ports = {"backend": backend.port, "frontend": backend.port}
     with running_edge(files, backends=ports) as old:
         (old.live / "colour.conf").write_text('set $colour "blue";\n')
