@@ -17,7 +17,8 @@ URL's host names (as curl's --resolve), e.g. --url https://develop.example.test/
 
 runs until --seconds pass or SIGTERM, then writes one JSON line per request:
 {"t": wall-clock start (epoch seconds), "kind", "ms": latency, "status": int or null,
-"error", "retried"}.
+"error", "retried", "said": what a non-200 answer's body says (its <title>, else its
+start), to tell nginx's maintenance page from Traefik's own answer}.
 Only the standard library: it runs beside the deploy without a virtualenv of its own.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import ssl
 import statistics
@@ -47,6 +49,7 @@ class Sample:
     status: int | None
     error: str | None
     retried: bool = False
+    said: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -61,10 +64,17 @@ class Closed(Exception):
 FAILURES = (TimeoutError, OSError, asyncio.IncompleteReadError, Closed, ValueError)
 
 
+def gist(body: bytes) -> str:
+    """What a body says in a few words: its HTML <title>, else its first 60 characters."""
+    text = " ".join(body[:2000].decode("utf-8", "replace").split())
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE)
+    return title.group(1) if title else text[:60]
+
+
 async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, keep: bool
-) -> tuple[int, bool]:
-    """One GET on an open connection: (status, whether the server will close it)."""
+) -> tuple[int, bool, bytes]:
+    """One GET on an open connection: (status, whether the server will close it, body)."""
     connection = "keep-alive" if keep else "close"
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\n\r\n".encode()
@@ -82,11 +92,11 @@ async def _exchange(
         elif name.lower() == "connection" and value.strip().lower() == "close":
             closing = True
     if length is not None:
-        await reader.readexactly(length)
+        body = await reader.readexactly(length)
     else:
-        await reader.read()
+        body = await reader.read()
         closing = True
-    return status, closing
+    return status, closing, body
 
 
 class Load:
@@ -119,7 +129,13 @@ class Load:
         self.stopping = asyncio.Event()
 
     def _record(
-        self, kind: str, began: float, status: int | None, error: str | None, retried: bool = False
+        self,
+        kind: str,
+        began: float,
+        status: int | None,
+        error: str | None,
+        retried: bool = False,
+        body: bytes = b"",
     ) -> None:
         now = time.monotonic()
         self.samples.append(
@@ -130,6 +146,7 @@ class Load:
                 status,
                 error,
                 retried,
+                gist(body) if status not in (None, 200) else None,
             )
         )
 
@@ -147,10 +164,10 @@ class Load:
         writer = None
         try:
             reader, writer = await self._open()
-            status, _ = await asyncio.wait_for(
+            status, _, body = await asyncio.wait_for(
                 _exchange(reader, writer, self.host, self.path, False), TIMEOUT
             )
-            self._record("new", began, status, None)
+            self._record("new", began, status, None, body=body)
         except FAILURES as exc:
             self._record("new", began, None, type(exc).__name__)
         finally:
@@ -178,10 +195,10 @@ class Load:
                 try:
                     if conn is None:
                         conn = await self._open()
-                    status, closing = await asyncio.wait_for(
+                    status, closing, body = await asyncio.wait_for(
                         _exchange(*conn, self.host, self.path, True), TIMEOUT
                     )
-                    self._record(kind, began, status, None, retried=attempt == 1)
+                    self._record(kind, began, status, None, retried=attempt == 1, body=body)
                     if closing:
                         conn[1].close()
                         conn = None

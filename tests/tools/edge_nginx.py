@@ -2,11 +2,14 @@
 
 Only what ties the config to a container is moved: the listen ports, the pid file, the
 maintenance page's directory, and each colour service's upstream (Swarm DNS names become
-127.0.0.1 ports of an `EchoBackend`). Everything a request meets is the rendered config.
+127.0.0.1 ports of an `EchoBackend`, or, with a `SwarmDns` of the test's, keep their names
+and are resolved by it as Swarm's DNS would). Everything a request meets is the rendered
+config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -27,7 +30,8 @@ import pytest
 
 from swarm_deploy.naming import LIVE_DIR
 
-_UPSTREAM = re.compile(r'set \$upstream "[^"_]*_(?P<service>[^":]+):\d+";')
+_UPSTREAM = re.compile(r'set \$upstream "(?P<name>[^"_]*_(?P<service>[^":]+)):\d+";')
+_RESOLVER = "resolver 127.0.0.11 "
 
 
 def tool(name: str) -> str:
@@ -80,6 +84,51 @@ class EchoBackend(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
+class SwarmDns:
+    """Swarm's DNS as nginx meets it, on a free 127.0.0.1 UDP port: every A query is
+    answered with 127.0.0.1 after `delay` seconds (dockerd answering late), or with
+    NXDOMAIN for a name that does not start with one of `known`."""
+
+    def __init__(self, delay: float = 0.0, known: tuple[str, ...] = ("",)) -> None:
+        self.delay, self.known = delay, known
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.asked: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                query, client = self.sock.recvfrom(512)
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._answer, args=(query, client), daemon=True).start()
+
+    def _answer(self, query: bytes, client: tuple[str, int]) -> None:
+        labels, at = [], 12
+        while query[at]:
+            labels.append(query[at + 1 : at + 1 + query[at]].decode())
+            at += 1 + query[at]
+        question = query[12 : at + 5]  # the name, its type and class
+        name = ".".join(labels)
+        self.asked.append(name)
+        time.sleep(self.delay)
+        found = any(name.startswith(prefix) for prefix in self.known)
+        # header: the query's id; a response, recursion available, NOERROR or NXDOMAIN
+        flags = b"\x81\x80" if found else b"\x81\x83"
+        header = query[:2] + flags + b"\x00\x01" + (b"\x00\x01" if found else b"\x00\x00")
+        answer = b""
+        if found:  # a pointer to the question's name, A, IN, TTL 600, 127.0.0.1
+            answer = b"\xc0\x0c\x00\x01\x00\x01" + (600).to_bytes(4, "big")
+            answer += b"\x00\x04" + socket.inet_aton("127.0.0.1")
+        with contextlib.suppress(OSError):  # closed while waiting
+            self.sock.sendto(header + b"\x00\x00\x00\x00" + question + answer, client)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @dataclass(frozen=True)
 class RunningEdge:
     public: str
@@ -126,10 +175,15 @@ def serving(conf: Path, probe: str) -> Iterator[None]:
 
 @contextmanager
 def running_edge(
-    files: Mapping[str, str], *, colour: str | None = None, backends: Mapping[str, int] = {}
+    files: Mapping[str, str],
+    *,
+    colour: str | None = None,
+    backends: Mapping[str, int] = {},
+    dns: SwarmDns | None = None,
 ) -> Iterator[RunningEdge]:
     """The branch's nginx.conf in a real nginx, its live/ beside it; `colour` is named
-    live, as a switch names it."""
+    live, as a switch names it. With `dns`, nginx resolves each colour service's name
+    there (each answers on its backend's port), as it asks Swarm's DNS in a task."""
     port, preview = free_port(), free_port()
     with world_readable_dir() as workdir:
         conf = (
@@ -140,8 +194,15 @@ def running_edge(
             .replace("/usr/share/nginx/maintenance", str(workdir / "maintenance"))
             .replace(f"{LIVE_DIR}/", f"{workdir}/live/")
         )
+        if dns is not None:
+            assert _RESOLVER in conf, "the rendered nginx.conf asks Swarm's DNS no more"
+            conf = conf.replace(_RESOLVER, f"resolver 127.0.0.1:{dns.port} ")
         conf = _UPSTREAM.sub(
-            lambda m: f'set $upstream "127.0.0.1:{backends.get(m["service"], 9)}";', conf
+            lambda m: (
+                f'set $upstream "{m["name"] if dns else "127.0.0.1"}:'
+                f'{backends.get(m["service"], 9)}";'
+            ),
+            conf,
         )
         (workdir / "nginx.conf").write_text(conf)
         (workdir / "maintenance").mkdir()

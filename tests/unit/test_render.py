@@ -226,7 +226,7 @@ def test_every_hop_gets_the_limits_of_the_config(project: pipeline.Project) -> N
         "proxy_connect_timeout": "3s",
         "proxy_read_timeout": "600s",
         "proxy_send_timeout": "600s",
-        "resolver_timeout": "2s",
+        "resolver_timeout": "10s",
         "send_timeout": "600s",
     }
     traefik = traefik_flags(files)
