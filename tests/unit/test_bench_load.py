@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.load import gist
+
 from tests.conftest import ROOT
 
 
