@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -255,6 +256,20 @@ class Traffic:
 
     def count(self, kind: str) -> int:
         return sum(s.kind == kind for s in self.samples)
+
+    @staticmethod
+    def tally(samples: list[Sample]) -> str:
+        """What failed, counted by answer (status and what its body said) or error, with
+        the first and last start times: an assertion's message."""
+        if not samples:
+            return "none"
+        counts = Counter(
+            f"{s.status} {s.said!r}" if s.status is not None else str(s.error) for s in samples
+        )
+        span = f"began {min(s.t for s in samples):.2f} to {max(s.t for s in samples):.2f}"
+        return f"{len(samples)} failed ({span}): " + ", ".join(
+            f"{n}x {answer}" for answer, n in counts.most_common()
+        )
 
     def outage(self) -> str:
         """How long users of new connections and browsers were refused, for the report."""
