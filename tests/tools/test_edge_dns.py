@@ -9,10 +9,8 @@ nginx gave up after 2 s (resolver_timeout). A request waits for a late answer in
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from swarm_deploy import pipeline
 from tests.render_helpers import render_branch
@@ -20,13 +18,6 @@ from tests.tools.edge_nginx import EchoBackend, SwarmDns, running_edge
 
 # later than the 2 s that failed in CI, sooner than nginx's resend of a query (5 s)
 LATE = 3.0
-
-
-@pytest.fixture(scope="module")
-def backend() -> Iterator[EchoBackend]:
-    server = EchoBackend()
-    yield server
-    server.shutdown()
 
 
 def get_api(project: pipeline.Project, backend: EchoBackend, dns: SwarmDns) -> httpx.Response:

@@ -48,13 +48,6 @@ def behind_proxy(project: pipeline.Project, subnet: str) -> pipeline.Project:
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[EchoBackend]:
-    server = EchoBackend()
-    yield server
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
 def edge(project: pipeline.Project, backend: EchoBackend) -> Iterator[RunningEdge]:
     """develop of the production config (Traefik in front), its proxy played by 127.0.0.2."""
     files = render_branch(behind_proxy(project, f"{PROXY}/32"), "develop")

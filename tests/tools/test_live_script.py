@@ -27,13 +27,6 @@ from tests.tools.edge_nginx import EchoBackend, RunningEdge, running_edge, tool
 PATHS = ("/api/health", "/health")
 
 
-@pytest.fixture(scope="module")
-def backend() -> Iterator[EchoBackend]:
-    server = EchoBackend()
-    yield server
-    server.shutdown()
-
-
 @pytest.fixture
 def edge(project: pipeline.Project, backend: EchoBackend) -> Iterator[RunningEdge]:
     """develop's nginx serving blue; both colours' services answer on the echo backend."""
