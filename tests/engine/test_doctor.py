@@ -71,7 +71,7 @@ def test_the_test_bed_passes_over_ssh(testbed: Bed, project: Project) -> None:
         "Engine API call opens an ssh session of its own (0.1 s or more each), so deploys are "
         "slower"
     )
-    assert out[5].startswith("ok      docker       Docker Engine 20.10.")
+    assert out[5].startswith("ok      docker       Docker Engine 28.")
     assert out[6] == f"ok      swarm        {SSH} is a swarm manager"
     assert out[7] == "ok      node labels  the config's placement names no node label"
     # the tests' registry takes pushes and pulls without a login

@@ -21,7 +21,7 @@ from swarm_deploy.usecases import Diagnosis
 
 SSH = "ssh://deploy@vm1:2200"
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
-ENGINE = Engine("20.10.24", "/var/lib/docker", 8 * 2**30, "6.1.0-13-amd64")
+ENGINE = Engine("28.5.2", "/var/lib/docker", 8 * 2**30, "6.1.0-13-amd64")
 HOST = HostFacts(50 * 2**30, frozenset({22}), ipvs_loaded=False, ipvs_module=False)
 MANAGER = {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}}
 
@@ -111,11 +111,17 @@ def test_the_docker_cli_here() -> None:
 
 
 def test_docker_version() -> None:
-    assert doctor.docker_version(ENGINE) == Finding("docker", "ok", "Docker Engine 20.10.24")
+    assert doctor.docker_version(ENGINE) == Finding("docker", "ok", "Docker Engine 28.5.2")
+    assert doctor.docker_version(replace(ENGINE, version="25.0.0")).level == "ok"
+    assert doctor.docker_version(replace(ENGINE, version="20.10.24+dfsg1")) == Finding(
+        "docker", "warn",
+        "Docker Engine 20.10.24+dfsg1 ignores HEALTHCHECK --start-interval: a new task is "
+        "healthy, and a deploy can go live, one --interval after it starts at the earliest",
+        "upgrade docker on the target to 25 or newer for faster deploys",
+    )  # fmt: skip
     assert doctor.docker_version(replace(ENGINE, version="19.03.15")) == Finding(
         "docker", "blocker", "Docker Engine 19.03.15, older than 20.10",
-        "upgrade docker on the target to 20.10 or newer (Debian 12's docker.io is 20.10.24, "
-        "the version the tests run)",
+        "upgrade docker on the target to 20.10 or newer (README: the versions proven)",
     )  # fmt: skip
     assert doctor.docker_version(replace(ENGINE, version="dev")).level == "warn"
 

@@ -446,7 +446,7 @@ def doctor_command(config_path: Path, target: str | None) -> None:
       docker cli   the docker CLI a deploy runs, here
       ssh          the target answers over ssh with a key, its host key known
       engine       the Docker engine answers (the checks below need it)
-      docker       Docker Engine 20.10 or newer
+      docker       Docker Engine 20.10 or newer (25 or newer for fast deploys)
       swarm        swarm mode, and this node a manager
       node labels  a node carries each label the config's placement names
       registry     a docker login for the config's registry, and when it ends

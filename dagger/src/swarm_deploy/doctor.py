@@ -22,8 +22,11 @@ from swarm_deploy.naming import label
 
 Level = Literal["ok", "warn", "blocker"]
 
-# The oldest engine the tests have run (README: "Versions proven").
+# The oldest engine the tests have run (README: "Versions proven": 20.10.24 until 8e981e6).
 MIN_ENGINE = (20, 10)
+# The first engine that runs HEALTHCHECK --start-interval (API 1.44); older ones run a
+# task's first check one --interval after it starts, and the gate waits for that check.
+START_INTERVAL_ENGINE = (25, 0)
 # Rough budgets, not measurements of your app: docs/doctor.md says how they are counted.
 TASK_MEMORY = 128 * 2**20
 BRANCH_DISK = 2**30
@@ -155,12 +158,22 @@ def docker_version(engine: Engine) -> Finding:
             "docker", "warn", f"Docker Engine {engine.version!r}: not a version this can compare",
             f"use Docker Engine {MIN_ENGINE[0]}.{MIN_ENGINE[1]} or newer",
         )  # fmt: skip
-    if (int(found[1]), int(found[2])) < MIN_ENGINE:
+    version = (int(found[1]), int(found[2]))
+    if version < MIN_ENGINE:
         return Finding(
             "docker", "blocker",
             f"Docker Engine {engine.version}, older than {MIN_ENGINE[0]}.{MIN_ENGINE[1]}",
             f"upgrade docker on the target to {MIN_ENGINE[0]}.{MIN_ENGINE[1]} or newer "
-            "(Debian 12's docker.io is 20.10.24, the version the tests run)",
+            "(README: the versions proven)",
+        )  # fmt: skip
+    if version < START_INTERVAL_ENGINE:
+        return Finding(
+            "docker", "warn",
+            f"Docker Engine {engine.version} ignores HEALTHCHECK --start-interval: a new "
+            "task is healthy, and a deploy can go live, one --interval after it starts at the "
+            "earliest",
+            f"upgrade docker on the target to {START_INTERVAL_ENGINE[0]} or newer for faster "
+            "deploys",
         )  # fmt: skip
     return Finding("docker", "ok", f"Docker Engine {engine.version}")
 

@@ -13,7 +13,7 @@ from swarm_deploy.errors import ConfigError, SecretSourceError, SecretValueError
 MASK = "********"
 # Swarm refuses secret data of 0 bytes or of MAX_SECRET_SIZE bytes and more
 # (moby/swarmkit api/validation/secrets.go, ValidateSecretPayload); measured on the
-# test bed's engine (20.10): 511999 bytes are taken, 512000 refused.
+# test bed's engines (20.10, 28.5): 511999 bytes are taken, 512000 refused.
 MAX_SECRET_SIZE = 500 * 1024
 
 
@@ -23,7 +23,7 @@ def unusable(value: bytes) -> str | None:
         return "is empty"
     if not value.strip():
         # swarmkit once refused it ("secret data must contain non white space bytes"); the
-        # test bed's 20.10 engine takes it, but no password or token is only whitespace
+        # test bed's engines (20.10, 28.5) take it, but no password or token is only whitespace
         return f"holds only whitespace ({len(value)} byte{'s' if len(value) > 1 else ''})"
     if len(value) >= MAX_SECRET_SIZE:
         return (
