@@ -257,6 +257,11 @@ class Traffic:
     def count(self, kind: str) -> int:
         return sum(s.kind == kind for s in self.samples)
 
+    def failures(self, *kinds: str) -> dict[str, str]:
+        """For each of these kinds with a failed request, what failed (`tally`): an
+        assertion compares it with `{}`, and pytest then shows what failed."""
+        return {kind: self.tally(failed) for kind in kinds if (failed := self.failed(kind))}
+
     @staticmethod
     def tally(samples: list[Sample]) -> str:
         """What failed, counted by answer (status and what its body said) or error, with

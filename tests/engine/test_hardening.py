@@ -236,8 +236,7 @@ def test_a_registry_down_during_a_deploy_fails_clearly_and_users_see_nothing(
     assert "docker push 127.0.0.1:5000/acme/gaiat-backend:reg1` exited" in result.stderr
     after = answers(PORTS["develop"]).json()
     assert (after["colour"], after["version"]) == (before["colour"], before["version"])
-    assert traffic.failed("new") == []
-    assert traffic.failed("keepalive") == []
+    assert traffic.failures("new", "keepalive") == {}
 
 
 def test_a_lock_without_heartbeat_is_refused_clearly_and_freed_on_request(
@@ -265,8 +264,7 @@ def test_a_lock_without_heartbeat_is_refused_clearly_and_freed_on_request(
         deployed = project.deploy("develop", "lock1")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert answers(PORTS["develop"]).json()["version"] == "lock1"
-    assert traffic.failed("new") == []
-    assert traffic.failed("keepalive") == []
+    assert traffic.failures("new", "keepalive") == {}
 
 
 def test_an_ssh_connection_cut_mid_deploy_then_a_rerun_converges(
@@ -300,8 +298,7 @@ def test_an_ssh_connection_cut_mid_deploy_then_a_rerun_converges(
         rerun = project.deploy("develop", "cut1", "--host", testbed.ssh_target)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert answers(PORTS["develop"]).json()["version"] == "cut1"
-    assert traffic.failed("new") == []
-    assert traffic.failed("keepalive") == []
+    assert traffic.failures("new", "keepalive") == {}
 
 
 def test_the_edge_killed_comes_back_on_the_same_colour(project: Project) -> None:
