@@ -233,7 +233,7 @@ class Deployer(EdgeRunner):
         failed = [
             f"{edge.name}: {failure}"
             for edge in edges
-            if read_nginx(self.executor, edge, None).file != old
+            if read_nginx(self.executor, edge, None).named != old
             and (failure := self.write_live(edge, old)) is not None
         ]
         if failed:
@@ -264,7 +264,7 @@ class Deployer(EdgeRunner):
         path = probe_path(self.project.config)
         edges = edge_tasks(self.swarm, self.branch.names.edge_service)
         read = [read_nginx(self.executor, edge, path) for edge in edges]
-        return {replica.served if path is not None else replica.file for replica in read}
+        return {replica.served if path is not None else replica.named for replica in read}
 
     def _still_locked(self) -> None:
         for lease in self.leases:

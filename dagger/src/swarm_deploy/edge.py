@@ -129,7 +129,7 @@ def observe(swarm: SwarmApi, executor: ArgvRunner, config: Config, names: Branch
     except TargetError:
         return Observed(labels, stacks)
     first = next(iter(replicas.values()))
-    return Observed(labels, stacks, path is not None, first.served, first.file, replicas)
+    return Observed(labels, stacks, path is not None, first.served, first.named, replicas)
 
 
 def live(

@@ -34,10 +34,10 @@ class ColourStack:
 
 @dataclass(frozen=True)
 class Replica:
-    """What one nginx task serves and which colour its live/ names (`file`)."""
+    """What one nginx task serves, and which colour its live/ names."""
 
     served: str | None
-    file: str | None
+    named: str | None
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,14 @@ class Observed:
     """What a deploy, status or rollback read of one branch's edge and colours.
 
     `served`: the probe's answer (a colour, or None for none); `reachable`: whether the
-    probe and the file could be read at all (an nginx that is down cannot say)."""
+    probe and live/ could be read at all (an nginx that is down cannot say)."""
 
     labels: Mapping[str, str]
     stacks: Mapping[str, ColourStack]
     reachable: bool = False
     served: str | None = None
-    file: str | None = None
-    # each nginx task by name, when they were read: `served` and `file` are the first's
+    named: str | None = None
+    # each nginx task by name, when they were read: `served` and `named` are the first's
     replicas: Mapping[str, Replica] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -89,9 +89,9 @@ def reconcile(observed: Observed) -> Truth:
         if served is not None and live is None:
             notes.append(f"nginx serves {served}, whose stack is gone: no colour is live")
     else:
-        live = observed.file or labelled
+        live = observed.named or labelled
         live = live if live in observed.stacks else None
-        source = "file" if observed.file else "labels"
+        source = "live/" if observed.named else "labels"
         notes.append(f"could not read what nginx serves; using the {source}")
     state = dict(observed.labels)
     relabel: dict[str, str] = {}
@@ -103,14 +103,14 @@ def reconcile(observed: Observed) -> Truth:
             f"{labelled or 'none'}: the labels are repaired to what users get"
         )
     refile = None
-    if observed.reachable and observed.file != live:
+    if observed.reachable and observed.named != live:
         refile = live or "none"
         notes.append(
-            f"live/ names {observed.file or 'no colour'} but nginx serves "
+            f"live/ names {observed.named or 'no colour'} but nginx serves "
             f"{live or 'no colour'}: live/ is made to name what users get"
         )
     elif observed.reachable and any(
-        (r.served, r.file) != (live, live) for r in observed.replicas.values()
+        (r.served, r.named) != (live, live) for r in observed.replicas.values()
     ):
         refile = live or "none"
         if not split:
