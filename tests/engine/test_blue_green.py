@@ -104,13 +104,12 @@ def test_a_release_that_crashes_is_refused_at_once(project: Project) -> None:
     data["services"]["backend"]["command"] = ["python3", "-c", "raise SystemExit(4)"]
     crashing = project.write_config("crashing.yml", {"services": data["services"]})
     with Traffic(PORT) as traffic:
-        started = time.monotonic()
         result = project.deploy(BRANCH, "v6-crash", config=crashing)
-        elapsed = time.monotonic() - started
     assert result.returncode == 1
+    # decided by the failed task (its error), not at the gate's timeout ("still ... after 120s")
     assert "_backend: task" in result.stderr
     assert "exit code 4" in result.stderr
-    assert elapsed < 60, f"decided after {elapsed:.0f}s: by the failed task, not the 120 s timeout"
+    assert "after 120s" not in result.stderr
     assert live() == ("green", "v4")
     assert_no_user_saw_a_failure(traffic)
 

@@ -400,16 +400,14 @@ def test_a_release_whose_task_fails_is_refused_with_the_task_error(project: Proj
     services_yaml = raw(project)["services"]
     services_yaml["backend"]["command"] = ["python3", "-c", "raise SystemExit(3)"]
     broken = project.write_config("broken.yml", {"services": services_yaml})
-    started = time.monotonic()
     result = project.deploy("develop", "r4-broken", config=broken)
-    elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{APP}-develop-green_backend: task" in result.stderr
     assert "exit code 3" in result.stderr
     assert (
         f"rolled back: removed {APP}-develop-green; {APP}-develop-blue stays live" in result.stderr
     )
-    assert elapsed < 110, "decided by the failed task, not by the 120 s timeout"
+    assert "after 120s" not in result.stderr, "decided by the failed task, not at the timeout"
     develop = answers(PORTS["develop"]).json()
     assert (develop["colour"], develop["version"]) == ("blue", "r3")
     assert not services(f"{APP}-develop-green_")
